@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
-@Command(name = "lsmagic", description = "List the available magics: %name for line magics, %%name for cell magics.")
+@Command(name = "lsmagic", description = "List the available magics: %%name for line magics, %%%%name for cell magics.")
 public final class LsMagicCommand extends MagicCommand {
 
     @Override

@@ -19,6 +19,9 @@ public abstract class MagicCommand implements Callable<Integer> {
     @Spec
     protected CommandSpec spec;
 
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    protected boolean help;
+
     @Option(names = "--json", description = "Print the result as one JSON object instead of tables and charts.")
     protected boolean json;
 
