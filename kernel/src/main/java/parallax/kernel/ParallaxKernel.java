@@ -8,7 +8,11 @@ import io.github.spencerpark.jupyter.kernel.BaseKernel;
 import io.github.spencerpark.jupyter.kernel.LanguageInfo;
 import io.github.spencerpark.jupyter.kernel.ReplacementOptions;
 import io.github.spencerpark.jupyter.kernel.display.DisplayData;
+import io.github.spencerpark.jupyter.kernel.history.HistoryEntry;
 import io.github.spencerpark.jupyter.kernel.history.HistoryManager;
+import io.github.spencerpark.jupyter.messages.reply.HistoryReply;
+import io.github.spencerpark.jupyter.messages.request.HistoryRequest;
+import io.github.spencerpark.jupyter.messages.ContentType;
 import io.github.spencerpark.jupyter.messages.Header;
 import io.github.spencerpark.jupyter.messages.Message;
 import io.github.spencerpark.jupyter.messages.MessageType;
@@ -55,7 +59,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     /** Bytes of stdout+stderr shown per cell before the rest is dropped with a note. */
     static final long DEFAULT_OUTPUT_LIMIT = 1L << 20;
 
-    private final CompletableFuture<JavaEvaluator> java;
+    private final CompletableFuture<JavaEvaluator> javaReady;
     private final Renderers renderers = new Renderers();
     private final CellHistory history = new CellHistory();
     private final ExecutorService exec = Executors.newSingleThreadExecutor(r -> {
@@ -75,7 +79,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     ParallaxKernel(long outputLimit) {
         this.outputLimit = outputLimit;
         // JShell takes a second to start; do it while the client connects.
-        this.java = CompletableFuture.supplyAsync(JavaEvaluator::new);
+        this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new);
         setShouldReplaceStdStreams(false);
         Display.install(this);
     }
@@ -100,6 +104,52 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
         super.becomeHandlerForConnection(connection);
         connection.setHandler(MessageType.EXECUTE_REQUEST, this::handleExecute);
         connection.setHandler(MessageType.KERNEL_INFO_REQUEST, this::handleKernelInfo);
+        connection.setHandler(MessageType.HISTORY_REQUEST, this::handleHistory);
+    }
+
+    // ---------------------------------------------------------------- history
+
+    /**
+     * history_reply as the protocol has it: "status" plus [session, line, input] or
+     * [session, line, [input, output]] triples (basekernel 2.3.0 sends neither).
+     */
+    static final class HistoryOk implements ContentType<HistoryOk> {
+        @SerializedName("status")
+        final String status = "ok";
+        @SerializedName("history")
+        final List<List<Object>> history = new ArrayList<>();
+
+        HistoryOk(List<HistoryEntry> entries) {
+            for (HistoryEntry e : entries) {
+                Object input = e.hasOutput() ? List.of(e.getInput(), e.getOutput()) : e.getInput();
+                history.add(List.of(e.getSession(), e.getCellNumber(), input));
+            }
+        }
+
+        @Override
+        @SuppressWarnings({"unchecked", "rawtypes"})
+        public MessageType<HistoryOk> getType() {
+            return (MessageType) HistoryReply.MESSAGE_TYPE;
+        }
+    }
+
+    private void handleHistory(ShellReplyEnvironment env, Message<HistoryRequest> message) {
+        env.setBusyDeferIdle();
+        HistoryRequest request = message.getContent();
+        java.util.Set<HistoryManager.ResultFlag> flags = java.util.EnumSet.noneOf(HistoryManager.ResultFlag.class);
+        if (request.includeOutput()) flags.add(HistoryManager.ResultFlag.INCLUDE_OUTPUT);
+        List<HistoryEntry> entries;
+        if (request instanceof HistoryRequest.Tail t) {
+            entries = history.lookupTail(t.getMaxReturnLength(), flags);
+        } else if (request instanceof HistoryRequest.Range r) {
+            entries = history.lookupRange(r.getSessionIndex(), r.getStart(), r.getStop(), flags);
+        } else if (request instanceof HistoryRequest.Search s) {
+            if (s.filterUnique()) flags.add(HistoryManager.ResultFlag.UNIQUE);
+            entries = history.search(s.getPattern(), s.getMaxReturnLength(), flags);
+        } else {
+            entries = List.of();
+        }
+        env.reply(new HistoryOk(entries));
     }
 
     // ---------------------------------------------------------------- kernel_info
@@ -284,7 +334,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private JavaEvaluator javaEvaluator() throws CellException {
         try {
-            return java.get();
+            return javaReady.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw interruptedError();
@@ -317,7 +367,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     @Override
     public void interrupt() {
         interrupted = true;
-        if (java.isDone() && !java.isCompletedExceptionally()) java.join().stop();
+        if (javaReady.isDone() && !javaReady.isCompletedExceptionally()) javaReady.join().stop();
         Thread t = execThread;
         if (t != null) t.interrupt();
     }
@@ -326,7 +376,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     public void onShutdown(boolean isRestarting) {
         interrupt();
         exec.shutdownNow();
-        if (java.isDone() && !java.isCompletedExceptionally()) java.join().close();
+        if (javaReady.isDone() && !javaReady.isCompletedExceptionally()) javaReady.join().close();
     }
 
     // ---------------------------------------------------------------- display sink
@@ -397,8 +447,8 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     public ReplacementOptions complete(String code, int at) throws Exception {
         Optional<ReplacementOptions> magic = MagicCompletion.complete(code, at);
         if (magic.isPresent()) return magic.get();
-        if (!java.isDone()) return null;
-        SourceCodeAnalysis sca = java.join().analysis();
+        if (!javaReady.isDone()) return null;
+        SourceCodeAnalysis sca = javaReady.join().analysis();
         int[] anchor = new int[1];
         List<SourceCodeAnalysis.Suggestion> suggestions = sca.completionSuggestions(code, at, anchor);
         List<String> options = new ArrayList<>();
@@ -413,9 +463,14 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     public DisplayData inspect(String code, int at, boolean extraDetail) throws Exception {
         Optional<String> magicHelp = MagicCompletion.usageAt(code, at);
         if (magicHelp.isPresent()) return new DisplayData(magicHelp.get());
-        if (!java.isDone()) return null;
-        SourceCodeAnalysis sca = java.join().analysis();
+        if (!javaReady.isDone()) return null;
+        SourceCodeAnalysis sca = javaReady.join().analysis();
         List<SourceCodeAnalysis.Documentation> docs = sca.documentation(code, at, true);
+        if (docs.isEmpty()) {
+            // On a method name without its "(", show that method's signatures.
+            String withParen = code.substring(0, at) + "(" + code.substring(at);
+            docs = sca.documentation(withParen, at + 1, true);
+        }
         if (docs.isEmpty()) return null;
         StringBuilder sb = new StringBuilder();
         for (SourceCodeAnalysis.Documentation d : docs) {
@@ -430,8 +485,8 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     public String isComplete(String code) {
         String trimmed = code.stripLeading();
         if (trimmed.startsWith("%")) return IS_COMPLETE_YES;
-        if (!java.isDone()) return IS_COMPLETE_MAYBE;
-        SourceCodeAnalysis sca = java.join().analysis();
+        if (!javaReady.isDone()) return IS_COMPLETE_MAYBE;
+        SourceCodeAnalysis sca = javaReady.join().analysis();
         String remaining = code;
         while (!remaining.isBlank()) {
             SourceCodeAnalysis.CompletionInfo info = sca.analyzeCompletion(remaining);
