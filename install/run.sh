@@ -43,4 +43,7 @@ fi
 
 say "starting Jupyter Notebook on http://127.0.0.1:8888 (Ctrl-C to stop)"
 cd "$PARALLAX_ROOT/notebooks"
-exec $PY -m notebook --ip=127.0.0.1 --port=8888 --no-browser --notebook-dir="$PARALLAX_ROOT/notebooks"
+root_flag=()
+[[ $(id -u) -eq 0 ]] && root_flag=(--allow-root)
+# The server prints its URL (with the access token) once it is up.
+exec $PY -m notebook --ip=127.0.0.1 --port=8888 --no-browser "${root_flag[@]}" --notebook-dir="$PARALLAX_ROOT/notebooks"

@@ -85,7 +85,7 @@ final class JavaEvaluator implements AutoCloseable {
             if (snippetStart < 0) snippetStart = consumed;
             consumed = snippetStart + source.strip().length();
             int lineOffset = firstLine - 1 + countLines(code, snippetStart);
-            last = evalSnippet(source, lineOffset);
+            last = evalSnippet(source.stripLeading(), lineOffset);
         }
         return last;
     }

@@ -18,7 +18,6 @@ import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.VectorGraphicsEncoder;
 import org.knowm.xchart.internal.chartpart.Chart;
 import parallax.engine.report.Report;
-import tech.tablesaw.api.Row;
 import tech.tablesaw.api.Table;
 
 /**
@@ -124,12 +123,11 @@ public final class Renderers {
         sb.append("<thead><tr>");
         for (String c : t.columnNames()) sb.append("<th>").append(escape(c)).append("</th>");
         sb.append("</tr></thead><tbody>");
-        int shown = 0;
-        for (Row row : t) {
-            if (shown++ >= MAX_TABLE_ROWS) break;
+        int rows = Math.min(t.rowCount(), MAX_TABLE_ROWS);
+        for (int r = 0; r < rows; r++) {
             sb.append("<tr>");
-            for (int i = 0; i < t.columnCount(); i++) {
-                sb.append("<td>").append(escape(row.getString(i))).append("</td>");
+            for (int c = 0; c < t.columnCount(); c++) {
+                sb.append("<td>").append(escape(t.column(c).getString(r))).append("</td>");
             }
             sb.append("</tr>");
         }
@@ -171,7 +169,11 @@ public final class Renderers {
         try {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             VectorGraphicsEncoder.saveVectorGraphic(chart, out, VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
-            return out.toString(StandardCharsets.UTF_8);
+            // Inline SVG in a notebook must not carry an XML declaration or DOCTYPE
+            // (nbconvert's HTML sanitiser rejects them).
+            String svg = out.toString(StandardCharsets.UTF_8);
+            int start = svg.indexOf("<svg");
+            return start > 0 ? svg.substring(start) : svg;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
