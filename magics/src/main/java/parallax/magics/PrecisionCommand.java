@@ -108,11 +108,12 @@ public final class PrecisionCommand extends MagicCommand {
             Rounding r = rounding(saturate);
             switch (from.trim()) {
                 case "random":
-                    return CastAnalysis.analyse(String.format("random (%,d values: 98%% N(0,0.02²), 1%% N(0,1e-6²), 1%% N(0,1000²))", count),
+                    return CastAnalysis.analyse("a random tensor", String.format("%,d values: 98%% N(0, 0.02²) like weights, "
+                            + "1%% N(0, 1e-6²) tiny values, 1%% N(0, 1000²) outliers; seed %d", count, seed),
                             List.of(CastAnalysis.random(count, seed)), formats, sc, r);
                 case "model":
-                    return CastAnalysis.analyse("the 16-64-16 MLP of %precision train after 200 FP32 steps",
-                            PrecisionTraining.trainedModel(200), formats, sc, r);
+                    return CastAnalysis.analyse("the model", "the 16-64-16 MLP of %precision train after 200 FP32 steps; "
+                            + "no %parallel model is available in this build", PrecisionTraining.trainedModel(200), formats, sc, r);
                 default:
                     Path p = Path.of(from.trim());
                     if (!p.getFileName().toString().endsWith(".safetensors")) {

@@ -93,6 +93,12 @@ public final class CastAnalysis {
 
     public static Report analyse(String source, List<NamedTensor> tensors, List<FloatFormat> formats,
                                  Scaling scaling, Rounding rounding) {
+        return analyse(source, "", tensors, formats, scaling, rounding);
+    }
+
+    /** As above; {@code note} (may be empty) describes the source in the report's text. */
+    public static Report analyse(String source, String note, List<NamedTensor> tensors, List<FloatFormat> formats,
+                                 Scaling scaling, Rounding rounding) {
         List<NamedTensor> usable = new ArrayList<>();
         List<String> empty = new ArrayList<>();
         for (NamedTensor t : tensors) {
@@ -122,6 +128,7 @@ public final class CastAnalysis {
                 .xAxisTitle("log10(|cast - x| / |x|)  (leftmost bin: exact or below 1e-10)")
                 .yAxisTitle("share of values").build();
         hist.getStyler().setMarkerSize(0);
+        hist.getStyler().setXAxisDecimalPattern("0.0");
         for (FloatFormat f : formats) {
             Accumulator total = new Accumulator();
             for (NamedTensor t : usable) {
@@ -144,7 +151,8 @@ public final class CastAnalysis {
         String how = "scaling " + scaling.label + ", " + (rounding == Rounding.SATURATE ? "saturating" : "non-saturating (PyTorch)")
                 + " round-to-nearest-even";
         StringBuilder md = new StringBuilder();
-        md.append(String.format(Locale.ROOT, "Cast %,d values in %d tensor(s) from %s; %s.", values, usable.size(), source, how));
+        md.append(String.format(Locale.ROOT, "Cast %,d values in %d tensor(s) from %s%s; %s.", values, usable.size(), source,
+                note.isEmpty() ? "" : " (" + note + ")", how));
         if (scaling != Scaling.NONE) {
             md.append(" Each ").append(scaling == Scaling.PER_TENSOR ? "tensor" : "row (output channel)")
                     .append(" is multiplied by s = max finite / max|x| before the cast and divided by s after; 1-D tensors use one scale.");

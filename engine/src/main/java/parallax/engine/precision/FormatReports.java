@@ -126,10 +126,10 @@ public final class FormatReports {
             abs = Double.NaN;
             rel = Double.NaN;
         }
-        return new Stored(f.label(), value, bits, f.bitString(bits), y, abs, rel, outcome(value, x, y, f));
+        return new Stored(f.label(), value, bits, f.bitString(bits), y, abs, rel, outcome(value, x, y, f, rounding));
     }
 
-    static String outcome(double value, float x, float y, FloatFormat f) {
+    static String outcome(double value, float x, float y, FloatFormat f, Rounding rounding) {
         if (Double.isNaN(value)) return Float.isNaN(y) ? "NaN stays NaN" : "NaN became " + y;
         if (Double.isInfinite(value)) {
             if (Float.isInfinite(y)) return "inf stays inf";
@@ -138,12 +138,16 @@ public final class FormatReports {
         }
         if (Float.isNaN(y)) return "overflowed to NaN (beyond max " + num(f.maxFinite()) + ", no inf)";
         if (Float.isInfinite(y)) return "overflowed to inf (beyond max " + num(f.maxFinite()) + ")";
-        if (Math.abs(value) > f.maxFinite() && Math.abs(y) == f.maxFinite()) return "saturated to max " + num(f.maxFinite());
+        if (rounding == Rounding.SATURATE && Math.abs(y) == f.maxFinite() && !Float.isFinite(f.round(x))) {
+            return "saturated to max " + num(f.maxFinite()) + " (would overflow without --saturate)";
+        }
         if (value != 0 && y == 0) return "flushed to zero (below half the min subnormal " + pow2(f.minSubnormal()) + ")";
         boolean exact = y == value;
         if (y != 0 && Math.abs(y) < f.minNormal()) return exact ? "exact, subnormal" : "rounded, subnormal (fewer significant bits)";
         if (exact) return "exact";
-        return "rounded to nearest";
+        // A tie: the FP32 neighbours on either side round to different values.
+        boolean tie = f != FloatFormat.FP32 && x == value && f.round(Math.nextUp(x)) != f.round(Math.nextDown(x));
+        return tie ? "tie, rounded to the even neighbour" : "rounded to nearest";
     }
 
     public static Report explain(List<String> values, List<FloatFormat> formats, Rounding rounding) {
@@ -199,12 +203,10 @@ public final class FormatReports {
     static final String SIGN = "#f6b8b8", EXP = "#b8e0b8", MANT = "#b8d0f6";
 
     static String bitCells(FloatFormat f, int bits) {
-        StringBuilder sb = new StringBuilder("<table style=\"border-collapse:collapse\"><tr>");
+        StringBuilder sb = new StringBuilder("<table style=\"border-collapse:collapse;font-family:monospace\" border=\"1\"><tr>");
         for (int i = f.bits() - 1; i >= 0; i--) {
             String colour = i == f.bits() - 1 ? SIGN : i >= f.mantissaBits() ? EXP : MANT;
-            sb.append("<td style=\"background:").append(colour)
-                    .append(";border:1px solid #888;padding:1px 3px;text-align:center\">")
-                    .append((bits >>> i) & 1).append("</td>");
+            sb.append("<td style=\"background:").append(colour).append("\">").append((bits >>> i) & 1).append("</td>");
         }
         return sb.append("</tr></table>").toString();
     }
@@ -221,16 +223,15 @@ public final class FormatReports {
     public static Report range(List<FloatFormat> formats) {
         XYChart spacing = new XYChartBuilder().width(900).height(520)
                 .title("Spacing between neighbouring values across magnitudes")
-                .xAxisTitle("magnitude |x| (log)").yAxisTitle("gap to the next value (log)").build();
+                .xAxisTitle("log10 |x|").yAxisTitle("log10 of the gap to the next value").build();
         XYChart relative = new XYChartBuilder().width(900).height(520)
                 .title("Relative precision: gap / |x|")
-                .xAxisTitle("magnitude |x| (log)").yAxisTitle("relative gap (log)").build();
+                .xAxisTitle("log10 |x|").yAxisTitle("log10 (gap / |x|)").build();
+        // log10 on linear axes: FP32 spans 83 decades, too many for one tick per decade.
         for (XYChart c : List.of(spacing, relative)) {
-            c.getStyler().setXAxisLogarithmic(true);
-            c.getStyler().setYAxisLogarithmic(true);
             c.getStyler().setMarkerSize(0);
-            c.getStyler().setXAxisDecimalPattern("0E0");
-            c.getStyler().setYAxisDecimalPattern("0E0");
+            c.getStyler().setXAxisDecimalPattern("0");
+            c.getStyler().setYAxisDecimalPattern("0");
         }
         Table t = Table.create("Range and precision");
         StringColumn name = StringColumn.create("format"), lo = StringColumn.create("smallest > 0"),
@@ -291,11 +292,11 @@ public final class FormatReports {
     }
 
     private static void addStep(List<Double> xs, List<Double> gaps, List<Double> rel, double from, double to, double gap) {
-        xs.add(from);
-        gaps.add(gap);
-        rel.add(gap / from);
-        xs.add(to);
-        gaps.add(gap);
-        rel.add(gap / to);
+        xs.add(Math.log10(from));
+        gaps.add(Math.log10(gap));
+        rel.add(Math.log10(gap / from));
+        xs.add(Math.log10(to));
+        gaps.add(Math.log10(gap));
+        rel.add(Math.log10(gap / to));
     }
 }

@@ -130,8 +130,8 @@ public final class TrainingReport {
         b.chart(grads, "|dL/dy| of the FP32 run at its first and last step against FP16's limits: below 2^-25 a value "
                         + "flushes to 0, below 2^-14 it is subnormal with fewer bits")
                 .chart(memory, "Bytes per parameter held by this run's training state (by layout, not measured)")
-                .chart(speed, "Measured samples/s per dtype on this machine's CPU, one thread (CPU half-precision kernels "
-                        + "are not faster than FP32; GPUs are the point of 16-bit training)");
+                .chart(speed, "Measured samples/s per dtype on this machine's CPU, one libtorch thread, including the casts "
+                        + "and the Java optimizer step; CPU kernels say little about GPU tensor-core speedups");
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("setup", setup);
         json.put("runs", data);
