@@ -28,6 +28,7 @@ public final class Magics {
         register("lsmagic", Kind.LINE, "List the available magics.", LsMagicCommand::new);
         register("time", Kind.CELL, "Wall and CPU time of a cell, like IPython's %%time.", TimeCommand::new);
         // Engine magics register below, one line each.
+        register("precision", Kind.LINE, "Number formats bit by bit: FP32/FP16/BF16/FP8 facts, casts, mixed-precision training.", PrecisionCommand::new);
     }
 
     private Magics() {}
