@@ -28,6 +28,7 @@ public final class Magics {
         register("lsmagic", Kind.LINE, "List the available magics.", LsMagicCommand::new);
         register("time", Kind.CELL, "Wall and CPU time of a cell, like IPython's %%time.", TimeCommand::new);
         // Engine magics register below, one line each.
+        register("plan", Kind.LINE, "Capacity planning: memory, communication and time of training or serving a model.", PlanCommand::new);
     }
 
     private Magics() {}

@@ -24,6 +24,6 @@ public record Cluster(GpuProfile gpu, int nodes) {
 
     public String describe() {
         return nodes + " node" + (nodes == 1 ? "" : "s") + " x " + gpu.gpusPerNode() + " " + gpu.description()
-                + " = " + gpus() + " GPUs";
+                + " = " + gpus() + (gpus() == 1 ? " GPU" : " GPUs");
     }
 }
