@@ -66,20 +66,34 @@ public final class Planner {
      * embedding when the stages differ, as Megatron does).
      */
     public static long stageElements(ModelSpec m, int tp, int pp, int stage) {
-        long sum = 0;
-        int layers = layersOfStage(m.layers(), pp, stage);
+        return shards(m, tp).stage(m.layers(), pp, stage);
+    }
+
+    /** Per-TP-rank element counts of the embedding, one layer, the head and a tied head's embedding copy. */
+    record Shards(long embedding, long layer, long head, long tiedCopy, long largestNonLayer) {
+        long stage(int layers, int pp, int stage) {
+            long sum = layer * layersOfStage(layers, pp, stage);
+            if (stage == 0) sum += embedding;
+            if (stage == pp - 1) sum += head + (pp > 1 ? tiedCopy : 0);
+            return sum;
+        }
+    }
+
+    static Shards shards(ModelSpec m, int tp) {
+        long embedding = 0, layer = 0, head = 0, tied = 0, largest = 0;
         for (Tensor x : m.tensors()) {
             long e = m.elementsPerTpRank(x, tp);
-            if (x.place() == Place.LAYER) sum += e * layers;
-            else if (x.place() == Place.EMBEDDING && stage == 0) sum += e;
-            else if (x.place() == Place.HEAD && stage == pp - 1) sum += e;
-        }
-        if (m.tiedEmbeddings() && pp > 1 && stage == pp - 1 && m.arch() != ModelSpec.Arch.BERT) {
-            for (Tensor x : m.tensors()) {
-                if (x.place() == Place.EMBEDDING && x.split() == ModelSpec.Split.VOCAB) sum += m.elementsPerTpRank(x, tp);
+            switch (x.place()) {
+                case LAYER -> layer += e;
+                case EMBEDDING -> {
+                    embedding += e;
+                    if (m.tiedEmbeddings() && m.arch() != ModelSpec.Arch.BERT && x.split() == ModelSpec.Split.VOCAB) tied += e;
+                }
+                case HEAD -> head += e;
             }
+            if (x.place() != Place.LAYER) largest = Math.max(largest, e);
         }
-        return sum;
+        return new Shards(embedding, layer, head, tied, largest);
     }
 
     /** Elements data-parallel rank {@code r} of {@code dp} owns when n elements are cut into even chunks. */
@@ -116,15 +130,13 @@ public final class Planner {
         List<Line> worst = null;
         double worstTotal = -1, worstCpu = 0;
         int worstStage = 0;
-        long largestLayer = 0;
-        for (Tensor x : m.tensors()) if (x.place() != Place.LAYER) largestLayer = Math.max(largestLayer, m.elementsPerTpRank(x, t));
-        long layerShard = 0;
-        for (Tensor x : m.tensors()) if (x.place() == Place.LAYER) layerShard += m.elementsPerTpRank(x, t);
-        largestLayer = Math.max(largestLayer, layerShard);
+        Shards shards = shards(m, t);
+        long largestLayer = Math.max(shards.largestNonLayer(), shards.layer());
+        String actWords = activationWords(m, l);
 
         for (int st = 0; st < p; st++) {
             if (st > 0 && st < p - 1 && layersOfStage(m.layers(), p, st) == layersOfStage(m.layers(), p, st - 1)) continue;
-            long n = stageElements(m, t, p, st);
+            long n = shards.stage(m.layers(), p, st);
             long part = ModelSpec.ceilDiv(n, dp);
             List<Line> lines = new ArrayList<>();
             double params = l.offloadParams() ? 0 : (l.zero() == 3 ? part : n) * (double) sb.param();
@@ -140,8 +152,8 @@ public final class Planner {
             double act = layers * perLayerAct * inflight;
             if (st == 0) act += Activations.embedding(m, s, b, t, sp) * inflight * actScale;
             if (st == p - 1) act += Activations.outputLayer(m, s, b, t) * actScale;
-            lines.add(new Line("activations", act, String.format("%d layers x %s x %.3g micro-batches in flight%s%s",
-                    layers, activationWords(m, l), inflight, st == 0 ? " + embedding" : "", st == p - 1 ? " + output layer" : ""), 2));
+            lines.add(new Line("activations", act, layers + " layers x " + actWords + " x " + short3(inflight)
+                    + " micro-batches in flight" + (st == 0 ? " + embedding" : "") + (st == p - 1 ? " + output layer" : ""), 2));
             double buffers = 0;
             List<String> bw = new ArrayList<>();
             if (dp > 1 && l.zero() < 3) { buffers += 2 * DDP_BUCKET_BYTES; bw.add("2 x 25 MiB gradient buckets [8]"); }
@@ -165,7 +177,7 @@ public final class Planner {
         int gpn = g.gpusPerNode();
         double act = l.dtype().activationBytes();
         List<Comm> comms = new ArrayList<>();
-        long worstN = stageElements(m, t, p, worstStage);
+        long worstN = shards.stage(m.layers(), p, worstStage);
         int layersW = layersOfStage(m.layers(), p, worstStage);
         double fwdBwdCompute = computeSeconds(m, cl, l, c);
         double backwardShare = l.recompute() == Recompute.FULL ? 6.0 / 8 : 4.0 / 6;
@@ -226,13 +238,19 @@ public final class Planner {
         return flops / (cl.gpu().flopsFor(l.dtype()) * c.computeEfficiency());
     }
 
+    /** A count with up to three significant decimals, without String.format (the search calls this a lot). */
+    static String short3(double v) {
+        if (v == Math.rint(v)) return Long.toString((long) v);
+        return Double.toString(Math.round(v * 1000) / 1000.0);
+    }
+
     static double linkBw(GpuProfile g, boolean insideNode, Conventions c) {
         return (insideNode ? g.nvlinkBytesPerS() : g.netBytesPerS()) * c.linkEfficiency();
     }
 
     static String linkName(GpuProfile g, boolean insideNode) {
-        return insideNode ? String.format("NVLink %.0f GB/s", g.nvlinkBytesPerS() / 1e9)
-                : String.format("network %.1f GB/s", g.netBytesPerS() / 1e9);
+        return insideNode ? "NVLink " + short3(g.nvlinkBytesPerS() / 1e9) + " GB/s"
+                : "network " + short3(g.netBytesPerS() / 1e9) + " GB/s";
     }
 
     static String optimizerWords(Layout l) {
@@ -246,8 +264,8 @@ public final class Planner {
 
     /** The per-layer formula in use, with this model's split coefficient (24 in the paper). */
     static String activationWords(ModelSpec m, Layout l) {
-        String k = String.format("%.4g", Activations.splitCoefficient(m));
-        String u = String.format("%.4g", Activations.UNSPLIT + Activations.splitCoefficient(m));
+        String k = short3(Activations.splitCoefficient(m));
+        String u = short3(Activations.UNSPLIT + Activations.splitCoefficient(m));
         String base = switch (l.recompute()) {
             case NONE -> l.sequenceParallel() ? "sbh/t(" + u + " + 5as/h)" : l.tp() > 1 ? "sbh(10 + " + k + "/t + 5as/(ht))"
                     : "sbh(" + u + " + 5as/h)";
