@@ -162,7 +162,7 @@ public final class PlanReports {
                 .title("Memory per GPU: " + plans.get(0).model().name() + " on " + plans.get(0).cluster().gpu().description())
                 .xAxisTitle("layout").yAxisTitle(u.label()).build();
         ch.getStyler().setStacked(true);
-        ch.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
+        ch.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
         List<String> labels = new ArrayList<>();
         for (TrainingPlan p : plans) labels.add(label(p, labelPrefix));
         for (String component : List.of("parameters", "gradients", "optimizer states", "activations", "communication buffers")) {
@@ -271,7 +271,10 @@ public final class PlanReports {
         ch.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideS);
         ch.getStyler().setMarkerSize(6);
         List<Double> fx = new ArrayList<>(), fy = new ArrayList<>(), nx = new ArrayList<>(), ny = new ArrayList<>();
+        double clip = 2 * any.usableBytes();
+        int clipped = 0;
         for (TrainingPlan p : r.ranked()) {
+            if (!p.fits() && p.totalBytes() > clip) { clipped++; continue; }
             (p.fits() ? fx : nx).add(u.of(p.totalBytes()));
             (p.fits() ? fy : ny).add(p.tokensPerSecond());
         }
@@ -329,7 +332,8 @@ public final class PlanReports {
         return Report.builder("Layout search: " + any.model().name() + " on " + any.cluster().describe())
                 .text(head).table(t, "Top " + Math.min(top, r.ranked().size()) + " layouts by estimated tokens/s (fitting first)")
                 .chart(ch, "Each point is one layout's estimate (planner formulas, not measured); red: the Pareto front among "
-                        + "those that fit (no layout uses less memory and runs faster).")
+                        + "those that fit (no layout uses less memory and runs faster)"
+                        + (clipped > 0 ? "; " + clipped + " layouts needing more than twice the usable memory are left out." : "."))
                 .data(data).build();
     }
 
