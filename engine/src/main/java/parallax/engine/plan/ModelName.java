@@ -238,6 +238,7 @@ public final class ModelName {
         Integer experts = null, context = null;
         List<String> purposes = new ArrayList<>();
         boolean afterSize = false;
+        String lastFamily = null;
         for (int i = 0; i < words.size(); i++) {
             String w = words.get(i);
             String lw = w.toLowerCase(Locale.ROOT);
@@ -267,6 +268,15 @@ public final class ModelName {
                     meaning += "; '" + w.substring(famKey.length()) + "' variant";
                 }
                 out.add(new Token(w, Kind.FAMILY, meaning, "BaseName"));
+                lastFamily = f[0];
+                continue;
+            }
+            if (famKey != null) {
+                String[] f = FAMILIES.get(famKey);
+                String rest = lw.substring(famKey.length());
+                out.add(new Token(w, Kind.FAMILY, "built on " + f[0] + (rest.matches("\\d+(\\.\\d+)*") ? " " + rest : "")
+                        + " (" + f[1] + "): this model is derived from it", "BaseName"));
+                lastFamily = f[0];
                 continue;
             }
             if ((m = MOE.matcher(w)).matches()) {
@@ -302,9 +312,9 @@ public final class ModelName {
             }
             if (NUMBER.matcher(w).matches()) {
                 Token prev = out.isEmpty() ? null : out.get(out.size() - 1);
-                if (prev != null && prev.kind() == Kind.FAMILY && version == null) {
-                    version = w;
-                    out.add(new Token(w, Kind.VERSION, "generation " + w + " of " + family, "BaseName"));
+                if (prev != null && prev.kind() == Kind.FAMILY) {
+                    if (version == null) version = w;
+                    out.add(new Token(w, Kind.VERSION, "generation " + w + " of " + lastFamily, "BaseName"));
                 } else if (w.length() == 4 && w.matches("2\\d[01]\\d")) {
                     out.add(new Token(w, Kind.VERSION, "release date 20" + w.substring(0, 2) + "-" + w.substring(2) + " (YYMM)", "Version"));
                 } else if (prev != null && prev.kind() == Kind.VERSION && w.matches("\\d+")) {
@@ -366,6 +376,7 @@ public final class ModelName {
             if (family == null) {
                 out.add(new Token(w, Kind.FAMILY, "a name we do not know: read as the model's base name", "BaseName"));
                 family = w;
+                lastFamily = w;
                 continue;
             }
             out.add(new Token(w, Kind.UNKNOWN, "not a convention we know (a project or dataset name?)", gguf ? "FineTune" : ""));
