@@ -186,8 +186,20 @@ public final class ModelName {
         ENCODING.put("mlx", "converted for Apple's MLX framework");
     }
 
+    private static final Map<String, String> OTHER = Map.of(
+            "multilingual", "trained on many languages",
+            "open", "an openly licensed reproduction (e.g. OpenLLaMA)",
+            "neo", "\"new\": EleutherAI's open GPT-style models (GPT-Neo)",
+            "neox", "EleutherAI's GPT-NeoX architecture",
+            "j", "GPT-J (EleutherAI's 6B model)",
+            "zero", "zero-shot (used without task examples)",
+            "few", "few-shot (a few task examples in the prompt)",
+            "mt", "multitask fine-tuned with multilingual prompts (BLOOMZ's xP3mt)",
+            "x", "\"extended\" or \"cross\": a general-purpose or scaled variant");
+
     private static final Pattern QUANT = Pattern.compile("(?i)^(i?q\\d)(_k)?(_[a-z0-9]+)?$");
     private static final Pattern SIZE = Pattern.compile("(?i)^(\\d+(?:\\.\\d+)?)([mbt])$");
+    private static final Pattern SIZE_INFIX = Pattern.compile("(?i)^(\\d+)([mb])(\\d+)$");
     private static final Pattern MOE = Pattern.compile("(?i)^(\\d+)x(\\d+(?:\\.\\d+)?)([mbt])$");
     private static final Pattern ACTIVE = Pattern.compile("(?i)^a(\\d+(?:\\.\\d+)?)([mb])$");
     private static final Pattern CONTEXT = Pattern.compile("(?i)^(\\d+)k$");
@@ -294,6 +306,13 @@ public final class ModelName {
                         + " parameters active per token (of the total size before it)", "SizeLabel"));
                 continue;
             }
+            if ((m = SIZE_INFIX.matcher(w)).matches() && params == null) {
+                params = number(m.group(1) + "." + m.group(3), m.group(2));
+                afterSize = true;
+                out.add(new Token(w, Kind.SIZE, "size label: about " + m.group(1) + "." + m.group(3) + m.group(2).toUpperCase()
+                        + " parameters (BLOOM writes the decimal point as the unit letter)", "SizeLabel"));
+                continue;
+            }
             if ((m = SIZE.matcher(w)).matches() && params == null) {
                 params = number(m.group(1), m.group(2));
                 afterSize = true;
@@ -363,6 +382,10 @@ public final class ModelName {
             }
             if (lw.equals("vocab")) {
                 out.add(new Token(w, Kind.TYPE, "GGUF type: a vocabulary-only file (tokenizer, no weights)", "Type"));
+                continue;
+            }
+            if (OTHER.containsKey(lw)) {
+                out.add(new Token(w, Kind.OTHER, OTHER.get(lw), "FineTune"));
                 continue;
             }
             if (lw.equals("moe")) {

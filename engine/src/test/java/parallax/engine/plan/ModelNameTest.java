@@ -70,6 +70,9 @@ class ModelNameTest {
             "Meta-Llama-3-8B-Instruct-BF16.gguf | LLaMA | 3 | 8e9 | 0 | BF16 | llama-3-8b | ENCODING:BF16",
             "Mistral-7B-Instruct-v0.3-IQ2_XXS.gguf | Mistral | 0.3 | 7e9 | 0 | IQ2_XXS | mistral-7b | ENCODING:IQ2_XXS",
             "BioMistral-7B | BioMistral | '' | 7e9 | 0 | '' | '' | SIZE:7B",
+            "EleutherAI/gpt-neo-2.7B | GPT | '' | 2.7e9 | 0 | '' | '' | OTHER:neo",
+            "openlm-research/open_llama_7b | LLaMA | '' | 7e9 | 0 | '' | '' | OTHER:open",
+            "bigscience/bloomz-7b1-mt | BLOOMZ | '' | 7.1e9 | 0 | '' | '' | SIZE:7b1 OTHER:mt",
             "Llama-3-8B-LoRA-F16.gguf | LLaMA | 3 | 8e9 | 0 | F16 | llama-3-8b | TRAINING:LoRA",
     })
     void decodesRealNames(String name, String family, String version, double params, int experts, String encoding,
