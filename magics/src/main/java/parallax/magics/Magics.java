@@ -29,6 +29,8 @@ public final class Magics {
         register("time", Kind.CELL, "Wall and CPU time of a cell, like IPython's %%time.", TimeCommand::new);
         // Engine magics register below, one line each.
         register("precision", Kind.LINE, "Number formats bit by bit: FP32/FP16/BF16/FP8 facts, casts, mixed-precision training.", PrecisionCommand::new);
+        register("plan", Kind.LINE, "Capacity planning: memory, communication and time of training or serving a model.", PlanCommand::new);
+        register("model", Kind.LINE, "Decode a model name: family, size, purpose, training, encoding, GGUF fields.", ModelCommand::new);
     }
 
     private Magics() {}
