@@ -28,6 +28,8 @@ public final class Magics {
         register("lsmagic", Kind.LINE, "List the available magics.", LsMagicCommand::new);
         register("time", Kind.CELL, "Wall and CPU time of a cell, like IPython's %%time.", TimeCommand::new);
         // Engine magics register below, one line each.
+        register("convert", Kind.LINE, "Convert weights between safetensors, GGUF and ONNX; quantize; benchmark.", ConvertCommand::new);
+        register("inspect", Kind.LINE, "Show the metadata and tensors inside a model file.", InspectCommand::new);
     }
 
     private Magics() {}

@@ -98,7 +98,7 @@ final class MiniFloats {
         int mbits = e4 ? 3 : 2;
         int bias = e4 ? 7 : 15;
         int sign = Float.floatToRawIntBits(f) < 0 ? 0x80 : 0;
-        if (Float.isNaN(f)) return (byte) (e4 ? 0x7f : 0x7e);
+        if (Float.isNaN(f)) return (byte) (sign | (e4 ? 0x7f : 0x7e));
         float a = Math.abs(f);
         if (a == 0) return (byte) sign;
         int code;

@@ -82,7 +82,7 @@ final class SafeUnpickler {
     private List<Object> popMark() {
         if (marks.isEmpty()) throw error("pickle has no mark at byte " + b.position());
         int m = marks.remove(marks.size() - 1);
-        List<Object> items = new ArrayList<>(stack.subList(m, stack.size()));
+        List<Object> items = new ArrayList<>(stack.subList(m + 1, stack.size()));
         stack.subList(m, stack.size()).clear();
         return items;
     }
