@@ -457,10 +457,19 @@ public final class Onnx implements ModelFile {
         List<byte[]> heads = new ArrayList<>();
         long graphSize = graph.getSerializedSize();
         long offset = 0;
+        // Like onnx's convert_model_to_external_data, tensors under 1 KiB stay inline: shape
+        // constants must be readable during shape inference.
+        boolean[] outside = new boolean[tensors.size()];
+        int k = 0;
         for (TensorSpec t : tensors) {
+            outside[k++] = ext && t.bytes() >= 1024;
+        }
+        k = 0;
+        for (TensorSpec t : tensors) {
+            boolean ext1 = outside[k++];
             OnnxProto.Tensor.Builder tb = OnnxProto.Tensor.newBuilder().setName(t.name()).setDataType(toOnnx(t.dtype()));
             for (long d : t.shape()) tb.addDims(d);
-            if (ext) {
+            if (ext1) {
                 offset = (offset + 4095) / 4096 * 4096;
                 tb.setDataLocation(OnnxProto.Tensor.DataLocation.EXTERNAL);
                 tb.addExternalData(entry("location", dataName));
@@ -470,7 +479,7 @@ public final class Onnx implements ModelFile {
             }
             byte[] h = tb.build().toByteArray();
             heads.add(h);
-            long tensorSize = h.length + (ext ? 0 : CodedOutputStream.computeTagSize(9)
+            long tensorSize = h.length + (ext1 ? 0 : CodedOutputStream.computeTagSize(9)
                     + CodedOutputStream.computeUInt64SizeNoTag(t.bytes()) + t.bytes());
             graphSize += CodedOutputStream.computeTagSize(5) + CodedOutputStream.computeUInt64SizeNoTag(tensorSize) + tensorSize;
         }
@@ -498,18 +507,19 @@ public final class Onnx implements ModelFile {
                 TensorSpec t = super.beginTensor();
                 i++;
                 byte[] h = heads.get(i);
-                long tensorSize = h.length + (ext ? 0 : CodedOutputStream.computeTagSize(9)
+                boolean ext1 = outside[i];
+                long tensorSize = h.length + (ext1 ? 0 : CodedOutputStream.computeTagSize(9)
                         + CodedOutputStream.computeUInt64SizeNoTag(t.bytes()) + t.bytes());
                 file.write(tagAndLength(5, tensorSize));
                 file.write(h);
-                if (ext) data.pad(4096, (byte) 0);
+                if (ext1) data.pad(4096, (byte) 0);
                 else file.write(tagAndLength(9, t.bytes()));
                 return t;
             }
 
             @Override
             protected void writeData(ByteBuffer bytes) {
-                (ext ? data : file).write(bytes);
+                (outside[i] ? data : file).write(bytes);
             }
 
             @Override
