@@ -31,6 +31,8 @@ public final class Magics {
         register("precision", Kind.LINE, "Number formats bit by bit: FP32/FP16/BF16/FP8 facts, casts, mixed-precision training.", PrecisionCommand::new);
         register("plan", Kind.LINE, "Capacity planning: memory, communication and time of training or serving a model.", PlanCommand::new);
         register("model", Kind.LINE, "Decode a model name: family, size, purpose, training, encoding, GGUF fields.", ModelCommand::new);
+        register("convert", Kind.LINE, "Convert weights between safetensors, GGUF and ONNX; quantize; benchmark.", ConvertCommand::new);
+        register("inspect", Kind.LINE, "Show the metadata and tensors inside a model file.", InspectCommand::new);
     }
 
     private Magics() {}
