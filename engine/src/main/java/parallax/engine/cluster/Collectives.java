@@ -131,6 +131,33 @@ public final class Collectives {
         run(CommStats.Op.RECV, t.nbytes(), () -> group.recv(new TensorVector(t), src, 0));
     }
 
+    /**
+     * Sends {@code out} to {@code dst} and receives {@code in} from {@code src} at the same
+     * time (like MPI_Sendrecv), so a ring of ranks can shift data without deadlock.
+     */
+    public void sendRecv(Tensor out, int dst, Tensor in, int src) {
+        checkPeer("send destination", dst);
+        checkPeer("recv source", src);
+        long t0 = System.nanoTime();
+        try (PointerScope scope = new PointerScope()) {
+            Work s = group.send(new TensorVector(out), dst, 0);
+            Work r = group.recv(new TensorVector(in), src, 0);
+            boolean ok = r._wait(new Milliseconds(timeoutMs)) && s._wait(new Milliseconds(timeoutMs));
+            if (!ok) throw new ClusterError(describe(CommStats.Op.SEND) + " did not complete within " + timeoutMs / 1000.0 + " s");
+        } catch (ClusterError e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new ClusterError(describe(CommStats.Op.SEND) + " failed: "
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse(""), e);
+        }
+        long dt = System.nanoTime() - t0;
+        stats.record(CommStats.Op.SEND, out.nbytes(), dt);
+        stats.record(CommStats.Op.RECV, in.nbytes(), 0);
+    }
+
+    /** The c10d backend itself, for the raw-baseline benchmark. */
+    Backend backend() { return group; }
+
     /** Returns once every rank of the group has called barrier. */
     public void barrier() {
         run(CommStats.Op.BARRIER, 0, () -> {

@@ -250,7 +250,11 @@ public final class WorkerMain {
         return new RankReporter() {
             @Override public void step(long step, Map<String, ?> metrics) {
                 lastStep = step;
-                send("step", step, metrics);
+                Map<String, Object> m = new java.util.LinkedHashMap<>(metrics);
+                m.putIfAbsent("commSeconds", stats.totalNanos() / 1e9);
+                m.putIfAbsent("commBytes", stats.totalBytes());
+                m.putIfAbsent("rssBytes", rssBytes());
+                send("step", step, m);
             }
             @Override public void event(String kind, Map<String, ?> fields) { send(kind, -1, fields); }
             @Override public void log(String line) { sendOut(id, line); }

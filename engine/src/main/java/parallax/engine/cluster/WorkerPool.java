@@ -111,6 +111,7 @@ public final class WorkerPool implements AutoCloseable {
     private volatile boolean closed;
     private long nextId = 1;
     private double startSeconds;
+    private volatile MetricsServer metrics;
     private final Thread shutdownHook = new Thread(this::close, "parallax-pool-shutdown");
 
     private WorkerPool(Nodes nodes, Options options, ServerSocket control, String token, int masterPort) {
@@ -385,7 +386,10 @@ public final class WorkerPool implements AutoCloseable {
                     long step = m.get("step").getAsLong();
                     if (m.get("kind").getAsString().equals("step")) r.lastStep = step;
                     Map<String, Object> fields = Wire.GSON.fromJson(m.get("fields"), new TypeToken<Map<String, Object>>() { }.getType());
-                    listener.accept(new RankEvent(in.rank(), m.get("kind").getAsString(), step, fields, null));
+                    RankEvent ev = new RankEvent(in.rank(), m.get("kind").getAsString(), step, fields, null);
+                    MetricsServer ms = metrics;
+                    if (ms != null) ms.onEvent(ev);
+                    listener.accept(ev);
                 }
                 case "result", "error" -> {
                     if (!done[in.rank()]) {
@@ -516,8 +520,13 @@ public final class WorkerPool implements AutoCloseable {
                     r.backend.isEmpty() ? Nodes.backendOf(r.place.device()) : r.backend,
                     s == null ? -1 : s.get("rssBytes").getAsLong(), health, r.lastStep));
         }
+        MetricsServer ms = metrics;
+        if (ms != null) out.forEach(ms::onStatus);
         return out;
     }
+
+    /** Feeds step events and status to a Prometheus endpoint from now on. */
+    public void metrics(MetricsServer m) { this.metrics = m; }
 
     public int size() { return ranks.size(); }
 
