@@ -33,6 +33,8 @@ public final class Magics {
         register("model", Kind.LINE, "Decode a model name: family, size, purpose, training, encoding, GGUF fields.", ModelCommand::new);
         register("convert", Kind.LINE, "Convert weights between safetensors, GGUF and ONNX; quantize; benchmark.", ConvertCommand::new);
         register("inspect", Kind.LINE, "Show the metadata and tensors inside a model file.", InspectCommand::new);
+        register("cluster", Kind.LINE_AND_CELL, "Nodes file and worker ranks: show, start, stop, status, restart.", ClusterCommand::new);
+        register("parallel", Kind.LINE_AND_CELL, "Run a cell on every rank (SPMD), benchmark collectives, train in parallel.", ParallelCommand::new);
     }
 
     private Magics() {}
