@@ -194,6 +194,28 @@ class KernelBehaviour(unittest.TestCase):
         self.assertEqual(reply["status"], "ok")
 
 
+class Restart(unittest.TestCase):
+    def test_restart_gives_a_fresh_kernel(self):
+        km, kc = start_new_kernel(kernel_name="parallax", startup_timeout=60)
+        try:
+            run(kc, "int kept = 5;")
+            old_pid = km.provisioner.process.pid
+            km.restart_kernel(now=False)
+            kc.wait_for_ready(timeout=60)
+            self.assertNotEqual(old_pid, km.provisioner.process.pid)
+            reply, msgs = run(kc, "kept")
+            self.assertEqual(reply["status"], "error", "state survived a restart")
+            reply, msgs = run(kc, "1 + 1")
+            self.assertEqual(reply["status"], "ok")
+            with self.assertRaises(ProcessLookupError):
+                for _ in range(50):
+                    os.kill(old_pid, 0)
+                    time.sleep(0.2)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+
+
 class DeadClient(unittest.TestCase):
     def test_kernel_exits_when_its_client_dies(self):
         # A client process that starts the kernel, prints its pid, then is killed -9.
