@@ -166,10 +166,10 @@ public final class PrecisionCommand extends MagicCommand {
                 description = "Comma-separated formats. Default: ${DEFAULT-VALUE}.")
         String formats;
 
-        @Option(names = "--values", defaultValue = "4194304", description = "Array length. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--values", defaultValue = "1048576", description = "Array length. Default: ${DEFAULT-VALUE}.")
         int values;
 
-        @Option(names = "--reps", defaultValue = "11", description = "Timed repetitions (median reported). Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--reps", defaultValue = "21", description = "Timed repetitions (median reported). Default: ${DEFAULT-VALUE}.")
         int reps;
 
         @Override

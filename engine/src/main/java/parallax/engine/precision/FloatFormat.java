@@ -297,7 +297,7 @@ public enum FloatFormat {
      * <li>Past the max, infinity or NaN: the overflow pattern (inf or NaN) or the max when
      *     saturating; NaN inputs give this format's NaN.</li>
      * </ul>
-     * Small enough for the JIT to inline into the bulk loops, where the arguments are constants.
+     * The bulk loops below repeat this body with the format's constants.
      */
     static int encodeBits(int b, int shift, int biasAdjust, int minNormalFloatBits, float magic, int maxBits,
                           int overflowBits, int nanBits, int signShift, boolean fnuz, boolean saturate) {
@@ -312,11 +312,6 @@ public enum FloatFormat {
             if (fnuz && r == 0) return 0; // FNUZ has no -0
         }
         return r | sign;
-    }
-
-    /** FP16 with its constants spelled out, for the bulk loop. */
-    private static int encodeHalf(int b, boolean saturate) {
-        return encodeBits(b, 13, (15 - 127) << 23, (127 - 14) << 23, HALF_MAGIC, 0x7BFF, 0x7C00, 0x7E00, 15, false, saturate);
     }
 
     private static final float HALF_MAGIC = Float.intBitsToFloat(((127 - 15) + 13 + 1) << 23);
@@ -368,9 +363,33 @@ public enum FloatFormat {
         require(16);
         boolean sat = rounding == Rounding.SATURATE;
         if (this == BF16) {
-            for (int i = 0; i < n; i++) dst[dstPos + i] = (short) encodeBf16(Float.floatToRawIntBits(src[srcPos + i]), sat);
+            // encodeBf16 written out: the loop must not depend on the JIT's inlining decision.
+            for (int i = 0; i < n; i++) {
+                int b = Float.floatToRawIntBits(src[srcPos + i]);
+                int r;
+                if ((b & 0x7FFFFFFF) > 0x7F800000) {
+                    r = ((b >>> 16) & 0x8000) | 0x7FC0;
+                } else {
+                    r = (b + 0x7FFF + ((b >>> 16) & 1)) >>> 16;
+                    if (sat && (r & 0x7FFF) == 0x7F80) r = (r & 0x8000) | 0x7F7F;
+                }
+                dst[dstPos + i] = (short) r;
+            }
         } else {
-            for (int i = 0; i < n; i++) dst[dstPos + i] = (short) encodeHalf(Float.floatToRawIntBits(src[srcPos + i]), sat);
+            // encodeBits with FP16's constants, written out (see the BF16 loop).
+            final int magicBits = Float.floatToRawIntBits(HALF_MAGIC);
+            for (int i = 0; i < n; i++) {
+                int b = Float.floatToRawIntBits(src[srcPos + i]);
+                int a = b & 0x7FFFFFFF;
+                int r;
+                if (a >= (127 - 14) << 23) {
+                    r = (a + ((15 - 127) << 23) + 0xFFF + ((a >>> 13) & 1)) >>> 13;
+                    if (r > 0x7BFF) r = a > 0x7F800000 ? 0x7E00 : sat ? 0x7BFF : 0x7C00;
+                } else {
+                    r = Float.floatToRawIntBits(Float.intBitsToFloat(a) + HALF_MAGIC) - magicBits;
+                }
+                dst[dstPos + i] = (short) (r | ((b >>> 16) & 0x8000));
+            }
         }
     }
 
@@ -382,8 +401,23 @@ public enum FloatFormat {
         int shift = 23 - mantissaBits, adj = (bias - 127) << 23, mn = minNormalFloatBits, mx = maxBits, ov = overflowBits,
                 nan = nanBits;
         float mg = magic;
+        final int magicBits = Float.floatToRawIntBits(mg), half = (1 << (shift - 1)) - 1;
+        // encodeBits written out (see the BF16 loop).
         for (int i = 0; i < n; i++) {
-            dst[dstPos + i] = (byte) encodeBits(Float.floatToRawIntBits(src[srcPos + i]), shift, adj, mn, mg, mx, ov, nan, 7, fnuz, sat);
+            int b = Float.floatToRawIntBits(src[srcPos + i]);
+            int a = b & 0x7FFFFFFF;
+            int r;
+            if (a >= mn) {
+                r = (a + adj + half + ((a >>> shift) & 1)) >>> shift;
+                if (r > mx) r = a > 0x7F800000 ? nan : sat ? mx : ov;
+            } else {
+                r = Float.floatToRawIntBits(Float.intBitsToFloat(a) + mg) - magicBits;
+                if (fnuz && r == 0) {
+                    dst[dstPos + i] = 0;
+                    continue;
+                }
+            }
+            dst[dstPos + i] = (byte) (r | ((b >>> 24) & 0x80));
         }
     }
 
