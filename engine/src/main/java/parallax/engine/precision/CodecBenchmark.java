@@ -32,9 +32,14 @@ public final class CodecBenchmark {
 
     private CodecBenchmark() {}
 
-    public static List<Result> run(List<FloatFormat> formats, int n, int reps, Progress progress) {
+    /** Rejects sizes too small to time. */
+    public static void validate(int n, int reps) {
         if (n < 1024) throw new UserError("--values must be at least 1024, got " + n);
         if (reps < 3) throw new UserError("--reps must be at least 3, got " + reps);
+    }
+
+    public static List<Result> run(List<FloatFormat> formats, int n, int reps, Progress progress) {
+        validate(n, reps);
         torch.set_num_threads(1);
         SplittableRandom r = new SplittableRandom(1);
         float[] x = PrecisionTraining.gaussian(r, n, 1);
