@@ -10,7 +10,6 @@ import java.util.SplittableRandom;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AbstractTensor;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import parallax.engine.UserError;
 import parallax.engine.report.Progress;
@@ -40,7 +39,7 @@ public final class CodecBenchmark {
 
     public static List<Result> run(List<FloatFormat> formats, int n, int reps, Progress progress) {
         validate(n, reps);
-        torch.set_num_threads(1);
+        TorchCast.oneThread();
         SplittableRandom r = new SplittableRandom(1);
         float[] x = PrecisionTraining.gaussian(r, n, 1);
         List<Result> out = new ArrayList<>();
