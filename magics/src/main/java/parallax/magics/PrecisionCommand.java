@@ -2,6 +2,7 @@ package parallax.magics;
 
 import java.nio.file.Path;
 import java.util.List;
+import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
 import parallax.engine.precision.CastAnalysis;
 import parallax.engine.precision.CodecBenchmark;
@@ -29,8 +30,17 @@ public final class PrecisionCommand extends MagicCommand {
 
     static final String FORMAT_NAMES = "fp32, fp16, bf16, e4m3, e5m2, e4m3fnuz, e5m2fnuz";
 
+    // Catches a misspelt subcommand, so it gets a "did you mean" instead of picocli's "unmatched arguments".
+    @Parameters(arity = "0..*", hidden = true)
+    List<String> unknown;
+
     @Override
     protected Report execute() {
+        if (unknown != null && !unknown.isEmpty()) {
+            java.util.Set<String> names = spec.subcommands().keySet();
+            throw new UserError("unknown subcommand '" + unknown.get(0) + "'." + DidYouMean.hint(unknown.get(0), names)
+                    + " Subcommands: " + String.join(", ", names) + ".");
+        }
         // No subcommand: the facts table, the most common question.
         return FormatReports.formats();
     }
@@ -166,15 +176,16 @@ public final class PrecisionCommand extends MagicCommand {
                 description = "Comma-separated formats. Default: ${DEFAULT-VALUE}.")
         String formats;
 
-        @Option(names = "--values", defaultValue = "4194304", description = "Array length. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--values", defaultValue = "1048576", description = "Array length. Default: ${DEFAULT-VALUE}.")
         int values;
 
-        @Option(names = "--reps", defaultValue = "11", description = "Timed repetitions (median reported). Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--reps", defaultValue = "21", description = "Timed repetitions (median reported). Default: ${DEFAULT-VALUE}.")
         int reps;
 
         @Override
         protected Report execute() {
             List<FloatFormat> fs = FloatFormat.parseList(formats);
+            CodecBenchmark.validate(values, reps);
             List<CodecBenchmark.Result> results;
             try (Progress p = output().progress("precision bench", fs.size())) {
                 results = CodecBenchmark.run(fs, values, reps, p);

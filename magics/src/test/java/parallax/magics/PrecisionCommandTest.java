@@ -68,6 +68,8 @@ class PrecisionCommandTest {
         assertTrue(error("cast --from random --scaling per-tensr").contains("Did you mean per-tensor"));
         assertTrue(error("train --dtypes fp32,bf61 --steps 2").contains("unknown training dtype"));
         assertTrue(error("cast --from weights.gguf").contains("only .safetensors"));
+        assertTrue(error("explian 1").contains("Did you mean explain"));
+        assertTrue(error("bench --values 10").contains("at least 1024"));
         for (String msg : List.of(error("explain 1 --as fp17"), error("cast --from random --count 0"))) {
             assertTrue(!msg.contains("\n"), "one line: " + msg);
         }

@@ -10,7 +10,6 @@ import java.util.SplittableRandom;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AbstractTensor;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import parallax.engine.UserError;
 import parallax.engine.report.Progress;
@@ -32,10 +31,15 @@ public final class CodecBenchmark {
 
     private CodecBenchmark() {}
 
-    public static List<Result> run(List<FloatFormat> formats, int n, int reps, Progress progress) {
+    /** Rejects sizes too small to time. */
+    public static void validate(int n, int reps) {
         if (n < 1024) throw new UserError("--values must be at least 1024, got " + n);
         if (reps < 3) throw new UserError("--reps must be at least 3, got " + reps);
-        torch.set_num_threads(1);
+    }
+
+    public static List<Result> run(List<FloatFormat> formats, int n, int reps, Progress progress) {
+        validate(n, reps);
+        TorchCast.oneThread();
         SplittableRandom r = new SplittableRandom(1);
         float[] x = PrecisionTraining.gaussian(r, n, 1);
         List<Result> out = new ArrayList<>();

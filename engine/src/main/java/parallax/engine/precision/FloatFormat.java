@@ -74,6 +74,8 @@ public enum FloatFormat {
     private final int maxBits;
     private final int overflowBits;
     private final int minNormalFloatBits;
+    // A float whose ulp is this format's smallest subnormal (see encodeBits).
+    private final float magic;
     // Decode table for the 8- and 16-bit formats (BF16 decodes by a shift and ignores it).
     private final float[] table;
 
@@ -102,6 +104,7 @@ public enum FloatFormat {
             overflowBits = nanBits;
         }
         this.minNormalFloatBits = (127 + 1 - bias) << 23;
+        this.magic = Float.intBitsToFloat(((127 - bias) + (23 - mantissaBits) + 1) << 23);
         this.table = bits() <= 16 ? buildTable() : null;
     }
 
@@ -245,8 +248,8 @@ public enum FloatFormat {
         int b = Float.floatToRawIntBits(value);
         if (this == FP32) return b;
         if (this == BF16) return encodeBf16(b, rounding == Rounding.SATURATE);
-        return encodeBits(b, mantissaBits, bias, minNormalFloatBits, maxBits, overflowBits, nanBits, signBit,
-                specials == Specials.FNUZ, rounding == Rounding.SATURATE);
+        return encodeBits(b, 23 - mantissaBits, (bias - 127) << 23, minNormalFloatBits, magic, maxBits, overflowBits,
+                nanBits, exponentBits + mantissaBits, specials == Specials.FNUZ, rounding == Rounding.SATURATE);
     }
 
     /** The FP32 value of a bit pattern of this format (only the low {@link #bits()} bits are read). */
@@ -281,49 +284,37 @@ public enum FloatFormat {
     }
 
     /**
-     * Round-to-nearest-even from FP32 bits to a narrower format with {@code m} mantissa bits
-     * and exponent bias {@code bias}. Normal results: add the rounding increment to the FP32
-     * bits re-biased to the target and shift; a carry out of the mantissa correctly bumps
-     * the exponent. Subnormal results: shift the full significand right by the distance to
-     * the target's subnormal unit 2^(1-bias-m), rounding on the bits shifted out.
+     * Round-to-nearest-even from FP32 bits to a narrower format with {@code 23 - shift}
+     * mantissa bits (the scheme of c10/util/Half.h and Float8_*.h).
+     * <ul>
+     * <li>Normal results: re-bias the exponent ({@code biasAdjust} = (bias - 127) << 23), add
+     *     the rounding increment (half an ulp minus one, plus the lowest kept bit, so ties go
+     *     to even) and shift; a carry out of the mantissa correctly bumps the exponent.</li>
+     * <li>Subnormal results: add a float {@code magic} whose ulp is the target's subnormal
+     *     unit 2^(1 - bias - m); the FPU's own round-to-nearest-even then leaves the target's
+     *     bits at the bottom of the sum's mantissa (a carry into the exponent field gives the
+     *     smallest normal).</li>
+     * <li>Past the max, infinity or NaN: the overflow pattern (inf or NaN) or the max when
+     *     saturating; NaN inputs give this format's NaN.</li>
+     * </ul>
+     * The bulk loops below repeat this body with the format's constants.
      */
-    static int encodeBits(int b, int m, int bias, int minNormalFloatBits, int maxBits, int overflowBits,
-                          int nanBits, int signBit, boolean fnuz, boolean saturate) {
-        int sign = (b >>> 31) != 0 ? signBit : 0;
+    static int encodeBits(int b, int shift, int biasAdjust, int minNormalFloatBits, float magic, int maxBits,
+                          int overflowBits, int nanBits, int signShift, boolean fnuz, boolean saturate) {
         int a = b & 0x7FFFFFFF;
-        if (a >= 0x7F800000) {
-            if (a > 0x7F800000) return sign | nanBits;
-            return sign | (saturate ? maxBits : overflowBits);
-        }
+        int sign = (b >>> 31) << signShift;
         int r;
         if (a >= minNormalFloatBits) {
-            int shift = 23 - m;
-            r = (a - ((127 - bias) << 23) + ((1 << (shift - 1)) - 1) + ((a >>> shift) & 1)) >>> shift;
-            if (r > maxBits) return sign | (saturate ? maxBits : overflowBits);
+            r = (a + biasAdjust + ((1 << (shift - 1)) - 1) + ((a >>> shift) & 1)) >>> shift;
+            if (r > maxBits) r = a > 0x7F800000 ? nanBits : saturate ? maxBits : overflowBits;
         } else {
-            int e = a >>> 23;
-            int significand;
-            if (e == 0) {
-                significand = a;
-                e = 1;
-            } else {
-                significand = (a & 0x7FFFFF) | 0x800000;
-            }
-            // value = significand * 2^(e - 150); the target's subnormal unit is 2^(1 - bias - m).
-            int s = 150 + 1 - bias - m - e;
-            if (s > 25) {
-                r = 0;
-            } else {
-                int q = significand >>> s;
-                int rem = significand & ((1 << s) - 1);
-                int half = 1 << (s - 1);
-                if (rem > half || (rem == half && (q & 1) != 0)) q++;
-                r = q;
-            }
-            if (r == 0 && fnuz) return 0;
+            r = Float.floatToRawIntBits(Float.intBitsToFloat(a) + magic) - Float.floatToRawIntBits(magic);
+            if (fnuz && r == 0) return 0; // FNUZ has no -0
         }
-        return sign | r;
+        return r | sign;
     }
+
+    private static final float HALF_MAGIC = Float.intBitsToFloat(((127 - 15) + 13 + 1) << 23);
 
     /** The exact FP32 value of a pattern, computed from the fields (used to build tables). */
     double decodeExact(int bits) {
@@ -372,11 +363,32 @@ public enum FloatFormat {
         require(16);
         boolean sat = rounding == Rounding.SATURATE;
         if (this == BF16) {
-            for (int i = 0; i < n; i++) dst[dstPos + i] = (short) encodeBf16(Float.floatToRawIntBits(src[srcPos + i]), sat);
-        } else {
+            // encodeBf16 written out: the loop must not depend on the JIT's inlining decision.
             for (int i = 0; i < n; i++) {
-                dst[dstPos + i] = (short) encodeBits(Float.floatToRawIntBits(src[srcPos + i]), 10, 15,
-                        (127 - 14) << 23, 0x7BFF, 0x7C00, 0x7E00, 0x8000, false, sat);
+                int b = Float.floatToRawIntBits(src[srcPos + i]);
+                int r;
+                if ((b & 0x7FFFFFFF) > 0x7F800000) {
+                    r = ((b >>> 16) & 0x8000) | 0x7FC0;
+                } else {
+                    r = (b + 0x7FFF + ((b >>> 16) & 1)) >>> 16;
+                    if (sat && (r & 0x7FFF) == 0x7F80) r = (r & 0x8000) | 0x7F7F;
+                }
+                dst[dstPos + i] = (short) r;
+            }
+        } else {
+            // encodeBits with FP16's constants, written out (see the BF16 loop).
+            final int magicBits = Float.floatToRawIntBits(HALF_MAGIC);
+            for (int i = 0; i < n; i++) {
+                int b = Float.floatToRawIntBits(src[srcPos + i]);
+                int a = b & 0x7FFFFFFF;
+                int r;
+                if (a >= (127 - 14) << 23) {
+                    r = (a + ((15 - 127) << 23) + 0xFFF + ((a >>> 13) & 1)) >>> 13;
+                    if (r > 0x7BFF) r = a > 0x7F800000 ? 0x7E00 : sat ? 0x7BFF : 0x7C00;
+                } else {
+                    r = Float.floatToRawIntBits(Float.intBitsToFloat(a) + HALF_MAGIC) - magicBits;
+                }
+                dst[dstPos + i] = (short) (r | ((b >>> 16) & 0x8000));
             }
         }
     }
@@ -386,9 +398,26 @@ public enum FloatFormat {
         require(8);
         boolean sat = rounding == Rounding.SATURATE;
         boolean fnuz = specials == Specials.FNUZ;
-        int m = mantissaBits, bi = bias, mn = minNormalFloatBits, mx = maxBits, ov = overflowBits, nan = nanBits;
+        int shift = 23 - mantissaBits, adj = (bias - 127) << 23, mn = minNormalFloatBits, mx = maxBits, ov = overflowBits,
+                nan = nanBits;
+        float mg = magic;
+        final int magicBits = Float.floatToRawIntBits(mg), half = (1 << (shift - 1)) - 1;
+        // encodeBits written out (see the BF16 loop).
         for (int i = 0; i < n; i++) {
-            dst[dstPos + i] = (byte) encodeBits(Float.floatToRawIntBits(src[srcPos + i]), m, bi, mn, mx, ov, nan, 0x80, fnuz, sat);
+            int b = Float.floatToRawIntBits(src[srcPos + i]);
+            int a = b & 0x7FFFFFFF;
+            int r;
+            if (a >= mn) {
+                r = (a + adj + half + ((a >>> shift) & 1)) >>> shift;
+                if (r > mx) r = a > 0x7F800000 ? nan : sat ? mx : ov;
+            } else {
+                r = Float.floatToRawIntBits(Float.intBitsToFloat(a) + mg) - magicBits;
+                if (fnuz && r == 0) {
+                    dst[dstPos + i] = 0;
+                    continue;
+                }
+            }
+            dst[dstPos + i] = (byte) (r | ((b >>> 24) & 0x80));
         }
     }
 

@@ -159,9 +159,9 @@ public final class FormatReports {
         for (FloatFormat f : formats) if (!fs.contains(f)) fs.add(f);
 
         StringBuilder md = new StringBuilder();
-        md.append("Bits drawn as <span style=\"background:").append(SIGN).append("\">sign</span> "
-                + "<span style=\"background:").append(EXP).append("\">exponent</span> "
-                + "<span style=\"background:").append(MANT).append("\">mantissa</span>; each value is converted to FP32 first "
+        md.append("Bits drawn as <span style=\"background-color:").append(SIGN).append("\">sign</span> "
+                + "<span style=\"background-color:").append(EXP).append("\">exponent</span> "
+                + "<span style=\"background-color:").append(MANT).append("\">mantissa</span>; each value is converted to FP32 first "
                 + "(as `torch.tensor` does), then rounded to nearest, ties to even, ")
                 .append(rounding == Rounding.SATURATE ? "saturating at the max." : "overflowing as PyTorch does (inf, or NaN where there is no inf).")
                 .append("\n\n");
@@ -206,7 +206,7 @@ public final class FormatReports {
         StringBuilder sb = new StringBuilder("<table style=\"border-collapse:collapse;font-family:monospace\" border=\"1\"><tr>");
         for (int i = f.bits() - 1; i >= 0; i--) {
             String colour = i == f.bits() - 1 ? SIGN : i >= f.mantissaBits() ? EXP : MANT;
-            sb.append("<td style=\"background:").append(colour).append("\">").append((bits >>> i) & 1).append("</td>");
+            sb.append("<td style=\"background-color:").append(colour).append("\">").append((bits >>> i) & 1).append("</td>");
         }
         return sb.append("</tr></table>").toString();
     }

@@ -200,7 +200,7 @@ public final class PrecisionTraining {
     }
 
     private static Run train(Mode mode, Config c, float[][] data, Progress progress, long offset, float[][] gradOut) {
-        torch.set_num_threads(1);
+        TorchCast.oneThread();
         float[][] params = initialWeights(c);
         long[][] shapes = {{HIDDEN, IN}, {HIDDEN}, {OUT, HIDDEN}, {OUT}};
         float[][] momentum = new float[params.length][];
