@@ -33,6 +33,8 @@ public final class Planner {
             "Vendor datasheets (NVIDIA H100, H200, A100, V100, L40S) for memory, dense FLOP/s, NVLink and PCIe; DGX user guides for NICs per node.",
             "Ren et al., ZeRO-Offload (USENIX ATC 21): optimizer states and fp32 gradients on the CPU; Rajbhandari et al., ZeRO-Infinity (SC21): parameters too.");
 
+    static final String[] DP_NAMES = {"data parallel", "data parallel (ZeRO-1)", "data parallel (ZeRO-2)", "data parallel (ZeRO-3)"};
+
     static final double DDP_BUCKET_BYTES = 25.0 * (1 << 20);
 
     private Planner() {}
@@ -117,6 +119,11 @@ public final class Planner {
     }
 
     public static TrainingPlan plan(ModelSpec m, Cluster cl, Layout l, Conventions c) {
+        return plan(m, cl, l, c, true);
+    }
+
+    /** With {@code explain} false the formula texts are left empty: the search needs only the numbers. */
+    public static TrainingPlan plan(ModelSpec m, Cluster cl, Layout l, Conventions c, boolean explain) {
         check(m, cl, l);
         GpuProfile g = cl.gpu();
         StateBytes sb = stateBytes(l, c);
@@ -132,7 +139,7 @@ public final class Planner {
         int worstStage = 0;
         Shards shards = shards(m, t);
         long largestLayer = Math.max(shards.largestNonLayer(), shards.layer());
-        String actWords = activationWords(m, l);
+        String actWords = explain ? activationWords(m, l) : "";
 
         for (int st = 0; st < p; st++) {
             if (st > 0 && st < p - 1 && layersOfStage(m.layers(), p, st) == layersOfStage(m.layers(), p, st - 1)) continue;
@@ -140,19 +147,19 @@ public final class Planner {
             long part = ModelSpec.ceilDiv(n, dp);
             List<Line> lines = new ArrayList<>();
             double params = l.offloadParams() ? 0 : (l.zero() == 3 ? part : n) * (double) sb.param();
-            lines.add(new Line("parameters", params, l.offloadParams() ? "on CPU (ZeRO-Infinity)"
+            lines.add(new Line("parameters", params, !explain ? "" : l.offloadParams() ? "on CPU (ZeRO-Infinity)"
                     : (l.zero() == 3 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.param() + " B", 1));
             double grads = (l.zero() >= 2 ? part : n) * (double) sb.grad();
-            lines.add(new Line("gradients", grads, (l.zero() >= 2 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.grad() + " B", 1));
+            lines.add(new Line("gradients", grads, !explain ? "" : (l.zero() >= 2 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.grad() + " B", 1));
             double opt = l.offloadOptimizer() ? 0 : (l.zero() >= 1 ? part : n) * (double) sb.optimizer();
-            lines.add(new Line("optimizer states", opt, l.offloadOptimizer() ? "on CPU (ZeRO-Offload)"
+            lines.add(new Line("optimizer states", opt, !explain ? "" : l.offloadOptimizer() ? "on CPU (ZeRO-Offload)"
                     : (l.zero() >= 1 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.optimizer() + " B (" + optimizerWords(l) + ")", 1));
             int layers = layersOfStage(m.layers(), p, st);
             double inflight = Activations.inFlight(l.schedule(), p, l.virtualStages(), mbs, st);
             double act = layers * perLayerAct * inflight;
             if (st == 0) act += Activations.embedding(m, s, b, t, sp) * inflight * actScale;
             if (st == p - 1) act += Activations.outputLayer(m, s, b, t) * actScale;
-            lines.add(new Line("activations", act, layers + " layers x " + actWords + " x " + short3(inflight)
+            lines.add(new Line("activations", act, !explain ? "" : layers + " layers x " + actWords + " x " + short3(inflight)
                     + " micro-batches in flight" + (st == 0 ? " + embedding" : "") + (st == p - 1 ? " + output layer" : ""), 2));
             double buffers = 0;
             List<String> bw = new ArrayList<>();
@@ -162,7 +169,7 @@ public final class Planner {
                 buffers += 4.0 * s * b * m.hidden() / (t > 1 ? t : 1) * l.dtype().activationBytes();
                 bw.add("4 x sbh/t stage send/recv buffers");
             }
-            lines.add(new Line("communication buffers", buffers, bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw),
+            lines.add(new Line("communication buffers", buffers, !explain ? "" : bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw),
                     l.zero() == 3 ? 7 : 8));
             double total = lines.stream().mapToDouble(Line::bytes).sum();
             double cpu = 0;
@@ -185,7 +192,7 @@ public final class Planner {
             double ar = l.recompute() == Recompute.FULL ? 6 : 4;
             double bytes = ar * 2.0 * (t - 1) / t * b * s * m.hidden() * act * layersW * mbs;
             double sec = bytes / linkBw(g, t <= gpn, c);
-            comms.add(new Comm("tensor parallel", t, linkName(g, t <= gpn), bytes, sec, sec,
+            comms.add(new Comm("tensor parallel", t, linkName(g, t <= gpn, explain), bytes, sec, sec, !explain ? "" :
                     (l.recompute() == Recompute.FULL ? "12" : "8") + "·bsh(t−1)/t per layer per micro-batch"
                             + (sp ? " (SP: reduce-scatter + all-gather, same volume)" : ""), 5));
         }
@@ -193,7 +200,7 @@ public final class Planner {
             double bytes = 2.0 * b * s * m.hidden() / t * act * mbs * l.virtualStages();
             boolean inside = (long) t * dp * p <= gpn;
             double sec = bytes / linkBw(g, inside, c);
-            comms.add(new Comm("pipeline parallel", p, linkName(g, inside), bytes, sec, sec,
+            comms.add(new Comm("pipeline parallel", p, linkName(g, inside, explain), bytes, sec, sec, !explain ? "" :
                     "2·bsh/t per micro-batch (activation forward, gradient backward)" + (l.virtualStages() > 1 ? " x v" : ""), 3));
         }
         if (dp > 1) {
@@ -210,14 +217,14 @@ public final class Planner {
             boolean inside = (long) t * dp <= gpn;
             double sec = bytes / linkBw(g, inside, c);
             double exposed = Math.max(0, sec - c.overlap() * window * fwdBwdCompute);
-            comms.add(new Comm(l.zero() == 0 ? "data parallel" : "data parallel (ZeRO-" + l.zero() + ")", dp,
-                    linkName(g, inside), bytes, sec, exposed, formula, 4));
+            comms.add(new Comm(DP_NAMES[l.zero()], dp,
+                    linkName(g, inside, explain), bytes, sec, exposed, formula, 4));
         }
         if (l.offloadOptimizer() || l.offloadParams()) {
             long part = ModelSpec.ceilDiv(worstN, dp);
             double bytes = (l.offloadOptimizer() ? 4.0 * part : 0) + (l.offloadParams() ? 4.0 * part * mbs : 0);
             double sec = bytes / g.pcieBytesPerS();
-            comms.add(new Comm("CPU offload (PCIe)", 1, "PCIe", bytes, sec, sec,
+            comms.add(new Comm("CPU offload (PCIe)", 1, "PCIe", bytes, sec, sec, !explain ? "" :
                     "gradients down + parameters up, 2 B each per owned element" + (l.offloadParams() ? ", parameters per micro-batch" : ""), 10));
         }
 
@@ -248,7 +255,8 @@ public final class Planner {
         return (insideNode ? g.nvlinkBytesPerS() : g.netBytesPerS()) * c.linkEfficiency();
     }
 
-    static String linkName(GpuProfile g, boolean insideNode) {
+    static String linkName(GpuProfile g, boolean insideNode, boolean explain) {
+        if (!explain) return insideNode ? "NVLink" : "network";
         return insideNode ? "NVLink " + short3(g.nvlinkBytesPerS() / 1e9) + " GB/s"
                 : "network " + short3(g.netBytesPerS() / 1e9) + " GB/s";
     }
