@@ -160,7 +160,8 @@ public final class PlanReports {
     public static CategoryChart memoryChart(List<TrainingPlan> plans, Units u, String labelPrefix) {
         CategoryChart ch = new CategoryChartBuilder().width(760).height(440)
                 .title("Memory per GPU: " + plans.get(0).model().name() + " on " + plans.get(0).cluster().gpu().description())
-                .xAxisTitle("layout").yAxisTitle(u.label()).build();
+                .xAxisTitle(labelPrefix.equals("ZeRO-") ? "ZeRO stage" : labelPrefix.equals("recompute") ? "activation recomputation"
+                        : "layout").yAxisTitle(u.label()).build();
         ch.getStyler().setStacked(true);
         ch.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
         List<String> labels = new ArrayList<>();
