@@ -71,8 +71,11 @@ public final class Planner {
         return shards(m, tp).stage(m.layers(), pp, stage);
     }
 
-    /** Per-TP-rank element counts of the embedding, one layer, the head and a tied head's embedding copy. */
-    record Shards(long embedding, long layer, long head, long tiedCopy, long largestNonLayer) {
+    /**
+     * Per-TP-rank element counts of the embedding, one layer, the head and a tied head's embedding copy,
+     * and the largest single weight (DeepSpeed's "largest layer": one module's parameters).
+     */
+    record Shards(long embedding, long layer, long head, long tiedCopy, long largestTensor) {
         long stage(int layers, int pp, int stage) {
             long sum = layer * layersOfStage(layers, pp, stage);
             if (stage == 0) sum += embedding;
@@ -93,7 +96,7 @@ public final class Planner {
                 }
                 case HEAD -> head += e;
             }
-            if (x.place() != Place.LAYER) largest = Math.max(largest, e);
+            largest = Math.max(largest, e / x.count());   // one nn.Linear/Embedding (one expert of several)
         }
         return new Shards(embedding, layer, head, tied, largest);
     }
@@ -138,7 +141,7 @@ public final class Planner {
         double worstTotal = -1, worstCpu = 0;
         int worstStage = 0;
         Shards shards = shards(m, t);
-        long largestLayer = Math.max(shards.largestNonLayer(), shards.layer());
+        long largestLayer = shards.largestTensor();
         String actWords = explain ? activationWords(m, l) : "";
 
         for (int st = 0; st < p; st++) {
@@ -164,7 +167,7 @@ public final class Planner {
             double buffers = 0;
             List<String> bw = new ArrayList<>();
             if (dp > 1 && l.zero() < 3) { buffers += 2 * DDP_BUCKET_BYTES; bw.add("2 x 25 MiB gradient buckets [8]"); }
-            if (dp > 1 && l.zero() == 3 || l.offloadParams()) { buffers += 4.0 * largestLayer; bw.add("4 B x largest layer gathered [7]"); }
+            if (dp > 1 && l.zero() == 3 || l.offloadParams()) { buffers += 4.0 * largestLayer; bw.add("4 B x largest layer (one weight matrix) [7]"); }
             if (p > 1) {
                 buffers += 4.0 * s * b * m.hidden() / (t > 1 ? t : 1) * l.dtype().activationBytes();
                 bw.add("4 x sbh/t stage send/recv buffers");
@@ -281,6 +284,19 @@ public final class Planner {
             case FULL -> l.sequenceParallel() ? "2sbh/t" : "2sbh";
         };
         return base + (l.dtype() == Dtype.FP32 ? " x 2 (fp32)" : "");
+    }
+
+    /**
+     * DeepSpeed's own estimates of model-state memory per GPU (runtime/zero/stage_1_and_2.py
+     * estimate_zero2_model_states_mem_needs and stage3.py estimate_zero3_model_states_mem_needs):
+     * ZeRO-2 2Ψ + 18Ψ/N (2Ψ with the optimizer offloaded); ZeRO-3 4 B x largest layer + 18Ψ/N
+     * (2Ψ/N with the optimizer offloaded, 0 with parameters offloaded). Model states only.
+     */
+    public static double[] deepSpeedEstimates(ModelSpec m, int gpus, boolean offloadOptimizer, boolean offloadParams) {
+        double psi = m.parameters();
+        double z2 = offloadOptimizer ? 2 * psi : 2 * psi + 18 * psi / gpus;
+        double z3 = 4.0 * shards(m, 1).largestTensor() + (offloadParams ? 0 : offloadOptimizer ? 2 * psi / gpus : 18 * psi / gpus);
+        return new double[] {z2, z3};
     }
 
     /** Used by name when an optimizer word comes from a flag. */

@@ -189,6 +189,18 @@ class PlannerTest {
     }
 
     @Test
+    void deepSpeedEstimatorFormulas() {
+        ModelSpec m = ModelCatalog.get("llama-2-7b");
+        double psi = m.parameters();
+        double largest = 32000.0 * 4096;   // the embedding (and the untied head) is Llama-2-7B's largest single weight
+        double[] ds = Planner.deepSpeedEstimates(m, 8, false, false);
+        assertEquals(2 * psi + 18 * psi / 8, ds[0], 1e-3);
+        assertEquals(4 * largest + 18 * psi / 8, ds[1], 1e-3);
+        assertEquals(2 * psi, Planner.deepSpeedEstimates(m, 8, true, false)[0], 1e-3);
+        assertEquals(4 * largest, Planner.deepSpeedEstimates(m, 8, true, true)[1], 1e-3);
+    }
+
+    @Test
     void badLayoutsAreOneLine() {
         ModelSpec m = ModelCatalog.get("llama-2-7b");
         List<Runnable> bad = List.of(
