@@ -1,0 +1,143 @@
+package parallax.engine.cluster;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.javacpp.chrono.Milliseconds;
+import org.bytedeco.pytorch.AllgatherOptions;
+import org.bytedeco.pytorch.AllreduceOptions;
+import org.bytedeco.pytorch.Backend;
+import org.bytedeco.pytorch.BroadcastOptions;
+import org.bytedeco.pytorch.ReduceScatterOptions;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The rank side of {@code %parallel --bench}: times one collective for each message size
+ * and returns this rank's median seconds per size.
+ *
+ * <p>Arguments: {@code {"op": "allreduce|allgather|reduce_scatter|broadcast", "sizes": [bytes...],
+ * "impl": "runtime|raw|ring|ps", "iters": n, "warmup": n}}. "runtime" goes through
+ * {@link Collectives} (timeouts, byte counting); "raw" calls the ProcessGroupGloo directly,
+ * the baseline for the runtime's overhead; "ring" and "ps" are the send/recv all-reduces of
+ * {@link RingAllReduce}. The size is the nccl-tests message size: the all-reduce buffer, the
+ * all-gather output, the reduce-scatter input, the broadcast buffer.
+ */
+public final class CollectiveBenchTask implements RankTask {
+
+    @Override
+    public Object run(Dist dist, String argsJson, RankReporter reporter) {
+        JsonObject a = JsonParser.parseString(argsJson).getAsJsonObject();
+        String op = a.get("op").getAsString();
+        String impl = a.has("impl") ? a.get("impl").getAsString() : "runtime";
+        int warmup = a.has("warmup") ? a.get("warmup").getAsInt() : 2;
+        int fixedIters = a.has("iters") ? a.get("iters").getAsInt() : 0;
+        Collectives g = dist.worldGroup();
+        int n = g.size();
+        List<Double> medians = new ArrayList<>();
+        JsonArray sizes = a.getAsJsonArray("sizes");
+        for (int i = 0; i < sizes.size(); i++) {
+            long bytes = sizes.get(i).getAsLong();
+            int iters = fixedIters > 0 ? fixedIters : bytes <= (1 << 20) ? 20 : bytes <= (8 << 20) ? 10 : 5;
+            try (PointerScope s = new PointerScope()) {
+                long elems = Math.max(n, bytes / 4 / n * n);   // divisible by n for the sharded ops
+                Tensor big = torch.zeros(elems);
+                Tensor shard = torch.zeros(elems / n);
+                Runnable once = step(op, impl, g, big, shard);
+                for (int w = 0; w < warmup; w++) once.run();
+                double[] t = new double[iters];
+                g.barrier();
+                for (int k = 0; k < iters; k++) {
+                    long t0 = System.nanoTime();
+                    once.run();
+                    t[k] = (System.nanoTime() - t0) / 1e9;
+                }
+                Arrays.sort(t);
+                medians.add(t[iters / 2]);
+            }
+            reporter.step(i + 1, Map.of("bytes", bytes));
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("seconds", medians);
+        if (a.has("check") && a.get("check").getAsBoolean()) out.put("maxAbsDiff", check(g));
+        return out;
+    }
+
+    private static Runnable step(String op, String impl, Collectives g, Tensor big, Tensor shard) {
+        switch (impl) {
+            case "runtime":
+                return switch (op) {
+                    case "allreduce" -> () -> g.allReduce(big);
+                    case "allgather" -> () -> g.allGather(big, shard);
+                    case "reduce_scatter" -> () -> g.reduceScatter(shard, big);
+                    case "broadcast" -> () -> g.broadcast(big, 0);
+                    default -> throw new ClusterError("unknown collective " + op);
+                };
+            case "raw": {
+                Backend b = g.backend();
+                TensorVector bigV = new TensorVector(big);
+                AllreduceOptions ar = new AllreduceOptions();
+                AllgatherOptions ag = new AllgatherOptions();
+                ReduceScatterOptions rs = new ReduceScatterOptions();
+                BroadcastOptions bc = new BroadcastOptions();
+                return switch (op) {
+                    case "allreduce" -> () -> b.allreduce(bigV, ar)._wait();
+                    case "allgather" -> () -> b._allgather_base(big, shard, ag)._wait();
+                    case "reduce_scatter" -> () -> b._reduce_scatter_base(shard, big, rs)._wait();
+                    case "broadcast" -> () -> b.broadcast(bigV, bc)._wait();
+                    default -> throw new ClusterError("unknown collective " + op);
+                };
+            }
+            case "ring":
+                return () -> RingAllReduce.ring(g, big);
+            case "ps":
+                return () -> RingAllReduce.parameterServer(g, big);
+            default:
+                throw new ClusterError("unknown implementation " + impl + " (runtime, raw, ring, ps)");
+        }
+    }
+
+    /**
+     * All-reduces the same rank-dependent values with the library, the ring and the
+     * parameter server, and returns the largest difference between their results and the
+     * sum worked out on the CPU in Java.
+     */
+    static double check(Collectives g) {
+        try (PointerScope s = new PointerScope()) {
+            int len = 1000 + 7;   // not divisible by the world: uneven ring chunks
+            float[] v = new float[len];
+            for (int i = 0; i < len; i++) v[i] = (float) Math.sin(i * 0.37 + g.rank());
+            Tensor builtin = Tensor.create(v.clone());
+            Tensor ring = Tensor.create(v.clone());
+            Tensor ps = Tensor.create(v.clone());
+            g.allReduce(builtin);
+            RingAllReduce.ring(g, ring);
+            RingAllReduce.parameterServer(g, ps);
+            float[] expected = new float[len];
+            for (int i = 0; i < len; i++) {
+                double sum = 0;
+                for (int q = 0; q < g.size(); q++) sum += (float) Math.sin(i * 0.37 + q);
+                expected[i] = (float) sum;
+            }
+            double d0 = builtin.sub(Tensor.create(expected)).abs().max().item_double();
+            double d1 = builtin.sub(ring).abs().max().item_double();
+            double d2 = builtin.sub(ps).abs().max().item_double();
+            return Math.max(d0, Math.max(d1, d2));
+        }
+    }
+
+    static float[] values(Tensor t) {
+        float[] a = new float[(int) t.numel()];
+        FloatBuffer b = t.contiguous().createBuffer();
+        b.get(a);
+        return a;
+    }
+}

@@ -1,0 +1,296 @@
+package parallax.engine.cluster;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+import parallax.engine.DidYouMean;
+import parallax.engine.UserError;
+import parallax.engine.report.Report;
+import tech.tablesaw.api.DoubleColumn;
+import tech.tablesaw.api.IntColumn;
+import tech.tablesaw.api.LongColumn;
+import tech.tablesaw.api.StringColumn;
+import tech.tablesaw.api.Table;
+
+/**
+ * Collective benchmarks in the manner of nccl-tests: time per message size, algorithm
+ * bandwidth algbw = bytes / time and bus bandwidth busbw = algbw x factor, where the factor
+ * makes the number comparable with the link speed whatever the rank count: 2(n-1)/n for
+ * all-reduce, (n-1)/n for all-gather and reduce-scatter, 1 for broadcast (nccl-tests
+ * doc/PERFORMANCE.md; REFERENCE.md "Bus bandwidth").
+ */
+public final class CollectiveBenchmark {
+
+    public static final List<String> OPS = List.of("allreduce", "allgather", "reduce_scatter", "broadcast");
+
+    /** One measured point. Bytes are the nccl-tests message size; bandwidths in GB/s (10^9). */
+    public record Row(String op, String impl, int world, long bytes, double seconds, double algbwGBps, double busbwGBps) {}
+
+    private CollectiveBenchmark() {}
+
+    public static String checkOp(String op) {
+        String o = op.toLowerCase(Locale.ROOT).replace("-", "_").replace("all_reduce", "allreduce")
+                .replace("all_gather", "allgather");
+        if (!OPS.contains(o)) throw new UserError("unknown collective '" + op + "'" + DidYouMean.hint(op, OPS));
+        return o;
+    }
+
+    /** nccl-tests bus-bandwidth factor for {@code op} over {@code n} ranks. */
+    public static double busFactor(String op, int n) {
+        return switch (op) {
+            case "allreduce" -> 2.0 * (n - 1) / n;
+            case "allgather", "reduce_scatter" -> (n - 1.0) / n;
+            case "broadcast" -> 1.0;
+            default -> throw new IllegalArgumentException(op);
+        };
+    }
+
+    /**
+     * Parses "1KB..64MB" (every power of two from 1 KiB to 64 MiB; KB/MB/GB here are
+     * binary, as in nccl-tests) or a list "4MB,16MB". Sizes below 4 bytes are refused.
+     */
+    public static List<Long> parseSizes(String spec) {
+        List<Long> out = new ArrayList<>();
+        String s = spec.replace(" ", "");
+        if (s.contains("..")) {
+            String[] p = s.split("\\.\\.");
+            if (p.length != 2) throw new UserError("sizes are FROM..TO (such as 1KB..64MB) or a list such as 4MB,16MB: '" + spec + "'");
+            long from = bytes(p[0]);
+            long to = bytes(p[1]);
+            if (from > to) throw new UserError("sizes " + spec + ": the first is larger than the last");
+            for (long b = from; b <= to; b *= 2) out.add(b);
+        } else {
+            for (String p : s.split(",")) out.add(bytes(p));
+        }
+        return out;
+    }
+
+    static long bytes(String s) {
+        String u = s.toUpperCase(Locale.ROOT).replace("IB", "B");
+        long mult = 1;
+        if (u.endsWith("KB")) mult = 1L << 10;
+        else if (u.endsWith("MB")) mult = 1L << 20;
+        else if (u.endsWith("GB")) mult = 1L << 30;
+        String num = u.replaceAll("[KMG]?B$", "");
+        long v;
+        try {
+            v = Math.round(Double.parseDouble(num) * mult);
+        } catch (NumberFormatException e) {
+            throw new UserError("'" + s + "' is not a size such as 64KB, 4MB or 1GB");
+        }
+        if (v < 4) throw new UserError("size '" + s + "' is below one float (4 bytes)");
+        if (v > (1L << 30)) throw new UserError("size '" + s + "' is above 1 GB; this benchmark keeps buffers small");
+        return v;
+    }
+
+    /** Times {@code op} with implementation {@code impl} on every rank of {@code pool}. */
+    public static List<Row> measure(WorkerPool pool, String op, List<Long> sizes, String impl, int iters,
+                                    Consumer<RankEvent> events) {
+        JsonObject a = new JsonObject();
+        a.addProperty("op", op);
+        a.addProperty("impl", impl);
+        a.addProperty("iters", iters);
+        a.add("sizes", Wire.GSON.toJsonTree(sizes));
+        List<JsonElement> res = pool.run(CollectiveBenchTask.class.getName(), a.toString(), null, events);
+        return rows(op, impl, pool.size(), sizes, slowest(res));
+    }
+
+    /** The slowest rank's median per size: a collective is done when its last rank is. */
+    private static double[] slowest(List<JsonElement> res) {
+        double[] t = null;
+        for (JsonElement e : res) {
+            var arr = e.getAsJsonObject().getAsJsonArray("seconds");
+            if (t == null) t = new double[arr.size()];
+            for (int i = 0; i < t.length; i++) t[i] = Math.max(t[i], arr.get(i).getAsDouble());
+        }
+        return t;
+    }
+
+    private static List<Row> rows(String op, String impl, int n, List<Long> sizes, double[] seconds) {
+        List<Row> out = new ArrayList<>();
+        for (int i = 0; i < sizes.size(); i++) {
+            double alg = sizes.get(i) / seconds[i] / 1e9;
+            out.add(new Row(op, impl, n, sizes.get(i), seconds[i], alg, alg * busFactor(op, n)));
+        }
+        return out;
+    }
+
+    /** Largest difference between built-in, ring and parameter-server all-reduce and the exact sum. */
+    public static double checkAllReduce(WorkerPool pool) {
+        JsonObject a = new JsonObject();
+        a.addProperty("op", "allreduce");
+        a.addProperty("check", true);
+        a.add("sizes", Wire.GSON.toJsonTree(List.of()));
+        double worst = 0;
+        for (JsonElement e : pool.run(CollectiveBenchTask.class.getName(), a.toString(), null, ev -> { })) {
+            worst = Math.max(worst, e.getAsJsonObject().get("maxAbsDiff").getAsDouble());
+        }
+        return worst;
+    }
+
+    /**
+     * The same sizes through PyTorch's torch.distributed (Gloo) with {@code world} processes,
+     * run by /usr/bin/python3 (Debian python3-torch). PyTorch 1.13's Gloo lacks
+     * reduce_scatter, so that op is timed as its all-reduce, and said so in the report.
+     */
+    public static List<Row> torchPeer(String op, int world, List<Long> sizes, int iters) {
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("parallax-torch");
+            Path script = dir.resolve("torch_collectives.py");
+            try (InputStream in = CollectiveBenchmark.class.getResourceAsStream("torch_collectives.py")) {
+                Files.copy(in, script);
+            }
+            int port;
+            try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+                port = s.getLocalPort();
+            }
+            StringBuilder sz = new StringBuilder();
+            for (long b : sizes) sz.append(sz.length() == 0 ? "" : ",").append(b);
+            ProcessBuilder pb = new ProcessBuilder("/usr/bin/python3", script.toString(), "--op", op,
+                    "--world", String.valueOf(world), "--port", String.valueOf(port), "--sizes", sz.toString(),
+                    "--iters", String.valueOf(iters), "--out", dir.resolve("out.json").toString());
+            pb.redirectErrorStream(true);
+            pb.environment().put("OMP_NUM_THREADS", "1");
+            Process p = pb.start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(600, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                String last = out.lines().reduce((x, y) -> y).orElse("");
+                throw new UserError("the PyTorch peer failed (needs Debian python3-torch at /usr/bin/python3): " + last);
+            }
+            String json = out.lines().filter(l -> l.startsWith("{")).reduce((x, y) -> y)
+                    .orElseThrow(() -> new UserError("the PyTorch peer printed no result"));
+            var arr = JsonParser.parseString(json).getAsJsonObject().getAsJsonArray("seconds");
+            double[] t = new double[arr.size()];
+            for (int i = 0; i < t.length; i++) t[i] = arr.get(i).getAsDouble();
+            return rows(op, "torch.distributed", world, sizes, t);
+        } catch (IOException e) {
+            throw new UserError("cannot run the PyTorch peer: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new UserError("interrupted while running the PyTorch peer");
+        } finally {
+            if (dir != null) deleteQuietly(dir);
+        }
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try (var s = Files.walk(dir)) {
+            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // temp files; the OS cleans up
+        }
+    }
+
+    public static String human(long bytes) {
+        if (bytes >= (1L << 30) && bytes % (1L << 30) == 0) return (bytes >> 30) + " GiB";
+        if (bytes >= (1L << 20) && bytes % (1L << 20) == 0) return (bytes >> 20) + " MiB";
+        if (bytes >= (1L << 10) && bytes % (1L << 10) == 0) return (bytes >> 10) + " KiB";
+        return bytes + " B";
+    }
+
+    public static Table table(List<Row> rows) {
+        Table t = Table.create("collectives",
+                StringColumn.create("op"), StringColumn.create("impl"), IntColumn.create("ranks"),
+                StringColumn.create("size"), LongColumn.create("bytes"), DoubleColumn.create("time_us"),
+                DoubleColumn.create("algbw_GB/s"), DoubleColumn.create("busbw_GB/s"));
+        for (Row r : rows) {
+            t.stringColumn("op").append(r.op());
+            t.stringColumn("impl").append(r.impl());
+            t.intColumn("ranks").append(r.world());
+            t.stringColumn("size").append(human(r.bytes()));
+            t.longColumn("bytes").append(r.bytes());
+            t.doubleColumn("time_us").append(Math.round(r.seconds() * 1e7) / 10.0);
+            t.doubleColumn("algbw_GB/s").append(Math.round(r.algbwGBps() * 1000) / 1000.0);
+            t.doubleColumn("busbw_GB/s").append(Math.round(r.busbwGBps() * 1000) / 1000.0);
+        }
+        return t;
+    }
+
+    /** Chart of {@code y} ("busbw" or "time") against size, one series per impl (and world). */
+    public static XYChart chart(String title, List<Row> rows, String y) {
+        XYChart c = new XYChartBuilder().width(720).height(420).title(title)
+                .xAxisTitle("message size (bytes, log scale)")
+                .yAxisTitle(y.equals("busbw") ? "bus bandwidth (GB/s)" : "time (ms, log scale)").build();
+        c.getStyler().setXAxisLogarithmic(true);
+        if (!y.equals("busbw")) c.getStyler().setYAxisLogarithmic(true);
+        c.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNW);
+        Map<String, List<Row>> bySeries = new LinkedHashMap<>();
+        boolean manyWorlds = rows.stream().map(Row::world).distinct().count() > 1;
+        for (Row r : rows) bySeries.computeIfAbsent(r.impl() + (manyWorlds ? " n=" + r.world() : ""), k -> new ArrayList<>()).add(r);
+        for (Map.Entry<String, List<Row>> e : bySeries.entrySet()) {
+            double[] x = e.getValue().stream().mapToDouble(Row::bytes).toArray();
+            double[] v = e.getValue().stream().mapToDouble(r -> y.equals("busbw") ? r.busbwGBps() : r.seconds() * 1e3).toArray();
+            c.addSeries(e.getKey(), x, v).setMarker(SeriesMarkers.CIRCLE);
+        }
+        return c;
+    }
+
+    /** Median over the rows with bytes in [lo, hi] of busbw(a) / busbw(b), matched by size. */
+    public static double medianRatio(List<Row> rows, String implA, String implB, long lo, long hi) {
+        List<Double> r = new ArrayList<>();
+        for (Row a : rows) {
+            if (!a.impl().equals(implA) || a.bytes() < lo || a.bytes() > hi) continue;
+            for (Row b : rows) {
+                if (b.impl().equals(implB) && b.bytes() == a.bytes() && b.world() == a.world()) r.add(a.busbwGBps() / b.busbwGBps());
+            }
+        }
+        if (r.isEmpty()) return Double.NaN;
+        r.sort(Double::compare);
+        return r.get(r.size() / 2);
+    }
+
+    /** Builds the report of a bandwidth benchmark (one op, one world). */
+    public static Report report(String op, int world, String backend, List<Row> rows, Map<String, Object> extra) {
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("op", op);
+        data.put("ranks", world);
+        data.put("backend", backend);
+        data.putAll(extra);
+        data.put("rows", rows);
+        StringBuilder text = new StringBuilder();
+        text.append("Median time per call of the slowest rank; algbw = bytes / time, busbw = algbw x ")
+                .append(String.format(Locale.ROOT, "%.3g", busFactor(op, world)))
+                .append(" (nccl-tests). Sizes in KiB/MiB; bandwidth in GB/s (10^9 B/s). ")
+                .append(world).append(" ranks, ").append(backend).append(", on this machine (")
+                .append(Runtime.getRuntime().availableProcessors()).append(" cores).");
+        boolean hasRaw = rows.stream().anyMatch(r -> r.impl().equals("raw"));
+        if (hasRaw) {
+            double ratio = medianRatio(rows, "runtime", "raw", 4L << 20, 64L << 20);
+            data.put("runtimeOverRawBusbw4to64MB", ratio);
+            if (!Double.isNaN(ratio)) {
+                text.append(String.format(Locale.ROOT, "%nRuntime / raw ProcessGroupGloo busbw, median 4-64 MiB: %.2f.", ratio));
+            }
+        }
+        if (rows.stream().anyMatch(r -> r.impl().equals("torch.distributed"))) {
+            double ratio = medianRatio(rows, "runtime", "torch.distributed", 0, Long.MAX_VALUE);
+            data.put("runtimeOverTorchBusbw", ratio);
+            text.append(String.format(Locale.ROOT, "%nRuntime / PyTorch torch.distributed (Gloo) busbw, median over sizes: %.2f.", ratio));
+            if (op.equals("reduce_scatter")) text.append(" PyTorch 1.13's Gloo has no reduce_scatter: its row times an all-reduce.");
+        }
+        return Report.builder("%parallel --bench " + op + " (" + world + " ranks, " + backend + ")")
+                .text(text.toString())
+                .table(table(rows), "Measured " + op + " per message size")
+                .chart(chart(op + " bus bandwidth, " + world + " ranks, " + backend, rows, "busbw"),
+                        "Measured on this machine over loopback; busbw per nccl-tests")
+                .data(data)
+                .build();
+    }
+}

@@ -1,0 +1,208 @@
+package parallax.engine.cluster;
+
+import java.util.Arrays;
+import java.util.function.Supplier;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.javacpp.chrono.Milliseconds;
+import org.bytedeco.pytorch.AllgatherOptions;
+import org.bytedeco.pytorch.AllreduceOptions;
+import org.bytedeco.pytorch.Backend;
+import org.bytedeco.pytorch.BarrierOptions;
+import org.bytedeco.pytorch.BroadcastOptions;
+import org.bytedeco.pytorch.ReduceOp;
+import org.bytedeco.pytorch.ReduceScatterOptions;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.Work;
+
+/**
+ * The collectives of one process group (the world, or a DP/TP/PP group of the {@link Mesh}),
+ * called by every member of the group, like {@code torch.distributed} with a {@code group=}.
+ *
+ * <p>Ranks passed to {@link #send}, {@link #recv} and {@link #broadcast} are ranks
+ * <em>inside this group</em> (0..size-1); {@link #globalRank(int)} maps them to world ranks.
+ * Every call blocks until the operation is complete on this rank, counts its bytes and
+ * wall time into {@link #stats()}, and fails after the group's timeout with a
+ * {@link ClusterError} naming the group and the operation instead of hanging.
+ *
+ * <p>Tensors must be contiguous CPU tensors for Gloo (CUDA tensors for NCCL); results are
+ * written in place, as in PyTorch.
+ */
+public final class Collectives {
+
+    private final String name;
+    private final Backend group;
+    private final int rank;
+    private final int[] members;
+    private final long timeoutMs;
+    private final CommStats stats;
+
+    /**
+     * @param name     group name for messages, such as "world" or "tp[0,1]"
+     * @param group    the c10d backend (ProcessGroupGloo, or ProcessGroupNCCL under -Pcuda)
+     * @param rank     this process's rank inside the group
+     * @param members  world rank of each group rank, in group order
+     * @param timeoutMs how long a collective may wait for the other members
+     * @param stats    where bytes and time are counted (shared by all groups of a rank)
+     */
+    Collectives(String name, Backend group, int rank, int[] members, long timeoutMs, CommStats stats) {
+        this.name = name;
+        this.group = group;
+        this.rank = rank;
+        this.members = members.clone();
+        this.timeoutMs = timeoutMs;
+        this.stats = stats;
+    }
+
+    /** This process's rank inside the group. */
+    public int rank() { return rank; }
+
+    /** Number of ranks in the group. */
+    public int size() { return members.length; }
+
+    public String name() { return name; }
+
+    /** World rank of group rank {@code groupRank}. */
+    public int globalRank(int groupRank) { return members[groupRank]; }
+
+    /** World ranks of the members, in group order. */
+    public int[] members() { return members.clone(); }
+
+    public CommStats stats() { return stats; }
+
+    /** Sums {@code t} over the group, in place: afterwards every rank holds the sum. */
+    public void allReduce(Tensor t) {
+        run(CommStats.Op.ALL_REDUCE, t.nbytes(), () -> {
+            AllreduceOptions o = new AllreduceOptions();
+            o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
+            o.timeout(new Milliseconds(timeoutMs));
+            return group.allreduce(new TensorVector(t), o);
+        });
+    }
+
+    /**
+     * Gathers every rank's {@code in} into {@code out}, concatenated along dim 0 in rank
+     * order; {@code out} has size() times the elements of {@code in}.
+     */
+    public void allGather(Tensor out, Tensor in) {
+        requireRatio("allGather", out, in);
+        run(CommStats.Op.ALL_GATHER, in.nbytes(), () -> {
+            AllgatherOptions o = new AllgatherOptions();
+            o.timeout(new Milliseconds(timeoutMs));
+            return group._allgather_base(out, in, o);
+        });
+    }
+
+    /**
+     * Sums {@code in} over the group and leaves on each rank its slice of the sum:
+     * rank r gets elements [r*n, (r+1)*n) of the flattened sum, n = out.numel().
+     */
+    public void reduceScatter(Tensor out, Tensor in) {
+        requireRatio("reduceScatter", in, out);
+        run(CommStats.Op.REDUCE_SCATTER, in.nbytes(), () -> {
+            ReduceScatterOptions o = new ReduceScatterOptions();
+            o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
+            o.timeout(new Milliseconds(timeoutMs));
+            return group._reduce_scatter_base(out, in, o);
+        });
+    }
+
+    /** Copies {@code t} from group rank {@code root} to every other rank, in place. */
+    public void broadcast(Tensor t, int root) {
+        checkPeer("broadcast root", root);
+        run(CommStats.Op.BROADCAST, t.nbytes(), () -> {
+            BroadcastOptions o = new BroadcastOptions();
+            o.rootRank(root);
+            o.rootTensor(0);
+            o.timeout(new Milliseconds(timeoutMs));
+            return group.broadcast(new TensorVector(t), o);
+        });
+    }
+
+    /** Sends {@code t} to group rank {@code dst}; the peer must call {@link #recv}. */
+    public void send(Tensor t, int dst) {
+        checkPeer("send destination", dst);
+        run(CommStats.Op.SEND, t.nbytes(), () -> group.send(new TensorVector(t), dst, 0));
+    }
+
+    /** Receives into {@code t} (of the sent shape) from group rank {@code src}. */
+    public void recv(Tensor t, int src) {
+        checkPeer("recv source", src);
+        run(CommStats.Op.RECV, t.nbytes(), () -> group.recv(new TensorVector(t), src, 0));
+    }
+
+    /**
+     * Sends {@code out} to {@code dst} and receives {@code in} from {@code src} at the same
+     * time (like MPI_Sendrecv), so a ring of ranks can shift data without deadlock.
+     */
+    public void sendRecv(Tensor out, int dst, Tensor in, int src) {
+        checkPeer("send destination", dst);
+        checkPeer("recv source", src);
+        long t0 = System.nanoTime();
+        try (PointerScope scope = new PointerScope()) {
+            Work s = group.send(new TensorVector(out), dst, 0);
+            Work r = group.recv(new TensorVector(in), src, 0);
+            boolean ok = r._wait(new Milliseconds(timeoutMs)) && s._wait(new Milliseconds(timeoutMs));
+            if (!ok) throw new ClusterError(describe(CommStats.Op.SEND) + " did not complete within " + timeoutMs / 1000.0 + " s");
+        } catch (ClusterError e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new ClusterError(describe(CommStats.Op.SEND) + " failed: "
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse(""), e);
+        }
+        long dt = System.nanoTime() - t0;
+        stats.record(CommStats.Op.SEND, out.nbytes(), dt);
+        stats.record(CommStats.Op.RECV, in.nbytes(), 0);
+    }
+
+    /** The c10d backend itself, for the raw-baseline benchmark. */
+    Backend backend() { return group; }
+
+    /** Returns once every rank of the group has called barrier. */
+    public void barrier() {
+        run(CommStats.Op.BARRIER, 0, () -> {
+            BarrierOptions o = new BarrierOptions();
+            o.timeout(new Milliseconds(timeoutMs));
+            return group.barrier(o);
+        });
+    }
+
+    private void run(CommStats.Op op, long bytes, Supplier<Work> start) {
+        long t0 = System.nanoTime();
+        try (PointerScope scope = new PointerScope()) {
+            Work work = start.get();
+            if (!work._wait(new Milliseconds(timeoutMs))) {
+                throw new ClusterError(describe(op) + " did not complete within " + timeoutMs / 1000.0
+                        + " s: a member of the group did not arrive");
+            }
+        } catch (ClusterError e) {
+            throw e;
+        } catch (RuntimeException e) {
+            String msg = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+            boolean timeout = msg.toLowerCase().contains("timed out") || msg.toLowerCase().contains("timeout");
+            throw new ClusterError(describe(op) + (timeout
+                    ? " timed out after " + timeoutMs / 1000.0 + " s (a member of the group did not arrive or died): "
+                    : " failed: ") + msg, e);
+        }
+        stats.record(op, bytes, System.nanoTime() - t0);
+    }
+
+    private String describe(CommStats.Op op) {
+        return op.name().toLowerCase() + " on group " + name + " (world rank " + members[rank]
+                + ", group ranks " + Arrays.toString(members) + ")";
+    }
+
+    private void checkPeer(String what, int peer) {
+        if (peer < 0 || peer >= members.length) {
+            throw new IllegalArgumentException(what + " " + peer + " is not a rank of group " + name
+                    + " (size " + members.length + ")");
+        }
+    }
+
+    private void requireRatio(String op, Tensor big, Tensor small) {
+        if (big.numel() != small.numel() * members.length) {
+            throw new IllegalArgumentException(op + " on group " + name + ": the larger tensor must have "
+                    + members.length + " x " + small.numel() + " elements, has " + big.numel());
+        }
+    }
+}

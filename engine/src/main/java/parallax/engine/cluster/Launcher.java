@@ -1,0 +1,58 @@
+package parallax.engine.cluster;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Starts one worker JVM on a node. Local nodes get a child process; remote nodes get
+ * {@code ssh node 'exec java ... WorkerMain ...'} with the same classpath, as mpirun and
+ * DeepSpeed's launcher do. Either way the worker's stdout and stderr go to {@code log}.
+ */
+final class Launcher {
+
+    private Launcher() {}
+
+    static Process start(Nodes nodes, Nodes.Node node, List<String> jvmArgs, String classpath,
+                         List<String> workerArgs, Path log) throws IOException {
+        List<String> java = new ArrayList<>();
+        java.add(node.local() ? localJava() : node.java());
+        java.addAll(jvmArgs);
+        java.add("-cp");
+        java.add(classpath);
+        java.add(WorkerMain.class.getName());
+        java.addAll(workerArgs);
+        List<String> cmd = new ArrayList<>();
+        if (node.local()) {
+            cmd.addAll(java);
+        } else {
+            cmd.add("ssh");
+            cmd.add("-o");
+            cmd.add("BatchMode=yes");
+            cmd.add("-o");
+            cmd.add("ConnectTimeout=5");
+            cmd.addAll(nodes.sshOptions());
+            cmd.add(node.host());
+            StringBuilder remote = new StringBuilder("exec");
+            for (String a : java) remote.append(' ').append(shellQuote(a));
+            cmd.add(remote.toString());
+        }
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.redirectErrorStream(true);
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.redirectInput(ProcessBuilder.Redirect.PIPE);
+        return pb.start();
+    }
+
+    static String localJava() {
+        return ProcessHandle.current().info().command()
+                .orElse(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
+    }
+
+    static String shellQuote(String s) {
+        if (s.matches("[A-Za-z0-9_./:=,@%+-]+")) return s;
+        return "'" + s.replace("'", "'\\''") + "'";
+    }
+}

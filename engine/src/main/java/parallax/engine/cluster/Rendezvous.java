@@ -1,0 +1,131 @@
+package parallax.engine.cluster;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.SizeTPointer;
+import org.bytedeco.javacpp.chrono.Milliseconds;
+import org.bytedeco.pytorch.Backend;
+import org.bytedeco.pytorch.GlooDeviceVector;
+import org.bytedeco.pytorch.PrefixStore;
+import org.bytedeco.pytorch.ProcessGroupGloo;
+import org.bytedeco.pytorch.Store;
+import org.bytedeco.pytorch.TCPStore;
+import org.bytedeco.pytorch.TCPStoreOptions;
+import org.bytedeco.pytorch.nccl.ProcessGroupNCCL;
+
+/**
+ * Joins the ranks of one job, as {@code torch.distributed.init_process_group} does: rank 0
+ * serves a c10d {@link TCPStore} on the master address, every rank connects to it, and
+ * process groups exchange their addresses through the store (each group under its own
+ * key prefix, so a subgroup is just another group over a {@link PrefixStore}).
+ *
+ * <p>The backend follows the device: Gloo for CPU tensors, NCCL for CUDA devices (only in
+ * the {@code -Pcuda} build; not verified on these GPU-less machines).
+ */
+final class Rendezvous {
+
+    private final int rank;
+    private final int world;
+    private final String device;
+    private final String hostAddr;
+    private final long timeoutMs;
+    private final String masterAddr;
+    private final int masterPort;
+    private final TCPStore store;
+    private final List<Object> keepAlive = new ArrayList<>();
+
+    private Rendezvous(int rank, int world, String device, String hostAddr, long timeoutMs, String masterAddr,
+                       int masterPort, TCPStore store) {
+        this.masterAddr = masterAddr;
+        this.masterPort = masterPort;
+        this.rank = rank;
+        this.world = world;
+        this.device = device;
+        this.hostAddr = hostAddr;
+        this.timeoutMs = timeoutMs;
+        this.store = store;
+    }
+
+    /**
+     * Connects to (rank 0: serves) the store at masterAddr:masterPort.
+     *
+     * @param hostAddr the address this rank's Gloo device binds to (its node's address)
+     */
+    static Rendezvous join(String masterAddr, int masterPort, int rank, int world, String device,
+                           String hostAddr, long timeoutMs) {
+        TCPStoreOptions o = storeOptions(masterPort, rank == 0, world, timeoutMs);
+        TCPStore store;
+        try {
+            store = new TCPStore(masterAddr, o);
+        } catch (RuntimeException e) {
+            String msg = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+            if (rank == 0 && (msg.contains("in use") || msg.contains("EADDRINUSE"))) {
+                throw new ClusterError("rendezvous port " + masterAddr + ":" + masterPort
+                        + " is in use; pick another master_port in the nodes file", e);
+            }
+            throw new ClusterError("rank " + rank + " could not reach the rendezvous store at " + masterAddr + ":"
+                    + masterPort + " within " + timeoutMs / 1000 + " s: " + msg, e);
+        }
+        return new Rendezvous(rank, world, device, hostAddr, timeoutMs, masterAddr, masterPort, store);
+    }
+
+    private static TCPStoreOptions storeOptions(int port, boolean server, int world, long timeoutMs) {
+        TCPStoreOptions o = new TCPStoreOptions();
+        o.port((short) port);
+        o.isServer(server);
+        o.numWorkers(new SizeTPointer(1).put(world));
+        o.waitWorkers(false);
+        o.useLibUV(false);
+        o.timeout(new Milliseconds(timeoutMs));
+        return o;
+    }
+
+    int rank() { return rank; }
+
+    int world() { return world; }
+
+    String device() { return device; }
+
+    /** "gloo" or "nccl". */
+    String backend() {
+        return device.startsWith("cuda") ? "nccl" : "gloo";
+    }
+
+    Store store() { return store; }
+
+    /**
+     * Creates the process group of {@code members} (world ranks, this rank among them) under
+     * key prefix {@code prefix}; blocks until every member has joined or the timeout passes.
+     */
+    Collectives group(String prefix, String name, int[] members, CommStats stats) {
+        int groupRank = -1;
+        for (int i = 0; i < members.length; i++) if (members[i] == rank) groupRank = i;
+        if (groupRank < 0) throw new IllegalArgumentException("rank " + rank + " is not in group " + name);
+        // A Java store object may be handed to C++ as an intrusive_ptr only once (the
+        // presets adopt the raw pointer), so every group gets its own client connection.
+        TCPStore client = new TCPStore(masterAddr, storeOptions(masterPort, false, world, timeoutMs));
+        keepAlive.add(client);
+        PrefixStore ps = new PrefixStore(prefix, client);
+        Backend pg;
+        try {
+            if (backend().equals("nccl")) {
+                pg = new ProcessGroupNCCL(ps, groupRank, members.length);
+            } else {
+                ProcessGroupGloo.Options go = ProcessGroupGloo.Options.create(new Milliseconds(timeoutMs));
+                go.devices(new GlooDeviceVector(ProcessGroupGloo.createDeviceForHostname(hostAddr)));
+                go.threads(2);
+                keepAlive.add(go);
+                pg = new ProcessGroupGloo(ps, groupRank, members.length, go);
+            }
+        } catch (UnsatisfiedLinkError e) {
+            throw new ClusterError("device " + device + " needs NCCL: build with -Pcuda on a CUDA machine", e);
+        } catch (RuntimeException e) {
+            String msg = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+            throw new ClusterError("rank " + rank + " could not set up " + backend() + " group " + name
+                    + " within " + timeoutMs / 1000 + " s (a member did not arrive?): " + msg, e);
+        }
+        keepAlive.add(ps);
+        keepAlive.add(pg);
+        return new Collectives(name, pg, groupRank, members, timeoutMs, stats);
+    }
+}

@@ -1,0 +1,602 @@
+package parallax.engine.cluster;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.reflect.TypeToken;
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
+
+/**
+ * The coordinator's side of the runtime: a pool of worker JVMs, one per rank, joined into
+ * one c10d world, that stays up between runs (like ipyparallel's engines).
+ *
+ * <pre>{@code
+ * try (WorkerPool pool = WorkerPool.start(Nodes.localDefault(4), 4, WorkerPool.Options.defaults())) {
+ *     List<JsonElement> perRank = pool.run("my.pkg.SumTask", "{\"n\":4}", new MeshShape(2, 2, 1),
+ *             ev -> System.out.println(ev));
+ * }
+ * }</pre>
+ *
+ * <p>Failure handling: a rank that exits or drops its connection during a run ends the run
+ * at once with a {@link ClusterError} naming the rank, host, exit cause and last completed
+ * step; the other ranks are stopped and the pool is closed (the next start is clean). An
+ * interrupt of the calling thread does the same within the stop grace (about 2 s).
+ * Workers exit by themselves when this process dies (their control socket closes).
+ */
+public final class WorkerPool implements AutoCloseable {
+
+    /** Settings of a pool. */
+    public record Options(Path logDir, long startTimeoutMs, long collectiveTimeoutMs, String classpath,
+                          List<String> jvmArgs) {
+        public static Options defaults() {
+            String cp = System.getProperty("java.class.path");
+            List<String> jvm = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xss1m", "-XX:TieredStopAtLevel=1",
+                    "-Xmx512m", "-XX:MaxMetaspaceSize=256m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
+                    "-Dorg.bytedeco.javacpp.maxBytes=0"));
+            String extra = System.getenv("PARALLAX_WORKER_OPTS");
+            if (extra != null && !extra.isBlank()) jvm.addAll(List.of(extra.trim().split("\\s+")));
+            Path logs = Path.of(System.getProperty("java.io.tmpdir"), "parallax-" + ProcessHandle.current().pid());
+            return new Options(logs, 60_000, 60_000, cp, jvm);
+        }
+
+        public Options withLogDir(Path dir) { return new Options(dir, startTimeoutMs, collectiveTimeoutMs, classpath, jvmArgs); }
+
+        public Options withTimeouts(long startMs, long collectiveMs) { return new Options(logDir, startMs, collectiveMs, classpath, jvmArgs); }
+
+        public Options withJvmArgs(List<String> args) { return new Options(logDir, startTimeoutMs, collectiveTimeoutMs, classpath, args); }
+    }
+
+    /** One rank as the coordinator sees it. */
+    public record RankStatus(int rank, String host, long pid, String device, String backend, long rssBytes,
+                             String health, long lastStep) {}
+
+    private static final class Rank {
+        final Nodes.Placement place;
+        final Process process;
+        volatile Socket socket;
+        volatile Writer out;
+        volatile long pid = -1;
+        volatile double readyMs = -1;
+        volatile String backend = "";
+        volatile long lastStep = -1;
+        volatile JsonObject lastStatus;
+        final Path log;
+        final Path jsonLog;
+
+        Rank(Nodes.Placement place, Process process, Path log, Path jsonLog) {
+            this.place = place;
+            this.process = process;
+            this.log = log;
+            this.jsonLog = jsonLog;
+        }
+    }
+
+    /** A message from rank {@code rank}; {@code msg == null} means the rank is gone. */
+    private record Incoming(int rank, JsonObject msg) {}
+
+    private final Nodes nodes;
+    private final Options options;
+    private final List<Rank> ranks = new ArrayList<>();
+    private final BlockingQueue<Incoming> inbox = new LinkedBlockingQueue<>();
+    private final ServerSocket control;
+    private final String token;
+    private final int masterPort;
+    private final long startNanos = System.nanoTime();
+    private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
+    private volatile boolean closed;
+    private long nextId = 1;
+    private double startSeconds;
+    private volatile MetricsServer metrics;
+    private final Thread shutdownHook = new Thread(this::close, "parallax-pool-shutdown");
+
+    private WorkerPool(Nodes nodes, Options options, ServerSocket control, String token, int masterPort) {
+        this.nodes = nodes;
+        this.options = options;
+        this.control = control;
+        this.token = token;
+        this.masterPort = masterPort;
+    }
+
+    /**
+     * Starts {@code world} ranks on {@code nodes} and waits until every rank has joined the
+     * world group. Throws a one-line {@link ClusterError} (port in use, node unreachable,
+     * rank died at start, rendezvous timeout naming the missing ranks) and leaves nothing running.
+     */
+    public static WorkerPool start(Nodes nodes, int world, Options options) {
+        List<Nodes.Placement> placements = nodes.place(world);
+        InetAddress bindAddr;
+        try {
+            bindAddr = InetAddress.getByName(nodes.masterAddr());
+        } catch (IOException e) {
+            throw new ClusterError("master_addr " + nodes.masterAddr() + " does not resolve: " + e.getMessage());
+        }
+        boolean masterLocal = placements.get(0).node().local();
+        int port = nodes.masterPort();
+        if (masterLocal) port = checkPort(bindAddr, port);
+        ServerSocket control;
+        try {
+            control = new ServerSocket();
+            control.bind(new InetSocketAddress(bindAddr, 0), 64);
+        } catch (IOException e) {
+            throw new ClusterError("cannot listen on " + nodes.masterAddr() + " for the worker control channel: " + e.getMessage());
+        }
+        byte[] t = new byte[16];
+        new SecureRandom().nextBytes(t);
+        WorkerPool pool = new WorkerPool(nodes, options, control, HexFormat.of().formatHex(t), port);
+        try {
+            pool.launch(placements);
+            return pool;
+        } catch (RuntimeException | Error e) {
+            pool.close();
+            throw e;
+        }
+    }
+
+    /** Picks a free port (port 0) or checks that the named one is free on the master address. */
+    private static int checkPort(InetAddress addr, int port) {
+        try (ServerSocket s = new ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new InetSocketAddress(addr, port));
+            return s.getLocalPort();
+        } catch (BindException e) {
+            throw new ClusterError("rendezvous port " + addr.getHostAddress() + ":" + port
+                    + " is in use; set another master_port in the nodes file (or 0 for any free port)");
+        } catch (IOException e) {
+            throw new ClusterError("cannot bind " + addr.getHostAddress() + ":" + port + ": " + e.getMessage());
+        }
+    }
+
+    private void launch(List<Nodes.Placement> placements) {
+        try {
+            Files.createDirectories(options.logDir());
+        } catch (IOException e) {
+            throw new ClusterError("cannot create log directory " + options.logDir() + ": " + e.getMessage());
+        }
+        int world = placements.size();
+        String coordinator = control.getInetAddress().getHostAddress() + ":" + control.getLocalPort();
+        for (Nodes.Placement p : placements) {
+            List<String> args = List.of(
+                    "--rank", String.valueOf(p.rank()), "--world", String.valueOf(world),
+                    "--local-rank", String.valueOf(p.localRank()), "--host", p.node().host(),
+                    "--host-addr", p.node().addr(), "--device", p.device(),
+                    "--master-addr", nodes.masterAddr(), "--master-port", String.valueOf(masterPort),
+                    "--coordinator", coordinator, "--token", token,
+                    "--timeout-ms", String.valueOf(options.collectiveTimeoutMs()));
+            Path log = options.logDir().resolve("rank-" + p.rank() + ".out");
+            Path jsonLog = options.logDir().resolve("rank-" + p.rank() + ".jsonl");
+            Process proc;
+            try {
+                Files.deleteIfExists(log);
+                Files.deleteIfExists(jsonLog);
+                proc = Launcher.start(nodes, p.node(), options.jvmArgs(), options.classpath(), args, log);
+            } catch (IOException e) {
+                throw new ClusterError("cannot start rank " + p.rank() + " on " + p.node().host() + ": " + e.getMessage());
+            }
+            Rank r = new Rank(p, proc, log, jsonLog);
+            ranks.add(r);
+            proc.onExit().thenRun(() -> inbox.add(new Incoming(p.rank(), null)));
+        }
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+        Thread acceptor = new Thread(this::acceptLoop, "parallax-accept");
+        acceptor.setDaemon(true);
+        acceptor.start();
+        awaitReady();
+        startSeconds = (System.nanoTime() - startNanos) / 1e9;
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            try {
+                Socket s = control.accept();
+                s.setTcpNoDelay(true);
+                s.setSoTimeout(10_000);
+                BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+                JsonObject hello = Wire.read(in);
+                if (hello == null || !"hello".equals(hello.get("type").getAsString())
+                        || !token.equals(hello.get("token").getAsString())) {
+                    s.close();   // not one of ours
+                    continue;
+                }
+                s.setSoTimeout(0);
+                int rank = hello.get("rank").getAsInt();
+                Rank r = ranks.get(rank);
+                r.pid = hello.get("pid").getAsLong();
+                r.out = new BufferedWriter(new OutputStreamWriter(s.getOutputStream(), StandardCharsets.UTF_8));
+                r.socket = s;
+                Thread reader = new Thread(() -> readLoop(rank, in), "parallax-rank-" + rank);
+                reader.setDaemon(true);
+                reader.start();
+            } catch (SocketTimeoutException e) {
+                // a stranger connected and said nothing: ignore
+            } catch (IOException | RuntimeException e) {
+                if (closed) return;
+            }
+        }
+    }
+
+    private void readLoop(int rank, BufferedReader in) {
+        Rank r = ranks.get(rank);
+        try {
+            JsonObject m;
+            while ((m = Wire.read(in)) != null) {
+                appendJsonLog(r, m);
+                inbox.add(new Incoming(rank, m));
+            }
+        } catch (IOException | RuntimeException e) {
+            // the connection broke: treated as the rank being gone
+        }
+        inbox.add(new Incoming(rank, null));
+    }
+
+    private void appendJsonLog(Rank r, JsonObject m) {
+        try {
+            JsonObject line = m.deepCopy();
+            line.addProperty("ts", System.currentTimeMillis() / 1000.0);
+            line.addProperty("rank", r.place.rank());
+            Files.writeString(r.jsonLog, Wire.GSON.toJson(line) + "\n", StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        } catch (IOException ignored) {
+            // logs are best effort; the run goes on
+        }
+    }
+
+    private void awaitReady() {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.startTimeoutMs());
+        boolean[] ready = new boolean[ranks.size()];
+        int n = 0;
+        while (n < ranks.size()) {
+            Incoming in = poll(deadline);
+            if (in == null) {
+                List<Integer> missing = new ArrayList<>();
+                for (int i = 0; i < ready.length; i++) if (!ready[i]) missing.add(i);
+                throw new ClusterError("rendezvous timed out after " + options.startTimeoutMs() / 1000 + " s: rank(s) "
+                        + missing + " on " + missing.stream().map(i -> ranks.get(i).place.node().host()).distinct()
+                        .collect(Collectors.joining(", ")) + " did not join; see " + options.logDir());
+            }
+            Rank r = ranks.get(in.rank());
+            if (in.msg() == null) {
+                if (!ready[in.rank()] || !r.process.isAlive() || r.socket == null) {
+                    throw new ClusterError(deathMessage(in.rank(), "before joining"));
+                }
+                continue;
+            }
+            String type = in.msg().get("type").getAsString();
+            if (type.equals("ready")) {
+                ready[in.rank()] = true;
+                r.readyMs = in.msg().get("readyMs").getAsDouble();
+                r.backend = in.msg().get("backend").getAsString();
+                n++;
+            } else if (type.equals("fatal")) {
+                throw new ClusterError("rank " + in.rank() + " on " + r.place.node().host() + " failed to start: "
+                        + in.msg().get("message").getAsString());
+            }
+        }
+    }
+
+    private Incoming poll(long deadlineNanos) {
+        try {
+            long wait = deadlineNanos - System.nanoTime();
+            return wait <= 0 ? null : inbox.poll(wait, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            close();
+            Thread.currentThread().interrupt();
+            throw new ClusterError("interrupted: all " + ranks.size() + " ranks stopped");
+        }
+    }
+
+    /**
+     * Runs {@link RankTask} {@code taskClass} on every rank with the mesh {@code shape}
+     * (null: keep the current one; a new shape rebuilds the DP/TP/PP groups) and returns
+     * each rank's value as JSON, index = rank. Events stream to {@code listener} on this thread.
+     */
+    public synchronized List<JsonElement> run(String taskClass, String argsJson, MeshShape shape,
+                                              Consumer<RankEvent> listener) {
+        JsonObject cmd = Wire.msg("run");
+        cmd.addProperty("task", taskClass);
+        cmd.addProperty("args", argsJson == null ? "{}" : argsJson);
+        return dispatch(cmd, shape, listener);
+    }
+
+    /**
+     * Runs Java code (a {@code %%parallel} cell) in every rank's JShell with {@code dist}
+     * bound; returns each rank's last expression value (as JSON strings) or JSON null.
+     */
+    public synchronized List<JsonElement> exec(String code, MeshShape shape, Consumer<RankEvent> listener) {
+        JsonObject cmd = Wire.msg("exec");
+        cmd.addProperty("code", code);
+        return dispatch(cmd, shape, listener);
+    }
+
+    private List<JsonElement> dispatch(JsonObject cmd, MeshShape shape, Consumer<RankEvent> listener) {
+        if (closed) throw new ClusterError("the worker pool is stopped; start it again");
+        if (shape != null) {
+            shape.requireWorld(ranks.size());
+            cmd.addProperty("mesh", WorkerMain.meshArg(shape));
+        }
+        long id = nextId++;
+        cmd.addProperty("id", id);
+        for (Rank r : ranks) {
+            r.lastStep = -1;
+            sendTo(r, cmd);
+        }
+        JsonElement[] results = new JsonElement[ranks.size()];
+        String[] errors = new String[ranks.size()];
+        boolean[] done = new boolean[ranks.size()];
+        int finished = 0;
+        long errorDeadline = Long.MAX_VALUE;
+        while (finished < ranks.size()) {
+            Incoming in;
+            try {
+                long wait = errorDeadline == Long.MAX_VALUE ? 200 : Math.max(1, (errorDeadline - System.nanoTime()) / 1_000_000);
+                in = inbox.poll(wait, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                close();
+                Thread.currentThread().interrupt();
+                throw new ClusterError("interrupted: all " + ranks.size() + " ranks stopped");
+            }
+            if (in == null) {
+                if (System.nanoTime() >= errorDeadline) {
+                    List<Integer> pending = new ArrayList<>();
+                    for (int i = 0; i < done.length; i++) if (!done[i]) pending.add(i);
+                    int bad = firstError(errors);
+                    close();
+                    throw new ClusterError("rank " + bad + " on " + ranks.get(bad).place.node().host() + " failed: "
+                            + errors[bad] + lastStepText(bad) + "; ranks " + pending + " were stopped");
+                }
+                continue;
+            }
+            Rank r = ranks.get(in.rank());
+            if (in.msg() == null) {
+                if (done[in.rank()] && r.process.isAlive()) continue;
+                String msg = deathMessage(in.rank(), "during the run");
+                close();
+                throw new ClusterError(msg + "; the other ranks were stopped");
+            }
+            JsonObject m = in.msg();
+            String type = m.get("type").getAsString();
+            if (m.has("id") && m.get("id").getAsLong() != id) continue;   // stale, from an earlier run
+            switch (type) {
+                case "out" -> listener.accept(new RankEvent(in.rank(), "out", -1, null, m.get("text").getAsString()));
+                case "event" -> {
+                    long step = m.get("step").getAsLong();
+                    if (m.get("kind").getAsString().equals("step")) r.lastStep = step;
+                    Map<String, Object> fields = Wire.GSON.fromJson(m.get("fields"), new TypeToken<Map<String, Object>>() { }.getType());
+                    RankEvent ev = new RankEvent(in.rank(), m.get("kind").getAsString(), step, fields, null);
+                    MetricsServer ms = metrics;
+                    if (ms != null) ms.onEvent(ev);
+                    listener.accept(ev);
+                }
+                case "result", "error" -> {
+                    if (!done[in.rank()]) {
+                        done[in.rank()] = true;
+                        finished++;
+                        r.lastStep = Math.max(r.lastStep, m.get("lastStep").getAsLong());
+                        if (type.equals("result")) {
+                            results[in.rank()] = m.get("value");
+                        } else {
+                            errors[in.rank()] = m.get("message").getAsString();
+                            // Give the others a moment to finish (or fail the same way, as a
+                            // compile error does); ranks stuck in a collective get stopped.
+                            if (errorDeadline == Long.MAX_VALUE) errorDeadline = System.nanoTime() + 2_000_000_000L;
+                        }
+                    }
+                }
+                case "fatal" -> errors[in.rank()] = m.get("message").getAsString();
+                default -> { }
+            }
+        }
+        int bad = firstError(errors);
+        if (bad >= 0) {
+            long same = Arrays.stream(errors).filter(e -> errors[bad].equals(e)).count();
+            throw new ClusterError((same == ranks.size() ? "every rank failed: " : "rank " + bad + " failed: ")
+                    + errors[bad] + lastStepText(bad));
+        }
+        return Arrays.asList(results);
+    }
+
+    private static int firstError(String[] errors) {
+        for (int i = 0; i < errors.length; i++) if (errors[i] != null) return i;
+        return -1;
+    }
+
+    private String lastStepText(int rank) {
+        long s = ranks.get(rank).lastStep;
+        return s >= 0 ? " (last completed step " + s + ")" : "";
+    }
+
+    /** One line: which rank died where, why, and after which step. */
+    private String deathMessage(int rank, String when) {
+        Rank r = ranks.get(rank);
+        String cause;
+        try {
+            if (r.process.waitFor(1, TimeUnit.SECONDS)) {
+                int code = r.process.exitValue();
+                cause = code > 128 ? "killed by signal " + (code - 128) + signalName(code - 128) : "exit code " + code;
+                if (code == 4) cause = "lost its connection to the coordinator";
+                if (code == 255 && !r.place.node().local()) cause = "ssh failed (exit 255)";
+            } else {
+                cause = "closed its control connection";
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            cause = "unknown";
+        }
+        String tail = lastLogLine(r);
+        return "rank " + rank + " on " + r.place.node().host() + (r.pid > 0 ? " (pid " + r.pid + ")" : "") + " died "
+                + when + ": " + cause + lastStepText(rank) + (tail.isEmpty() ? "" : "; last output: " + tail);
+    }
+
+    private static String signalName(int sig) {
+        return switch (sig) {
+            case 9 -> " (SIGKILL: killed, or out of memory)";
+            case 15 -> " (SIGTERM)";
+            case 6 -> " (SIGABRT: native crash)";
+            case 11 -> " (SIGSEGV: native crash)";
+            default -> "";
+        };
+    }
+
+    private static String lastLogLine(Rank r) {
+        try {
+            List<String> lines = Files.readAllLines(r.log);
+            for (int i = lines.size() - 1; i >= 0; i--) {
+                String l = lines.get(i).strip();
+                if (!l.isEmpty() && !l.startsWith("[Gloo]") && !l.startsWith("at ")) {
+                    return l.length() > 200 ? l.substring(0, 200) + "..." : l;
+                }
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // no log yet
+        }
+        return "";
+    }
+
+    private void sendTo(Rank r, JsonObject m) {
+        try {
+            Wire.send(r.out, m);
+        } catch (IOException | RuntimeException e) {
+            String msg = deathMessage(r.place.rank(), "before the run");
+            close();
+            throw new ClusterError(msg);
+        }
+    }
+
+    /** Asks every rank for pid, RSS and whether it is busy; a rank silent for 2 s is "unresponsive". */
+    public synchronized List<RankStatus> status() {
+        if (closed) return List.of();
+        for (Rank r : ranks) {
+            r.lastStatus = null;
+            try {
+                Wire.send(r.out, Wire.msg("status"));
+            } catch (IOException | RuntimeException ignored) {
+                // reported as dead below
+            }
+        }
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        List<Incoming> others = new ArrayList<>();
+        int got = 0;
+        while (got < ranks.size()) {
+            Incoming in = poll(deadline);
+            if (in == null) break;
+            if (in.msg() != null && "status".equals(in.msg().get("type").getAsString())) {
+                ranks.get(in.rank()).lastStatus = in.msg();
+                got++;
+            } else {
+                others.add(in);
+            }
+        }
+        inbox.addAll(others);
+        List<RankStatus> out = new ArrayList<>();
+        for (Rank r : ranks) {
+            JsonObject s = r.lastStatus;
+            String health = !r.process.isAlive() ? "dead" : s == null ? "unresponsive"
+                    : s.get("busy").getAsBoolean() ? "busy" : "idle";
+            out.add(new RankStatus(r.place.rank(), r.place.node().host(), r.pid, r.place.device(),
+                    r.backend.isEmpty() ? Nodes.backendOf(r.place.device()) : r.backend,
+                    s == null ? -1 : s.get("rssBytes").getAsLong(), health, r.lastStep));
+        }
+        MetricsServer ms = metrics;
+        if (ms != null) out.forEach(ms::onStatus);
+        return out;
+    }
+
+    /** Feeds step events and status to a Prometheus endpoint from now on. */
+    public void metrics(MetricsServer m) { this.metrics = m; }
+
+    public int size() { return ranks.size(); }
+
+    public boolean alive() {
+        return !closed && ranks.stream().allMatch(r -> r.process.isAlive());
+    }
+
+    public Nodes nodes() { return nodes; }
+
+    public Path logDir() { return options.logDir(); }
+
+    /** Seconds from launching the first worker to every rank in the world group. */
+    public double startSeconds() { return startSeconds; }
+
+    /** Per rank, milliseconds from the worker's main() to its world group being ready. */
+    public double[] readyMillis() {
+        return ranks.stream().mapToDouble(r -> r.readyMs).toArray();
+    }
+
+    /** The worker processes (local ones; for ssh ranks, the ssh client). */
+    public List<ProcessHandle> processes() {
+        return ranks.stream().map(r -> r.process.toHandle()).collect(Collectors.toList());
+    }
+
+    /** Process ids the workers reported (their own pids, also for remote ranks). */
+    public long[] workerPids() {
+        return ranks.stream().mapToLong(r -> r.pid).toArray();
+    }
+
+    /** Stops every rank: asks them to exit, closes the channels, kills what is left after 2 s. */
+    @Override
+    public void close() {
+        // Not synchronized: an interrupt or the shutdown hook must be able to stop a running job.
+        if (!closing.compareAndSet(false, true)) return;
+        closed = true;
+        for (Rank r : ranks) {
+            try {
+                if (r.out != null) Wire.send(r.out, Wire.msg("exit"));
+            } catch (IOException | RuntimeException ignored) {
+                // already gone
+            }
+            try {
+                if (r.socket != null) r.socket.close();
+            } catch (IOException ignored) {
+                // closing anyway
+            }
+        }
+        try {
+            control.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        for (Rank r : ranks) {
+            try {
+                long left = Math.max(1, deadline - System.nanoTime());
+                if (!r.process.waitFor(left, TimeUnit.NANOSECONDS)) {
+                    r.process.descendants().forEach(ProcessHandle::destroyForcibly);
+                    r.process.destroyForcibly();
+                    r.process.waitFor(1, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                r.process.destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException ignored) {
+            // already shutting down
+        }
+    }
+}

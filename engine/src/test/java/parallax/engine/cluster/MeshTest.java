@@ -1,0 +1,57 @@
+package parallax.engine.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import parallax.engine.UserError;
+
+/** The Megatron rank layout (tp fastest, then dp, then pp) for several shapes. */
+class MeshTest {
+
+    @Test
+    void megatronExampleDp2Tp2Pp2() {
+        MeshShape s = new MeshShape(2, 2, 2);
+        assertEquals(List.of("[0, 1]", "[2, 3]", "[4, 5]", "[6, 7]"), str(Mesh.allGroups(s, "tp")));
+        assertEquals(List.of("[0, 2]", "[1, 3]", "[4, 6]", "[5, 7]"), str(Mesh.allGroups(s, "dp")));
+        assertEquals(List.of("[0, 4]", "[1, 5]", "[2, 6]", "[3, 7]"), str(Mesh.allGroups(s, "pp")));
+        assertEquals(new Mesh.Coords(1, 1, 1), Mesh.coords(s, 7));
+        assertEquals(new Mesh.Coords(1, 0, 0), Mesh.coords(s, 2));
+    }
+
+    @Test
+    void everyShapeIsAConsistentPartition() {
+        int[][] shapes = {{4, 1, 1}, {1, 4, 1}, {1, 1, 4}, {2, 1, 2}, {3, 2, 1}, {2, 3, 2}};
+        for (int[] d : shapes) {
+            MeshShape s = new MeshShape(d[0], d[1], d[2]);
+            for (String kind : List.of("tp", "dp", "pp")) {
+                Set<Integer> seen = new HashSet<>();
+                for (int[] g : Mesh.allGroups(s, kind)) for (int r : g) assertTrue(seen.add(r), kind + " overlap in " + s);
+                assertEquals(s.world(), seen.size(), kind + " groups cover the world in " + s);
+            }
+            for (int r = 0; r < s.world(); r++) {
+                Mesh.Coords c = Mesh.coords(s, r);
+                assertEquals(r, Mesh.rankOf(s, c.dpRank(), c.tpRank(), c.ppRank()));
+                assertEquals(r, Mesh.tpGroup(s, r)[c.tpRank()]);
+                assertEquals(r, Mesh.dpGroup(s, r)[c.dpRank()]);
+                assertEquals(r, Mesh.ppGroup(s, r)[c.ppRank()]);
+            }
+        }
+    }
+
+    @Test
+    void worldMustBeDivisible() {
+        UserError e = assertThrows(UserError.class, () -> new MeshShape(2, 2, 1).requireWorld(6));
+        assertTrue(e.getMessage().contains("world size 6 is not dp x tp x pp"), e.getMessage());
+        assertArrayEquals(new int[] {0, 1, 2}, Mesh.ppGroup(new MeshShape(1, 1, 3), 1));
+    }
+
+    private static List<String> str(List<int[]> groups) {
+        return groups.stream().map(java.util.Arrays::toString).toList();
+    }
+}

@@ -1,0 +1,229 @@
+package parallax.magics;
+
+import com.google.gson.JsonElement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import parallax.engine.UserError;
+import parallax.engine.cluster.Cluster;
+import parallax.engine.cluster.CollectiveBenchmark;
+import parallax.engine.cluster.CollectiveBenchmark.Row;
+import parallax.engine.cluster.MeshShape;
+import parallax.engine.cluster.RankEvent;
+import parallax.engine.cluster.WorkerPool;
+import parallax.engine.report.Progress;
+import parallax.engine.report.Report;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import tech.tablesaw.api.IntColumn;
+import tech.tablesaw.api.StringColumn;
+import tech.tablesaw.api.Table;
+
+/**
+ * {@code %%parallel}: runs the cell's Java code on every rank (SPMD) with {@code dist} bound.
+ * {@code %parallel --bench OP}: collective benchmarks (nccl-tests style).
+ * {@code %parallel} with training flags: handed to {@link ParallelTraining}.
+ */
+@Command(name = "parallel", description = {
+        "%%%%parallel [--ranks N | --dp a --tp b --pp c]: run the cell's Java code on every rank with `dist` bound;",
+        "  output is prefixed [rank k], the last value of every rank is gathered into a table, variables persist.",
+        "%%parallel --bench allreduce|allgather|reduce_scatter|broadcast --ranks N --sizes 1KB..64MB: bandwidth benchmark.",
+        "%%parallel --bench algorithms --worlds 2,3,4: ring and parameter-server all-reduce vs the built-in one."})
+public final class ParallelCommand extends MagicCommand implements CellMagic {
+
+    @Option(names = "--ranks", description = "Number of ranks (default: the running pool, else the nodes file's slots, else 2).")
+    Integer ranks;
+
+    @Option(names = "--dp", description = "Data-parallel size.")
+    Integer dp;
+
+    @Option(names = "--tp", description = "Tensor-parallel size.")
+    Integer tp;
+
+    @Option(names = "--pp", description = "Pipeline-parallel size.")
+    Integer pp;
+
+    @Option(names = "--bench", description = "Benchmark a collective: allreduce, allgather, reduce_scatter, broadcast; or 'algorithms'.")
+    String bench;
+
+    @Option(names = "--sizes", description = "Message sizes: FROM..TO (powers of two, KB/MB binary) or a list (default 1KB..64MB; algorithms 1KB..1MB).")
+    String sizes;
+
+    @Option(names = "--iters", defaultValue = "0", description = "Timed iterations per size (0: 20 up to 1 MiB, 10 up to 8 MiB, then 5).")
+    int iters;
+
+    @Option(names = "--baseline", description = "Also time raw ProcessGroupGloo and PyTorch torch.distributed (Gloo, /usr/bin/python3) in the same run.")
+    boolean baseline;
+
+    @Option(names = "--worlds", defaultValue = "2,3,4", description = "With --bench algorithms: world sizes to compare.")
+    String worlds;
+
+    @Mixin
+    ParallelTraining.Flags training = new ParallelTraining.Flags();
+
+    private String body = "";
+
+    @Override
+    public void cellBody(String body) {
+        this.body = body == null ? "" : body;
+    }
+
+    @Override
+    protected Report execute() {
+        if (!body.isBlank()) {
+            if (bench != null || training.requested()) throw new UserError("%%parallel runs the cell on every rank; --bench and training flags belong to the line magic %parallel");
+            return spmd();
+        }
+        if (bench != null) {
+            if (training.requested()) throw new UserError("give either --bench or training flags, not both");
+            return bench.equalsIgnoreCase("algorithms") ? algorithms() : bandwidth();
+        }
+        if (training.requested()) {
+            MeshShape shape = shape();
+            return ParallelTraining.run(this, training, shape, shape == null ? rankCount() : shape.world());
+        }
+        throw new UserError("nothing to do: write %%parallel with Java code below it, or %parallel --bench allreduce, or training flags (see %parallel --help)");
+    }
+
+    /** The mesh the flags ask for, or null when they name none (keep the pool's). */
+    MeshShape shape() {
+        if (dp == null && tp == null && pp == null) return ranks == null ? null : MeshShape.dataParallel(ranks);
+        int t = tp == null ? 1 : tp;
+        int p = pp == null ? 1 : pp;
+        int d;
+        if (dp != null) d = dp;
+        else if (ranks != null) {
+            if (ranks % (t * p) != 0) throw new UserError("world size " + ranks + " is not divisible by tp x pp = " + t * p);
+            d = ranks / (t * p);
+        } else d = 1;
+        MeshShape s = new MeshShape(d, t, p);
+        if (ranks != null) s.requireWorld(ranks);
+        return s;
+    }
+
+    int rankCount() {
+        MeshShape s = shape();
+        if (s != null) return s.world();
+        return Cluster.session().defaultRanks();
+    }
+
+    // ---------------------------------------------------------------- %%parallel cells
+
+    private Report spmd() {
+        MeshShape s = shape();
+        WorkerPool pool = Cluster.session().pool(s != null ? s.world() : rankCount());
+        List<JsonElement> values = pool.exec(body, s, ev -> {
+            if (ev.isOutput()) output().out().println("[rank " + ev.rank() + "] " + ev.text());
+        });
+        output().out().flush();
+        if (values.stream().allMatch(v -> v == null || v.isJsonNull())) return null;
+        Table t = Table.create("values", IntColumn.create("rank"), StringColumn.create("value"));
+        List<String> list = new ArrayList<>();
+        for (int r = 0; r < values.size(); r++) {
+            JsonElement v = values.get(r);
+            String text = v == null || v.isJsonNull() ? "" : v.isJsonPrimitive() ? v.getAsString() : v.toString();
+            t.intColumn("rank").append(r);
+            t.stringColumn("value").append(text);
+            list.add(text);
+        }
+        return Report.builder(null).table(t, "Last value of the cell on each rank").data(Map.of("values", list)).build();
+    }
+
+    // ---------------------------------------------------------------- benchmarks
+
+    private Report bandwidth() {
+        String op = CollectiveBenchmark.checkOp(bench);
+        List<Long> sz = CollectiveBenchmark.parseSizes(sizes == null ? "1KB..64MB" : sizes);
+        int n = rankCount();
+        if (n < 2) throw new UserError("a collective benchmark needs at least 2 ranks");
+        Cluster c = Cluster.session();
+        boolean fresh = c.current() == null || c.current().size() != n;
+        WorkerPool pool = c.pool(n);
+        Map<String, Object> extra = new LinkedHashMap<>();
+        if (fresh) {
+            extra.put("poolStartSeconds", pool.startSeconds());
+            extra.put("rankReadyMillis", pool.readyMillis());
+        }
+        List<WorkerPool.RankStatus> st = pool.status();
+        long idleRss = st.stream().mapToLong(WorkerPool.RankStatus::rssBytes).max().orElse(-1);
+        String backend = st.isEmpty() ? "gloo" : st.get(0).backend();
+        extra.put("idleRankRssBytes", idleRss);
+        List<Row> rows = new ArrayList<>();
+        List<String> impls = baseline ? List.of("runtime", "raw") : List.of("runtime");
+        try (Progress p = output().progress("%parallel --bench " + op, (long) sz.size() * (impls.size() + (baseline ? 1 : 0)))) {
+            long[] done = {0};
+            for (String impl : impls) {
+                rows.addAll(CollectiveBenchmark.measure(pool, op, sz, impl, iters, ev -> tick(p, ev, done)));
+            }
+            if (baseline) {
+                // Free the cores for the peer: the pool is restarted on next use.
+                c.stop();
+                rows.addAll(CollectiveBenchmark.torchPeer(op, n, sz, iters));
+                p.update(done[0] + sz.size(), Map.of("impl", "torch.distributed"));
+            }
+        }
+        return CollectiveBenchmark.report(op, n, backend, rows, extra);
+    }
+
+    private static void tick(Progress p, RankEvent ev, long[] done) {
+        if (ev.rank() == 0 && "step".equals(ev.kind())) {
+            done[0]++;
+            p.update(done[0], Map.of("size", CollectiveBenchmark.human((long) ev.number("bytes"))));
+        }
+    }
+
+    private Report algorithms() {
+        List<Long> sz = CollectiveBenchmark.parseSizes(sizes == null ? "1KB..1MB" : sizes);
+        List<Integer> ws = new ArrayList<>();
+        for (String w : worlds.split(",")) {
+            try {
+                int v = Integer.parseInt(w.trim());
+                if (v < 2) throw new NumberFormatException();
+                ws.add(v);
+            } catch (NumberFormatException e) {
+                throw new UserError("--worlds takes world sizes of at least 2 separated by commas, such as 2,3,4: '" + worlds + "'");
+            }
+        }
+        Cluster c = Cluster.session();
+        List<Row> rows = new ArrayList<>();
+        Map<String, Object> diffs = new LinkedHashMap<>();
+        try (Progress p = output().progress("all-reduce algorithms", (long) ws.size() * 3 * sz.size())) {
+            long[] done = {0};
+            for (int w : ws) {
+                WorkerPool pool = c.pool(w);
+                diffs.put(String.valueOf(w), CollectiveBenchmark.checkAllReduce(pool));
+                for (String impl : List.of("runtime", "ring", "ps")) {
+                    rows.addAll(CollectiveBenchmark.measure(pool, "allreduce", sz, impl, iters, ev -> tick(p, ev, done)));
+                }
+            }
+        }
+        double worst = diffs.values().stream().mapToDouble(v -> (Double) v).max().orElse(0);
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("maxAbsDiffByWorld", diffs);
+        data.put("rows", rows);
+        List<Row> renamed = rows.stream().map(r -> new Row(r.op(), label(r.impl()), r.world(), r.bytes(), r.seconds(),
+                r.algbwGBps(), r.busbwGBps())).toList();
+        Report.Builder b = Report.builder("All-reduce: built-in (Gloo) vs ring vs parameter server")
+                .text(String.format(Locale.ROOT, "Ring and parameter-server all-reduce written with send/recv in Java "
+                        + "(RingAllReduce) against Gloo's all-reduce, world sizes %s, on this machine over loopback. "
+                        + "Results checked equal: largest difference from the exact sum %.2g (float32 rounding).", ws, worst))
+                .table(CollectiveBenchmark.table(renamed), "Median time per call of the slowest rank");
+        for (int w : ws) {
+            List<Row> one = renamed.stream().filter(r -> r.world() == w).toList();
+            b.chart(CollectiveBenchmark.chart("all-reduce time, " + w + " ranks", one, "time"),
+                    "Measured time per call vs message size, " + w + " ranks, Gloo on this machine");
+        }
+        return b.data(data).build();
+    }
+
+    private static String label(String impl) {
+        return switch (impl) {
+            case "runtime" -> "built-in";
+            case "ps" -> "parameter server";
+            default -> impl;
+        };
+    }
+}
