@@ -103,6 +103,7 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--compute-eff", description = "Fraction of dense peak reached by the GEMMs (default 0.55).") double computeEff = 0.55;
     @Option(names = "--link-eff", description = "Fraction of link bandwidth reached by collectives (default 0.80).") double linkEff = 0.80;
     @Option(names = "--overlap", description = "Fraction of DP communication hidden behind backward (default 1.0).") double overlap = 1.0;
+    @Option(names = "--dropout", negatable = true, description = "Count dropout masks in activations, as the paper does (default true; --no-dropout for models trained without).") boolean dropout = true;
     @Option(names = "--tokens", description = "Training token budget, e.g. 2T or 300B: adds total time.") String tokens;
 
     // Modes.
@@ -125,7 +126,7 @@ public final class PlanCommand extends MagicCommand {
         if (list) return listing();
         if (validate) return validate();
         ModelSpec m = model();
-        Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap);
+        Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap, dropout);
         if (infer) {
             int ctx = context != null ? context : m.maxSeq();
             List<GpuProfile> gs = new ArrayList<>(GpuProfile.all());

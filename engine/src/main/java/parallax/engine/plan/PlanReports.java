@@ -58,11 +58,11 @@ public final class PlanReports {
         Planner.StateBytes sb = Planner.stateBytes(l, p.conventions());
         head.append(String.format("**Conventions** sizes in %s (%s); %d bytes per parameter for model states (%d param + %d grad + %d optimizer, "
                         + "the %d-byte convention%s); headroom %.0f%% of GPU memory; GEMMs at %.0f%% of dense peak; links at %.0f%% "
-                        + "of bandwidth; data-parallel communication %.0f%% overlapped with backward compute.",
+                        + "of bandwidth; data-parallel communication %.0f%% overlapped with backward compute; activations %s dropout.",
                 u.label(), u == Units.GIB ? "2^30 bytes" : "10^9 bytes", sb.total(), sb.param(), sb.grad(), sb.optimizer(),
                 p.conventions().bytesPerParam(), p.conventions().bytesPerParam() == 16 ? ", ZeRO paper [1]" : ", fp32 gradients",
                 p.conventions().headroom() * 100, p.conventions().computeEfficiency() * 100, p.conventions().linkEfficiency() * 100,
-                p.conventions().overlap() * 100));
+                p.conventions().overlap() * 100, p.conventions().dropout() ? "with" : "without"));
 
         Table mem = Table.create("memory per GPU");
         StringColumn comp = StringColumn.create("component");

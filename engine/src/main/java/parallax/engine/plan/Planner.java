@@ -133,8 +133,8 @@ public final class Planner {
         int t = l.tp(), p = l.pp(), dp = l.dp(), mbs = l.microBatches();
         long s = l.seq(), b = l.microBatch();
         boolean sp = l.sequenceParallel();
-        double actScale = l.dtype().activationBytes() / 2.0;
-        double perLayerAct = Activations.perLayer(m, s, b, t, sp, l.recompute()) * actScale;
+        int e = l.dtype().activationBytes();
+        double perLayerAct = Activations.perLayer(m, s, b, t, sp, l.recompute(), e, c.dropout());
 
         // Memory: evaluate every stage, keep the one that needs the most.
         List<Line> worst = null;
@@ -142,7 +142,7 @@ public final class Planner {
         int worstStage = 0;
         Shards shards = shards(m, t);
         long largestLayer = shards.largestTensor();
-        String actWords = explain ? activationWords(m, l) : "";
+        String actWords = explain ? activationWords(m, l, c) : "";
 
         for (int st = 0; st < p; st++) {
             if (st > 0 && st < p - 1 && layersOfStage(m.layers(), p, st) == layersOfStage(m.layers(), p, st - 1)) continue;
@@ -160,8 +160,8 @@ public final class Planner {
             int layers = layersOfStage(m.layers(), p, st);
             double inflight = Activations.inFlight(l.schedule(), p, l.virtualStages(), mbs, st);
             double act = layers * perLayerAct * inflight;
-            if (st == 0) act += Activations.embedding(m, s, b, t, sp) * inflight * actScale;
-            if (st == p - 1) act += Activations.outputLayer(m, s, b, t) * actScale;
+            if (st == 0) act += Activations.embedding(m, s, b, t, sp, c.dropout()) * inflight;
+            if (st == p - 1) act += Activations.outputLayer(m, s, b, t, e) * inflight;   // GPipe holds every micro-batch's logits
             lines.add(new Line("activations", act, !explain ? "" : layers + " layers x " + actWords + " x " + short3(inflight)
                     + " micro-batches in flight" + (st == 0 ? " + embedding" : "") + (st == p - 1 ? " + output layer" : ""), 2));
             double buffers = 0;
@@ -274,7 +274,7 @@ public final class Planner {
     }
 
     /** The per-layer formula in use, with this model's split coefficient (24 in the paper). */
-    static String activationWords(ModelSpec m, Layout l) {
+    static String activationWords(ModelSpec m, Layout l, Conventions c) {
         String k = short3(Activations.splitCoefficient(m));
         String u = short3(Activations.UNSPLIT + Activations.splitCoefficient(m));
         String base = switch (l.recompute()) {
@@ -283,7 +283,8 @@ public final class Planner {
             case SELECTIVE -> l.sequenceParallel() ? u + "sbh/t" : "sbh(10 + " + k + "/t)";
             case FULL -> l.sequenceParallel() ? "2sbh/t" : "2sbh";
         };
-        return base + (l.dtype() == Dtype.FP32 ? " x 2 (fp32)" : "");
+        // The paper's bytes assume 2-byte elements and dropout.
+        return base + (l.dtype() == Dtype.FP32 ? " x 2 (fp32 elements)" : "") + (c.dropout() ? "" : " less the dropout terms");
     }
 
     /**

@@ -112,6 +112,23 @@ class PlannerTest {
         assertEquals(2.0 * 2048 * 12288, Activations.paperPerLayer(2048, 1, 12288, 96, 8, false, Recompute.FULL), 0.5);
     }
 
+    /**
+     * Without dropout, in fp32, a GPT-2 block keeps by hand: LN1 input, QKV input, Q, K, V, out-proj input,
+     * LN2 input, MLP input (8 x sbh), GELU input and fc2 input (2 x 4sbh) and the softmax output (as²b),
+     * 4 bytes each; full recomputation keeps the block input.
+     */
+    @Test
+    void activationsWithoutDropoutByElement() {
+        ModelSpec m = ModelCatalog.get("tiny-gpt");   // h 32, a 4, MLP 4h, ungated
+        long s = 32, b = 4, h = 32, a = 4;
+        double byHand = 4.0 * (16 * s * b * h + a * s * s * b);
+        assertEquals(byHand, Activations.perLayer(m, s, b, 1, false, Recompute.NONE, 4, false), 1e-6);
+        assertEquals(4.0 * 16 * s * b * h, Activations.perLayer(m, s, b, 1, false, Recompute.SELECTIVE, 4, false), 1e-6);
+        assertEquals(4.0 * s * b * h, Activations.perLayer(m, s, b, 1, false, Recompute.FULL, 4, false), 1e-6);
+        // Output layer: final LN input, head input, fp32 logits.
+        assertEquals(4.0 * (2 * s * b * h + s * b * 256), Activations.outputLayer(m, s, b, 1, 4), 1e-6);
+    }
+
     @Test
     void gqaAndGatedMlpChangeTheSplitCoefficient() {
         // LLaMA-2-70B: Q 2 + K,V 2·(8/64) each + out-proj 2 + gated MLP 6·28672/8192 = 4.5 + 21.
