@@ -115,7 +115,7 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--context", description = "Inference context length (default: the model's).") Integer context;
     @Option(names = "--batch", description = "Inference batch (sequences).") int batch = 1;
     @Option(names = "--kv-bytes", description = "Bytes per KV cache element (2 = f16).") int kvBytes = 2;
-    @Option(names = "--validate", description = "Predicted vs measured memory on the engine's strategies (tiny model).") boolean validate;
+    @Option(names = "--validate", description = "Run the engine's strategies (DP, ZeRO 1-3, TP, PP, bf16, checkpointing) on a small GPT (tiny; or MODEL small-gpt/medium-gpt) over worker ranks and compare measured memory with the planner's prediction.") boolean validate;
     @Option(names = "--measured", paramLabel = "FILE", description = "A measurement record (JSON) to validate against instead of running.") Path measured;
     @Option(names = "--ranks", description = "Ranks for --validate runs: 2 (default) or 4 (adds DP x TP, DP x PP, TP x PP).") int ranks = 2;
     @Option(names = "--steps", description = "Training steps per strategy for --validate (default 2).") int steps = 2;

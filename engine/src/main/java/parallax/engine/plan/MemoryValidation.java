@@ -201,15 +201,26 @@ public final class MemoryValidation {
             acc[4] += p.optimizerBytes(); acc[5] += x.optimizerBytes(); acc[6] += p.activationBytes(); acc[7] += x.activationBytes();
         }
         t.addColumns(strategy, rank, states, exact, act, gap);
-        CategoryChart ch = new CategoryChartBuilder().width(800).height(440).title("Predicted vs measured memory: " + m.name())
-                .xAxisTitle("strategy").yAxisTitle("bytes, summed over ranks").build();
+        CategoryChart ch = new CategoryChartBuilder().width(1000).height(480).title("Predicted vs measured memory per rank: " + m.name())
+                .xAxisTitle("strategy").yAxisTitle("KiB per rank (mean over the strategy's ranks)").build();
+        ch.getStyler().setXAxisLabelRotation(35);
+        ch.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
         List<String> names = new ArrayList<>(perStrategy.keySet());
+        Map<String, Integer> counts = new LinkedHashMap<>();
+        for (Row r : rows) counts.merge(r.measured().strategy(), 1, Integer::sum);
         String[] comps = {"params", "grads", "optimizer", "activations"};
+        java.awt.Color[] colors = {new java.awt.Color(31, 119, 180), new java.awt.Color(44, 160, 44),
+                new java.awt.Color(148, 103, 189), new java.awt.Color(214, 39, 40)};
         for (int k = 0; k < 4; k++) {
             List<Double> pred = new ArrayList<>(), meas = new ArrayList<>();
-            for (String n : names) { pred.add(perStrategy.get(n)[2 * k]); meas.add(perStrategy.get(n)[2 * k + 1]); }
-            ch.addSeries(comps[k] + " predicted", names, pred);
-            ch.addSeries(comps[k] + " measured", names, meas);
+            for (String n : names) {
+                pred.add(perStrategy.get(n)[2 * k] / counts.get(n) / 1024);
+                meas.add(perStrategy.get(n)[2 * k + 1] / counts.get(n) / 1024);
+            }
+            ch.addSeries(comps[k] + " predicted", names, pred).setFillColor(colors[k]);
+            java.awt.Color c = colors[k];
+            ch.addSeries(comps[k] + " measured", names, meas)
+                    .setFillColor(new java.awt.Color(c.getRed(), c.getGreen(), c.getBlue(), 110));
         }
         String head = String.format("%d of %d ranks have model-state bytes exactly as predicted; %d of %d have activations within 15%%. "
                 + "Measurements from %s.  %nPredicted activations follow Korthikanti et al. (per layer, micro-batches in flight, the "
