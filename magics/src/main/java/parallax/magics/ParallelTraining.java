@@ -98,8 +98,14 @@ final class ParallelTraining {
         MeshShape layout = shape != null ? shape : MeshShape.dataParallel(ranks);
         TrainSpec base = spec(flags, layout);
         if (flags.compare != null && !flags.compare.isEmpty()) {
+            List<TrainSpec> specs = new ArrayList<>();
+            for (String c : flags.compare) {
+                TrainSpec s = override(base, c, flags);
+                s.validate(s.world()); // every item checked before anything runs
+                specs.add(s);
+            }
             List<Training.Run> runs = new ArrayList<>();
-            for (String c : flags.compare) runs.add(train(command, override(base, c, flags), c));
+            for (int i = 0; i < specs.size(); i++) runs.add(train(command, specs.get(i), flags.compare.get(i)));
             Training.remember(runs);
             return TrainingReport.compare(runs);
         }
