@@ -22,6 +22,16 @@ public final class Training {
 
     private Training() {}
 
+    private static volatile List<Run> last = List.of();
+
+    /** The runs of the last %parallel training command in this session (for cells). */
+    public static List<Run> lastRuns() { return last; }
+
+    /** The last run (of a --compare, the last layout), or null before any. */
+    public static Run lastRun() { return last.isEmpty() ? null : last.get(last.size() - 1); }
+
+    public static void remember(List<Run> runs) { last = List.copyOf(runs); }
+
     /** A finished run: what was asked and what every rank measured. */
     public record Run(TrainSpec spec, double[] loss, List<RankResult> ranks) {
 
