@@ -19,7 +19,11 @@ import parallax.engine.plan.ModelSpec;
 import parallax.engine.plan.PlanReports;
 import parallax.engine.plan.Planner;
 import parallax.engine.plan.TrainingPlan;
+import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
+import parallax.engine.model.GptConfig;
+import parallax.engine.plan.ValidationRuns;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -99,6 +103,7 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--compute-eff", description = "Fraction of dense peak reached by the GEMMs (default 0.55).") double computeEff = 0.55;
     @Option(names = "--link-eff", description = "Fraction of link bandwidth reached by collectives (default 0.80).") double linkEff = 0.80;
     @Option(names = "--overlap", description = "Fraction of DP communication hidden behind backward (default 1.0).") double overlap = 1.0;
+    @Option(names = "--dropout", negatable = true, description = "Count dropout masks in activations, as the paper does (default true; --no-dropout for models trained without).") boolean dropout = true;
     @Option(names = "--tokens", description = "Training token budget, e.g. 2T or 300B: adds total time.") String tokens;
 
     // Modes.
@@ -110,15 +115,18 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--context", description = "Inference context length (default: the model's).") Integer context;
     @Option(names = "--batch", description = "Inference batch (sequences).") int batch = 1;
     @Option(names = "--kv-bytes", description = "Bytes per KV cache element (2 = f16).") int kvBytes = 2;
-    @Option(names = "--validate", description = "Predicted vs measured memory on the engine's strategies (tiny model).") boolean validate;
-    @Option(names = "--measured", paramLabel = "FILE", description = "A measurement record (JSON) to validate against.") Path measured;
+    @Option(names = "--validate", description = "Run the engine's strategies (DP, ZeRO 1-3, TP, PP, bf16, checkpointing) on a small GPT (tiny; or MODEL small-gpt/medium-gpt) over worker ranks and compare measured memory with the planner's prediction.") boolean validate;
+    @Option(names = "--measured", paramLabel = "FILE", description = "A measurement record (JSON) to validate against instead of running.") Path measured;
+    @Option(names = "--ranks", description = "Ranks for --validate runs: 2 (default) or 4 (adds DP x TP, DP x PP, TP x PP).") int ranks = 2;
+    @Option(names = "--steps", description = "Training steps per strategy for --validate (default 2).") int steps = 2;
+    @Option(names = "--save", paramLabel = "FILE", description = "With --validate: also write the measurement record to FILE.") Path save;
 
     @Override
     protected Report execute() {
         if (list) return listing();
         if (validate) return validate();
         ModelSpec m = model();
-        Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap);
+        Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap, dropout);
         if (infer) {
             int ctx = context != null ? context : m.maxSeq();
             List<GpuProfile> gs = new ArrayList<>(GpuProfile.all());
@@ -190,14 +198,30 @@ public final class PlanCommand extends MagicCommand {
     }
 
     private Report validate() {
-        ModelSpec m = modelName == null && modelOption == null && config == null ? ModelCatalog.get("tiny-gpt") : model();
-        if (measured == null) {
-            if (!MemoryValidation.engineAvailable()) throw new UserError(MemoryValidation.ENGINE_MISSING);
-            throw new UserError("give --measured FILE: the measurement record the engine wrote");
+        String name = modelName != null ? modelName : modelOption;
+        if (measured != null) {
+            ModelSpec m = name == null ? ModelCatalog.get("tiny-gpt") : ModelCatalog.get(name);
+            var rows = MemoryValidation.compare(m, MemoryValidation.read(measured));
+            if (rows.isEmpty()) throw new UserError(measured + " holds no runs");
+            return MemoryValidation.report(m, rows, measured.getFileName().toString());
         }
-        var rows = MemoryValidation.compare(m, MemoryValidation.read(measured));
-        if (rows.isEmpty()) throw new UserError(measured + " holds no runs");
-        return MemoryValidation.report(m, rows, measured.getFileName().toString());
+        if (!MemoryValidation.engineAvailable()) throw new UserError(MemoryValidation.ENGINE_MISSING);
+        if (steps < 1) throw new UserError("--steps must be at least 1");
+        String preset = name == null ? "tiny" : name.toLowerCase(Locale.ROOT).replaceFirst("-gpt$", "");
+        GptConfig cfg = GptConfig.preset(preset);
+        ModelSpec m = ValidationRuns.spec(cfg);
+        List<ValidationRuns.Strategy> strategies = ValidationRuns.defaults(ranks);
+        parallax.engine.cluster.Cluster session = parallax.engine.cluster.Cluster.session();
+        boolean hadPool = session.current() != null;
+        List<MemoryValidation.Measurement> runs;
+        try (Progress p = output().progress("%plan --validate", strategies.size())) {
+            runs = ValidationRuns.run(cfg, strategies, steps, 8, session::pool, (i, what) -> p.update(i, Map.of("strategy", what)));
+        } finally {
+            if (!hadPool) session.stop();
+        }
+        if (save != null) ValidationRuns.save(m.name(), runs, save);
+        return MemoryValidation.report(m, MemoryValidation.compare(m, runs), "the engine's " + ranks + " worker ranks (Gloo on CPU), "
+                + steps + " steps of " + cfg.name() + " GPT, global batch 8, measured this run" + (save != null ? ", saved to " + save : ""));
     }
 
     private ModelSpec model() {

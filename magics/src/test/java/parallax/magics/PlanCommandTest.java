@@ -105,9 +105,25 @@ class PlanCommandTest {
     }
 
     @Test
-    void validateSaysTheEngineIsMissing() {
-        assumeFalse(MemoryValidation.engineAvailable(), "the training engine has landed: --validate runs for real");
-        assertTrue(error("plan", "--validate").contains("the training engine is not available yet"));
+    void validateNeedsAnEngineOrARecord() {
+        assumeFalse(MemoryValidation.engineAvailable(), "the training engine is in this build: --validate runs for real");
+        assertTrue(error("plan", "--validate").contains("the training engine is not available"));
+    }
+
+    @Test
+    void validateAgainstARecord(@TempDir Path dir) throws Exception {
+        // The record format ValidationRuns.save writes; numbers counted by hand for the engine's tiny GPT under
+        // plain DP on 2 ranks (units padded to a multiple of 2, fp32, AdamW), so the states must read as exact.
+        long emb = 256 * 32 + 32 * 32, block = 4 * 32 * 32 + 2 * 32 * 128 + 3 * 32 + 128 + 6 * 32, head = 2 * 32 + 256 * 32;
+        long numel = emb + 4 * block + head;
+        String rec = String.format("{\"runs\": [{\"strategy\": \"DP\", \"rank\": 0, \"dp\": 2, \"tp\": 1, \"pp\": 1, \"zero\": 0, "
+                + "\"dtype\": \"fp32\", \"optimizer\": \"adamw\", \"micro_batch\": 4, \"seq\": 32, \"param_bytes\": %d, "
+                + "\"grad_bytes\": %d, \"optimizer_bytes\": %d, \"activation_bytes\": 1500000}]}", numel * 4, numel * 4, numel * 8);
+        Path f = dir.resolve("measured.json");
+        Files.writeString(f, rec);
+        JsonObject j = JsonParser.parseString(run("plan", "--validate --measured " + f + " --json")).getAsJsonObject();
+        assertEquals(1, j.get("states_exact").getAsInt());
+        assertTrue(error("plan", "--validate --measured " + dir.resolve("none.json")).contains("no measurement record"));
     }
 
     @Test

@@ -33,15 +33,27 @@ public final class Activations {
     }
 
     /**
-     * Bytes of activations one transformer layer keeps for one micro-batch, 2-byte elements.
-     * s sequence, b micro-batch, t tensor-parallel size.
+     * Bytes of activations one transformer layer keeps for one micro-batch, with the paper's
+     * 2-byte elements and dropout. s sequence, b micro-batch, t tensor-parallel size.
      */
     public static double perLayer(ModelSpec m, long s, long b, int t, boolean sp, Recompute r) {
+        return perLayer(m, s, b, t, sp, r, 2, true);
+    }
+
+    /**
+     * The same, counted by element: {@code e} bytes per stored element and, with dropout,
+     * one byte per mask element. The paper's bytes split into elements as: unsplit 4sbh
+     * elements (two LayerNorm inputs, QKV and MLP inputs) plus two sbh masks; split K/2·sbh
+     * elements; attention scores as²b (softmax output) plus, with dropout, a mask and the
+     * dropout output. Full recomputation keeps the layer input, sbh elements.
+     */
+    public static double perLayer(ModelSpec m, long s, long b, int t, boolean sp, Recompute r, int e, boolean dropout) {
         double sbh = (double) s * b * m.hidden();
-        if (r == Recompute.FULL) return sp ? 2 * sbh / t : 2 * sbh;      // only the layer input is kept
-        double unsplit = UNSPLIT * sbh / (sp ? t : 1);
-        double split = splitCoefficient(m) * sbh / t;
-        double scores = r == Recompute.SELECTIVE ? 0 : 5.0 * m.heads() * s * s * b / t;  // softmax, mask, dropout
+        if (r == Recompute.FULL) return e * sbh / (sp ? t : 1);          // only the layer input is kept
+        double unsplit = (e * 4 + (dropout ? 2 : 0)) * sbh / (sp ? t : 1);
+        double split = e * splitCoefficient(m) / 2 * sbh / t;
+        double as2b = (double) m.heads() * s * s * b / t;
+        double scores = r == Recompute.SELECTIVE ? 0 : e * as2b + (dropout ? as2b + e * as2b : 0);
         return unsplit + split + scores;
     }
 
@@ -68,13 +80,18 @@ public final class Activations {
         };
     }
 
-    /** Embedding-side extra on the first stage: the embedding dropout mask, sbh per micro-batch (§4.3). */
-    public static double embedding(ModelSpec m, long s, long b, int t, boolean sp) {
-        return (double) s * b * m.hidden() / (sp ? t : 1);
+    /** Embedding-side extra on the first stage: the embedding dropout mask, sbh bytes per micro-batch (§4.3); none without dropout. */
+    public static double embedding(ModelSpec m, long s, long b, int t, boolean sp, boolean dropout) {
+        return dropout ? (double) s * b * m.hidden() / (sp ? t : 1) : 0;
     }
 
-    /** Output side on the last stage: final norm, output layer and fp32 logits, 4sbh/t·(1 + v/h) (§4.3). */
-    public static double outputLayer(ModelSpec m, long s, long b, int t) {
-        return 4.0 * s * b * m.hidden() / t * (1 + (double) m.vocab() / m.hidden());
+    /**
+     * Output side on the last stage: final norm input and output layer input (e bytes each)
+     * and fp32 logits, 4sbh/t·(1 + v/h) bytes for e = 2 (§4.3).
+     */
+    public static double outputLayer(ModelSpec m, long s, long b, int t, int e) {
+        // The engine's GPT keeps its head whole on every TP rank (no vocab-parallel split, no SP).
+        int split = m.arch() == ModelSpec.Arch.PARALLAX_GPT ? 1 : t;
+        return (2.0 * e * s * b * m.hidden() + 4.0 * s * b * m.vocab()) / split;
     }
 }

@@ -10,10 +10,17 @@ import parallax.engine.UserError;
  * {@code computeEfficiency} is the fraction of dense peak FLOP/s the model's GEMMs reach;
  * {@code linkEfficiency} the fraction of a link's bandwidth a collective reaches
  * (nccl-tests busbw); {@code overlap} the fraction of data-parallel communication that
- * may hide behind backward compute.
+ * may hide behind backward compute. {@code dropout} counts dropout masks and outputs in the
+ * activations (the paper's counting; modern LLM pre-training usually runs without dropout).
  */
 public record Conventions(Units units, int bytesPerParam, double headroom, double computeEfficiency,
-                          double linkEfficiency, double overlap) {
+                          double linkEfficiency, double overlap, boolean dropout) {
+
+    /** Conventions with dropout counted in the activations, as the Korthikanti formulas do. */
+    public Conventions(Units units, int bytesPerParam, double headroom, double computeEfficiency, double linkEfficiency,
+                       double overlap) {
+        this(units, bytesPerParam, headroom, computeEfficiency, linkEfficiency, overlap, true);
+    }
 
     public enum Units {
         GIB(1L << 30, "GiB"), GB(1_000_000_000L, "GB");
@@ -35,7 +42,7 @@ public record Conventions(Units units, int bytesPerParam, double headroom, doubl
     }
 
     public static Conventions defaults() {
-        return new Conventions(Units.GIB, 16, 0.10, 0.55, 0.80, 1.0);
+        return new Conventions(Units.GIB, 16, 0.10, 0.55, 0.80, 1.0, true);
     }
 
     public Conventions {

@@ -101,8 +101,7 @@ public record GpuProfile(String name, String description, long memoryBytes, doub
 
     /** Same GPU with some fields replaced (a custom cluster's overrides). */
     public GpuProfile with(Long mem, Double bf16, Double fp8, Double nvlink, Double net, Integer perNode) {
-        return new GpuProfile(mem != null || bf16 != null || fp8 != null || nvlink != null || net != null || perNode != null
-                ? name + "*" : name, description, mem != null ? mem : memoryBytes, fp32Flops,
+        return new GpuProfile(mem != null || bf16 != null || fp8 != null || nvlink != null || net != null ? name + "*" : name, description, mem != null ? mem : memoryBytes, fp32Flops,
                 bf16 != null ? bf16 : bf16Flops, bf16 != null ? bf16 : fp16Flops, fp8 != null ? fp8 : fp8Flops,
                 nvlink != null ? nvlink : nvlinkBytesPerS, net != null ? net : netBytesPerS, pcieBytesPerS,
                 perNode != null ? perNode : gpusPerNode, cpuMemoryPerNodeBytes);

@@ -44,7 +44,7 @@ public final class HfConfig {
         Arch arch;
         switch (type) {
             case "llama", "mistral", "mixtral" -> arch = Arch.LLAMA;
-            case "qwen2", "qwen2_moe" -> arch = Arch.QWEN2;
+            case "qwen2" -> arch = Arch.QWEN2;
             case "gpt2" -> arch = Arch.GPT2;
             case "bert" -> arch = Arch.BERT;
             default -> throw new UserError(where + ": model_type '" + type
@@ -57,7 +57,11 @@ public final class HfConfig {
         int ffn = arch == Arch.GPT2 ? opt(o, 4 * hidden, "n_inner") : req(o, where, "intermediate_size");
         int vocab = req(o, where, "vocab_size");
         int seq = req(o, where, "max_position_embeddings", "n_positions");
-        int experts = opt(o, 1, "num_local_experts", "num_experts");
+        Integer headDim = find(o, where, "head_dim");
+        if (headDim != null && heads > 0 && headDim * heads != hidden)
+            throw new UserError(where + ": head_dim " + headDim + " x " + heads + " heads differs from hidden_size " + hidden
+                    + "; shapes with a separate head size are not supported yet");
+        int experts = opt(o, 1, "num_local_experts");
         int topK = opt(o, 1, "num_experts_per_tok");
         // PretrainedConfig defaults tie_word_embeddings to true; Llama/Mistral/Qwen2 classes to false.
         boolean tiedDefault = arch == Arch.GPT2 || arch == Arch.BERT;

@@ -51,7 +51,7 @@ public final class LayoutSearch {
                         for (Recompute rc : Recompute.values()) {
                             Layout l = new Layout(dp, tp, pp, 1, zero, mb, (int) acc, r.seq(), rc, tp > 1,
                                     r.optimizer(), r.dtype(), false, false, null);
-                            plans.add(Planner.plan(m, cl, l, c));
+                            plans.add(Planner.plan(m, cl, l, c, false));
                         }
                     }
                 }

@@ -46,8 +46,11 @@ public final class ModelCatalog {
         add(new ModelSpec("qwen2.5-14b", Arch.QWEN2, 48, 5120, 40, 8, 13824, 152064, 32768, 1, 1, false));
         add(new ModelSpec("qwen2.5-32b", Arch.QWEN2, 64, 5120, 40, 8, 27648, 152064, 32768, 1, 1, false));
         add(new ModelSpec("qwen2.5-72b", Arch.QWEN2, 80, 8192, 64, 8, 29568, 152064, 32768, 1, 1, false));
-        // The tiny GPT the engine trains in tests and lessons (nanoGPT-style, tied head).
-        add(new ModelSpec("tiny-gpt", Arch.GPT2, 2, 64, 4, 4, 256, 256, 64, 1, 1, true));
+        // The engine's GPT presets (parallax.engine.model.GptConfig tiny/small/medium): byte vocabulary,
+        // MLP 4h, untied head, embedding and head whole on every TP rank.
+        add(new ModelSpec("tiny-gpt", Arch.PARALLAX_GPT, 4, 32, 4, 4, 128, 256, 32, 1, 1, false));
+        add(new ModelSpec("small-gpt", Arch.PARALLAX_GPT, 4, 128, 8, 8, 512, 256, 64, 1, 1, false));
+        add(new ModelSpec("medium-gpt", Arch.PARALLAX_GPT, 8, 256, 8, 8, 1024, 256, 128, 1, 1, false));
 
         alias("gpt2-small", "gpt2");
         alias("gpt-2", "gpt2");

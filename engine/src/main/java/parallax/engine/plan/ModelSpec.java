@@ -24,7 +24,12 @@ public record ModelSpec(String name, Arch arch, int layers, int hidden, int head
         /** Qwen2 / Qwen2.5: LLaMA plus biases on the q, k and v projections. */
         QWEN2,
         /** BERT encoder: word + position + token-type embeddings, post-LN, biases, pooler. */
-        BERT;
+        BERT,
+        /**
+         * The engine's own GPT (parallax.engine.model.Gpt): GPT-2 blocks, an untied head, and
+         * the embedding and head kept whole on every tensor-parallel rank (no vocab split).
+         */
+        PARALLAX_GPT;
 
         public boolean gatedMlp() { return this == LLAMA || this == QWEN2; }
     }
@@ -82,8 +87,9 @@ public record ModelSpec(String name, Arch arch, int layers, int hidden, int head
         List<Tensor> t = new ArrayList<>();
         long h = hidden, f = ffn, kv = (long) kvHeads * headDim();
         switch (arch) {
-            case GPT2 -> {
-                t.add(new Tensor("wte", vocab, h, 1, Split.VOCAB, Place.EMBEDDING, false));
+            case GPT2, PARALLAX_GPT -> {
+                Split vocabSplit = arch == Arch.PARALLAX_GPT ? Split.NONE : Split.VOCAB;
+                t.add(new Tensor("wte", vocab, h, 1, vocabSplit, Place.EMBEDDING, false));
                 t.add(new Tensor("wpe", maxSeq, h, 1, Split.NONE, Place.EMBEDDING, false));
                 t.add(new Tensor("ln_1.weight", h, 1, 1, Split.NONE, Place.LAYER, false));
                 t.add(new Tensor("ln_1.bias", h, 1, 1, Split.NONE, Place.LAYER, false));
@@ -103,7 +109,7 @@ public record ModelSpec(String name, Arch arch, int layers, int hidden, int head
                 if (moe()) t.add(new Tensor("mlp.router.weight", experts, h, 1, Split.NONE, Place.LAYER, false));
                 t.add(new Tensor("ln_f.weight", h, 1, 1, Split.NONE, Place.HEAD, false));
                 t.add(new Tensor("ln_f.bias", h, 1, 1, Split.NONE, Place.HEAD, false));
-                if (!tiedEmbeddings) t.add(new Tensor("lm_head.weight", vocab, h, 1, Split.VOCAB, Place.HEAD, false));
+                if (!tiedEmbeddings) t.add(new Tensor("lm_head.weight", vocab, h, 1, vocabSplit, Place.HEAD, false));
             }
             case LLAMA, QWEN2 -> {
                 boolean qkvBias = arch == Arch.QWEN2;

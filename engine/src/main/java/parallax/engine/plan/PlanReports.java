@@ -58,11 +58,11 @@ public final class PlanReports {
         Planner.StateBytes sb = Planner.stateBytes(l, p.conventions());
         head.append(String.format("**Conventions** sizes in %s (%s); %d bytes per parameter for model states (%d param + %d grad + %d optimizer, "
                         + "the %d-byte convention%s); headroom %.0f%% of GPU memory; GEMMs at %.0f%% of dense peak; links at %.0f%% "
-                        + "of bandwidth; data-parallel communication %.0f%% overlapped with backward compute.",
+                        + "of bandwidth; data-parallel communication %.0f%% overlapped with backward compute; activations %s dropout.",
                 u.label(), u == Units.GIB ? "2^30 bytes" : "10^9 bytes", sb.total(), sb.param(), sb.grad(), sb.optimizer(),
                 p.conventions().bytesPerParam(), p.conventions().bytesPerParam() == 16 ? ", ZeRO paper [1]" : ", fp32 gradients",
                 p.conventions().headroom() * 100, p.conventions().computeEfficiency() * 100, p.conventions().linkEfficiency() * 100,
-                p.conventions().overlap() * 100));
+                p.conventions().overlap() * 100, p.conventions().dropout() ? "with" : "without"));
 
         Table mem = Table.create("memory per GPU");
         StringColumn comp = StringColumn.create("component");
@@ -136,6 +136,25 @@ public final class PlanReports {
         }
         time2.addColumns(what, val, how);
 
+        Table others = null;
+        if (l.tp() == 1 && l.pp() == 1) {
+            double[] ds = Planner.deepSpeedEstimates(p.model(), l.dp(), l.offloadOptimizer(), l.offloadParams());
+            double ours = p.bytesOf("parameters") + p.bytesOf("gradients") + p.bytesOf("optimizer states");
+            others = Table.create("other estimators");
+            StringColumn est = StringColumn.create("estimator"), gpuCol = StringColumn.create("model states per GPU"),
+                    note = StringColumn.create("what it counts");
+            est.append("this plan (ZeRO-" + l.zero() + ")");
+            gpuCol.append(u.format(ours));
+            note.append(sb.total() + " B/param split as above; activations and buffers are separate lines");
+            est.append("DeepSpeed estimate_zero2");
+            gpuCol.append(u.format(ds[0]));
+            note.append(l.offloadOptimizer() ? "2Ψ (optimizer offloaded)" : "2Ψ + 18Ψ/N: fp32 gradients counted; no activations");
+            est.append("DeepSpeed estimate_zero3");
+            gpuCol.append(u.format(ds[1]));
+            note.append("4 B x largest layer + " + (l.offloadParams() ? "0" : l.offloadOptimizer() ? "2Ψ/N" : "18Ψ/N") + "; no activations");
+            others.addColumns(est, gpuCol, note);
+        }
+
         StringBuilder notes = new StringBuilder("Sources:  \n");
         for (int i = 0; i < Planner.SOURCES.size(); i++) notes.append("[").append(i + 1).append("] ").append(Planner.SOURCES.get(i)).append("  \n");
 
@@ -143,6 +162,8 @@ public final class PlanReports {
                 .text(head.toString()).table(mem, "Memory per GPU (the busiest pipeline stage)").text(verdict);
         if (!p.comms().isEmpty()) r.table(comm, "Communication per optimizer step, per GPU, on the link each group crosses");
         r.table(time2, "Time (estimates: every assumption is in the Conventions line)");
+        if (others != null) r.table(others, "Other estimators for the same model and " + l.dp() + " GPUs, in " + u.label()
+                + " (DeepSpeed's helpers print 2^30-byte units labelled GB; their CPU-side figures add a 1.5x buffer factor) [7]");
         if (zeroStages != null && !zeroStages.isEmpty()) r.chart(memoryChart(zeroStages, u, "ZeRO-"), "Estimated memory per GPU for "
                 + p.model().name() + " under ZeRO stages 0-3, other settings as above (formulas [1][2]); the title gives the usable memory per GPU.");
         r.text(notes.toString());
@@ -160,7 +181,8 @@ public final class PlanReports {
     public static CategoryChart memoryChart(List<TrainingPlan> plans, Units u, String labelPrefix) {
         CategoryChart ch = new CategoryChartBuilder().width(760).height(440)
                 .title("Memory per GPU: " + plans.get(0).model().name() + " on " + plans.get(0).cluster().gpu().description())
-                .xAxisTitle("layout").yAxisTitle(u.label()).build();
+                .xAxisTitle(labelPrefix.equals("ZeRO-") ? "ZeRO stage" : labelPrefix.equals("recompute") ? "activation recomputation"
+                        : "layout").yAxisTitle(u.label()).build();
         ch.getStyler().setStacked(true);
         ch.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
         List<String> labels = new ArrayList<>();

@@ -33,6 +33,8 @@ public final class Planner {
             "Vendor datasheets (NVIDIA H100, H200, A100, V100, L40S) for memory, dense FLOP/s, NVLink and PCIe; DGX user guides for NICs per node.",
             "Ren et al., ZeRO-Offload (USENIX ATC 21): optimizer states and fp32 gradients on the CPU; Rajbhandari et al., ZeRO-Infinity (SC21): parameters too.");
 
+    static final String[] DP_NAMES = {"data parallel", "data parallel (ZeRO-1)", "data parallel (ZeRO-2)", "data parallel (ZeRO-3)"};
+
     static final double DDP_BUCKET_BYTES = 25.0 * (1 << 20);
 
     private Planner() {}
@@ -69,8 +71,11 @@ public final class Planner {
         return shards(m, tp).stage(m.layers(), pp, stage);
     }
 
-    /** Per-TP-rank element counts of the embedding, one layer, the head and a tied head's embedding copy. */
-    record Shards(long embedding, long layer, long head, long tiedCopy, long largestNonLayer) {
+    /**
+     * Per-TP-rank element counts of the embedding, one layer, the head and a tied head's embedding copy,
+     * and the largest single weight (DeepSpeed's "largest layer": one module's parameters).
+     */
+    record Shards(long embedding, long layer, long head, long tiedCopy, long largestTensor) {
         long stage(int layers, int pp, int stage) {
             long sum = layer * layersOfStage(layers, pp, stage);
             if (stage == 0) sum += embedding;
@@ -91,7 +96,7 @@ public final class Planner {
                 }
                 case HEAD -> head += e;
             }
-            if (x.place() != Place.LAYER) largest = Math.max(largest, e);
+            largest = Math.max(largest, e / x.count());   // one nn.Linear/Embedding (one expert of several)
         }
         return new Shards(embedding, layer, head, tied, largest);
     }
@@ -117,22 +122,27 @@ public final class Planner {
     }
 
     public static TrainingPlan plan(ModelSpec m, Cluster cl, Layout l, Conventions c) {
+        return plan(m, cl, l, c, true);
+    }
+
+    /** With {@code explain} false the formula texts are left empty: the search needs only the numbers. */
+    public static TrainingPlan plan(ModelSpec m, Cluster cl, Layout l, Conventions c, boolean explain) {
         check(m, cl, l);
         GpuProfile g = cl.gpu();
         StateBytes sb = stateBytes(l, c);
         int t = l.tp(), p = l.pp(), dp = l.dp(), mbs = l.microBatches();
         long s = l.seq(), b = l.microBatch();
         boolean sp = l.sequenceParallel();
-        double actScale = l.dtype().activationBytes() / 2.0;
-        double perLayerAct = Activations.perLayer(m, s, b, t, sp, l.recompute()) * actScale;
+        int e = l.dtype().activationBytes();
+        double perLayerAct = Activations.perLayer(m, s, b, t, sp, l.recompute(), e, c.dropout());
 
         // Memory: evaluate every stage, keep the one that needs the most.
         List<Line> worst = null;
         double worstTotal = -1, worstCpu = 0;
         int worstStage = 0;
         Shards shards = shards(m, t);
-        long largestLayer = Math.max(shards.largestNonLayer(), shards.layer());
-        String actWords = activationWords(m, l);
+        long largestLayer = shards.largestTensor();
+        String actWords = explain ? activationWords(m, l, c) : "";
 
         for (int st = 0; st < p; st++) {
             if (st > 0 && st < p - 1 && layersOfStage(m.layers(), p, st) == layersOfStage(m.layers(), p, st - 1)) continue;
@@ -140,29 +150,29 @@ public final class Planner {
             long part = ModelSpec.ceilDiv(n, dp);
             List<Line> lines = new ArrayList<>();
             double params = l.offloadParams() ? 0 : (l.zero() == 3 ? part : n) * (double) sb.param();
-            lines.add(new Line("parameters", params, l.offloadParams() ? "on CPU (ZeRO-Infinity)"
+            lines.add(new Line("parameters", params, !explain ? "" : l.offloadParams() ? "on CPU (ZeRO-Infinity)"
                     : (l.zero() == 3 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.param() + " B", 1));
             double grads = (l.zero() >= 2 ? part : n) * (double) sb.grad();
-            lines.add(new Line("gradients", grads, (l.zero() >= 2 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.grad() + " B", 1));
+            lines.add(new Line("gradients", grads, !explain ? "" : (l.zero() >= 2 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.grad() + " B", 1));
             double opt = l.offloadOptimizer() ? 0 : (l.zero() >= 1 ? part : n) * (double) sb.optimizer();
-            lines.add(new Line("optimizer states", opt, l.offloadOptimizer() ? "on CPU (ZeRO-Offload)"
+            lines.add(new Line("optimizer states", opt, !explain ? "" : l.offloadOptimizer() ? "on CPU (ZeRO-Offload)"
                     : (l.zero() >= 1 ? "⌈Ψ_gpu/dp⌉" : "Ψ_gpu") + " x " + sb.optimizer() + " B (" + optimizerWords(l) + ")", 1));
             int layers = layersOfStage(m.layers(), p, st);
             double inflight = Activations.inFlight(l.schedule(), p, l.virtualStages(), mbs, st);
             double act = layers * perLayerAct * inflight;
-            if (st == 0) act += Activations.embedding(m, s, b, t, sp) * inflight * actScale;
-            if (st == p - 1) act += Activations.outputLayer(m, s, b, t) * actScale;
-            lines.add(new Line("activations", act, layers + " layers x " + actWords + " x " + short3(inflight)
+            if (st == 0) act += Activations.embedding(m, s, b, t, sp, c.dropout()) * inflight;
+            if (st == p - 1) act += Activations.outputLayer(m, s, b, t, e) * inflight;   // GPipe holds every micro-batch's logits
+            lines.add(new Line("activations", act, !explain ? "" : layers + " layers x " + actWords + " x " + short3(inflight)
                     + " micro-batches in flight" + (st == 0 ? " + embedding" : "") + (st == p - 1 ? " + output layer" : ""), 2));
             double buffers = 0;
             List<String> bw = new ArrayList<>();
             if (dp > 1 && l.zero() < 3) { buffers += 2 * DDP_BUCKET_BYTES; bw.add("2 x 25 MiB gradient buckets [8]"); }
-            if (dp > 1 && l.zero() == 3 || l.offloadParams()) { buffers += 4.0 * largestLayer; bw.add("4 B x largest layer gathered [7]"); }
+            if (dp > 1 && l.zero() == 3 || l.offloadParams()) { buffers += 4.0 * largestLayer; bw.add("4 B x largest layer (one weight matrix) [7]"); }
             if (p > 1) {
                 buffers += 4.0 * s * b * m.hidden() / (t > 1 ? t : 1) * l.dtype().activationBytes();
                 bw.add("4 x sbh/t stage send/recv buffers");
             }
-            lines.add(new Line("communication buffers", buffers, bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw),
+            lines.add(new Line("communication buffers", buffers, !explain ? "" : bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw),
                     l.zero() == 3 ? 7 : 8));
             double total = lines.stream().mapToDouble(Line::bytes).sum();
             double cpu = 0;
@@ -185,7 +195,7 @@ public final class Planner {
             double ar = l.recompute() == Recompute.FULL ? 6 : 4;
             double bytes = ar * 2.0 * (t - 1) / t * b * s * m.hidden() * act * layersW * mbs;
             double sec = bytes / linkBw(g, t <= gpn, c);
-            comms.add(new Comm("tensor parallel", t, linkName(g, t <= gpn), bytes, sec, sec,
+            comms.add(new Comm("tensor parallel", t, linkName(g, t <= gpn, explain), bytes, sec, sec, !explain ? "" :
                     (l.recompute() == Recompute.FULL ? "12" : "8") + "·bsh(t−1)/t per layer per micro-batch"
                             + (sp ? " (SP: reduce-scatter + all-gather, same volume)" : ""), 5));
         }
@@ -193,7 +203,7 @@ public final class Planner {
             double bytes = 2.0 * b * s * m.hidden() / t * act * mbs * l.virtualStages();
             boolean inside = (long) t * dp * p <= gpn;
             double sec = bytes / linkBw(g, inside, c);
-            comms.add(new Comm("pipeline parallel", p, linkName(g, inside), bytes, sec, sec,
+            comms.add(new Comm("pipeline parallel", p, linkName(g, inside, explain), bytes, sec, sec, !explain ? "" :
                     "2·bsh/t per micro-batch (activation forward, gradient backward)" + (l.virtualStages() > 1 ? " x v" : ""), 3));
         }
         if (dp > 1) {
@@ -210,14 +220,14 @@ public final class Planner {
             boolean inside = (long) t * dp <= gpn;
             double sec = bytes / linkBw(g, inside, c);
             double exposed = Math.max(0, sec - c.overlap() * window * fwdBwdCompute);
-            comms.add(new Comm(l.zero() == 0 ? "data parallel" : "data parallel (ZeRO-" + l.zero() + ")", dp,
-                    linkName(g, inside), bytes, sec, exposed, formula, 4));
+            comms.add(new Comm(DP_NAMES[l.zero()], dp,
+                    linkName(g, inside, explain), bytes, sec, exposed, formula, 4));
         }
         if (l.offloadOptimizer() || l.offloadParams()) {
             long part = ModelSpec.ceilDiv(worstN, dp);
             double bytes = (l.offloadOptimizer() ? 4.0 * part : 0) + (l.offloadParams() ? 4.0 * part * mbs : 0);
             double sec = bytes / g.pcieBytesPerS();
-            comms.add(new Comm("CPU offload (PCIe)", 1, "PCIe", bytes, sec, sec,
+            comms.add(new Comm("CPU offload (PCIe)", 1, "PCIe", bytes, sec, sec, !explain ? "" :
                     "gradients down + parameters up, 2 B each per owned element" + (l.offloadParams() ? ", parameters per micro-batch" : ""), 10));
         }
 
@@ -248,7 +258,8 @@ public final class Planner {
         return (insideNode ? g.nvlinkBytesPerS() : g.netBytesPerS()) * c.linkEfficiency();
     }
 
-    static String linkName(GpuProfile g, boolean insideNode) {
+    static String linkName(GpuProfile g, boolean insideNode, boolean explain) {
+        if (!explain) return insideNode ? "NVLink" : "network";
         return insideNode ? "NVLink " + short3(g.nvlinkBytesPerS() / 1e9) + " GB/s"
                 : "network " + short3(g.netBytesPerS() / 1e9) + " GB/s";
     }
@@ -263,7 +274,7 @@ public final class Planner {
     }
 
     /** The per-layer formula in use, with this model's split coefficient (24 in the paper). */
-    static String activationWords(ModelSpec m, Layout l) {
+    static String activationWords(ModelSpec m, Layout l, Conventions c) {
         String k = short3(Activations.splitCoefficient(m));
         String u = short3(Activations.UNSPLIT + Activations.splitCoefficient(m));
         String base = switch (l.recompute()) {
@@ -272,7 +283,21 @@ public final class Planner {
             case SELECTIVE -> l.sequenceParallel() ? u + "sbh/t" : "sbh(10 + " + k + "/t)";
             case FULL -> l.sequenceParallel() ? "2sbh/t" : "2sbh";
         };
-        return base + (l.dtype() == Dtype.FP32 ? " x 2 (fp32)" : "");
+        // The paper's bytes assume 2-byte elements and dropout.
+        return base + (l.dtype() == Dtype.FP32 ? " x 2 (fp32 elements)" : "") + (c.dropout() ? "" : " less the dropout terms");
+    }
+
+    /**
+     * DeepSpeed's own estimates of model-state memory per GPU (runtime/zero/stage_1_and_2.py
+     * estimate_zero2_model_states_mem_needs and stage3.py estimate_zero3_model_states_mem_needs):
+     * ZeRO-2 2Ψ + 18Ψ/N (2Ψ with the optimizer offloaded); ZeRO-3 4 B x largest layer + 18Ψ/N
+     * (2Ψ/N with the optimizer offloaded, 0 with parameters offloaded). Model states only.
+     */
+    public static double[] deepSpeedEstimates(ModelSpec m, int gpus, boolean offloadOptimizer, boolean offloadParams) {
+        double psi = m.parameters();
+        double z2 = offloadOptimizer ? 2 * psi : 2 * psi + 18 * psi / gpus;
+        double z3 = 4.0 * shards(m, 1).largestTensor() + (offloadParams ? 0 : offloadOptimizer ? 2 * psi / gpus : 18 * psi / gpus);
+        return new double[] {z2, z3};
     }
 
     /** Used by name when an optimizer word comes from a flag. */

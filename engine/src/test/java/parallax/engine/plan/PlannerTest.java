@@ -112,6 +112,23 @@ class PlannerTest {
         assertEquals(2.0 * 2048 * 12288, Activations.paperPerLayer(2048, 1, 12288, 96, 8, false, Recompute.FULL), 0.5);
     }
 
+    /**
+     * Without dropout, in fp32, a GPT-2 block keeps by hand: LN1 input, QKV input, Q, K, V, out-proj input,
+     * LN2 input, MLP input (8 x sbh), GELU input and fc2 input (2 x 4sbh) and the softmax output (as²b),
+     * 4 bytes each; full recomputation keeps the block input.
+     */
+    @Test
+    void activationsWithoutDropoutByElement() {
+        ModelSpec m = ModelCatalog.get("tiny-gpt");   // h 32, a 4, MLP 4h, ungated
+        long s = 32, b = 4, h = 32, a = 4;
+        double byHand = 4.0 * (16 * s * b * h + a * s * s * b);
+        assertEquals(byHand, Activations.perLayer(m, s, b, 1, false, Recompute.NONE, 4, false), 1e-6);
+        assertEquals(4.0 * 16 * s * b * h, Activations.perLayer(m, s, b, 1, false, Recompute.SELECTIVE, 4, false), 1e-6);
+        assertEquals(4.0 * s * b * h, Activations.perLayer(m, s, b, 1, false, Recompute.FULL, 4, false), 1e-6);
+        // Output layer: final LN input, head input, fp32 logits.
+        assertEquals(4.0 * (2 * s * b * h + s * b * 256), Activations.outputLayer(m, s, b, 1, 4), 1e-6);
+    }
+
     @Test
     void gqaAndGatedMlpChangeTheSplitCoefficient() {
         // LLaMA-2-70B: Q 2 + K,V 2·(8/64) each + out-proj 2 + gated MLP 6·28672/8192 = 4.5 + 21.
@@ -186,6 +203,18 @@ class PlannerTest {
         assertEquals(0.0, p.comms().get(0).exposedSeconds());
         assertEquals(C.computeEfficiency(), p.mfu(), 1e-9);
         assertEquals(2e12 / p.tokensPerSecond(), p.trainingSeconds(2e12), 1e-6);
+    }
+
+    @Test
+    void deepSpeedEstimatorFormulas() {
+        ModelSpec m = ModelCatalog.get("llama-2-7b");
+        double psi = m.parameters();
+        double largest = 32000.0 * 4096;   // the embedding (and the untied head) is Llama-2-7B's largest single weight
+        double[] ds = Planner.deepSpeedEstimates(m, 8, false, false);
+        assertEquals(2 * psi + 18 * psi / 8, ds[0], 1e-3);
+        assertEquals(4 * largest + 18 * psi / 8, ds[1], 1e-3);
+        assertEquals(2 * psi, Planner.deepSpeedEstimates(m, 8, true, false)[0], 1e-3);
+        assertEquals(4 * largest, Planner.deepSpeedEstimates(m, 8, true, true)[1], 1e-3);
     }
 
     @Test

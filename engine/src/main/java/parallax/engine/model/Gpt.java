@@ -1,0 +1,253 @@
+package parallax.engine.model;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * A decoder-only GPT (nanoGPT style), written out with libtorch ops: token and position
+ * embeddings, {@code layers} pre-LayerNorm blocks of causal multi-head self-attention and
+ * a GELU MLP, a final LayerNorm and an (untied) LM head.
+ *
+ * <p>The model is a list of <em>units</em>: unit 0 is the embedding, units 1..L are the
+ * blocks, unit L+1 is the final LayerNorm, LM head and loss. Pipeline stages own a range
+ * of units; ZeRO buckets and checkpoint segments are unit-aligned.
+ *
+ * <p>The model holds no weights. A forward call looks each weight up by name through a
+ * function given by the caller, so the strategy decides where parameters live (a flat
+ * buffer, a gathered ZeRO-3 shard, a bf16 copy). Tensor parallelism (Megatron-LM,
+ * Shoeybi et al. 2019) is built in: with {@code tpSize > 1} a rank holds the rows of Q,
+ * K, V and fc1 for its heads / its quarter of the MLP (column parallel) and the matching
+ * columns of the attention output and fc2 (row parallel), and calls the {@link TpOps}
+ * f and g operators around them.
+ */
+public final class Gpt {
+
+    /** Megatron's conjugate operators; identity for tpSize 1. */
+    public interface TpOps {
+        /** f: identity forward, all-reduce of the gradient backward. */
+        Tensor copyToTensorParallel(Tensor x);
+
+        /** g: all-reduce forward, identity backward. */
+        Tensor reduceFromTensorParallel(Tensor x);
+
+        TpOps NONE = new TpOps() {
+            @Override public Tensor copyToTensorParallel(Tensor x) { return x; }
+            @Override public Tensor reduceFromTensorParallel(Tensor x) { return x; }
+        };
+    }
+
+    /**
+     * One parameter as this rank holds it. {@code shardDim} is -1 when every TP rank
+     * holds the whole tensor, else the dimension cut into {@code tpSize} equal parts.
+     */
+    public record ParamSpec(String name, int unit, long[] fullShape, long[] shape, int shardDim, Init init) {
+        public long numel() {
+            long n = 1;
+            for (long d : shape) n *= d;
+            return n;
+        }
+    }
+
+    /** How a tensor starts: GPT-2 normal(0, std), or constant ones / zeros. */
+    public record Init(double std, double constant) {
+        static Init normal(double std) { return new Init(std, 0); }
+        static Init constant(double c) { return new Init(0, c); }
+    }
+
+    private final GptConfig cfg;
+    private final int tpRank;
+    private final int tpSize;
+    private final TpOps tp;
+
+    public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp) {
+        if (cfg.heads() % tpSize != 0)
+            throw new parallax.engine.UserError("heads " + cfg.heads() + " is not divisible by tp " + tpSize);
+        this.cfg = cfg;
+        this.tpRank = tpRank;
+        this.tpSize = tpSize;
+        this.tp = tp == null ? TpOps.NONE : tp;
+    }
+
+    public Gpt(GptConfig cfg) { this(cfg, 0, 1, TpOps.NONE); }
+
+    public GptConfig config() { return cfg; }
+
+    public int units() { return cfg.layers() + 2; }
+
+    public static String unitName(GptConfig cfg, int unit) {
+        if (unit == 0) return "embed";
+        if (unit == cfg.layers() + 1) return "head";
+        return "block" + (unit - 1);
+    }
+
+    /** The parameters of one unit, as this TP rank holds them. */
+    public List<ParamSpec> params(int unit) {
+        long h = cfg.hidden(), f = cfg.ffn(), v = cfg.vocab();
+        double std = 0.02;
+        // GPT-2: residual projections scaled by 1/sqrt(2L) (Radford et al. 2019, section 2.3).
+        double projStd = std / Math.sqrt(2.0 * cfg.layers());
+        List<ParamSpec> out = new ArrayList<>();
+        if (unit == 0) {
+            out.add(full("wte", unit, Init.normal(std), v, h));
+            out.add(full("wpe", unit, Init.normal(std), cfg.sequence(), h));
+        } else if (unit == cfg.layers() + 1) {
+            out.add(full("lnf.w", unit, Init.constant(1), h));
+            out.add(full("lnf.b", unit, Init.constant(0), h));
+            out.add(full("head.w", unit, Init.normal(std), v, h));
+        } else {
+            String p = "h" + (unit - 1) + ".";
+            out.add(full(p + "ln1.w", unit, Init.constant(1), h));
+            out.add(full(p + "ln1.b", unit, Init.constant(0), h));
+            for (String m : new String[] {"q", "k", "v"}) {
+                out.add(shard(p + "attn.w" + m, unit, Init.normal(std), 0, h, h)); // column parallel
+                out.add(shard(p + "attn.b" + m, unit, Init.constant(0), 0, h));
+            }
+            out.add(shard(p + "attn.wo", unit, Init.normal(projStd), 1, h, h)); // row parallel
+            out.add(full(p + "attn.bo", unit, Init.constant(0), h));
+            out.add(full(p + "ln2.w", unit, Init.constant(1), h));
+            out.add(full(p + "ln2.b", unit, Init.constant(0), h));
+            out.add(shard(p + "mlp.w1", unit, Init.normal(std), 0, f, h)); // column parallel
+            out.add(shard(p + "mlp.b1", unit, Init.constant(0), 0, f));
+            out.add(shard(p + "mlp.w2", unit, Init.normal(projStd), 1, h, f)); // row parallel
+            out.add(full(p + "mlp.b2", unit, Init.constant(0), h));
+        }
+        return out;
+    }
+
+    private ParamSpec full(String name, int unit, Init init, long... shape) {
+        return new ParamSpec(name, unit, shape, shape.clone(), -1, init);
+    }
+
+    private ParamSpec shard(String name, int unit, Init init, int dim, long... fullShape) {
+        long[] shape = fullShape.clone();
+        shape[dim] = fullShape[dim] / tpSize;
+        return new ParamSpec(name, unit, fullShape, shape, tpSize == 1 ? -1 : dim, init);
+    }
+
+    /**
+     * This rank's slice of the parameter's initial value. The full tensor is drawn from
+     * a generator seeded by (seed, name) alone, then cut, so every layout starts from
+     * exactly the same weights as the single-process model.
+     */
+    public float[] initialValues(ParamSpec p, long seed) {
+        float[] full = fullInit(p, seed);
+        if (p.shardDim() < 0) return full;
+        return cut(full, p.fullShape(), p.shardDim(), tpRank, tpSize);
+    }
+
+    static float[] fullInit(ParamSpec p, long seed) {
+        long n = 1;
+        for (long d : p.fullShape()) n *= d;
+        float[] a = new float[(int) n];
+        if (p.init().std() == 0) {
+            java.util.Arrays.fill(a, (float) p.init().constant());
+            return a;
+        }
+        SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + p.name().hashCode());
+        for (int i = 0; i < a.length; i++) a[i] = (float) (rnd.nextGaussian() * p.init().std());
+        return a;
+    }
+
+    /** Part {@code part} of {@code parts} along {@code dim} of a row-major 1-D or 2-D tensor. */
+    public static float[] cut(float[] full, long[] shape, int dim, int part, int parts) {
+        if (shape.length == 1) {
+            int n = (int) shape[0] / parts;
+            float[] out = new float[n];
+            System.arraycopy(full, part * n, out, 0, n);
+            return out;
+        }
+        int rows = (int) shape[0], cols = (int) shape[1];
+        if (dim == 0) {
+            int r = rows / parts;
+            float[] out = new float[r * cols];
+            System.arraycopy(full, part * r * cols, out, 0, r * cols);
+            return out;
+        }
+        int c = cols / parts;
+        float[] out = new float[rows * c];
+        for (int i = 0; i < rows; i++) System.arraycopy(full, i * cols + part * c, out, i * c, c);
+        return out;
+    }
+
+    /**
+     * Runs one unit. {@code x} is the hidden state [B, T, h] (ignored by the embedding,
+     * which reads {@code tokens}); the head unit returns the mean cross-entropy loss
+     * (fp32 scalar) against {@code targets}. Every intermediate is appended to
+     * {@code made} (if not null) so that activation memory can be counted.
+     */
+    public Tensor forward(int unit, Tensor x, Tensor tokens, Tensor targets, Function<String, Tensor> w, List<Tensor> made) {
+        if (unit == 0) return embed(tokens, w, made);
+        if (unit == cfg.layers() + 1) return head(x, targets, w, made);
+        return block(unit - 1, x, w, made);
+    }
+
+    private Tensor embed(Tensor tokens, Function<String, Tensor> w, List<Tensor> made) {
+        long t = tokens.size(1);
+        Tensor pos = torch.arange(new Scalar(t), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long));
+        Tensor tok = keep(made, torch.embedding(w.apply("wte"), tokens));
+        Tensor pe = keep(made, torch.embedding(w.apply("wpe"), pos));
+        return keep(made, tok.add(pe));
+    }
+
+    private Tensor block(int layer, Tensor x, Function<String, Tensor> w, List<Tensor> made) {
+        String p = "h" + layer + ".";
+        long b = x.size(0), t = x.size(1);
+        long heads = cfg.heads() / tpSize, hd = cfg.headDim(), local = heads * hd;
+
+        // Attention: x + g(out_proj(attn(f(ln1(x))))).
+        Tensor a = keep(made, layerNorm(x, w.apply(p + "ln1.w"), w.apply(p + "ln1.b")));
+        a = keep(made, tp.copyToTensorParallel(a));
+        Tensor q = heads(keep(made, linear(a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq"))), b, t, heads, hd);
+        Tensor k = heads(keep(made, linear(a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk"))), b, t, heads, hd);
+        Tensor v = heads(keep(made, linear(a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv"))), b, t, heads, hd);
+        Tensor scores = keep(made, torch.matmul(q, k.transpose(-2, -1)).mul(new Scalar(1.0 / Math.sqrt(hd))));
+        Tensor causal = torch.ones(new long[] {t, t}, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Bool)).triu(1);
+        scores = keep(made, scores.masked_fill(causal, new Scalar(Double.NEGATIVE_INFINITY)));
+        Tensor probs = keep(made, scores.softmax(-1));
+        Tensor y = keep(made, torch.matmul(probs, v));
+        y = keep(made, y.transpose(1, 2).contiguous().view(b, t, local));
+        Tensor o = keep(made, linear(y, w.apply(p + "attn.wo"), null));
+        o = keep(made, tp.reduceFromTensorParallel(o));
+        Tensor x1 = keep(made, x.add(o.add(w.apply(p + "attn.bo"))));
+
+        // MLP: x1 + g(fc2(gelu(fc1(f(ln2(x1)))))).
+        Tensor m = keep(made, layerNorm(x1, w.apply(p + "ln2.w"), w.apply(p + "ln2.b")));
+        m = keep(made, tp.copyToTensorParallel(m));
+        Tensor h1 = keep(made, linear(m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
+        Tensor g = keep(made, torch.gelu(h1));
+        Tensor h2 = keep(made, linear(g, w.apply(p + "mlp.w2"), null));
+        h2 = keep(made, tp.reduceFromTensorParallel(h2));
+        return keep(made, x1.add(h2.add(w.apply(p + "mlp.b2"))));
+    }
+
+    private Tensor head(Tensor x, Tensor targets, Function<String, Tensor> w, List<Tensor> made) {
+        Tensor n = keep(made, layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b")));
+        Tensor logits = keep(made, linear(n, w.apply("head.w"), null));
+        // The loss is taken in fp32 whatever the compute type (as mixed-precision recipes do).
+        Tensor flat = keep(made, logits.view(-1, cfg.vocab()).to(torch.ScalarType.Float));
+        return keep(made, torch.cross_entropy_loss(flat, targets.view(-1)));
+    }
+
+    private Tensor heads(Tensor t, long b, long s, long heads, long hd) {
+        return t.view(b, s, heads, hd).transpose(1, 2);
+    }
+
+    private Tensor layerNorm(Tensor x, Tensor weight, Tensor bias) {
+        return torch.layer_norm(x, new long[] {cfg.hidden()}, new TensorOptional(weight), new TensorOptional(bias), 1e-5, false);
+    }
+
+    private static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        return torch.linear(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias));
+    }
+
+    private static Tensor keep(List<Tensor> made, Tensor t) {
+        if (made != null) made.add(t);
+        return t;
+    }
+}

@@ -1,0 +1,94 @@
+package parallax.engine.model;
+
+import java.util.Locale;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Optimizers written out on flat fp32 tensors, so that ZeRO can give each rank the state
+ * of its own slice only. {@link #step} updates {@code params} in place from {@code grads}
+ * (already averaged) under no-grad; {@code stateBytes} is the memory its state holds.
+ */
+public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
+
+    void step(Tensor params, Tensor grads);
+
+    long stateBytes();
+
+    /** Bytes of state per parameter (fp32): SGD momentum 4, AdamW m and v 8. */
+    int stateBytesPerParam();
+
+    static Optimizer create(String name, long numel, double lr) {
+        switch (name.toLowerCase(Locale.ROOT)) {
+            case "sgd": return new Sgd(numel, lr, 0.9);
+            case "adamw": return new AdamW(numel, lr, 0.9, 0.95, 1e-8, 0.01);
+            default: throw new parallax.engine.UserError("unknown optimizer '" + name + "' (sgd, adamw)");
+        }
+    }
+
+    /** SGD with heavy-ball momentum: buf = mu*buf + g; p -= lr*buf (PyTorch's convention). */
+    final class Sgd implements Optimizer {
+        private final Tensor momentum;
+        private final double lr, mu;
+
+        public Sgd(long numel, double lr, double mu) {
+            this.momentum = torch.zeros(numel);
+            this.lr = lr;
+            this.mu = mu;
+        }
+
+        @Override
+        public void step(Tensor params, Tensor grads) {
+            try (org.bytedeco.javacpp.PointerScope s = new org.bytedeco.javacpp.PointerScope();
+                 org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+                momentum.mul_(new Scalar(mu)).add_(grads);
+                params.add_(momentum, new Scalar(-lr));
+            }
+        }
+
+        @Override public long stateBytes() { return momentum.nbytes(); }
+
+        @Override public int stateBytesPerParam() { return 4; }
+    }
+
+    /**
+     * AdamW (Loshchilov and Hutter, "Decoupled Weight Decay Regularization", ICLR 2019):
+     * p -= lr*wd*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+     * p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). Decay applies to every
+     * element (one flat group), unlike recipes that exempt biases and LayerNorms.
+     */
+    final class AdamW implements Optimizer {
+        private final Tensor m, v;
+        private final double lr, b1, b2, eps, wd;
+        private int t;
+
+        public AdamW(long numel, double lr, double b1, double b2, double eps, double wd) {
+            this.m = torch.zeros(numel);
+            this.v = torch.zeros(numel);
+            this.lr = lr;
+            this.b1 = b1;
+            this.b2 = b2;
+            this.eps = eps;
+            this.wd = wd;
+        }
+
+        @Override
+        public void step(Tensor params, Tensor grads) {
+            t++;
+            try (org.bytedeco.javacpp.PointerScope s = new org.bytedeco.javacpp.PointerScope();
+                 org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+                params.mul_(new Scalar(1 - lr * wd));
+                m.mul_(new Scalar(b1)).add_(grads, new Scalar(1 - b1));
+                v.mul_(new Scalar(b2)).addcmul_(grads, grads, new Scalar(1 - b2));
+                double c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
+                Tensor denom = v.div(new Scalar(c2)).sqrt().add_(new Scalar(eps));
+                params.addcdiv_(m, denom, new Scalar(-lr / c1));
+            }
+        }
+
+        @Override public long stateBytes() { return m.nbytes() + v.nbytes(); }
+
+        @Override public int stateBytesPerParam() { return 8; }
+    }
+}

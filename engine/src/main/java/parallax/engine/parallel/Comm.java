@@ -1,0 +1,42 @@
+package parallax.engine.parallel;
+
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * What a strategy needs from one process group: the runtime's collectives (the cluster
+ * package's {@code Collectives}, counted in its CommStats) seen through the few calls
+ * the strategies make. A group of one does nothing, so the same strategy code runs in a
+ * single process.
+ */
+public interface Comm {
+
+    int rank();
+
+    int size();
+
+    /** In-place sum over the group. */
+    void allReduce(Tensor t);
+
+    /** {@code out} = every rank's {@code in} concatenated along dim 0 in rank order. */
+    void allGather(Tensor out, Tensor in);
+
+    /** Rank r gets elements [r*n, (r+1)*n) of the sum of {@code in}, n = out.numel(). */
+    void reduceScatter(Tensor out, Tensor in);
+
+    void send(Tensor t, int dst);
+
+    void recv(Tensor t, int src);
+
+    /** A group with one member: every collective is the identity. */
+    static Comm single() {
+        return new Comm() {
+            @Override public int rank() { return 0; }
+            @Override public int size() { return 1; }
+            @Override public void allReduce(Tensor t) {}
+            @Override public void allGather(Tensor out, Tensor in) { out.copy_(in); }
+            @Override public void reduceScatter(Tensor out, Tensor in) { out.copy_(in); }
+            @Override public void send(Tensor t, int dst) { throw new IllegalStateException("send in a group of one"); }
+            @Override public void recv(Tensor t, int src) { throw new IllegalStateException("recv in a group of one"); }
+        };
+    }
+}

@@ -1,0 +1,160 @@
+package parallax.engine.parallel;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import parallax.engine.model.Gpt;
+import parallax.engine.torch.Torch;
+
+/**
+ * The units of the model this rank runs (a pipeline stage: all units when pp = 1),
+ * forward and backward one micro-batch at a time.
+ *
+ * <p>The stage is cut into <em>segments</em> at unit boundaries, each with its own
+ * autograd graph whose input is a fresh leaf: backward walks the segments in reverse,
+ * feeding each one's output gradient and reading its input's gradient. That is what a
+ * pipeline does between stages anyway, and it is what activation checkpointing needs
+ * (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"): a checkpointed
+ * segment runs its forward without a graph, keeps only its input, and runs the forward
+ * again, with a graph, just before its backward. With checkpointing every k, k blocks
+ * form one segment. ZeRO-3 recomputes every segment, since its parameters were freed.
+ */
+public final class Stage {
+
+    private record Segment(int from, int to, boolean recompute) {}
+
+    /** What one micro-batch left behind in one segment between forward and backward. */
+    private static final class Saved {
+        Tensor input;     // leaf (requires grad) or null for the embedding
+        Tensor output;    // with its graph, unless recomputed
+        long bytes;       // activation bytes held for this segment
+    }
+
+    private final Gpt model;
+    private final Zero params;
+    private final int from, to;
+    private final boolean first, last;
+    private final List<Segment> segments = new ArrayList<>();
+    private record MicroBatch(Tensor tokens, Tensor targets, List<Saved> saved) {}
+
+    private final Map<Integer, MicroBatch> inFlight = new HashMap<>();
+    private long liveActivationBytes, peakActivationBytes;
+
+    /**
+     * @param checkpointEvery 0: no recompute; k: recompute, k blocks per segment.
+     */
+    public Stage(Gpt model, Zero params, int from, int to, int checkpointEvery) {
+        this.model = model;
+        this.params = params;
+        this.from = from;
+        this.to = to;
+        this.first = from == 0;
+        this.last = to == model.units();
+        boolean zero3 = params.stage() == 3;
+        int u = from;
+        while (u < to) {
+            boolean block = u > 0 && u < model.units() - 1;
+            if (block && checkpointEvery > 0) {
+                int end = u;
+                while (end < to && end < model.units() - 1 && end - u < checkpointEvery) end++;
+                segments.add(new Segment(u, end, true));
+                u = end;
+            } else {
+                segments.add(new Segment(u, u + 1, zero3));
+                u++;
+            }
+        }
+    }
+
+    public boolean isFirst() { return first; }
+
+    public boolean isLast() { return last; }
+
+    /**
+     * Forward of micro-batch {@code mb}. {@code input} is the hidden state from the
+     * previous stage (null on the first). Returns the hidden state to send on, or the
+     * loss (fp32 scalar) on the last stage; the returned tensor has no graph attached.
+     */
+    public Tensor forward(int mb, Tensor input, Tensor tokens, Tensor targets) {
+        List<Saved> saved = new ArrayList<>();
+        Tensor x = input;
+        for (Segment seg : segments) {
+            Saved s = new Saved();
+            if (x != null) {
+                s.input = x.detach();
+                s.input.requires_grad_(true);
+            }
+            if (seg.recompute) {
+                try (NoGradGuard ng = new NoGradGuard()) {
+                    s.output = run(seg, s.input, tokens, targets, null);
+                }
+                s.bytes = s.input == null ? 0 : s.input.nbytes();
+            } else {
+                List<Tensor> made = new ArrayList<>();
+                s.output = run(seg, s.input, tokens, targets, made);
+                s.bytes = Torch.heldByAutograd(made) + (s.input == null ? 0 : s.input.nbytes());
+            }
+            saved.add(s);
+            x = s.output;
+            liveActivationBytes += s.bytes;
+        }
+        peakActivationBytes = Math.max(peakActivationBytes, liveActivationBytes);
+        inFlight.put(mb, new MicroBatch(tokens, targets, saved));
+        return x.detach();
+    }
+
+    /**
+     * Backward of micro-batch {@code mb}. {@code gradOutput} is the gradient of this
+     * stage's output from the next stage (null on the last stage, which starts from its
+     * loss times {@code lossScale}). Returns the gradient of the stage input (null on the
+     * first stage). Gradient synchronisation runs unit by unit as units finish.
+     */
+    public Tensor backward(int mb, Tensor gradOutput, double lossScale, boolean lastMicroBatch) {
+        MicroBatch batch = inFlight.remove(mb);
+        List<Saved> saved = batch.saved();
+        Tensor grad = gradOutput;
+        for (int i = segments.size() - 1; i >= 0; i--) {
+            Segment seg = segments.get(i);
+            Saved s = saved.get(i);
+            Tensor out = s.output;
+            if (seg.recompute) {
+                Tensor in = s.input == null ? null : s.input.detach();
+                if (in != null) in.requires_grad_(true);
+                out = run(seg, in, batch.tokens(), batch.targets(), null);
+                s.input = in;
+            }
+            if (grad == null) {
+                out.mul(new Scalar(lossScale)).backward();
+            } else {
+                org.bytedeco.pytorch.global.torch.backward(new TensorVector(out), new TensorVector(grad), new org.bytedeco.pytorch.BoolOptional(), false, new TensorVector());
+            }
+            for (int u = seg.to - 1; u >= seg.from; u--) params.afterBackward(u, lastMicroBatch);
+            if (seg.recompute) for (int u = seg.from; u < seg.to; u++) params.release(u);
+            grad = s.input == null ? null : s.input.grad();
+            liveActivationBytes -= s.bytes;
+        }
+        return grad;
+    }
+
+    private Tensor run(Segment seg, Tensor input, Tensor tokens, Tensor targets, List<Tensor> made) {
+        Tensor x = input;
+        for (int u = seg.from; u < seg.to; u++) {
+            params.gather(u);
+            x = model.forward(u, x, tokens, targets, params::weight, made);
+            if (!seg.recompute) continue;
+            if (org.bytedeco.pytorch.GradMode.is_enabled()) continue; // recompute pass: freed after backward
+            params.release(u);
+        }
+        return x;
+    }
+
+    public long peakActivationBytes() { return peakActivationBytes; }
+
+    public void resetPeak() { peakActivationBytes = liveActivationBytes; }
+}

@@ -1,0 +1,39 @@
+package parallax.engine.parallel;
+
+import java.util.Map;
+import org.bytedeco.pytorch.Tensor;
+import parallax.engine.cluster.Collectives;
+import parallax.engine.cluster.Dist;
+import parallax.engine.cluster.RankReporter;
+import parallax.engine.cluster.RankTask;
+
+/**
+ * The worker side of a training run: on every rank of the pool, reads the
+ * {@link TrainSpec}, asks the runtime's mesh for its DP, TP and PP groups and runs
+ * {@link Hybrid#train}, streaming each step's metrics back.
+ */
+public final class TrainTask implements RankTask {
+
+    @Override
+    public Object run(Dist dist, String argsJson, RankReporter reporter) {
+        TrainSpec spec = Training.GSON.fromJson(argsJson, TrainSpec.class);
+        spec.validate(dist.world());
+        Hybrid.Coords at = new Hybrid.Coords(dist.mesh().dpRank(), dist.mesh().tpRank(), dist.mesh().ppRank());
+        return Hybrid.train(spec, dist.rank(), at, comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
+                (step, metrics) -> reporter.step(step, metrics));
+    }
+
+    /** The runtime's collectives seen as a {@link Comm}. */
+    static Comm comm(Collectives c) {
+        if (c.size() == 1) return Comm.single();
+        return new Comm() {
+            @Override public int rank() { return c.rank(); }
+            @Override public int size() { return c.size(); }
+            @Override public void allReduce(Tensor t) { c.allReduce(t); }
+            @Override public void allGather(Tensor out, Tensor in) { c.allGather(out, in); }
+            @Override public void reduceScatter(Tensor out, Tensor in) { c.reduceScatter(out, in); }
+            @Override public void send(Tensor t, int dst) { c.send(t, dst); }
+            @Override public void recv(Tensor t, int src) { c.recv(t, src); }
+        };
+    }
+}

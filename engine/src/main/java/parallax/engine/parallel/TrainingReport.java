@@ -1,0 +1,268 @@
+package parallax.engine.parallel;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.Styler;
+import parallax.engine.report.Report;
+import tech.tablesaw.api.DoubleColumn;
+import tech.tablesaw.api.IntColumn;
+import tech.tablesaw.api.StringColumn;
+import tech.tablesaw.api.Table;
+
+/**
+ * Turns finished runs into Reports: loss curve, per-rank memory as stacked bars
+ * (parameters, gradients, optimizer state, activations), per-rank time split (compute,
+ * communication, pipeline idle), throughput; or, for several runs, the same side by side.
+ * Every number comes from the ranks' own measurements.
+ */
+public final class TrainingReport {
+
+    private static final double MIB = 1024.0 * 1024.0;
+
+    private TrainingReport() {}
+
+    public static String label(TrainSpec s) {
+        StringBuilder b = new StringBuilder("dp=" + s.dp());
+        if (s.tp() > 1) b.append(",tp=").append(s.tp());
+        if (s.pp() > 1) b.append(",pp=").append(s.pp()).append(",m=").append(s.microBatches()).append(",").append(s.schedule().label());
+        else if (s.microBatches() > 1) b.append(",accum=").append(s.microBatches());
+        if (s.zero() > 0) b.append(",zero=").append(s.zero());
+        if (s.checkpointEvery() > 0) b.append(",ckpt").append(s.checkpointEvery() > 1 ? "=" + s.checkpointEvery() : "");
+        if (s.precision() != parallax.engine.torch.DType.FP32) b.append(",").append(s.precision().label());
+        if (s.localSgdEvery() > 0) b.append(",localsgd=").append(s.localSgdEvery());
+        return b.toString();
+    }
+
+    /** Median over steps (first excluded as warm-up) of a per-step series of one rank. */
+    static double med(double[] perStep) { return Training.median(perStep, perStep.length > 2 ? 1 : 0); }
+
+    public static Report single(Training.Run run) {
+        TrainSpec s = run.spec();
+        double[] loss = run.loss();
+        double stepMs = run.medianStepMs();
+        double tps = run.tokensPerSecond();
+        RankResult r0 = run.ranks().get(0);
+        double achieved = r0.flopsPerStep() / (stepMs / 1000.0) / s.world();
+        double fraction = achieved / r0.matmulFlops();
+        String text = String.format(java.util.Locale.ROOT,
+                "**%s** on %d ranks: model %s (%,d parameters), global batch %d x %d tokens, %s, %d steps.%n%n"
+                        + "Loss %.4f -> %.4f. Median step %.1f ms (slowest rank), %,.0f tokens/s. "
+                        + "Achieved %.2f GFLOP/s per rank (6·Ψ·tokens%s / step time) = %.0f%% of this machine's measured "
+                        + "256x256 fp32 matmul rate (%.2f GFLOP/s, one thread).",
+                label(s), s.world(), s.model().name(), s.model().parameterCount(), s.batch(), s.model().sequence(),
+                s.precision().label(), s.steps(), loss[0], loss[loss.length - 1], stepMs, tps,
+                achieved / 1e9, s.checkpointEvery() > 0 || s.zero() == 3 ? ", 8· with recompute" : "", 100 * fraction, r0.matmulFlops() / 1e9);
+        if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
+            text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
+        return Report.builder("%parallel " + label(s))
+                .text(text)
+                .chart(lossChart(List.of(run)), "Training loss per step (mean cross-entropy over the global batch), measured.")
+                .chart(memoryChart(run), "Per-rank memory counted from live tensors at the end of backward (activations: peak held for backward).")
+                .chart(timeChart(run), "Per-rank median step time split, measured: compute = wall − collectives − recv wait.")
+                .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes), median times (ms), bytes sent per collective type over the run.")
+                .data(data(run))
+                .build();
+    }
+
+    public static Report compare(List<Training.Run> runs) {
+        Table t = Table.create("compare", StringColumn.create("layout"), IntColumn.create("ranks"),
+                DoubleColumn.create("tokens/s"), DoubleColumn.create("step ms"), DoubleColumn.create("compute ms"),
+                DoubleColumn.create("comm ms"), DoubleColumn.create("idle ms"), DoubleColumn.create("max model-state MiB"),
+                DoubleColumn.create("max activations MiB"), DoubleColumn.create("comm MiB/step"), DoubleColumn.create("final loss"));
+        CategoryChart mem = bars("Memory of the fullest rank", "MiB");
+        CategoryChart time = bars("Median step time split (slowest rank)", "ms");
+        CategoryChart tput = new CategoryChartBuilder().width(720).height(360).title("Throughput").xAxisTitle("layout").yAxisTitle("tokens/s").build();
+        tput.getStyler().setLegendVisible(false);
+        List<String> names = new ArrayList<>();
+        double[][] memParts = new double[4][runs.size()];
+        double[][] timeParts = new double[3][runs.size()];
+        double[] tokens = new double[runs.size()];
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int i = 0; i < runs.size(); i++) {
+            Training.Run run = runs.get(i);
+            String name = label(run.spec());
+            names.add(name);
+            RankResult full = fullest(run);
+            RankResult slow = slowest(run);
+            memParts[0][i] = full.memory().parameterBytes() / MIB;
+            memParts[1][i] = full.memory().gradientBytes() / MIB;
+            memParts[2][i] = full.memory().optimizerBytes() / MIB;
+            memParts[3][i] = full.memory().activationBytes() / MIB;
+            timeParts[0][i] = med(slow.computeMs());
+            timeParts[1][i] = med(slow.commMs());
+            timeParts[2][i] = med(slow.idleMs());
+            tokens[i] = run.tokensPerSecond();
+            long bytes = 0;
+            for (long b : full.commBytes().values()) bytes += b;
+            double maxAct = 0;
+            for (RankResult r : run.ranks()) maxAct = Math.max(maxAct, r.memory().activationBytes() / MIB);
+            t.stringColumn("layout").append(name);
+            t.intColumn("ranks").append(run.spec().world());
+            t.doubleColumn("tokens/s").append(Math.round(tokens[i]));
+            t.doubleColumn("step ms").append(round(run.medianStepMs()));
+            t.doubleColumn("compute ms").append(round(timeParts[0][i]));
+            t.doubleColumn("comm ms").append(round(timeParts[1][i]));
+            t.doubleColumn("idle ms").append(round(timeParts[2][i]));
+            t.doubleColumn("max model-state MiB").append(round(full.memory().modelStateBytes() / MIB));
+            t.doubleColumn("max activations MiB").append(round(maxAct));
+            t.doubleColumn("comm MiB/step").append(round(bytes / MIB / run.spec().steps()));
+            t.doubleColumn("final loss").append(Math.round(run.loss()[run.loss().length - 1] * 10000) / 10000.0);
+            Map<String, Object> row = data(run);
+            row.put("layout", name);
+            rows.add(row);
+        }
+        String[] memNames = {"parameters", "gradients", "optimizer", "activations"};
+        for (int k = 0; k < 4; k++) mem.addSeries(memNames[k], names, toList(memParts[k]));
+        String[] timeNames = {"compute", "communication", "pipeline idle"};
+        for (int k = 0; k < 3; k++) time.addSeries(timeNames[k], names, toList(timeParts[k]));
+        tput.addSeries("tokens/s", names, toList(tokens));
+        return Report.builder("%parallel --compare")
+                .table(t, "Each layout trained the same model, batch and steps; all numbers measured on the ranks.")
+                .chart(mem, "Memory of each layout's fullest rank, counted from live tensors.")
+                .chart(tput, "Global tokens per second from the median step.")
+                .chart(time, "Median step time split on each layout's slowest rank.")
+                .chart(lossChart(runs), "Loss per step of every layout.")
+                .data(Map.of("runs", rows))
+                .build();
+    }
+
+    static RankResult fullest(Training.Run run) {
+        RankResult best = run.ranks().get(0);
+        for (RankResult r : run.ranks())
+            if (r.memory().modelStateBytes() + r.memory().activationBytes() > best.memory().modelStateBytes() + best.memory().activationBytes()) best = r;
+        return best;
+    }
+
+    static RankResult slowest(Training.Run run) {
+        RankResult best = run.ranks().get(0);
+        for (RankResult r : run.ranks()) if (med(r.stepMs()) > med(best.stepMs())) best = r;
+        return best;
+    }
+
+    static XYChart lossChart(List<Training.Run> runs) {
+        XYChart c = new XYChartBuilder().width(720).height(360).title("Training loss").xAxisTitle("step").yAxisTitle("loss").build();
+        c.getStyler().setMarkerSize(3);
+        c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
+        for (Training.Run run : runs) {
+            double[] x = new double[run.loss().length];
+            for (int i = 0; i < x.length; i++) x[i] = i + 1;
+            c.addSeries(label(run.spec()), x, run.loss());
+        }
+        return c;
+    }
+
+    static CategoryChart memoryChart(Training.Run run) {
+        CategoryChart c = bars("Memory per rank", "MiB");
+        List<String> ranks = new ArrayList<>();
+        double[][] parts = new double[4][run.ranks().size()];
+        for (int i = 0; i < run.ranks().size(); i++) {
+            RankResult r = run.ranks().get(i);
+            ranks.add("rank " + r.rank());
+            parts[0][i] = r.memory().parameterBytes() / MIB;
+            parts[1][i] = r.memory().gradientBytes() / MIB;
+            parts[2][i] = r.memory().optimizerBytes() / MIB;
+            parts[3][i] = r.memory().activationBytes() / MIB;
+        }
+        String[] names = {"parameters", "gradients", "optimizer", "activations"};
+        for (int k = 0; k < 4; k++) c.addSeries(names[k], ranks, toList(parts[k]));
+        return c;
+    }
+
+    static CategoryChart timeChart(Training.Run run) {
+        CategoryChart c = bars("Median step time per rank", "ms");
+        List<String> ranks = new ArrayList<>();
+        double[][] parts = new double[3][run.ranks().size()];
+        for (int i = 0; i < run.ranks().size(); i++) {
+            RankResult r = run.ranks().get(i);
+            ranks.add("rank " + r.rank());
+            parts[0][i] = med(r.computeMs());
+            parts[1][i] = med(r.commMs());
+            parts[2][i] = med(r.idleMs());
+        }
+        String[] names = {"compute", "communication", "pipeline idle"};
+        for (int k = 0; k < 3; k++) c.addSeries(names[k], ranks, toList(parts[k]));
+        return c;
+    }
+
+    static CategoryChart bars(String title, String unit) {
+        CategoryChart c = new CategoryChartBuilder().width(720).height(360).title(title).yAxisTitle(unit).build();
+        c.getStyler().setStacked(true);
+        c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        c.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        return c;
+    }
+
+    static Table rankTable(Training.Run run) {
+        Table t = Table.create("ranks", IntColumn.create("rank"), StringColumn.create("dp,tp,pp"),
+                DoubleColumn.create("params MiB"), DoubleColumn.create("grads MiB"), DoubleColumn.create("optimizer MiB"),
+                DoubleColumn.create("activations MiB"), DoubleColumn.create("peak RSS MiB"),
+                DoubleColumn.create("compute ms"), DoubleColumn.create("comm ms"), DoubleColumn.create("idle ms"),
+                StringColumn.create("bytes sent by collective"));
+        for (RankResult r : run.ranks()) {
+            t.intColumn("rank").append(r.rank());
+            t.stringColumn("dp,tp,pp").append(r.dpRank() + "," + r.tpRank() + "," + r.ppRank());
+            t.doubleColumn("params MiB").append(round(r.memory().parameterBytes() / MIB));
+            t.doubleColumn("grads MiB").append(round(r.memory().gradientBytes() / MIB));
+            t.doubleColumn("optimizer MiB").append(round(r.memory().optimizerBytes() / MIB));
+            t.doubleColumn("activations MiB").append(round(r.memory().activationBytes() / MIB));
+            t.doubleColumn("peak RSS MiB").append(round(r.memory().peakRssBytes() / MIB));
+            t.doubleColumn("compute ms").append(round(med(r.computeMs())));
+            t.doubleColumn("comm ms").append(round(med(r.commMs())));
+            t.doubleColumn("idle ms").append(round(med(r.idleMs())));
+            StringBuilder b = new StringBuilder();
+            for (Map.Entry<String, Long> e : r.commBytes().entrySet()) {
+                if (e.getKey().equals("recv")) continue;
+                if (b.length() > 0) b.append(", ");
+                b.append(e.getKey()).append(' ').append(String.format(java.util.Locale.ROOT, "%.2f MiB", e.getValue() / MIB));
+            }
+            t.stringColumn("bytes sent by collective").append(b.length() == 0 ? "-" : b.toString());
+        }
+        return t;
+    }
+
+    /** The --json payload: spec, per-step loss, throughput, and per-rank measurements. */
+    public static Map<String, Object> data(Training.Run run) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("layout", label(run.spec()));
+        m.put("spec", run.spec());
+        m.put("loss", run.loss());
+        m.put("medianStepMs", run.medianStepMs());
+        m.put("tokensPerSecond", run.tokensPerSecond());
+        List<Map<String, Object>> ranks = new ArrayList<>();
+        for (RankResult r : run.ranks()) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("rank", r.rank());
+            x.put("dpRank", r.dpRank());
+            x.put("tpRank", r.tpRank());
+            x.put("ppRank", r.ppRank());
+            x.put("memory", r.memory());
+            x.put("modelStateBytes", r.memory().modelStateBytes());
+            x.put("stepMs", r.stepMs());
+            x.put("computeMs", r.computeMs());
+            x.put("commMs", r.commMs());
+            x.put("idleMs", r.idleMs());
+            x.put("commBytes", r.commBytes());
+            x.put("commCalls", r.commCalls());
+            x.put("commMsByOp", r.commMsByOp());
+            x.put("matmulFlops", r.matmulFlops());
+            x.put("skippedSteps", r.skippedSteps());
+            ranks.add(x);
+        }
+        m.put("ranks", ranks);
+        return m;
+    }
+
+    private static List<Double> toList(double[] a) {
+        List<Double> l = new ArrayList<>();
+        for (double d : a) l.add(d);
+        return l;
+    }
+
+    private static double round(double v) { return Math.round(v * 100) / 100.0; }
+}

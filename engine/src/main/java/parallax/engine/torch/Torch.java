@@ -1,0 +1,135 @@
+package parallax.engine.torch;
+
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Small libtorch glue: one thread per process, tensors from and to Java arrays, flat
+ * concatenation, byte counts. Every caller wraps its libtorch work in a
+ * {@code try (PointerScope s = new PointerScope())}; tensors that must outlive the scope
+ * are detached from it by the caller ({@code scope.detach(t)}) or kept in a longer scope.
+ */
+public final class Torch {
+
+    private static volatile boolean initialised;
+
+    private Torch() {}
+
+    /** One intra-op thread per rank: on small boxes several ranks share the cores. */
+    public static void init() {
+        if (initialised) return;
+        synchronized (Torch.class) {
+            if (!initialised) {
+                torch.set_num_threads(1);
+                initialised = true;
+            }
+        }
+    }
+
+    /**
+     * Keeps {@code t} alive past the PointerScope it was made in (one more reference);
+     * the holder frees it with {@code t.close()}.
+     */
+    public static Tensor keep(Tensor t) {
+        t.retainReference();
+        return t;
+    }
+
+    /** A new fp32 tensor holding a copy of {@code values} with the given shape. */
+    public static Tensor fromFloats(float[] values, long... shape) {
+        FloatPointer p = new FloatPointer(values);
+        try {
+            return torch.from_blob(p, shape).clone();
+        } finally {
+            p.close();
+        }
+    }
+
+    /** A new int64 tensor holding a copy of {@code values} with the given shape. */
+    public static Tensor fromLongs(long[] values, long... shape) {
+        LongPointer p = new LongPointer(values);
+        try {
+            return torch.from_blob(p, shape, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)).clone();
+        } finally {
+            p.close();
+        }
+    }
+
+    /** The values of any floating tensor as fp32, in row-major order. */
+    public static float[] toFloats(Tensor t) {
+        Tensor f = t.detach().to(torch.ScalarType.Float).contiguous();
+        float[] out = new float[(int) f.numel()];
+        f.data_ptr_float().get(out);
+        return out;
+    }
+
+    public static float item(Tensor t) {
+        return t.detach().to(torch.ScalarType.Float).item_float();
+    }
+
+    /** All tensors flattened and joined into one 1-D tensor (a copy). */
+    public static Tensor flatCat(List<Tensor> parts) {
+        TensorVector v = new TensorVector();
+        for (Tensor t : parts) v.push_back(t.reshape(-1));
+        return torch.cat(v);
+    }
+
+    public static Tensor zeros(long n, DType dtype) {
+        return empty(dtype, n).zero_();
+    }
+
+    /** An uninitialised tensor of the given type and shape. */
+    public static Tensor empty(DType dtype, long... shape) {
+        return torch.empty(shape, new org.bytedeco.pytorch.TensorOptions(dtype.scalarType()),
+                new org.bytedeco.pytorch.MemoryFormatOptional());
+    }
+
+    /** Bytes of the distinct storages behind {@code tensors} (views counted once). */
+    public static long storageBytes(List<Tensor> tensors) {
+        Map<Long, Long> seen = new java.util.HashMap<>();
+        for (Tensor t : tensors) {
+            if (t == null || t.isNull() || !t.defined()) continue;
+            long key = t.storage().data().address();
+            seen.put(key, t.storage().nbytes());
+        }
+        long sum = 0;
+        for (long b : seen.values()) sum += b;
+        return sum;
+    }
+
+    /**
+     * Bytes of the tensors made in a forward pass that are still held by someone other
+     * than {@code made} itself after it — in practice the autograd graph, which keeps
+     * the inputs and outputs its backward formulas need. A storage counts when one of
+     * our tensors on it is referenced elsewhere (saved inputs share the tensor) or when
+     * more tensors point at it than we made (saved outputs get a fresh tensor on the
+     * same storage). Views are counted once per storage.
+     */
+    public static long heldByAutograd(List<Tensor> made) {
+        Map<Long, List<Tensor>> byStorage = new java.util.HashMap<>();
+        Map<Long, Long> bytes = new java.util.HashMap<>();
+        IdentityHashMap<Tensor, Boolean> unique = new IdentityHashMap<>();
+        for (Tensor t : made) {
+            if (t == null || t.isNull() || !t.defined() || unique.put(t, true) != null) continue;
+            long key = t.storage().data().address();
+            if (key == 0) continue;
+            byStorage.computeIfAbsent(key, k -> new ArrayList<>()).add(t);
+            bytes.put(key, t.storage().nbytes());
+        }
+        long sum = 0;
+        for (Map.Entry<Long, List<Tensor>> e : byStorage.entrySet()) {
+            List<Tensor> ts = e.getValue();
+            boolean held = ts.get(0).storage().use_count() > ts.size();
+            for (Tensor t : ts) held |= t.use_count() > 1;
+            if (held) sum += bytes.get(e.getKey());
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,141 @@
+package parallax.engine.parallel;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Test double of the runtime's process groups: ranks are threads of this JVM and a
+ * collective is a rendezvous on shared slots. Reductions add in rank order so every
+ * member gets the identical sum. Used only to test strategies quickly in one process;
+ * the real runs go through the cluster's Gloo groups.
+ */
+final class LocalGroups {
+
+    private final int size;
+    private final CyclicBarrier barrier;
+    private final Tensor[] slots;
+    private final List<List<BlockingQueue<Tensor>>> mail = new ArrayList<>();
+
+    LocalGroups(int size) {
+        this.size = size;
+        this.barrier = new CyclicBarrier(size);
+        this.slots = new Tensor[size];
+        for (int i = 0; i < size; i++) {
+            List<BlockingQueue<Tensor>> row = new ArrayList<>();
+            for (int j = 0; j < size; j++) row.add(new LinkedBlockingQueue<>());
+            mail.add(row);
+        }
+    }
+
+    Comm member(int rank) {
+        if (size == 1) return Comm.single();
+        return new Comm() {
+            @Override public int rank() { return rank; }
+            @Override public int size() { return size; }
+
+            @Override public void allReduce(Tensor t) {
+                Tensor sum = exchange(rank, t, () -> {
+                    Tensor acc = slots[0].clone();
+                    for (int i = 1; i < size; i++) acc.add_(slots[i]);
+                    return acc;
+                });
+                t.copy_(sum);
+            }
+
+            @Override public void allGather(Tensor out, Tensor in) {
+                Tensor all = exchange(rank, in, () -> {
+                    TensorVector v = new TensorVector();
+                    for (Tensor s : slots) v.push_back(s.reshape(-1));
+                    return torch.cat(v);
+                });
+                out.copy_(all.view(out.sizes()));
+            }
+
+            @Override public void reduceScatter(Tensor out, Tensor in) {
+                long n = out.numel();
+                Tensor mine = exchange(rank, in, () -> {
+                    Tensor acc = slots[0].reshape(-1).clone();
+                    for (int i = 1; i < size; i++) acc.add_(slots[i].reshape(-1));
+                    return acc.narrow(0, rank * n, n).clone();
+                });
+                out.copy_(mine.view(out.sizes()));
+            }
+
+            @Override public void send(Tensor t, int dst) {
+                Tensor c = parallax.engine.torch.Torch.keep(t.detach().clone());
+                mail.get(rank).get(dst).add(c);
+            }
+
+            @Override public void recv(Tensor t, int src) {
+                try {
+                    Tensor c = mail.get(src).get(rank).poll(10, TimeUnit.SECONDS);
+                    if (c == null) throw new IllegalStateException("recv timed out");
+                    try (NoGradGuard ng = new NoGradGuard()) { t.copy_(c); }
+                    c.close();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        };
+    }
+
+    private Tensor exchange(int rank, Tensor in, java.util.function.Supplier<Tensor> combine) {
+        try (NoGradGuard ng = new NoGradGuard()) {
+            slots[rank] = in.detach().clone();
+            await();
+            Tensor r = combine.get();
+            await();
+            return r;
+        }
+    }
+
+    private void await() {
+        try {
+            barrier.await(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("collective did not complete: " + e, e);
+        }
+    }
+
+    /**
+     * Runs {@code spec} on dp*tp*pp threads with Megatron's rank order (tp fastest, then
+     * dp, then pp) and returns every rank's result.
+     */
+    static List<RankResult> run(TrainSpec spec) throws Exception {
+        int dp = spec.dp(), tp = spec.tp(), pp = spec.pp(), world = spec.world();
+        spec.validate(world);
+        LocalGroups[] tpGroups = new LocalGroups[dp * pp], dpGroups = new LocalGroups[tp * pp], ppGroups = new LocalGroups[dp * tp];
+        for (int i = 0; i < tpGroups.length; i++) tpGroups[i] = new LocalGroups(tp);
+        for (int i = 0; i < dpGroups.length; i++) dpGroups[i] = new LocalGroups(dp);
+        for (int i = 0; i < ppGroups.length; i++) ppGroups[i] = new LocalGroups(pp);
+        ExecutorService pool = Executors.newFixedThreadPool(world);
+        try {
+            List<Future<RankResult>> futures = new ArrayList<>();
+            for (int rank = 0; rank < world; rank++) {
+                int t = rank % tp, d = (rank / tp) % dp, p = rank / (tp * dp);
+                Comm tpC = tpGroups[d + dp * p].member(t);
+                Comm dpC = dpGroups[t + tp * p].member(d);
+                Comm ppC = ppGroups[t + tp * d].member(p);
+                int r = rank;
+                futures.add(pool.submit(() -> Hybrid.train(spec, r, new Hybrid.Coords(d, t, p), dpC, tpC, ppC, Hybrid.StepListener.NONE)));
+            }
+            List<RankResult> out = new ArrayList<>();
+            for (Future<RankResult> f : futures) out.add(f.get(300, TimeUnit.SECONDS));
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}

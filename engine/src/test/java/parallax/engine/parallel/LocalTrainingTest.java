@@ -1,0 +1,71 @@
+package parallax.engine.parallel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import parallax.engine.model.GptConfig;
+import parallax.engine.model.TextData;
+import parallax.engine.model.Trainer;
+
+/**
+ * Every layout reproduces the single-process fp32 reference (loss per step within 1e-5
+ * relative, final weights close), with ranks as threads of this JVM. The same cases run
+ * over real worker JVMs and Gloo in the cluster-backed test.
+ */
+class LocalTrainingTest {
+
+    static final int STEPS = 20;
+    static Trainer.Result reference;
+
+    static TrainSpec base() {
+        return TrainSpec.defaults(GptConfig.tiny()).withSteps(STEPS).withBatch(8).withExport(true);
+    }
+
+    @BeforeAll
+    static void reference() {
+        reference = Trainer.train(GptConfig.tiny(), TextData.Source.TEXT, 7, STEPS, 8, "adamw", 1e-3);
+        assertTrue(reference.loss()[STEPS - 1] < reference.loss()[0], "reference loss must fall");
+    }
+
+    @ParameterizedTest(name = "dp={0} tp={1} pp={2} zero={3} m={4} {5} ckpt={6}")
+    @CsvSource({
+            "1,1,1,0,1,1f1b,0",
+            "2,1,1,0,1,1f1b,0",
+            "4,1,1,0,1,1f1b,0",
+            "2,1,1,1,1,1f1b,0",
+            "2,1,1,2,1,1f1b,0",
+            "2,1,1,3,1,1f1b,0",
+            "1,2,1,0,1,1f1b,0",
+            "1,1,2,0,4,gpipe,0",
+            "1,1,2,0,4,1f1b,0",
+            "2,2,1,0,1,1f1b,0",
+            "1,2,2,0,4,1f1b,0",
+            "2,1,2,0,2,1f1b,0",
+            "2,1,1,0,2,1f1b,1",
+            "1,2,2,0,2,gpipe,2",
+            "2,1,2,1,2,1f1b,1",
+    })
+    void matchesSingleProcess(int dp, int tp, int pp, int zero, int m, String schedule, int ckpt) throws Exception {
+        TrainSpec spec = base().withLayout(dp, tp, pp).withZero(zero)
+                .withMicroBatches(m, PipelineParallel.Schedule.parse(schedule)).withCheckpoint(ckpt);
+        List<RankResult> ranks = LocalGroups.run(spec);
+        double[] loss = Hybrid.globalLoss(ranks, STEPS);
+        for (int s = 0; s < STEPS; s++) {
+            double rel = Math.abs(loss[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
+            assertTrue(rel < 1e-5, "step " + (s + 1) + ": " + loss[s] + " vs reference " + reference.loss()[s]);
+        }
+        Map<String, float[]> params = Hybrid.gatherParameters(ranks);
+        assertEquals(reference.parameters().keySet(), params.keySet());
+        for (Map.Entry<String, float[]> e : reference.parameters().entrySet()) {
+            float[] want = e.getValue(), got = params.get(e.getKey());
+            assertEquals(want.length, got.length, e.getKey());
+            for (int i = 0; i < want.length; i++)
+                assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), e.getKey() + "[" + i + "]");
+        }
+    }
+}
