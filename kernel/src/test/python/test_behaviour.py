@@ -93,6 +93,12 @@ class KernelBehaviour(unittest.TestCase):
         self.assertGreaterEqual(len(seen_at), 2, "output arrived in one piece at the end")
         self.assertLess(seen_at[0], 0.9, "the first line should arrive before the cell ends")
 
+    def test_small_prints_are_batched(self):
+        reply, msgs = run(self.kc, 'for (int i = 0; i < 2000; i++) System.out.print(i % 10);')
+        streams = [m for m in msgs if m["msg_type"] == "stream"]
+        self.assertEqual(len(text_of(msgs)), 2000)
+        self.assertLess(len(streams), 20, "%d stream messages for one line of output" % len(streams))
+
     def test_interrupt_stops_an_infinite_loop(self):
         msg_id = self.kc.execute("long n = 0; while (true) { n++; }")
         time.sleep(1.0)

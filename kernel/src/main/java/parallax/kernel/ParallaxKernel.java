@@ -191,8 +191,8 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
                 new JupyterOutputStream(env, ShellReplyEnvironment::writeToStdOut), outputLimit);
         LimitedOutputStream errLimit = new LimitedOutputStream(
                 new JupyterOutputStream(env, ShellReplyEnvironment::writeToStdErr), outputLimit);
-        PrintStream out = new PrintStream(outLimit, true, StandardCharsets.UTF_8);
-        PrintStream err = new PrintStream(errLimit, true, StandardCharsets.UTF_8);
+        PrintStream out = new PrintStream(outLimit, false, StandardCharsets.UTF_8);
+        PrintStream err = new PrintStream(errLimit, false, StandardCharsets.UTF_8);
         System.setOut(out);
         System.setErr(err);
         System.setIn(InputStream.nullInputStream());
