@@ -55,7 +55,8 @@ public final class WorkerPool implements AutoCloseable {
                           List<String> jvmArgs) {
         public static Options defaults() {
             String cp = System.getProperty("java.class.path");
-            List<String> jvm = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xss1m", "-XX:TieredStopAtLevel=1",
+            List<String> jvm = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xss1m",
+                    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
                     "-Xmx512m", "-XX:MaxMetaspaceSize=256m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
                     "-Dorg.bytedeco.javacpp.maxBytes=0"));
             String extra = System.getenv("PARALLAX_WORKER_OPTS");
@@ -135,9 +136,11 @@ public final class WorkerPool implements AutoCloseable {
         } catch (IOException e) {
             throw new ClusterError("master_addr " + nodes.masterAddr() + " does not resolve: " + e.getMessage());
         }
-        boolean masterLocal = placements.get(0).node().local();
+        // The coordinator listens on master_addr, so it must be an address of this machine;
+        // rank 0 serves the store there too (on a remote rank 0 only when the port is named).
         int port = nodes.masterPort();
-        if (masterLocal) port = checkPort(bindAddr, port);
+        if (placements.get(0).node().local() || isThisMachine(bindAddr)) port = checkPort(bindAddr, port);
+        else if (port == 0) port = 29500;
         ServerSocket control;
         try {
             control = new ServerSocket();
@@ -154,6 +157,14 @@ public final class WorkerPool implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             pool.close();
             throw e;
+        }
+    }
+
+    private static boolean isThisMachine(InetAddress a) {
+        try {
+            return a.isLoopbackAddress() || java.net.NetworkInterface.getByInetAddress(a) != null;
+        } catch (IOException e) {
+            return false;
         }
     }
 
