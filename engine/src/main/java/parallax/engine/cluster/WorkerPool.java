@@ -204,7 +204,10 @@ public final class WorkerPool implements AutoCloseable {
             try {
                 Files.deleteIfExists(log);
                 Files.deleteIfExists(jsonLog);
-                proc = Launcher.start(nodes, p.node(), options.jvmArgs(), options.classpath(), args, log);
+                List<String> jvm = new ArrayList<>(options.jvmArgs());
+                // CUDA ranks load the GPU natives of the -Pcuda build (not verified here: no GPU).
+                if (p.device().startsWith("cuda")) jvm.add("-Dorg.bytedeco.javacpp.platform.extension=-gpu");
+                proc = Launcher.start(nodes, p.node(), jvm, options.classpath(), args, log);
             } catch (IOException e) {
                 throw new ClusterError("cannot start rank " + p.rank() + " on " + p.node().host() + ": " + e.getMessage());
             }
