@@ -136,6 +136,7 @@ public final class ClusterCommand extends MagicCommand implements CellMagic {
         if (started != null) {
             data.put("startSeconds", started.startSeconds());
             data.put("rankReadyMillis", started.readyMillis());
+            data.put("rankReadyPhases", started.readyPhases());
         }
         return Report.builder("Cluster status").table(t, "Ranks of the worker pool (RSS read from /proc of each rank)")
                 .data(data).build();

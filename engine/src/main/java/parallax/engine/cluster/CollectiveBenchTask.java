@@ -62,7 +62,8 @@ public final class CollectiveBenchTask implements RankTask {
                 // Implementations take turns call by call, so a change in machine load
                 // (other jobs on the same cores) hits them alike.
                 for (int k = 0; k < iters; k++) {
-                    for (int m = 0; m < once.size(); m++) {
+                    for (int j = 0; j < once.size(); j++) {
+                        int m = (j + k) % once.size();   // and each goes first in turn
                         long t0 = System.nanoTime();
                         once.get(m).run();
                         t[m][k] = (System.nanoTime() - t0) / 1e9;

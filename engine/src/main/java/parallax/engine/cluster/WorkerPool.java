@@ -83,6 +83,7 @@ public final class WorkerPool implements AutoCloseable {
         volatile Writer out;
         volatile long pid = -1;
         volatile double readyMs = -1;
+        volatile JsonObject phases;
         volatile String backend = "";
         volatile long lastStep = -1;
         volatile JsonObject lastStatus;
@@ -303,6 +304,7 @@ public final class WorkerPool implements AutoCloseable {
             if (type.equals("ready")) {
                 ready[in.rank()] = true;
                 r.readyMs = in.msg().get("readyMs").getAsDouble();
+                if (in.msg().has("phases")) r.phases = in.msg().getAsJsonObject("phases");
                 r.backend = in.msg().get("backend").getAsString();
                 n++;
             } else if (type.equals("fatal")) {
@@ -558,6 +560,17 @@ public final class WorkerPool implements AutoCloseable {
     /** Per rank, milliseconds from the worker's main() to its world group being ready. */
     public double[] readyMillis() {
         return ranks.stream().mapToDouble(r -> r.readyMs).toArray();
+    }
+
+    /** Per rank, where start-up time went: JVM to main, libtorch load, store, groups (ms). */
+    public List<Map<String, Double>> readyPhases() {
+        List<Map<String, Double>> out = new ArrayList<>();
+        for (Rank r : ranks) {
+            Map<String, Double> m = new java.util.LinkedHashMap<>();
+            if (r.phases != null) r.phases.entrySet().forEach(e -> m.put(e.getKey(), e.getValue().getAsDouble()));
+            out.add(m);
+        }
+        return out;
     }
 
     /** The worker processes (local ones; for ssh ranks, the ssh client). */
