@@ -14,7 +14,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -228,28 +227,40 @@ public final class WorkerPool implements AutoCloseable {
         while (!closed) {
             try {
                 Socket s = control.accept();
-                s.setTcpNoDelay(true);
-                s.setSoTimeout(10_000);
-                BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
-                JsonObject hello = Wire.read(in);
-                if (hello == null || !"hello".equals(hello.get("type").getAsString())
-                        || !token.equals(hello.get("token").getAsString())) {
-                    s.close();   // not one of ours
-                    continue;
-                }
-                s.setSoTimeout(0);
-                int rank = hello.get("rank").getAsInt();
-                Rank r = ranks.get(rank);
-                r.pid = hello.get("pid").getAsLong();
-                r.out = new BufferedWriter(new OutputStreamWriter(s.getOutputStream(), StandardCharsets.UTF_8));
-                r.socket = s;
-                Thread reader = new Thread(() -> readLoop(rank, in), "parallax-rank-" + rank);
-                reader.setDaemon(true);
-                reader.start();
-            } catch (SocketTimeoutException e) {
-                // a stranger connected and said nothing: ignore
+                // Each connection says hello on its own thread, so a silent stranger on the
+                // port cannot hold up the ranks.
+                Thread t = new Thread(() -> greet(s), "parallax-hello");
+                t.setDaemon(true);
+                t.start();
             } catch (IOException | RuntimeException e) {
                 if (closed) return;
+            }
+        }
+    }
+
+    private void greet(Socket s) {
+        try {
+            s.setTcpNoDelay(true);
+            s.setSoTimeout(10_000);
+            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+            JsonObject hello = Wire.read(in);
+            if (hello == null || !"hello".equals(hello.get("type").getAsString())
+                    || !token.equals(hello.get("token").getAsString())) {
+                s.close();   // not one of ours
+                return;
+            }
+            s.setSoTimeout(0);
+            int rank = hello.get("rank").getAsInt();
+            Rank r = ranks.get(rank);
+            r.pid = hello.get("pid").getAsLong();
+            r.out = new BufferedWriter(new OutputStreamWriter(s.getOutputStream(), StandardCharsets.UTF_8));
+            r.socket = s;
+            readLoop(rank, in);
+        } catch (IOException | RuntimeException e) {
+            try {
+                s.close();
+            } catch (IOException ignored) {
+                // a stranger, or a rank that died while saying hello (its exit is reported)
             }
         }
     }
