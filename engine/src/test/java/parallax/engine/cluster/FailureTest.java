@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The runtime never hangs: dead ranks, interrupts, a dead coordinator, bad set-ups. */
-class FailureIT {
+class FailureTest {
 
     @TempDir
     Path logs;

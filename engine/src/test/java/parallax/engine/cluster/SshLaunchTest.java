@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * on loopback, listening on two node addresses, 127.0.0.1 and 127.0.0.2, with a throw-away
  * host key and user key. Skipped, saying why, when sshd cannot be started.
  */
-class SshLaunchIT {
+class SshLaunchTest {
 
     @TempDir
     Path dir;

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
  * The scheduler contract: workers started the way Slurm srun or a Kubernetes PyTorchJob
  * starts them, with torchrun's variables only, join and run a task.
  */
-class SchedulerEnvIT {
+class SchedulerEnvTest {
 
     @Test
     void workersJoinFromTorchrunVariables() throws Exception {

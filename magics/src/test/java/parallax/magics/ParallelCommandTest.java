@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 import parallax.engine.cluster.Cluster;
 
 /** %%parallel, %parallel --bench and %cluster through the magic runner, with real ranks. */
-class ParallelCommandIT {
+class ParallelCommandTest {
 
     private static String run(String name, String args, String body) throws Exception {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();

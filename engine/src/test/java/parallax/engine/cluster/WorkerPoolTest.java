@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Every collective across real worker JVMs on 127.0.0.1 over Gloo, checked against known sums. */
-class WorkerPoolIT {
+class WorkerPoolTest {
 
     @TempDir
     Path logs;
