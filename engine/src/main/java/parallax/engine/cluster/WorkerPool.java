@@ -438,6 +438,15 @@ public final class WorkerPool implements AutoCloseable {
             }
         }
         int bad = firstError(errors);
+        if (bad >= 0 && errors[bad].contains(Collectives.TIMEOUT_MARK)) {
+            // The ranks' groups are out of step after a timeout: start clean next time.
+            List<Integer> finished0 = new ArrayList<>();
+            for (int i = 0; i < results.length; i++) if (done[i] && errors[i] == null) finished0.add(i);
+            close();
+            throw new ClusterError("rank " + bad + " failed: " + errors[bad] + lastStepText(bad)
+                    + (finished0.isEmpty() ? "" : "; rank(s) " + finished0 + " had finished without calling it")
+                    + "; all ranks were stopped (a group that timed out cannot be reused)");
+        }
         if (bad >= 0) {
             long same = Arrays.stream(errors).filter(e -> errors[bad].equals(e)).count();
             throw new ClusterError((same == ranks.size() ? "every rank failed: " : "rank " + bad + " failed: ")
