@@ -55,6 +55,7 @@ public final class WorkerMain {
     private Collectives worldGroup;
     private Mesh mesh;
     private int meshGeneration;
+    private final Map<MeshShape, Mesh> meshes = new HashMap<>();
     private volatile boolean busy;
     private volatile long lastStep = -1;
     private SpmdShell shell;
@@ -93,14 +94,21 @@ public final class WorkerMain {
         String coordinator = get(opt, "coordinator", "PARALLAX_COORDINATOR", null);
         BlockingQueue<JsonObject> commands = new LinkedBlockingQueue<>();
         if (coordinator != null) connect(coordinator, commands);
+        double jvmMs = System.currentTimeMillis() - java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime();
+        long tTorch = System.nanoTime();
         torch.set_num_threads(1);
+        double torchMs = (System.nanoTime() - tTorch) / 1e6;
         String masterAddr = need(opt, "master-addr", "MASTER_ADDR");
         int masterPort = Integer.parseInt(need(opt, "master-port", "MASTER_PORT"));
         String hostAddr = get(opt, "host-addr", "PARALLAX_HOST_ADDR", isLoopback(masterAddr) ? masterAddr : host);
+        long tStore = System.nanoTime();
         rdv = Rendezvous.join(masterAddr, masterPort, rank, world, device, hostAddr, timeoutMs);
+        double storeMs = (System.nanoTime() - tStore) / 1e6;
+        long tGroups = System.nanoTime();
         worldGroup = rdv.group("world/", "world", range(world), stats);
         MeshShape shape = parseMesh(get(opt, "mesh", "PARALLAX_MESH", null));
         ensureMesh(shape);
+        double groupsMs = (System.nanoTime() - tGroups) / 1e6;
         double readyMs = (System.nanoTime() - t0) / 1e6;
         if (coordinator == null) {
             runStandalone(shape);
@@ -112,6 +120,12 @@ public final class WorkerMain {
         ready.addProperty("backend", rdv.backend());
         ready.addProperty("device", device);
         ready.addProperty("rssBytes", rssBytes());
+        JsonObject phases = new JsonObject();
+        phases.addProperty("jvmToMainMs", jvmMs);
+        phases.addProperty("libtorchLoadMs", torchMs);
+        phases.addProperty("storeMs", storeMs);
+        phases.addProperty("groupsMs", groupsMs);
+        ready.add("phases", phases);
         Wire.send(control, ready);
         while (true) {
             JsonObject cmd = commands.take();
@@ -291,8 +305,16 @@ public final class WorkerMain {
         if (shape == null) shape = mesh == null ? MeshShape.dataParallel(world) : mesh.shape();
         shape.requireWorld(world);
         if (mesh != null && mesh.shape().equals(shape)) return;
+        // Every rank sees the same sequence of shapes, so reusing a mesh built earlier is
+        // consistent across ranks and saves re-creating its Gloo groups.
+        Mesh known = meshes.get(shape);
+        if (known != null) {
+            mesh = known;
+            return;
+        }
         String prefix = "mesh" + (++meshGeneration) + "/";
         mesh = new Mesh(shape, rank, worldGroup, (name, members) -> rdv.group(prefix + name + "/", name, members, stats));
+        meshes.put(shape, mesh);
     }
 
     Dist dist() {
