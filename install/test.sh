@@ -4,8 +4,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# Test peers from Debian: the protocol conformance suite and headless Chromium.
-TEST_DEBS=(python3-jupyter-kernel-test chromium)
+# Test peers from Debian: the protocol conformance suite, headless Chromium, PyTorch
+# (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker, and
+# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2).
+TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client)
 
 check_java
 check_maven
