@@ -137,11 +137,21 @@ public final class Converter {
             long[] shape = t.shape();
             // A tensor GGUF could not hold natively was stored as bytes; restore its type.
             Object orig = meta.get("parallax.dtype." + t.name());
+            DType restore = null;
             if (in.format() == Format.GGUF && orig instanceof String s) {
                 int sp = s.indexOf(' ');
-                st = DType.parse(s.substring(0, sp)).orElseThrow(() -> new FormatError(in.path(), "bad parallax.dtype entry " + s));
-                shape = parseShape(s.substring(sp + 1));
-                if (st.bytesFor(DType.elements(shape)) != t.length()) throw new FormatError(in.path(), "parallax.dtype entry " + s + " does not match the stored bytes");
+                DType od = DType.parse(sp < 0 ? s : s.substring(0, sp)).orElseThrow(() -> new FormatError(in.path(), "bad parallax.dtype entry " + s));
+                long[] oshape = parseShape(s.substring(sp + 1));
+                if (st == DType.I8 && od != DType.I8) {
+                    st = od; // bytes of a type GGUF lacks
+                    if (st.bytesFor(DType.elements(oshape)) != t.length()) throw new FormatError(in.path(), "parallax.dtype entry " + s + " does not match the stored bytes");
+                } else if (od != st) {
+                    restore = od; // an FP8 tensor GGUF held exactly as F16
+                }
+                if (DType.elements(oshape) != DType.elements(shape) && st == t.dtype()) {
+                    throw new FormatError(in.path(), "parallax.dtype entry " + s + " does not match the tensor's shape");
+                }
+                shape = oshape;
             }
             String name = t.name();
             if (o.names() == Names.HF_TO_GGUF) {
@@ -156,6 +166,10 @@ public final class Converter {
             }
             String note = "";
             DType dt = st;
+            if (restore != null && o.to() == null && dstFormat != Format.GGUF) {
+                dt = restore;
+                note = "restored " + restore + " (GGUF held it exactly as F16)";
+            }
             if (o.to() != null && st.isFloatConvertible()) {
                 dt = o.to();
                 long last = shape.length == 0 ? 1 : shape[shape.length - 1];
@@ -169,8 +183,8 @@ public final class Converter {
             }
             long[] dshape = shape;
             if (dstFormat == Format.GGUF && !ggufStores(dt)) {
-                if (dt.isFloatConvertible()) {
-                    dt = DType.F16; // every FP8 value is exact in FP16
+                if (dt == DType.F8_E4M3 || dt == DType.F8_E5M2) {
+                    dt = DType.F16; // every E4M3FN and E5M2 value is exact in FP16
                     note = "GGUF has no " + st + ": F16 (exact)";
                 } else {
                     note = "GGUF has no " + st + ": stored as bytes, type kept in parallax.dtype." + name;
@@ -263,7 +277,8 @@ public final class Converter {
                     });
                 }
                 for (Plan p : plans) {
-                    if (p.dstType() == DType.I8 && p.srcType() != DType.I8) {
+                    if (p.dstType() == DType.I8 && p.srcType() != DType.I8 || p.srcShape().length == 0
+                            || p.dstType() == DType.F16 && (p.srcType() == DType.F8_E4M3 || p.srcType() == DType.F8_E5M2)) {
                         kv.put("parallax.dtype." + p.name(), GgufValue.string(p.srcType() + " " + java.util.Arrays.toString(p.srcShape())));
                     }
                 }
@@ -349,7 +364,7 @@ public final class Converter {
         long n = DType.elements(p.srcShape());
         long bytesOut = p.dstType().bytesFor(DType.elements(p.dstShape()));
         String shape = java.util.Arrays.toString(p.srcShape());
-        boolean sameBytes = p.srcType() == p.dstType() || p.dstType() == DType.I8 && p.srcType() != DType.I8 && !p.srcType().isFloatConvertible();
+        boolean sameBytes = p.srcType() == p.dstType() || p.dstType() == DType.I8 && p.srcType() != DType.I8; // I8 target = bytes kept as they are
         if (sameBytes && p.permuteHeads() == 0) {
             long step = 16L << 20;
             for (long off = 0; off < t.length(); off += step) {
