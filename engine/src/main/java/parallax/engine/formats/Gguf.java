@@ -182,10 +182,12 @@ public final class Gguf implements ModelFile {
             long nKv = u64("metadata count");
             // A tensor info takes at least 8 (name length) + 4 + 8 + 4 + 8 bytes, a key/value 8 + 4 + 1.
             if (nTensors < 0 || nTensors > remaining() / 32) {
-                throw new FormatError(p, "absurd tensor count " + Long.toUnsignedString(nTensors) + " for a file of " + f.size() + " bytes");
+                throw new FormatError(p, "tensor count " + Long.toUnsignedString(nTensors) + " needs at least 32 bytes each but "
+                        + remaining() + " bytes remain (an absurd count or a truncated file)");
             }
             if (nKv < 0 || nKv > remaining() / 13) {
-                throw new FormatError(p, "absurd metadata count " + Long.toUnsignedString(nKv) + " for a file of " + f.size() + " bytes");
+                throw new FormatError(p, "metadata count " + Long.toUnsignedString(nKv) + " needs at least 13 bytes each but "
+                        + remaining() + " bytes remain (an absurd count or a truncated file)");
             }
             Map<String, GgufValue> kv = new LinkedHashMap<>();
             for (long i = 0; i < nKv; i++) {

@@ -100,7 +100,13 @@ public final class Safetensors implements ModelFile {
                 }
             }
             r.endObject();
-            if (r.peek() != JsonToken.END_DOCUMENT) throw new FormatError(p, "bytes after the header's JSON object");
+            boolean end;
+            try {
+                end = r.peek() == JsonToken.END_DOCUMENT;
+            } catch (IOException e) {
+                end = false;
+            }
+            if (!end) throw new FormatError(p, "bytes after the header's JSON object");
         } catch (FormatError e) {
             throw e;
         } catch (IOException | IllegalStateException | NumberFormatException e) {
