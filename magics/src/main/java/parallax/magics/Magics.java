@@ -30,6 +30,7 @@ public final class Magics {
         // Engine magics register below, one line each.
         register("convert", Kind.LINE, "Convert weights between safetensors, GGUF and ONNX; quantize; benchmark.", ConvertCommand::new);
         register("inspect", Kind.LINE, "Show the metadata and tensors inside a model file.", InspectCommand::new);
+        register("precision", Kind.LINE, "Number formats bit by bit: FP32/FP16/BF16/FP8 facts, casts, mixed-precision training.", PrecisionCommand::new);
     }
 
     private Magics() {}

@@ -357,6 +357,7 @@ public final class Converter {
         final float[] values = new float[CHUNK];
         final float[] check = new float[CHUNK];
         final ByteBuffer out = ByteBuffer.allocateDirect(CHUNK * 4 + 64).order(ByteOrder.LITTLE_ENDIAN);
+        final FloatCodec codec = new FloatCodec();
     }
 
     private static TensorResult copy(ModelFile in, Plan p, TensorWriter w, Chunks c) {
@@ -376,7 +377,7 @@ public final class Converter {
         if (!p.srcType().isFloatConvertible() && !sameBytes) {
             throw new UserError("tensor " + t.name() + ": cannot convert " + p.srcType() + " to " + p.dstType());
         }
-        ElementCodec codec = FloatCodec.INSTANCE;
+        ElementCodec codec = c.codec;
         boolean lossy = !sameBytes && !widens(p.srcType(), p.dstType());
         double maxErr = 0;
         double sumSq = 0;
