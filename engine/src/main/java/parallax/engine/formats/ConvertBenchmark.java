@@ -6,7 +6,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.channels.FileChannel;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -26,7 +28,8 @@ import tech.tablesaw.api.Table;
 /**
  * Throughput of {@code %convert} against a plain copy of the same file, in the same run:
  * a safetensors file of F32 [4096, 4096] tensors (64 MiB each) with Gaussian-like values
- * is generated in a temporary directory, then copied (Files.copy) and converted to GGUF
+ * is generated in a temporary directory, then copied (Files.copy, then fsync as the
+ * converter does before its rename) and converted to GGUF
  * F16 and to GGUF Q8_0, {@code repeats} times each; medians are reported. Everything
  * written is deleted afterwards.
  */
@@ -55,13 +58,16 @@ public final class ConvertBenchmark {
             generate(src, tensors);
             long size = Files.size(src);
             Map<String, List<Double>> rates = new LinkedHashMap<>();
-            for (String c : List.of("copy", "GGUF F16", "GGUF Q8_0")) rates.put(c, new ArrayList<>());
+            for (String c : List.of("copy", "GGUF F16", "GGUF Q8_0")) rates.put(c, new ArrayList<>()); // copy = Files.copy + fsync
             try (Progress p = progress) {
                 int step = 0;
                 for (int r = 0; r < repeats; r++) {
                     Path copy = dir.resolve("copy.safetensors");
                     long t0 = System.nanoTime();
                     Files.copy(src, copy, StandardCopyOption.REPLACE_EXISTING);
+                    try (FileChannel ch = FileChannel.open(copy, StandardOpenOption.WRITE)) {
+                        ch.force(false); // the converter fsyncs before its rename; so does the copy
+                    }
                     rates.get("copy").add(size / 1e6 / ((System.nanoTime() - t0) / 1e9));
                     Files.delete(copy);
                     p.update(++step);

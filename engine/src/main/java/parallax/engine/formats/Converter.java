@@ -442,13 +442,15 @@ public final class Converter {
     /** Encodes c.values[0..m) into the destination; returns {max error, sum of squares, count}. */
     private static double[] encodeAndWrite(ElementCodec codec, Plan p, Chunks c, int m, TensorWriter w, boolean lossy) {
         c.out.clear();
-        codec.encode(p.dstType(), c.values, m, c.out);
+        boolean block = p.dstType().isBlock() && codec instanceof FloatCodec;
+        if (block) ((FloatCodec) codec).encodeBlocks(p.dstType(), c.values, m, c.out, lossy ? c.check : null);
+        else codec.encode(p.dstType(), c.values, m, c.out);
         c.out.flip();
         double max = 0;
         double sum = 0;
         long count = 0;
         if (lossy) {
-            codec.decode(p.dstType(), c.out.duplicate().order(ByteOrder.LITTLE_ENDIAN), c.check, m);
+            if (!block) codec.decode(p.dstType(), c.out.duplicate().order(ByteOrder.LITTLE_ENDIAN), c.check, m);
             for (int i = 0; i < m; i++) {
                 float x = c.values[i];
                 if (!Float.isFinite(x)) continue;

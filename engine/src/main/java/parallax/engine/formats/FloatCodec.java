@@ -77,15 +77,21 @@ public final class FloatCodec implements ElementCodec {
                 dst.put(b, 0, n);
                 break;
             }
-            case Q8_0:
-                GgmlQuants.quantizeQ8_0(src, n, dst);
-                break;
-            case Q4_0:
-                GgmlQuants.quantizeQ4_0(src, n, dst);
+            case Q8_0: case Q4_0:
+                encodeBlocks(type, src, n, dst, null);
                 break;
             default:
                 throw new parallax.engine.UserError("cannot write " + type);
         }
+    }
+
+    /** Quantizes into {@code dst} and, when {@code decoded} is given, also returns what a reader will decode. */
+    public void encodeBlocks(DType type, float[] src, int n, ByteBuffer dst, float[] decoded) {
+        int len = (int) type.bytesFor(n);
+        byte[] b = bytes(len);
+        if (type == DType.Q8_0) GgmlQuants.quantizeQ8_0(src, n, b, decoded);
+        else GgmlQuants.quantizeQ4_0(src, n, b, decoded);
+        dst.put(b, 0, len);
     }
 
     @Override
