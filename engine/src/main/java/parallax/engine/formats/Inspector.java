@@ -122,6 +122,14 @@ public final class Inspector {
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
         chart.addSeries("bytes", new ArrayList<>(in.bytesByDtype().keySet()),
                 in.bytesByDtype().values().stream().map(b -> b / 1048576.0).toList());
+        StringColumn dt = StringColumn.create("dtype");
+        LongColumn dtBytes = LongColumn.create("bytes");
+        DoubleColumn dtShare = DoubleColumn.create("share %");
+        in.bytesByDtype().forEach((k, v) -> {
+            dt.append(k);
+            dtBytes.append(v);
+            dtShare.append(in.totalBytes() == 0 ? 0 : Math.round(1000.0 * v / in.totalBytes()) / 10.0);
+        });
         return Report.builder("%inspect " + in.file())
                 .text(text.toString())
                 .table(Table.create("metadata", key, value), "Metadata (" + in.metadata().size() + " entries)")
@@ -129,6 +137,7 @@ public final class Inspector {
                 .text(String.format(Locale.ROOT, "Totals: %d tensors, %,d parameters, %,d bytes (%s).",
                         in.tensors().size(), in.totalParams(), in.totalBytes(), bytes(in.totalBytes())))
                 .table(Table.create("by layer kind", kind, count, kp, share), "Parameters grouped by layer kind (from tensor names)")
+                .table(Table.create("bytes by dtype", dt, dtBytes, dtShare), "Tensor bytes by element type")
                 .chart(chart, "Bytes of tensor data per element type, read from the file's header")
                 .data(in)
                 .build();
