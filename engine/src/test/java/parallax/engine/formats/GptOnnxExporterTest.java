@@ -165,6 +165,7 @@ class GptOnnxExporterTest {
                 double max = 0;
                 for (int i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i] - ort[i]));
                 assertTrue(max <= 1e-5, "max |ORT - libtorch| = " + max + " (tied=" + tied + ", T=" + t + ")");
+                System.out.printf("GPT %s tied=%s T=%d: max |ORT - libtorch| = %.3g over %d logits%n", SPEC, tied, t, max, ref.length);
                 double spread = 0;
                 for (float v : ref) spread = Math.max(spread, Math.abs(v));
                 assertTrue(spread > 1e-3, "logits should not be trivially zero");
