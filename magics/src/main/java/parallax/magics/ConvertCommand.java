@@ -65,14 +65,8 @@ public final class ConvertCommand extends MagicCommand {
             map = d.endsWith(".gguf") ? Converter.Names.HF_TO_GGUF : Converter.Names.GGUF_TO_HF;
         }
         Converter.Options o = new Converter.Options(type, arch, map, Onnx.EXTERNAL_THRESHOLD);
-        Converter.Result r = Converter.convert(src, dst, o, output().progress("convert", countTensors()));
+        Converter.Result r = Converter.convert(src, dst, o, output().progress("convert MiB", Converter.progressTotal(src)));
         return ConvertReport.of(r);
-    }
-
-    private long countTensors() {
-        try (var m = parallax.engine.formats.ModelFiles.open(src)) {
-            return m.tensors().size();
-        }
     }
 
     static DType type(String s) {

@@ -82,17 +82,20 @@ public final class Converter {
             long bytesOut = 0;
             try (w; Progress p = progress) {
                 Chunks c = new Chunks();
-                int i = 0;
+                c.progress = p;
+                c.t0 = t0;
+                c.tensors = plans.size();
                 for (Plan pl : plans) {
                     w.beginTensor();
                     TensorResult r = copy(in, pl, w, c);
                     results.add(r);
                     bytesIn += r.bytesIn();
                     bytesOut += r.bytesOut();
-                    double s = (System.nanoTime() - t0) / 1e9;
-                    p.update(++i, Map.of("MB", String.format("%.1f", bytesIn / 1e6), "MB/s", String.format("%.0f", bytesIn / 1e6 / Math.max(s, 1e-9))));
+                    c.tensorsDone++;
+                    c.report(0);
                 }
                 w.commit();
+                c.progress.update((c.bytesDone + (1 << 20) - 1) >> 20, Map.of("tensors", c.tensorsDone + "/" + c.tensors));
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
             return new Result(src.toString(), in.format().label(), dst.toString(), dstFormat.label(), results.size(),
@@ -352,8 +355,29 @@ public final class Converter {
         if (v instanceof Number n) c.addProperty(k, n);
     }
 
+    /** Total input bytes of a source's tensors in MiB: the progress bar's unit. */
+    public static long progressTotal(Path src) {
+        try (ModelFile m = ModelFiles.open(src)) {
+            return Math.max(1, (m.tensors().stream().mapToLong(TensorEntry::length).sum() + (1 << 20) - 1) >> 20);
+        }
+    }
+
     /** Scratch buffers reused across tensors: the heap stays at a few MiB whatever the model. */
     private static final class Chunks {
+        Progress progress = Progress.NONE;
+        long t0;
+        long bytesDone;
+        int tensors;
+        int tensorsDone;
+
+        /** Progress in MiB of input read, with tensors done and the rate. */
+        void report(long moreBytes) {
+            bytesDone += moreBytes;
+            double s = Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
+            progress.update(bytesDone >> 20, Map.of("tensors", tensorsDone + "/" + tensors,
+                    "MB/s", String.format("%.0f", bytesDone / 1e6 / s)));
+        }
+
         final float[] values = new float[CHUNK];
         final float[] check = new float[CHUNK];
         final ByteBuffer out = ByteBuffer.allocateDirect(CHUNK * 4 + 64).order(ByteOrder.LITTLE_ENDIAN);
@@ -371,6 +395,7 @@ public final class Converter {
             for (long off = 0; off < t.length(); off += step) {
                 int len = (int) Math.min(step, t.length() - off);
                 w.write(in.bytes(t, off, len));
+                c.report(len);
             }
             return new TensorResult(p.name(), t.name(), p.srcType().name(), p.dstType().name(), shape, t.length(), bytesOut, 0, 0, p.note());
         }
@@ -397,6 +422,7 @@ public final class Converter {
                     decodeInto(codec, p.srcType(), src, c.values, r * (int) cols, (int) cols);
                 }
                 int m = (int) (k * cols);
+                c.report(p.srcType().bytesFor(m));
                 double[] e = encodeAndWrite(codec, p, c, m, w, lossy);
                 maxErr = Math.max(maxErr, e[0]);
                 sumSq += e[1];
@@ -407,6 +433,7 @@ public final class Converter {
                 int m = (int) Math.min(CHUNK, n - e0);
                 ByteBuffer src = in.bytes(t, p.srcType().bytesFor(e0), (int) p.srcType().bytesFor(m));
                 codec.decode(p.srcType(), src, c.values, m);
+                c.report(p.srcType().bytesFor(m));
                 double[] e = encodeAndWrite(codec, p, c, m, w, lossy);
                 maxErr = Math.max(maxErr, e[0]);
                 sumSq += e[1];
