@@ -175,6 +175,9 @@ public final class Gguf implements ModelFile {
             int magic = b.getInt();
             if (magic != MAGIC) throw new FormatError(p, String.format("bad magic 0x%08x (a GGUF file starts with \"GGUF\")", magic));
             int version = u32("version");
+            if (version == 0x03000000 || version == 0x02000000) {
+                throw new FormatError(p, "big-endian GGUF (version bytes swapped) is not supported");
+            }
             if (version != 3 && version != 2) {
                 throw new FormatError(p, "unsupported GGUF version " + Integer.toUnsignedString(version) + " (this reader knows 2 and 3)");
             }

@@ -195,10 +195,8 @@ public final class GptOnnxExporter {
         x = layerNorm(x, "ln_f");
         boolean tied = !weights.containsKey("lm_head.weight");
         String head = tied ? linearTFrom("wte.weight", "lm_head.weight.T") : linearT("lm_head.weight", spec.vocab(), h);
-        String logits = node("MatMul", x, head);
-        // rename the last output to "logits"
-        OnnxProto.Node last = nodes.remove(nodes.size() - 1);
-        nodes.add(last.toBuilder().setOutput(0, "logits").build());
+        nodes.add(OnnxProto.Node.newBuilder().setOpType("MatMul").setName("lm_head").addInput(x).addInput(head)
+                .addOutput("logits").build());
 
         OnnxProto.Graph.Builder g = OnnxProto.Graph.newBuilder().setName("gpt").addAllNode(nodes)
                 .setDocString("GPT " + spec + " exported by parallax (nanoGPT layout, opset 17)");
@@ -223,7 +221,6 @@ public final class GptOnnxExporter {
             }
             wr.commit();
         }
-        if (logits.isEmpty()) throw new IllegalStateException();
     }
 
     /**

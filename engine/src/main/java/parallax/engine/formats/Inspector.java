@@ -62,8 +62,21 @@ public final class Inspector {
             } catch (java.io.IOException e) {
                 size = -1;
             }
-            return new Inspection(path.toString(), m.format().label(), size, m.metadata(), rows, params, bytes, byKind, byDtype);
+            Map<String, Object> meta = new LinkedHashMap<>();
+            m.metadata().forEach((k, v) -> meta.put(k, summarise(v)));
+            return new Inspection(path.toString(), m.format().label(), size, meta, rows, params, bytes, byKind, byDtype);
         }
+    }
+
+    /** Long arrays (a tokenizer's 150k tokens) become their length and first entries, so reports stay small. */
+    static Object summarise(Object v) {
+        if (v instanceof List<?> l && l.size() > 64) {
+            Map<String, Object> s = new LinkedHashMap<>();
+            s.put("count", l.size());
+            s.put("first", new ArrayList<>(l.subList(0, 8)));
+            return s;
+        }
+        return v;
     }
 
     /** Layer kind from the tensor's name (nanoGPT, Hugging Face and GGUF spellings). */
@@ -144,7 +157,9 @@ public final class Inspector {
     }
 
     static String shorten(Object v) {
-        String s = v instanceof List<?> l && l.size() > 8 ? "[" + l.size() + " items: " + l.subList(0, 4) + " ...]" : String.valueOf(v);
+        String s = v instanceof List<?> l && l.size() > 8 ? "[" + l.size() + " items: " + l.subList(0, 4) + " ...]"
+                : v instanceof Map<?, ?> m && m.containsKey("count") ? "[" + m.get("count") + " items: " + m.get("first") + " ...]"
+                : String.valueOf(v);
         return s.length() > 100 ? s.substring(0, 97) + "..." : s;
     }
 

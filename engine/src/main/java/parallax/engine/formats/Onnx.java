@@ -539,7 +539,6 @@ public final class Onnx implements ModelFile {
             if (data != null) data.close();
             throw e;
         }
-        final long total = graphSize;
         return new TensorWriter(f, tensors, 1) {
             int i = -1;
 
@@ -573,9 +572,6 @@ public final class Onnx implements ModelFile {
                 super.close();
                 if (data != null) data.close();
             }
-
-            @Override
-            public String toString() { return "ONNX writer, graph " + total + " bytes"; }
         };
     }
 

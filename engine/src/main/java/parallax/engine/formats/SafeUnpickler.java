@@ -157,7 +157,7 @@ final class SafeUnpickler {
                 case 0x88: stack.add(Boolean.TRUE); break;                             // NEWTRUE
                 case 0x89: stack.add(Boolean.FALSE); break;                            // NEWFALSE
                 case 't': stack.add(new Tuple(popMark())); break;                      // TUPLE
-                case 0x85: { Object a = pop(); stack.add(new Tuple(List.of(box(a)))); break; }
+                case 0x85: { Object a = pop(); stack.add(new Tuple(listOf(a))); break; }
                 case 0x86: { Object c = pop(); Object a = pop(); stack.add(new Tuple(listOf(a, c))); break; }
                 case 0x87: { Object d = pop(); Object c = pop(); Object a = pop(); stack.add(new Tuple(listOf(a, c, d))); break; }
                 case 'l': stack.add(new ArrayList<>(popMark())); break;                // LIST
@@ -212,8 +212,6 @@ final class SafeUnpickler {
         for (Object x : xs) l.add(x);
         return l;
     }
-
-    private static Object box(Object o) { return o; }
 
     private byte[] bytes(long n) {
         if (n < 0 || n > b.remaining()) throw error("pickle bytes of " + n + " run past the end");
