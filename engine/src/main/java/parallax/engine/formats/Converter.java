@@ -251,6 +251,13 @@ public final class Converter {
                         restored = true;
                     }
                 }
+                if (in.format() == Format.ONNX) {
+                    // ONNX metadata_props carry what a safetensors __metadata__ held; graph facts stay behind
+                    for (var e : meta.entrySet()) {
+                        if (e.getKey().startsWith("metadata.")) m.put(e.getKey().substring("metadata.".length()), String.valueOf(e.getValue()));
+                    }
+                    restored = true;
+                }
                 if (!restored) {
                     for (var e : meta.entrySet()) {
                         Object v = e.getValue();

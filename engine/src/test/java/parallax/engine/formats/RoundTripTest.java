@@ -179,6 +179,7 @@ class RoundTripTest {
                 assertEquals(xs.keySet(), ys.keySet());
                 for (String n : xs.keySet()) assertArrayEquals(xs.get(n), ys.get(n), n);
             }
+            assertEquals(-1, Files.mismatch(a, b), "safetensors -> ONNX -> safetensors is byte-identical (metadata included)");
         }
         if (PythonPeer.hasModule("onnx")) {
             PythonPeer.Result pr = PythonPeer.run("import onnx, sys, numpy as np\n"
