@@ -11,6 +11,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import parallax.engine.UserError;
 import parallax.engine.formats.onnx.OnnxProto;
 import parallax.engine.report.Progress;
@@ -28,6 +33,8 @@ public final class Converter {
     static final int CHUNK = 1 << 20;
     /** Elements per pass of the linear (not row-permuted) path: 256 KiB of floats, cache sized. */
     static final int SUB = 1 << 16;
+    /** Threads for the linear path (each converts every THREADS-th sub-chunk of a window). */
+    static final int THREADS = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors()));
 
     public enum Names { KEEP, HF_TO_GGUF, GGUF_TO_HF }
 
@@ -82,8 +89,7 @@ public final class Converter {
             List<TensorResult> results = new ArrayList<>();
             long bytesIn = 0;
             long bytesOut = 0;
-            try (w; Progress p = progress) {
-                Chunks c = new Chunks();
+            try (w; Progress p = progress; Chunks c = new Chunks()) {
                 c.progress = p;
                 c.t0 = t0;
                 c.tensors = plans.size();
@@ -372,7 +378,7 @@ public final class Converter {
     }
 
     /** Scratch buffers reused across tensors: the heap stays at a few MiB whatever the model. */
-    private static final class Chunks {
+    private static final class Chunks implements AutoCloseable {
         Progress progress = Progress.NONE;
         long t0;
         long bytesDone;
@@ -390,6 +396,37 @@ public final class Converter {
         final float[] values = new float[CHUNK];
         final float[] check = new float[CHUNK];
         final ByteBuffer out = ByteBuffer.allocateDirect(CHUNK * 4 + 64).order(ByteOrder.LITTLE_ENDIAN);
+        final FloatCodec codec = new FloatCodec();
+        /** One per thread of the linear path: scratch arrays and a codec of its own. */
+        final Worker[] workers;
+        final ExecutorService pool;
+        ByteBuffer windowOut = ByteBuffer.allocateDirect(0);
+
+        Chunks() {
+            workers = new Worker[THREADS];
+            for (int i = 0; i < THREADS; i++) workers[i] = new Worker();
+            pool = THREADS > 1 ? Executors.newFixedThreadPool(THREADS, r -> {
+                Thread th = new Thread(r, "parallax-convert");
+                th.setDaemon(true);
+                return th;
+            }) : null;
+        }
+
+        ByteBuffer windowOut(long bytes) {
+            if (windowOut.capacity() < bytes) windowOut = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+            windowOut.clear();
+            return windowOut;
+        }
+
+        @Override
+        public void close() {
+            if (pool != null) pool.shutdownNow();
+        }
+    }
+
+    private static final class Worker {
+        final float[] values = new float[SUB];
+        final float[] check = new float[SUB];
         final FloatCodec codec = new FloatCodec();
     }
 
@@ -438,21 +475,25 @@ public final class Converter {
                 counted += (long) e[2];
             }
         } else {
-            // Map a window of up to 16 MiB, then work through it in sub-chunks of 64 Ki elements
-            // so that every pass (decode, encode, error) runs in the L2 cache.
+            // Map a window of up to 16 MiB; its sub-chunks of 64 Ki elements (cache sized) are
+            // converted by THREADS workers into their own, precomputed places of one output
+            // buffer, which is then written in order.
             long window = Math.max(SUB, (16L << 20) / Math.max(1, p.srcType().bytesFor(SUB)) * SUB);
+            flush(c, w);
             for (long w0 = 0; w0 < n; w0 += window) {
                 long wn = Math.min(window, n - w0);
                 ByteBuffer win = in.bytes(t, p.srcType().bytesFor(w0), (int) p.srcType().bytesFor(wn));
-                for (long e0 = 0; e0 < wn; e0 += SUB) {
-                    int m = (int) Math.min(SUB, wn - e0);
-                    codec.decode(p.srcType(), win, c.values, m);
-                    c.report(p.srcType().bytesFor(m));
-                    double[] e = encodeAndWrite(codec, p, c, m, w, lossy);
+                ByteBuffer out = c.windowOut(p.dstType().bytesFor(wn));
+                double[][] parts = convertWindow(c, p, win, out, wn, lossy);
+                for (double[] e : parts) {
+                    if (e == null) continue;
                     maxErr = Math.max(maxErr, e[0]);
                     sumSq += e[1];
                     counted += (long) e[2];
                 }
+                out.limit((int) p.dstType().bytesFor(wn));
+                w.write(out);
+                c.report(p.srcType().bytesFor(wn));
             }
         }
         flush(c, w);
@@ -469,6 +510,58 @@ public final class Converter {
         float[] tmp = new float[n];
         codec.decode(type, src, tmp, n);
         System.arraycopy(tmp, 0, dst, at, n);
+    }
+
+    /** Converts the sub-chunks of one window on the workers; returns the error statistics of each. */
+    private static double[][] convertWindow(Chunks c, Plan p, ByteBuffer win, ByteBuffer out, long wn, boolean lossy) {
+        int subs = (int) ((wn + SUB - 1) / SUB);
+        double[][] parts = new double[subs][];
+        int threads = Math.min(c.workers.length, subs);
+        List<Callable<Void>> jobs = new ArrayList<>();
+        for (int k = 0; k < threads; k++) {
+            Worker wk = c.workers[k];
+            int first = k;
+            jobs.add(() -> {
+                for (int i = first; i < subs; i += threads) {
+                    long e0 = (long) i * SUB;
+                    int m = (int) Math.min(SUB, wn - e0);
+                    ByteBuffer src = slice(win, p.srcType().bytesFor(e0), p.srcType().bytesFor(m));
+                    ByteBuffer dst = slice(out, p.dstType().bytesFor(e0), p.dstType().bytesFor(m));
+                    wk.codec.decode(p.srcType(), src, wk.values, m);
+                    if (p.dstType().isBlock()) {
+                        wk.codec.encodeBlocks(p.dstType(), wk.values, m, dst, lossy ? wk.check : null);
+                    } else {
+                        wk.codec.encode(p.dstType(), wk.values, m, dst);
+                        if (lossy) wk.codec.decode(p.dstType(), slice(out, p.dstType().bytesFor(e0), p.dstType().bytesFor(m)), wk.check, m);
+                    }
+                    parts[i] = lossy ? errors(wk.values, wk.check, m) : null;
+                }
+                return null;
+            });
+        }
+        try {
+            if (c.pool == null || threads == 1) {
+                for (Callable<Void> j : jobs) j.call();
+            } else {
+                for (Future<Void> f : c.pool.invokeAll(jobs)) f.get();
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) throw re;
+            throw new IllegalStateException(cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new UserError("conversion interrupted");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        return parts;
+    }
+
+    private static ByteBuffer slice(ByteBuffer b, long from, long length) {
+        return b.duplicate().position((int) from).limit((int) (from + length)).slice().order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** Writes what the output buffer holds (encoded chunks are gathered there to write in MiB-sized pieces). */
