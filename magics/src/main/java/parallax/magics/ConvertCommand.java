@@ -47,7 +47,7 @@ public final class ConvertCommand extends MagicCommand {
     protected Report execute() {
         if (benchMegabytes != null) {
             ConvertBenchmark.Result r = ConvertBenchmark.run(benchMegabytes, repeat, tmp,
-                    output().progress("bench", 3L * repeat));
+                    output().progress("bench", 3L * (repeat + 1)));
             return ConvertBenchmark.report(r);
         }
         if (src == null || dst == null) throw new UserError("give SRC and DST (or --bench MB)");
