@@ -154,6 +154,54 @@ class GgmlQuantsTest {
         }
     }
 
+    /**
+     * The same blocks quantized by a NumPy transcription of ggml's reference C code
+     * (float32 arithmetic, fp16 scale via numpy's round-to-nearest-even float16, C's roundf
+     * and (int8_t) truncation) must match our bytes exactly.
+     */
+    @Test
+    void bitExactAgainstANumpyTranscriptionOfGgml() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(PythonPeer.hasModule("numpy"), "python3-numpy is not installed");
+        int n = 32 * 2000;
+        float[] x = TestData.gaussian(n, 1, 21);
+        for (int b = 0; b < n / 32; b++) for (int j = 0; j < 32; j++) x[b * 32 + j] *= (float) Math.pow(2, (b % 40) - 20);
+        for (int j = 0; j < 32; j++) x[j] = (j - 16) * 0.5f;        // exact halves: roundf ties
+        for (int j = 32; j < 64; j++) x[j] = 0f;                    // a zero block
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("q");
+        java.nio.file.Path in = dir.resolve("x.f32");
+        java.nio.file.Files.write(in, TestData.floats(x));
+        ByteBuffer q8 = buf(n / 32 * 34);
+        GgmlQuants.quantizeQ8_0(x, n, q8);
+        ByteBuffer q4 = buf(n / 32 * 18);
+        GgmlQuants.quantizeQ4_0(x, n, q4);
+        PythonPeer.Result r = PythonPeer.run(String.join("\n",
+                "import numpy as np, sys",
+                "x = np.fromfile(sys.argv[1], dtype='<f4').reshape(-1, 32)",
+                "def roundf(v):",
+                "    v = v.astype(np.float64)",
+                "    return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int64)",
+                "q8 = bytearray(); q4 = bytearray()",
+                "for b in x:",
+                "    amax = np.float32(np.max(np.abs(b)))",
+                "    d = np.float32(amax / np.float32(127))",
+                "    idd = np.float32(1) / d if d != 0 else np.float32(0)",
+                "    q8 += np.float16(d).tobytes() + roundf((b * idd).astype(np.float32)).astype(np.int8).tobytes()",
+                "    i = int(np.argmax(np.abs(b)))",
+                "    mx = b[i]",
+                "    d = np.float32(mx / np.float32(-8))",
+                "    idd = np.float32(1) / d if d != 0 else np.float32(0)",
+                "    v = (b * idd + np.float32(8.5)).astype(np.float32)",
+                "    qi = np.minimum(15, np.trunc(v).astype(np.int64).astype(np.int8).astype(np.int64))",
+                "    q4 += np.float16(d).tobytes() + (qi[:16] | (qi[16:] << 4)).astype(np.uint8).tobytes()",
+                "open(sys.argv[2], 'wb').write(q8); open(sys.argv[3], 'wb').write(q4)"),
+                in.toString(), dir.resolve("q8").toString(), dir.resolve("q4").toString());
+        assertEquals(0, r.exit(), r.output());
+        byte[] p8 = java.nio.file.Files.readAllBytes(dir.resolve("q8"));
+        byte[] p4 = java.nio.file.Files.readAllBytes(dir.resolve("q4"));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(p8, q8.array(), "Q8_0 bytes equal the NumPy transcription");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(p4, q4.array(), "Q4_0 bytes equal the NumPy transcription");
+    }
+
     @Test
     void roundfIsHalfAwayFromZero() {
         assertEquals(3, GgmlQuants.roundf(2.5f));
