@@ -165,7 +165,8 @@ class GgmlQuantsTest {
         int n = 32 * 2000;
         float[] x = TestData.gaussian(n, 1, 21);
         for (int b = 0; b < n / 32; b++) for (int j = 0; j < 32; j++) x[b * 32 + j] *= (float) Math.pow(2, (b % 40) - 20);
-        for (int j = 0; j < 32; j++) x[j] = (j - 16) * 0.5f;        // exact halves: roundf ties
+        for (int j = 0; j < 32; j++) x[j] = j - 16 + 0.5f;          // with max 127, d = 1: exact halves, roundf ties
+        x[0] = 127f;
         for (int j = 32; j < 64; j++) x[j] = 0f;                    // a zero block
         java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("q");
         java.nio.file.Path in = dir.resolve("x.f32");
