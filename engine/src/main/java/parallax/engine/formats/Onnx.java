@@ -305,11 +305,12 @@ public final class Onnx implements ModelFile {
                     int n = length(end);
                     nodes++;
                     String op = nodeOp(b.position() + n);
-                    ops.merge(op, 1, Integer::sum);
+                    ops.merge(ops.size() < 1000 || ops.containsKey(op) ? op : "(other)", 1, Integer::sum);
                 } else if (field == 2 && wire == 2) {
                     meta.put("graph.name", string(end));
                 } else if (field == 5 && wire == 2) {
                     int n = length(end);
+                    if (entries.size() >= 1_000_000) throw new FormatError(p, "more than 1,000,000 initializers");
                     entries.add(tensor(b.position() + n));
                 } else if ((field == 11 || field == 12) && wire == 2) {
                     int n = length(end);

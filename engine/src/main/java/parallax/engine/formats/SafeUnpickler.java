@@ -44,6 +44,10 @@ final class SafeUnpickler {
 
     private static final Object MARK = new Object();
 
+    /** A checkpoint's pickle builds a few objects per tensor; more than this is a pickle bomb. */
+    static final int MAX_OBJECTS = 1_000_000;
+    private int objects;
+
     private final Path file;
     private final String where;
     private final ByteBuffer b;
@@ -115,6 +119,9 @@ final class SafeUnpickler {
         while (true) {
             need(1);
             int op = b.get() & 0xff;
+            if (++objects > MAX_OBJECTS * 4 || stack.size() > MAX_OBJECTS || memo.size() > MAX_OBJECTS) {
+                throw error("pickle bomb: more than " + MAX_OBJECTS + " objects");
+            }
             switch (op) {
                 case 0x80: need(1); b.get(); break;                     // PROTO
                 case 0x95: need(8); b.getLong(); break;                 // FRAME

@@ -84,6 +84,7 @@ public final class Safetensors implements ModelFile {
             while (r.hasNext()) {
                 String name = r.nextName();
                 if (!seen.add(name)) throw new FormatError(p, "duplicate tensor name \"" + name + "\"");
+                if (seen.size() > 1_000_000) throw new FormatError(p, "more than 1,000,000 tensors in the header");
                 if (name.equals("__metadata__")) {
                     if (r.peek() != JsonToken.BEGIN_OBJECT) throw new FormatError(p, "__metadata__ is not a JSON object");
                     r.beginObject();

@@ -388,6 +388,11 @@ final class BrokenFiles {
         put(d, "rebuild-bad-arguments", "bin", ckpt(new PickleBytes().proto().op('}').str("w").global("torch._utils", "_rebuild_tensor_v2")
                 .op('(').int1(1).int1(2).op('t', 'R', 's', '.').bytes(), Map.of()));
         put(d, "build-on-global", "bin", ckpt(new PickleBytes().proto().global("collections", "OrderedDict").op('}', 'b', '.').bytes(), Map.of()));
+        byte[] bomb = new byte[2_500_000];
+        bomb[0] = (byte) 0x80;
+        bomb[1] = 2;
+        java.util.Arrays.fill(bomb, 2, bomb.length, (byte) ']'); // 2.5 million EMPTY_LIST
+        put(d, "pickle-bomb-millions-of-lists", "bin", ckpt(bomb, Map.of()));
         Map<String, byte[]> dup = new LinkedHashMap<>();
         dup.put("archive/data.pkl", good);
         dup.put("archive/data.pkX", good);
