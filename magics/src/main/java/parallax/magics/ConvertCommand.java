@@ -47,7 +47,7 @@ public final class ConvertCommand extends MagicCommand {
     protected Report execute() {
         if (benchMegabytes != null) {
             ConvertBenchmark.Result r = ConvertBenchmark.run(benchMegabytes, repeat, tmp,
-                    output().progress("bench", 3L * repeat));
+                    output().progress("bench", 3L * (repeat + 1)));
             return ConvertBenchmark.report(r);
         }
         if (src == null || dst == null) throw new UserError("give SRC and DST (or --bench MB)");
@@ -65,14 +65,8 @@ public final class ConvertCommand extends MagicCommand {
             map = d.endsWith(".gguf") ? Converter.Names.HF_TO_GGUF : Converter.Names.GGUF_TO_HF;
         }
         Converter.Options o = new Converter.Options(type, arch, map, Onnx.EXTERNAL_THRESHOLD);
-        Converter.Result r = Converter.convert(src, dst, o, output().progress("convert", countTensors()));
+        Converter.Result r = Converter.convert(src, dst, o, output().progress("convert MiB", Converter.progressTotal(src)));
         return ConvertReport.of(r);
-    }
-
-    private long countTensors() {
-        try (var m = parallax.engine.formats.ModelFiles.open(src)) {
-            return m.tensors().size();
-        }
     }
 
     static DType type(String s) {

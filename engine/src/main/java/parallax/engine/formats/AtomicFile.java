@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * A destination written under a temporary name beside it and renamed into place only by
@@ -27,7 +28,12 @@ public final class AtomicFile implements AutoCloseable {
         Path dir = this.target.getParent();
         try {
             if (dir != null) Files.createDirectories(dir);
-            this.temp = Files.createTempFile(dir, "." + this.target.getFileName() + ".", ".part");
+            // rw-r--r-- like a file written normally (createTempFile alone would give rw-------)
+            boolean posix = dir != null && dir.getFileSystem().supportedFileAttributeViews().contains("posix");
+            this.temp = posix
+                    ? Files.createTempFile(dir, "." + this.target.getFileName() + ".", ".part",
+                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r--r--")))
+                    : Files.createTempFile(dir, "." + this.target.getFileName() + ".", ".part");
             this.channel = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
         } catch (IOException e) {
             throw new parallax.engine.UserError(target + ": cannot write: " + e.getMessage());

@@ -6,7 +6,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.channels.FileChannel;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -26,8 +28,10 @@ import tech.tablesaw.api.Table;
 /**
  * Throughput of {@code %convert} against a plain copy of the same file, in the same run:
  * a safetensors file of F32 [4096, 4096] tensors (64 MiB each) with Gaussian-like values
- * is generated in a temporary directory, then copied (Files.copy) and converted to GGUF
- * F16 and to GGUF Q8_0, {@code repeats} times each; medians are reported. Everything
+ * is generated in a temporary directory, then copied (Files.copy, then fsync as the
+ * converter does before its rename) and converted to GGUF
+ * F16 and to GGUF Q8_0, {@code repeats} times each after one uncounted warm-up round;
+ * medians are reported. Everything
  * written is deleted afterwards.
  */
 public final class ConvertBenchmark {
@@ -36,7 +40,7 @@ public final class ConvertBenchmark {
 
     public record Case(String name, List<Double> mbPerSecond, double medianMBps, double ratioToCopy) {}
 
-    public record Result(long fileBytes, int tensors, int repeats, long maxHeapBytes, List<Case> cases, String directory) {}
+    public record Result(long fileBytes, int tensors, int repeats, int threads, long maxHeapBytes, List<Case> cases, String directory) {}
 
     public static Result run(long megabytes, int repeats, Path tmpRoot, Progress progress) {
         if (megabytes < 64) throw new parallax.engine.UserError("--bench needs at least 64 MB");
@@ -55,14 +59,17 @@ public final class ConvertBenchmark {
             generate(src, tensors);
             long size = Files.size(src);
             Map<String, List<Double>> rates = new LinkedHashMap<>();
-            for (String c : List.of("copy", "GGUF F16", "GGUF Q8_0")) rates.put(c, new ArrayList<>());
+            for (String c : List.of("copy", "GGUF F16", "GGUF Q8_0")) rates.put(c, new ArrayList<>()); // copy = Files.copy + fsync
             try (Progress p = progress) {
                 int step = 0;
-                for (int r = 0; r < repeats; r++) {
+                for (int r = -1; r < repeats; r++) { // round -1 warms the JIT and the page cache; not counted
                     Path copy = dir.resolve("copy.safetensors");
                     long t0 = System.nanoTime();
                     Files.copy(src, copy, StandardCopyOption.REPLACE_EXISTING);
-                    rates.get("copy").add(size / 1e6 / ((System.nanoTime() - t0) / 1e9));
+                    try (FileChannel ch = FileChannel.open(copy, StandardOpenOption.WRITE)) {
+                        ch.force(false); // the converter fsyncs before its rename; so does the copy
+                    }
+                    if (r >= 0) rates.get("copy").add(size / 1e6 / ((System.nanoTime() - t0) / 1e9));
                     Files.delete(copy);
                     p.update(++step);
                     for (String c : List.of("GGUF F16", "GGUF Q8_0")) {
@@ -70,7 +77,7 @@ public final class ConvertBenchmark {
                         Path dst = dir.resolve("out.gguf");
                         long t1 = System.nanoTime();
                         Converter.convert(src, dst, new Converter.Options(to, null, Converter.Names.KEEP, Onnx.EXTERNAL_THRESHOLD), Progress.NONE);
-                        rates.get(c).add(size / 1e6 / ((System.nanoTime() - t1) / 1e9));
+                        if (r >= 0) rates.get(c).add(size / 1e6 / ((System.nanoTime() - t1) / 1e9));
                         Files.delete(dst);
                         p.update(++step);
                     }
@@ -79,7 +86,7 @@ public final class ConvertBenchmark {
             double copyMedian = median(rates.get("copy"));
             List<Case> cases = new ArrayList<>();
             rates.forEach((k, v) -> cases.add(new Case(k, v, median(v), median(v) / copyMedian)));
-            return new Result(size, tensors, repeats, Runtime.getRuntime().maxMemory(), cases, dir.toString());
+            return new Result(size, tensors, repeats, Converter.THREADS, Runtime.getRuntime().maxMemory(), cases, dir.toString());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } finally {
@@ -151,8 +158,8 @@ public final class ConvertBenchmark {
         chart.getStyler().setLegendVisible(false);
         chart.addSeries("median", r.cases().stream().map(Case::name).toList(), r.cases().stream().map(Case::medianMBps).toList());
         return Report.builder("%convert --bench")
-                .text(String.format(Locale.ROOT, "File: %,d bytes of safetensors F32 (%d tensors of [4096, 4096]), %d runs each, JVM max heap %s. Temporary files deleted.",
-                        r.fileBytes(), r.tensors(), r.repeats(), Inspector.bytes(r.maxHeapBytes())))
+                .text(String.format(Locale.ROOT, "File: %,d bytes of safetensors F32 (%d tensors of [4096, 4096]), %d runs each after one warm-up round, JVM max heap %s, %d conversion threads. Temporary files deleted.",
+                        r.fileBytes(), r.tensors(), r.repeats(), Inspector.bytes(r.maxHeapBytes()), r.threads()))
                 .table(Table.create("throughput", name, runs, med, ratio), "Median of the runs; 'vs copy' divides by the copy's median")
                 .chart(chart, "Median MB/s of input processed, measured in this run on this machine")
                 .data(r)

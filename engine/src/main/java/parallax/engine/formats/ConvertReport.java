@@ -17,6 +17,14 @@ public final class ConvertReport {
 
     private ConvertReport() {}
 
+    static String commonPrefix(List<String> names) {
+        if (names.size() < 2) return "";
+        String p = names.get(0);
+        for (String n : names) while (!n.startsWith(p)) p = p.substring(0, p.length() - 1);
+        int dot = p.lastIndexOf('.');
+        return dot < 0 ? "" : p.substring(0, dot + 1);
+    }
+
     static double sig(double x) {
         if (x == 0 || !Double.isFinite(x)) return x;
         return new java.math.BigDecimal(x).round(new java.math.MathContext(4)).doubleValue();
@@ -54,16 +62,23 @@ public final class ConvertReport {
         b.table(Table.create("tensors", name, from, to, shape, in, out, max, rms, note),
                 "Per tensor; errors are max and RMS of |x - decode(encode(x))| over the tensor, measured during this conversion");
         if (lossy) {
-            List<Converter.TensorResult> top = new ArrayList<>(r.perTensor());
-            top.sort(Comparator.comparingLong(Converter.TensorResult::bytesIn).reversed());
+            List<Converter.TensorResult> top = new ArrayList<>(r.perTensor().stream().filter(t -> t.maxError() > 0).toList());
+            top.sort(Comparator.comparingDouble(Converter.TensorResult::rmsError).reversed());
             top = top.subList(0, Math.min(24, top.size()));
-            CategoryChart c = new CategoryChartBuilder().width(760).height(400)
-                    .title("Conversion error per tensor").xAxisTitle("tensor").yAxisTitle("|error|").build();
+            CategoryChart c = new CategoryChartBuilder().width(760).height(420)
+                    .title("Conversion error per tensor").xAxisTitle("tensor").yAxisTitle("|x - decoded x|").build();
             c.getStyler().setXAxisLabelRotation(60);
-            List<String> names = top.stream().map(t -> t.name().length() > 28 ? "…" + t.name().substring(t.name().length() - 27) : t.name()).toList();
+            String prefix = commonPrefix(top.stream().map(Converter.TensorResult::name).toList());
+            List<String> names = new ArrayList<>();
+            for (Converter.TensorResult t : top) {
+                String n = t.name().substring(prefix.length());
+                while (names.contains(n)) n = n + "'";
+                names.add(n);
+            }
             c.addSeries("max", names, top.stream().map(Converter.TensorResult::maxError).toList());
             c.addSeries("RMS", names, top.stream().map(Converter.TensorResult::rmsError).toList());
-            b.chart(c, "Max and RMS of |x - dequantized x| for the " + top.size() + " largest tensors, measured while converting " + r.source());
+            b.chart(c, "Max and RMS of |x - decoded x| for the " + top.size() + " converted tensors with the largest RMS error"
+                    + (prefix.isEmpty() ? "" : " (names without the prefix " + prefix + ")") + ", measured while converting " + r.source());
         }
         return b.data(r).build();
     }

@@ -11,6 +11,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import parallax.engine.UserError;
 import parallax.engine.formats.onnx.OnnxProto;
 import parallax.engine.report.Progress;
@@ -26,6 +31,10 @@ public final class Converter {
 
     /** Elements per chunk: 1 Mi floats = 4 MiB of heap per buffer. */
     static final int CHUNK = 1 << 20;
+    /** Elements per pass of the linear (not row-permuted) path: 256 KiB of floats, cache sized. */
+    static final int SUB = 1 << 16;
+    /** Threads for the linear path (each converts every THREADS-th sub-chunk of a window). */
+    static final int THREADS = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors()));
 
     public enum Names { KEEP, HF_TO_GGUF, GGUF_TO_HF }
 
@@ -80,19 +89,21 @@ public final class Converter {
             List<TensorResult> results = new ArrayList<>();
             long bytesIn = 0;
             long bytesOut = 0;
-            try (w; Progress p = progress) {
-                Chunks c = new Chunks();
-                int i = 0;
+            try (w; Progress p = progress; Chunks c = new Chunks()) {
+                c.progress = p;
+                c.t0 = t0;
+                c.tensors = plans.size();
                 for (Plan pl : plans) {
                     w.beginTensor();
                     TensorResult r = copy(in, pl, w, c);
                     results.add(r);
                     bytesIn += r.bytesIn();
                     bytesOut += r.bytesOut();
-                    double s = (System.nanoTime() - t0) / 1e9;
-                    p.update(++i, Map.of("MB", String.format("%.1f", bytesIn / 1e6), "MB/s", String.format("%.0f", bytesIn / 1e6 / Math.max(s, 1e-9))));
+                    c.tensorsDone++;
+                    c.report(0);
                 }
                 w.commit();
+                c.progress.update((c.bytesDone + (1 << 20) - 1) >> 20, Map.of("tensors", c.tensorsDone + "/" + c.tensors));
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
             return new Result(src.toString(), in.format().label(), dst.toString(), dstFormat.label(), results.size(),
@@ -137,11 +148,21 @@ public final class Converter {
             long[] shape = t.shape();
             // A tensor GGUF could not hold natively was stored as bytes; restore its type.
             Object orig = meta.get("parallax.dtype." + t.name());
+            DType restore = null;
             if (in.format() == Format.GGUF && orig instanceof String s) {
                 int sp = s.indexOf(' ');
-                st = DType.parse(s.substring(0, sp)).orElseThrow(() -> new FormatError(in.path(), "bad parallax.dtype entry " + s));
-                shape = parseShape(s.substring(sp + 1));
-                if (st.bytesFor(DType.elements(shape)) != t.length()) throw new FormatError(in.path(), "parallax.dtype entry " + s + " does not match the stored bytes");
+                DType od = DType.parse(sp < 0 ? s : s.substring(0, sp)).orElseThrow(() -> new FormatError(in.path(), "bad parallax.dtype entry " + s));
+                long[] oshape = parseShape(s.substring(sp + 1));
+                if (st == DType.I8 && od != DType.I8) {
+                    st = od; // bytes of a type GGUF lacks
+                    if (st.bytesFor(DType.elements(oshape)) != t.length()) throw new FormatError(in.path(), "parallax.dtype entry " + s + " does not match the stored bytes");
+                } else if (od != st) {
+                    restore = od; // an FP8 tensor GGUF held exactly as F16
+                }
+                if (DType.elements(oshape) != DType.elements(shape) && st == t.dtype()) {
+                    throw new FormatError(in.path(), "parallax.dtype entry " + s + " does not match the tensor's shape");
+                }
+                shape = oshape;
             }
             String name = t.name();
             if (o.names() == Names.HF_TO_GGUF) {
@@ -156,6 +177,10 @@ public final class Converter {
             }
             String note = "";
             DType dt = st;
+            if (restore != null && o.to() == null && dstFormat != Format.GGUF) {
+                dt = restore;
+                note = "restored " + restore + " (GGUF held it exactly as F16)";
+            }
             if (o.to() != null && st.isFloatConvertible()) {
                 dt = o.to();
                 long last = shape.length == 0 ? 1 : shape[shape.length - 1];
@@ -169,8 +194,8 @@ public final class Converter {
             }
             long[] dshape = shape;
             if (dstFormat == Format.GGUF && !ggufStores(dt)) {
-                if (dt.isFloatConvertible()) {
-                    dt = DType.F16; // every FP8 value is exact in FP16
+                if (dt == DType.F8_E4M3 || dt == DType.F8_E5M2) {
+                    dt = DType.F16; // every E4M3FN and E5M2 value is exact in FP16
                     note = "GGUF has no " + st + ": F16 (exact)";
                 } else {
                     note = "GGUF has no " + st + ": stored as bytes, type kept in parallax.dtype." + name;
@@ -234,6 +259,13 @@ public final class Converter {
                         restored = true;
                     }
                 }
+                if (in.format() == Format.ONNX) {
+                    // ONNX metadata_props carry what a safetensors __metadata__ held; graph facts stay behind
+                    for (var e : meta.entrySet()) {
+                        if (e.getKey().startsWith("metadata.")) m.put(e.getKey().substring("metadata.".length()), String.valueOf(e.getValue()));
+                    }
+                    restored = true;
+                }
                 if (!restored) {
                     for (var e : meta.entrySet()) {
                         Object v = e.getValue();
@@ -263,7 +295,8 @@ public final class Converter {
                     });
                 }
                 for (Plan p : plans) {
-                    if (p.dstType() == DType.I8 && p.srcType() != DType.I8) {
+                    if (p.dstType() == DType.I8 && p.srcType() != DType.I8 || p.srcShape().length == 0
+                            || p.dstType() == DType.F16 && (p.srcType() == DType.F8_E4M3 || p.srcType() == DType.F8_E5M2)) {
                         kv.put("parallax.dtype." + p.name(), GgufValue.string(p.srcType() + " " + java.util.Arrays.toString(p.srcShape())));
                     }
                 }
@@ -337,11 +370,64 @@ public final class Converter {
         if (v instanceof Number n) c.addProperty(k, n);
     }
 
+    /** Total input bytes of a source's tensors in MiB: the progress bar's unit. */
+    public static long progressTotal(Path src) {
+        try (ModelFile m = ModelFiles.open(src)) {
+            return Math.max(1, (m.tensors().stream().mapToLong(TensorEntry::length).sum() + (1 << 20) - 1) >> 20);
+        }
+    }
+
     /** Scratch buffers reused across tensors: the heap stays at a few MiB whatever the model. */
-    private static final class Chunks {
+    private static final class Chunks implements AutoCloseable {
+        Progress progress = Progress.NONE;
+        long t0;
+        long bytesDone;
+        int tensors;
+        int tensorsDone;
+
+        /** Progress in MiB of input read, with tensors done and the rate. */
+        void report(long moreBytes) {
+            bytesDone += moreBytes;
+            double s = Math.max((System.nanoTime() - t0) / 1e9, 1e-9);
+            progress.update(bytesDone >> 20, Map.of("tensors", tensorsDone + "/" + tensors,
+                    "MB/s", String.format("%.0f", bytesDone / 1e6 / s)));
+        }
+
         final float[] values = new float[CHUNK];
         final float[] check = new float[CHUNK];
         final ByteBuffer out = ByteBuffer.allocateDirect(CHUNK * 4 + 64).order(ByteOrder.LITTLE_ENDIAN);
+        final FloatCodec codec = new FloatCodec();
+        /** One per thread of the linear path: scratch arrays and a codec of its own. */
+        final Worker[] workers;
+        final ExecutorService pool;
+        ByteBuffer windowOut = ByteBuffer.allocateDirect(0);
+
+        Chunks() {
+            workers = new Worker[THREADS];
+            for (int i = 0; i < THREADS; i++) workers[i] = new Worker();
+            pool = THREADS > 1 ? Executors.newFixedThreadPool(THREADS, r -> {
+                Thread th = new Thread(r, "parallax-convert");
+                th.setDaemon(true);
+                return th;
+            }) : null;
+        }
+
+        ByteBuffer windowOut(long bytes) {
+            if (windowOut.capacity() < bytes) windowOut = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+            windowOut.clear();
+            return windowOut;
+        }
+
+        @Override
+        public void close() {
+            if (pool != null) pool.shutdownNow();
+        }
+    }
+
+    private static final class Worker {
+        final float[] values = new float[SUB];
+        final float[] check = new float[SUB];
+        final FloatCodec codec = new FloatCodec();
     }
 
     private static TensorResult copy(ModelFile in, Plan p, TensorWriter w, Chunks c) {
@@ -349,19 +435,20 @@ public final class Converter {
         long n = DType.elements(p.srcShape());
         long bytesOut = p.dstType().bytesFor(DType.elements(p.dstShape()));
         String shape = java.util.Arrays.toString(p.srcShape());
-        boolean sameBytes = p.srcType() == p.dstType() || p.dstType() == DType.I8 && p.srcType() != DType.I8 && !p.srcType().isFloatConvertible();
+        boolean sameBytes = p.srcType() == p.dstType() || p.dstType() == DType.I8 && p.srcType() != DType.I8; // I8 target = bytes kept as they are
         if (sameBytes && p.permuteHeads() == 0) {
             long step = 16L << 20;
             for (long off = 0; off < t.length(); off += step) {
                 int len = (int) Math.min(step, t.length() - off);
                 w.write(in.bytes(t, off, len));
+                c.report(len);
             }
             return new TensorResult(p.name(), t.name(), p.srcType().name(), p.dstType().name(), shape, t.length(), bytesOut, 0, 0, p.note());
         }
         if (!p.srcType().isFloatConvertible() && !sameBytes) {
             throw new UserError("tensor " + t.name() + ": cannot convert " + p.srcType() + " to " + p.dstType());
         }
-        ElementCodec codec = FloatCodec.INSTANCE;
+        ElementCodec codec = c.codec;
         boolean lossy = !sameBytes && !widens(p.srcType(), p.dstType());
         double maxErr = 0;
         double sumSq = 0;
@@ -381,22 +468,35 @@ public final class Converter {
                     decodeInto(codec, p.srcType(), src, c.values, r * (int) cols, (int) cols);
                 }
                 int m = (int) (k * cols);
+                c.report(p.srcType().bytesFor(m));
                 double[] e = encodeAndWrite(codec, p, c, m, w, lossy);
                 maxErr = Math.max(maxErr, e[0]);
                 sumSq += e[1];
                 counted += (long) e[2];
             }
         } else {
-            for (long e0 = 0; e0 < n; e0 += CHUNK) {
-                int m = (int) Math.min(CHUNK, n - e0);
-                ByteBuffer src = in.bytes(t, p.srcType().bytesFor(e0), (int) p.srcType().bytesFor(m));
-                codec.decode(p.srcType(), src, c.values, m);
-                double[] e = encodeAndWrite(codec, p, c, m, w, lossy);
-                maxErr = Math.max(maxErr, e[0]);
-                sumSq += e[1];
-                counted += (long) e[2];
+            // Map a window of up to 16 MiB; its sub-chunks of 64 Ki elements (cache sized) are
+            // converted by THREADS workers into their own, precomputed places of one output
+            // buffer, which is then written in order.
+            long window = Math.max(SUB, (16L << 20) / Math.max(1, p.srcType().bytesFor(SUB)) * SUB);
+            flush(c, w);
+            for (long w0 = 0; w0 < n; w0 += window) {
+                long wn = Math.min(window, n - w0);
+                ByteBuffer win = in.bytes(t, p.srcType().bytesFor(w0), (int) p.srcType().bytesFor(wn));
+                ByteBuffer out = c.windowOut(p.dstType().bytesFor(wn));
+                double[][] parts = convertWindow(c, p, win, out, wn, lossy);
+                for (double[] e : parts) {
+                    if (e == null) continue;
+                    maxErr = Math.max(maxErr, e[0]);
+                    sumSq += e[1];
+                    counted += (long) e[2];
+                }
+                out.limit((int) p.dstType().bytesFor(wn));
+                w.write(out);
+                c.report(p.srcType().bytesFor(wn));
             }
         }
+        flush(c, w);
         double rms = counted == 0 ? 0 : Math.sqrt(sumSq / counted);
         return new TensorResult(p.name(), t.name(), p.srcType().name(), p.dstType().name(), shape, t.length(), bytesOut,
                 lossy ? maxErr : 0, lossy ? rms : 0, p.note());
@@ -412,6 +512,65 @@ public final class Converter {
         System.arraycopy(tmp, 0, dst, at, n);
     }
 
+    /** Converts the sub-chunks of one window on the workers; returns the error statistics of each. */
+    private static double[][] convertWindow(Chunks c, Plan p, ByteBuffer win, ByteBuffer out, long wn, boolean lossy) {
+        int subs = (int) ((wn + SUB - 1) / SUB);
+        double[][] parts = new double[subs][];
+        int threads = Math.min(c.workers.length, subs);
+        List<Callable<Void>> jobs = new ArrayList<>();
+        for (int k = 0; k < threads; k++) {
+            Worker wk = c.workers[k];
+            int first = k;
+            jobs.add(() -> {
+                for (int i = first; i < subs; i += threads) {
+                    long e0 = (long) i * SUB;
+                    int m = (int) Math.min(SUB, wn - e0);
+                    ByteBuffer src = slice(win, p.srcType().bytesFor(e0), p.srcType().bytesFor(m));
+                    ByteBuffer dst = slice(out, p.dstType().bytesFor(e0), p.dstType().bytesFor(m));
+                    wk.codec.decode(p.srcType(), src, wk.values, m);
+                    if (p.dstType().isBlock()) {
+                        wk.codec.encodeBlocks(p.dstType(), wk.values, m, dst, lossy ? wk.check : null);
+                    } else {
+                        wk.codec.encode(p.dstType(), wk.values, m, dst);
+                        if (lossy) wk.codec.decode(p.dstType(), slice(out, p.dstType().bytesFor(e0), p.dstType().bytesFor(m)), wk.check, m);
+                    }
+                    parts[i] = lossy ? errors(wk.values, wk.check, m) : null;
+                }
+                return null;
+            });
+        }
+        try {
+            if (c.pool == null || threads == 1) {
+                for (Callable<Void> j : jobs) j.call();
+            } else {
+                for (Future<Void> f : c.pool.invokeAll(jobs)) f.get();
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) throw re;
+            throw new IllegalStateException(cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new UserError("conversion interrupted");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        return parts;
+    }
+
+    private static ByteBuffer slice(ByteBuffer b, long from, long length) {
+        return b.duplicate().position((int) from).limit((int) (from + length)).slice().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Writes what the output buffer holds (encoded chunks are gathered there to write in MiB-sized pieces). */
+    private static void flush(Chunks c, TensorWriter w) {
+        c.out.flip();
+        if (c.out.hasRemaining()) w.write(c.out);
+        c.out.clear();
+    }
+
     /** Whether every value of {@code from} is exact in {@code to}. */
     static boolean widens(DType from, DType to) {
         if (from == to) return true;
@@ -423,26 +582,68 @@ public final class Converter {
         }
     }
 
+    /**
+     * {max |x - y|, sum of (x - y)^2, count} over finite x. The fast loop keeps four
+     * independent maxima and partial sums so the CPU can overlap them (a single running sum
+     * is one long dependency chain); a NaN or infinity anywhere sends the chunk through the
+     * careful loop instead.
+     */
+    static double[] errors(float[] x, float[] y, int m) {
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+        double sum = 0;
+        int i = 0;
+        for (; i + 1024 <= m; i += 1024) {
+            float p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+            for (int j = i; j < i + 1024; j += 4) {
+                float d0 = Math.abs(x[j] - y[j]), d1 = Math.abs(x[j + 1] - y[j + 1]);
+                float d2 = Math.abs(x[j + 2] - y[j + 2]), d3 = Math.abs(x[j + 3] - y[j + 3]);
+                m0 = d0 > m0 ? d0 : m0;
+                m1 = d1 > m1 ? d1 : m1;
+                m2 = d2 > m2 ? d2 : m2;
+                m3 = d3 > m3 ? d3 : m3;
+                p0 += d0 * d0;
+                p1 += d1 * d1;
+                p2 += d2 * d2;
+                p3 += d3 * d3;
+            }
+            sum += (double) (p0 + p1) + (double) (p2 + p3);
+        }
+        double max = Math.max(Math.max(m0, m1), Math.max(m2, m3));
+        for (; i < m; i++) {
+            double d = Math.abs((double) x[i] - y[i]);
+            if (d > max) max = d;
+            sum += d * d;
+        }
+        if (Double.isFinite(sum)) return new double[] {max, sum, m};
+        // non-finite inputs (or an overflow to infinity): count finite inputs only, infinity for overflow
+        max = 0;
+        sum = 0;
+        long count = 0;
+        for (int k = 0; k < m; k++) {
+            float v = x[k];
+            if (!Float.isFinite(v)) continue;
+            double d = Math.abs((double) v - y[k]);
+            if (d > max || Double.isNaN(d)) max = Double.isNaN(d) ? Double.POSITIVE_INFINITY : d;
+            sum += d * d;
+            count++;
+        }
+        return new double[] {max, sum, count};
+    }
+
     /** Encodes c.values[0..m) into the destination; returns {max error, sum of squares, count}. */
     private static double[] encodeAndWrite(ElementCodec codec, Plan p, Chunks c, int m, TensorWriter w, boolean lossy) {
-        c.out.clear();
-        codec.encode(p.dstType(), c.values, m, c.out);
-        c.out.flip();
-        double max = 0;
-        double sum = 0;
-        long count = 0;
-        if (lossy) {
-            codec.decode(p.dstType(), c.out.duplicate().order(ByteOrder.LITTLE_ENDIAN), c.check, m);
-            for (int i = 0; i < m; i++) {
-                float x = c.values[i];
-                if (!Float.isFinite(x)) continue;
-                double d = Math.abs((double) x - c.check[i]);
-                if (d > max || Double.isNaN(d)) max = Double.isNaN(d) ? Double.POSITIVE_INFINITY : d;
-                sum += d * d;
-                count++;
-            }
+        int need = (int) p.dstType().bytesFor(m);
+        if (c.out.remaining() < need) flush(c, w);
+        int start = c.out.position();
+        boolean block = p.dstType().isBlock() && codec instanceof FloatCodec;
+        if (block) ((FloatCodec) codec).encodeBlocks(p.dstType(), c.values, m, c.out, lossy ? c.check : null);
+        else codec.encode(p.dstType(), c.values, m, c.out);
+        if (!lossy) return new double[] {0, 0, 0};
+        if (!block) {
+            ByteBuffer written = c.out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            written.position(start).limit(start + need);
+            codec.decode(p.dstType(), written, c.check, m);
         }
-        w.write(c.out);
-        return new double[] {max, sum, count};
+        return errors(c.values, c.check, m);
     }
 }

@@ -1,15 +1,30 @@
 package parallax.engine.formats;
 
 import java.nio.ByteBuffer;
+import parallax.engine.precision.FloatFormat;
+import parallax.engine.precision.Rounding;
 
 /**
- * The default {@link ElementCodec}: float types through {@link MiniFloats} and ggml block
- * types through {@link GgmlQuants}. Bulk loops read through typed views, which the JIT
- * turns into plain loads for a little-endian map on a little-endian machine.
+ * The default {@link ElementCodec}: FP16, BF16 and FP8 through the precision package's bulk
+ * codecs ({@link FloatFormat}, PyTorch's non-saturating casts), ggml block types through
+ * {@link GgmlQuants}. Bulk loops go through short[]/byte[] scratch arrays and typed buffer
+ * views, which the JIT turns into plain copies on a little-endian machine. One instance per
+ * conversion (the scratch arrays are not shared between threads).
  */
 public final class FloatCodec implements ElementCodec {
 
-    public static final FloatCodec INSTANCE = new FloatCodec();
+    private short[] shorts = new short[0];
+    private byte[] bytes = new byte[0];
+
+    private short[] shorts(int n) {
+        if (shorts.length < n) shorts = new short[n];
+        return shorts;
+    }
+
+    private byte[] bytes(int n) {
+        if (bytes.length < n) bytes = new byte[n];
+        return bytes;
+    }
 
     @Override
     public void decode(DType type, ByteBuffer src, float[] dst, int n) {
@@ -21,15 +36,19 @@ public final class FloatCodec implements ElementCodec {
             case F64:
                 for (int i = 0; i < n; i++) dst[i] = (float) src.getDouble();
                 break;
-            case F16:
-                for (int i = 0; i < n; i++) dst[i] = MiniFloats.halfToFloat(src.getShort());
+            case F16: case BF16: {
+                short[] s = shorts(n);
+                src.asShortBuffer().get(s, 0, n);
+                src.position(src.position() + 2 * n);
+                (type == DType.F16 ? FloatFormat.FP16 : FloatFormat.BF16).decode(s, 0, dst, 0, n);
                 break;
-            case BF16:
-                for (int i = 0; i < n; i++) dst[i] = MiniFloats.bf16ToFloat(src.getShort());
+            }
+            case F8_E4M3: case F8_E5M2: case F8_E4M3FNUZ: case F8_E5M2FNUZ: {
+                byte[] b = bytes(n);
+                src.get(b, 0, n);
+                MiniFloats.fp8(type).decode(b, 0, dst, 0, n);
                 break;
-            case F8_E4M3: case F8_E5M2: case F8_E4M3FNUZ: case F8_E5M2FNUZ:
-                for (int i = 0; i < n; i++) dst[i] = MiniFloats.fp8ToFloat(type, src.get());
-                break;
+            }
             case Q8_0: case Q4_0: case Q4_1: case Q5_0: case Q5_1:
                 GgmlQuants.dequantize(type, src, dst, n);
                 break;
@@ -45,24 +64,34 @@ public final class FloatCodec implements ElementCodec {
                 dst.asFloatBuffer().put(src, 0, n);
                 dst.position(dst.position() + 4 * n);
                 break;
-            case F16:
-                for (int i = 0; i < n; i++) dst.putShort(MiniFloats.floatToHalf(src[i]));
+            case F16: case BF16: {
+                short[] s = shorts(n);
+                (type == DType.F16 ? FloatFormat.FP16 : FloatFormat.BF16).encode(src, 0, s, 0, n, Rounding.NON_SATURATING);
+                dst.asShortBuffer().put(s, 0, n);
+                dst.position(dst.position() + 2 * n);
                 break;
-            case BF16:
-                for (int i = 0; i < n; i++) dst.putShort(MiniFloats.floatToBf16(src[i]));
+            }
+            case F8_E4M3: case F8_E5M2: {
+                byte[] b = bytes(n);
+                MiniFloats.fp8(type).encode(src, 0, b, 0, n, Rounding.NON_SATURATING);
+                dst.put(b, 0, n);
                 break;
-            case F8_E4M3: case F8_E5M2:
-                for (int i = 0; i < n; i++) dst.put(MiniFloats.floatToFp8(type, src[i]));
-                break;
-            case Q8_0:
-                GgmlQuants.quantizeQ8_0(src, n, dst);
-                break;
-            case Q4_0:
-                GgmlQuants.quantizeQ4_0(src, n, dst);
+            }
+            case Q8_0: case Q4_0:
+                encodeBlocks(type, src, n, dst, null);
                 break;
             default:
                 throw new parallax.engine.UserError("cannot write " + type);
         }
+    }
+
+    /** Quantizes into {@code dst} and, when {@code decoded} is given, also returns what a reader will decode. */
+    public void encodeBlocks(DType type, float[] src, int n, ByteBuffer dst, float[] decoded) {
+        int len = (int) type.bytesFor(n);
+        byte[] b = bytes(len);
+        if (type == DType.Q8_0) GgmlQuants.quantizeQ8_0(src, n, b, decoded);
+        else GgmlQuants.quantizeQ4_0(src, n, b, decoded);
+        dst.put(b, 0, len);
     }
 
     @Override

@@ -23,18 +23,45 @@ public final class GgmlQuants {
 
     /** Quantizes {@code n} (a multiple of 32) floats into Q8_0 blocks. */
     public static void quantizeQ8_0(float[] x, int n, ByteBuffer out) {
+        byte[] b = new byte[n / QK * 34];
+        quantizeQ8_0(x, n, b, null);
+        out.put(b);
+    }
+
+    /**
+     * Q8_0 into {@code out} (34 bytes per block); when {@code dequantized} is not null it
+     * receives q * fp16(d), what a reader will decode, so error statistics cost no second pass.
+     */
+    public static void quantizeQ8_0(float[] x, int n, byte[] out, float[] dequantized) {
+        int o = 0;
         for (int i = 0; i < n; i += QK) {
             float amax = 0;
             for (int j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[i + j]));
             float d = amax / 127f;
             float id = d != 0 ? 1f / d : 0f;
-            out.putShort(MiniFloats.floatToHalf(d));
-            for (int j = 0; j < QK; j++) out.put((byte) roundf(x[i + j] * id));
+            short h = MiniFloats.floatToHalf(d);
+            out[o] = (byte) h;
+            out[o + 1] = (byte) (h >> 8);
+            o += 2;
+            float d16 = dequantized != null ? MiniFloats.halfToFloat(h) : 0f;
+            for (int j = 0; j < QK; j++) {
+                int q = roundf(x[i + j] * id);
+                out[o++] = (byte) q;
+                if (dequantized != null) dequantized[i + j] = q * d16;
+            }
         }
     }
 
     /** Quantizes {@code n} (a multiple of 32) floats into Q4_0 blocks. */
     public static void quantizeQ4_0(float[] x, int n, ByteBuffer out) {
+        byte[] b = new byte[n / QK * 18];
+        quantizeQ4_0(x, n, b, null);
+        out.put(b);
+    }
+
+    /** Q4_0 into {@code out} (18 bytes per block), optionally with the decoded values. */
+    public static void quantizeQ4_0(float[] x, int n, byte[] out, float[] dequantized) {
+        int o = 0;
         for (int i = 0; i < n; i += QK) {
             float amax = 0;
             float max = 0;
@@ -47,18 +74,28 @@ public final class GgmlQuants {
             }
             float d = max / -8f;
             float id = d != 0 ? 1f / d : 0f;
-            out.putShort(MiniFloats.floatToHalf(d));
+            short h = MiniFloats.floatToHalf(d);
+            out[o] = (byte) h;
+            out[o + 1] = (byte) (h >> 8);
+            o += 2;
+            float d16 = dequantized != null ? MiniFloats.halfToFloat(h) : 0f;
             for (int j = 0; j < QK / 2; j++) {
                 int q0 = Math.min(15, (byte) (int) (x[i + j] * id + 8.5f));
                 int q1 = Math.min(15, (byte) (int) (x[i + QK / 2 + j] * id + 8.5f));
-                out.put((byte) (q0 | (q1 << 4)));
+                out[o++] = (byte) (q0 | (q1 << 4));
+                if (dequantized != null) {
+                    dequantized[i + j] = (q0 - 8) * d16;
+                    dequantized[i + QK / 2 + j] = (q1 - 8) * d16;
+                }
             }
         }
     }
 
     /** C's roundf: nearest, halves away from zero. */
     static int roundf(float v) {
-        return v < 0 ? -Math.round(-v) : Math.round(v); // Math.round(float) is exact for |v|
+        // v + 0.5 with v's sign is exact in double for any float below 2^24; truncation then
+        // rounds halves away from zero, and 0.49999997f stays 0 (a float add would round up).
+        return (int) (v + Math.copySign(0.5, v));
     }
 
     /** Decodes {@code n} elements of a block type into floats. */

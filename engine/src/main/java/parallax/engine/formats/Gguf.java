@@ -32,6 +32,10 @@ public final class Gguf implements ModelFile {
     /** Arrays longer than this keep only their count (tokenizer vocabularies are ~150k). */
     static final long MAX_LOADED_ARRAY = 4_000_000;
     static final int MAX_NESTING = 8;
+    /** Limits that keep the heap bounded on hostile headers; real files stay far below them. */
+    static final long MAX_TENSORS = 1_000_000;
+    static final long MAX_STRING = 16L << 20;
+    static final long MAX_RETAINED_VALUES = 8_000_000;
 
     /** ggml type numbers (ggml.h, enum ggml_type) for the types Parallax reads. */
     public static int ggmlType(DType d) {
@@ -154,11 +158,16 @@ public final class Gguf implements ModelFile {
 
         long u64(String what) { need(8, what); return b.getLong(); }
 
+        long retained;
+
         String string(String what) {
             long len = u64(what + " length");
             if (len < 0 || len > b.remaining()) {
                 throw new FormatError(p, what + " of " + Long.toUnsignedString(len) + " bytes at offset " + (b.position() - 8)
                         + " runs past the end of the file");
+            }
+            if (len > MAX_STRING) {
+                throw new FormatError(p, what + " of " + len + " bytes at offset " + (b.position() - 8) + " exceeds the reader's 16 MiB limit");
             }
             byte[] bytes = new byte[(int) len];
             b.get(bytes);
@@ -175,17 +184,25 @@ public final class Gguf implements ModelFile {
             int magic = b.getInt();
             if (magic != MAGIC) throw new FormatError(p, String.format("bad magic 0x%08x (a GGUF file starts with \"GGUF\")", magic));
             int version = u32("version");
+            if (version == 0x03000000 || version == 0x02000000) {
+                throw new FormatError(p, "big-endian GGUF (version bytes swapped) is not supported");
+            }
             if (version != 3 && version != 2) {
                 throw new FormatError(p, "unsupported GGUF version " + Integer.toUnsignedString(version) + " (this reader knows 2 and 3)");
             }
             long nTensors = u64("tensor count");
             long nKv = u64("metadata count");
             // A tensor info takes at least 8 (name length) + 4 + 8 + 4 + 8 bytes, a key/value 8 + 4 + 1.
+            if (nTensors > MAX_TENSORS && nTensors <= remaining() / 32) {
+                throw new FormatError(p, "tensor count " + nTensors + " exceeds the reader's limit of " + MAX_TENSORS);
+            }
             if (nTensors < 0 || nTensors > remaining() / 32) {
-                throw new FormatError(p, "absurd tensor count " + Long.toUnsignedString(nTensors) + " for a file of " + f.size() + " bytes");
+                throw new FormatError(p, "tensor count " + Long.toUnsignedString(nTensors) + " needs at least 32 bytes each but "
+                        + remaining() + " bytes remain (an absurd count or a truncated file)");
             }
             if (nKv < 0 || nKv > remaining() / 13) {
-                throw new FormatError(p, "absurd metadata count " + Long.toUnsignedString(nKv) + " for a file of " + f.size() + " bytes");
+                throw new FormatError(p, "metadata count " + Long.toUnsignedString(nKv) + " needs at least 13 bytes each but "
+                        + remaining() + " bytes remain (an absurd count or a truncated file)");
             }
             Map<String, GgufValue> kv = new LinkedHashMap<>();
             for (long i = 0; i < nKv; i++) {
@@ -296,17 +313,27 @@ public final class Gguf implements ModelFile {
                             throw new FormatError(p, "absurd array length " + Long.toUnsignedString(n) + " for key " + key
                                     + " (" + b.remaining() + " bytes left)");
                         }
-                        if (n > MAX_LOADED_ARRAY && e != GgufValue.Type.ARRAY && e != GgufValue.Type.STRING) {
+                        boolean keep = n <= MAX_LOADED_ARRAY && retained + n <= MAX_RETAINED_VALUES;
+                        if (!keep && e != GgufValue.Type.ARRAY && e != GgufValue.Type.STRING) {
                             need(n * e.minBytes, what);
                             b.position((int) (b.position() + n * e.minBytes));
                             return new GgufValue(t, null, e, n);
                         }
+                        if (!keep && e == GgufValue.Type.STRING) {
+                            for (long i = 0; i < n; i++) {
+                                long len = u64("string length in " + key);
+                                need(len, "string in " + key);
+                                b.position((int) (b.position() + len));
+                            }
+                            return new GgufValue(t, null, e, n);
+                        }
+                        retained += n;
                         List<GgufValue> l = new ArrayList<>((int) Math.min(n, 1 << 16));
                         for (long i = 0; i < n; i++) {
                             GgufValue v = value(key, e, depth + 1);
-                            if (n <= MAX_LOADED_ARRAY) l.add(v);
+                            if (keep) l.add(v);
                         }
-                        return n <= MAX_LOADED_ARRAY ? GgufValue.array(e, l) : new GgufValue(t, null, e, n);
+                        return keep ? GgufValue.array(e, l) : new GgufValue(t, null, e, n);
                     }
                     default: throw new IllegalStateException();
                 }

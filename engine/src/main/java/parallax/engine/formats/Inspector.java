@@ -62,8 +62,21 @@ public final class Inspector {
             } catch (java.io.IOException e) {
                 size = -1;
             }
-            return new Inspection(path.toString(), m.format().label(), size, m.metadata(), rows, params, bytes, byKind, byDtype);
+            Map<String, Object> meta = new LinkedHashMap<>();
+            m.metadata().forEach((k, v) -> meta.put(k, summarise(v)));
+            return new Inspection(path.toString(), m.format().label(), size, meta, rows, params, bytes, byKind, byDtype);
         }
+    }
+
+    /** Long arrays (a tokenizer's 150k tokens) become their length and first entries, so reports stay small. */
+    static Object summarise(Object v) {
+        if (v instanceof List<?> l && l.size() > 64) {
+            Map<String, Object> s = new LinkedHashMap<>();
+            s.put("count", l.size());
+            s.put("first", new ArrayList<>(l.subList(0, 8)));
+            return s;
+        }
+        return v;
     }
 
     /** Layer kind from the tensor's name (nanoGPT, Hugging Face and GGUF spellings). */
@@ -122,6 +135,14 @@ public final class Inspector {
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
         chart.addSeries("bytes", new ArrayList<>(in.bytesByDtype().keySet()),
                 in.bytesByDtype().values().stream().map(b -> b / 1048576.0).toList());
+        StringColumn dt = StringColumn.create("dtype");
+        LongColumn dtBytes = LongColumn.create("bytes");
+        DoubleColumn dtShare = DoubleColumn.create("share %");
+        in.bytesByDtype().forEach((k, v) -> {
+            dt.append(k);
+            dtBytes.append(v);
+            dtShare.append(in.totalBytes() == 0 ? 0 : Math.round(1000.0 * v / in.totalBytes()) / 10.0);
+        });
         return Report.builder("%inspect " + in.file())
                 .text(text.toString())
                 .table(Table.create("metadata", key, value), "Metadata (" + in.metadata().size() + " entries)")
@@ -129,13 +150,16 @@ public final class Inspector {
                 .text(String.format(Locale.ROOT, "Totals: %d tensors, %,d parameters, %,d bytes (%s).",
                         in.tensors().size(), in.totalParams(), in.totalBytes(), bytes(in.totalBytes())))
                 .table(Table.create("by layer kind", kind, count, kp, share), "Parameters grouped by layer kind (from tensor names)")
+                .table(Table.create("bytes by dtype", dt, dtBytes, dtShare), "Tensor bytes by element type")
                 .chart(chart, "Bytes of tensor data per element type, read from the file's header")
                 .data(in)
                 .build();
     }
 
     static String shorten(Object v) {
-        String s = v instanceof List<?> l && l.size() > 8 ? "[" + l.size() + " items: " + l.subList(0, 4) + " ...]" : String.valueOf(v);
+        String s = v instanceof List<?> l && l.size() > 8 ? "[" + l.size() + " items: " + l.subList(0, 4) + " ...]"
+                : v instanceof Map<?, ?> m && m.containsKey("count") ? "[" + m.get("count") + " items: " + m.get("first") + " ...]"
+                : String.valueOf(v);
         return s.length() > 100 ? s.substring(0, 97) + "..." : s;
     }
 

@@ -15,12 +15,12 @@ public final class ModelFiles {
         if (Files.isDirectory(path)) throw new UserError(path + ": is a directory; name a model file or an index.json");
         try (MappedFile f = new MappedFile(path)) {
             if (f.size() == 0) throw new FormatError(path, "empty file");
-            ByteBuffer head = f.map(0, Math.min(f.size(), 16));
+            ByteBuffer head = f.map(0, Math.min(f.size(), 64));
             if (head.remaining() >= 4 && head.getInt(0) == Gguf.MAGIC) return Format.GGUF;
             if (head.remaining() >= 4 && head.getInt(0) == 0x04034b50) return Format.PYTORCH;
+            if (Safetensors.sniff(head, f.size())) return Format.SAFETENSORS;
             if ((head.get(0) & 0xff) == 0x80 && head.remaining() >= 2 && (head.get(1) & 0xff) <= 5) return Format.PYTORCH;
             int first = firstNonSpace(head);
-            if (Safetensors.sniff(head, f.size())) return Format.SAFETENSORS;
             if (first == '{') return Format.SAFETENSORS_INDEX;
             if (Onnx.sniff(head)) return Format.ONNX;
             // Content says nothing we know: let the name pick the reader, whose error then

@@ -53,6 +53,12 @@ public final class Onnx implements ModelFile {
         }
     }
 
+    static String firstSentence(String s) {
+        if (s == null) return "unreadable";
+        int i = s.indexOf(". ");
+        return i < 0 ? s : s.substring(0, i);
+    }
+
     static int toOnnx(DType d) {
         for (int t = 1; t <= 20; t++) if (fromOnnx(t) == d) return t;
         throw new parallax.engine.UserError("ONNX has no element type for " + d);
@@ -85,11 +91,43 @@ public final class Onnx implements ModelFile {
         }
     }
 
-    /** ModelProto fields an exporter writes first: ir_version (1), producer (2, 3), graph (7), opset (8). */
+    /**
+     * ONNX has no magic number. A file is taken for ONNX when its first fields parse as
+     * ModelProto fields: known field numbers with the right wire types, lengths that fit,
+     * and an ir_version between 1 and 15 if that field comes first.
+     */
     static boolean sniff(ByteBuffer head) {
-        if (head.remaining() < 2) return false;
-        int b = head.get(0) & 0xff;
-        return b == 0x08 || b == 0x12 || b == 0x1a || b == 0x3a || b == 0x42;
+        ByteBuffer b = head.duplicate();
+        int fields = 0;
+        while (b.hasRemaining() && fields < 3) {
+            long tag = sniffVarint(b);
+            if (tag < 0) return fields > 0;
+            int field = (int) (tag >>> 3);
+            int wire = (int) (tag & 7);
+            boolean known = field == 1 && wire == 0 || field == 5 && wire == 0 || (field == 2 || field == 3 || field == 4
+                    || field == 6 || field == 7 || field == 8 || field == 14 || field == 20) && wire == 2;
+            if (!known) return false;
+            long v = sniffVarint(b);
+            if (v < 0) return fields > 0;
+            if (field == 1 && (v < 1 || v > 15)) return false;
+            if (wire == 2) {
+                if (v > (1L << 31)) return false;
+                if (v > b.remaining()) return true; // runs past our small window: plausible
+                b.position(b.position() + (int) v);
+            }
+            fields++;
+        }
+        return fields > 0;
+    }
+
+    private static long sniffVarint(ByteBuffer b) {
+        long v = 0;
+        for (int shift = 0; shift < 64 && b.hasRemaining(); shift += 7) {
+            int x = b.get() & 0xff;
+            v |= (long) (x & 0x7f) << shift;
+            if ((x & 0x80) == 0) return v;
+        }
+        return -1;
     }
 
     @Override public Format format() { return Format.ONNX; }
@@ -228,7 +266,7 @@ public final class Onnx implements ModelFile {
                         String dom = op.getDomain().isEmpty() ? "ai.onnx" : op.getDomain();
                         meta.put("opset." + dom, op.getVersion());
                     } catch (InvalidProtocolBufferException e) {
-                        throw new FormatError(p, "not ONNX: bad opset_import: " + e.getMessage());
+                        throw new FormatError(p, "not ONNX: bad opset_import: " + firstSentence(e.getMessage()));
                     }
                 } else if (field == 14 && wire == 2) {
                     int n = length(end);
@@ -236,7 +274,7 @@ public final class Onnx implements ModelFile {
                         OnnxProto.StringStringEntry e = OnnxProto.StringStringEntry.parseFrom(slice(n));
                         meta.put("metadata." + e.getKey(), e.getValue());
                     } catch (InvalidProtocolBufferException e) {
-                        throw new FormatError(p, "not ONNX: bad metadata_props: " + e.getMessage());
+                        throw new FormatError(p, "not ONNX: bad metadata_props: " + firstSentence(e.getMessage()));
                     }
                 } else if (field <= 30 && wire != 2 && (field == 2 || field == 3 || field == 4 || field == 6 || field == 7
                         || field == 8 || field == 14)) {
@@ -267,11 +305,12 @@ public final class Onnx implements ModelFile {
                     int n = length(end);
                     nodes++;
                     String op = nodeOp(b.position() + n);
-                    ops.merge(op, 1, Integer::sum);
+                    ops.merge(ops.size() < 1000 || ops.containsKey(op) ? op : "(other)", 1, Integer::sum);
                 } else if (field == 2 && wire == 2) {
                     meta.put("graph.name", string(end));
                 } else if (field == 5 && wire == 2) {
                     int n = length(end);
+                    if (entries.size() >= 1_000_000) throw new FormatError(p, "more than 1,000,000 initializers");
                     entries.add(tensor(b.position() + n));
                 } else if ((field == 11 || field == 12) && wire == 2) {
                     int n = length(end);
@@ -343,7 +382,7 @@ public final class Onnx implements ModelFile {
                         OnnxProto.StringStringEntry e = OnnxProto.StringStringEntry.parseFrom(slice(n));
                         ext.put(e.getKey(), e.getValue());
                     } catch (InvalidProtocolBufferException e) {
-                        throw new FormatError(p, "not ONNX: bad external_data entry: " + e.getMessage());
+                        throw new FormatError(p, "not ONNX: bad external_data entry: " + firstSentence(e.getMessage()));
                     }
                 } else if (field == 14 && wire == 0) {
                     externalLoc = varint() == 1;
@@ -427,6 +466,9 @@ public final class Onnx implements ModelFile {
             if (length != need) {
                 throw new FormatError(p, "initializer \"" + name + "\" external length " + length + " but the shape needs " + need);
             }
+            if (!java.nio.file.Files.isRegularFile(target)) {
+                throw new FormatError(p, "initializer \"" + name + "\" external data file \"" + loc + "\" is missing");
+            }
             MappedFile ef = external.computeIfAbsent(target.toString(), k -> new MappedFile(target));
             if (offset < 0 || offset > ef.size() - length) {
                 throw new FormatError(p, "initializer \"" + name + "\" external data " + offset + "+" + length + " runs past the end of " + loc);
@@ -498,7 +540,6 @@ public final class Onnx implements ModelFile {
             if (data != null) data.close();
             throw e;
         }
-        final long total = graphSize;
         return new TensorWriter(f, tensors, 1) {
             int i = -1;
 
@@ -532,9 +573,6 @@ public final class Onnx implements ModelFile {
                 super.close();
                 if (data != null) data.close();
             }
-
-            @Override
-            public String toString() { return "ONNX writer, graph " + total + " bytes"; }
         };
     }
 

@@ -44,6 +44,10 @@ final class SafeUnpickler {
 
     private static final Object MARK = new Object();
 
+    /** A checkpoint's pickle builds a few objects per tensor; more than this is a pickle bomb. */
+    static final int MAX_OBJECTS = 1_000_000;
+    private int objects;
+
     private final Path file;
     private final String where;
     private final ByteBuffer b;
@@ -115,6 +119,9 @@ final class SafeUnpickler {
         while (true) {
             need(1);
             int op = b.get() & 0xff;
+            if (++objects > MAX_OBJECTS * 4 || stack.size() > MAX_OBJECTS || memo.size() > MAX_OBJECTS) {
+                throw error("pickle bomb: more than " + MAX_OBJECTS + " objects");
+            }
             switch (op) {
                 case 0x80: need(1); b.get(); break;                     // PROTO
                 case 0x95: need(8); b.getLong(); break;                 // FRAME
@@ -157,7 +164,7 @@ final class SafeUnpickler {
                 case 0x88: stack.add(Boolean.TRUE); break;                             // NEWTRUE
                 case 0x89: stack.add(Boolean.FALSE); break;                            // NEWFALSE
                 case 't': stack.add(new Tuple(popMark())); break;                      // TUPLE
-                case 0x85: { Object a = pop(); stack.add(new Tuple(List.of(box(a)))); break; }
+                case 0x85: { Object a = pop(); stack.add(new Tuple(listOf(a))); break; }
                 case 0x86: { Object c = pop(); Object a = pop(); stack.add(new Tuple(listOf(a, c))); break; }
                 case 0x87: { Object d = pop(); Object c = pop(); Object a = pop(); stack.add(new Tuple(listOf(a, c, d))); break; }
                 case 'l': stack.add(new ArrayList<>(popMark())); break;                // LIST
@@ -212,8 +219,6 @@ final class SafeUnpickler {
         for (Object x : xs) l.add(x);
         return l;
     }
-
-    private static Object box(Object o) { return o; }
 
     private byte[] bytes(long n) {
         if (n < 0 || n > b.remaining()) throw error("pickle bytes of " + n + " run past the end");

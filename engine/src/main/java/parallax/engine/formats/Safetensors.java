@@ -84,6 +84,7 @@ public final class Safetensors implements ModelFile {
             while (r.hasNext()) {
                 String name = r.nextName();
                 if (!seen.add(name)) throw new FormatError(p, "duplicate tensor name \"" + name + "\"");
+                if (seen.size() > 1_000_000) throw new FormatError(p, "more than 1,000,000 tensors in the header");
                 if (name.equals("__metadata__")) {
                     if (r.peek() != JsonToken.BEGIN_OBJECT) throw new FormatError(p, "__metadata__ is not a JSON object");
                     r.beginObject();
@@ -100,7 +101,13 @@ public final class Safetensors implements ModelFile {
                 }
             }
             r.endObject();
-            if (r.peek() != JsonToken.END_DOCUMENT) throw new FormatError(p, "bytes after the header's JSON object");
+            boolean end;
+            try {
+                end = r.peek() == JsonToken.END_DOCUMENT;
+            } catch (IOException e) {
+                end = false;
+            }
+            if (!end) throw new FormatError(p, "bytes after the header's JSON object");
         } catch (FormatError e) {
             throw e;
         } catch (IOException | IllegalStateException | NumberFormatException e) {

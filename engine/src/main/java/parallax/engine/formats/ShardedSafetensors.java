@@ -48,7 +48,7 @@ public final class ShardedSafetensors implements ModelFile {
             throw new FormatError(index, "index is not valid JSON: " + Safetensors.firstLine(e.getMessage()));
         }
         if (!root.has("weight_map") || !root.get("weight_map").isJsonObject()) {
-            throw new FormatError(index, "index has no weight_map object");
+            throw new FormatError(index, "JSON without a weight_map object: not a model.safetensors.index.json");
         }
         Map<String, Object> meta = new LinkedHashMap<>();
         if (root.has("metadata") && root.get("metadata").isJsonObject()) {

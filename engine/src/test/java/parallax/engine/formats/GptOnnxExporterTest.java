@@ -165,10 +165,84 @@ class GptOnnxExporterTest {
                 double max = 0;
                 for (int i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i] - ort[i]));
                 assertTrue(max <= 1e-5, "max |ORT - libtorch| = " + max + " (tied=" + tied + ", T=" + t + ")");
+                System.out.printf("GPT %s tied=%s T=%d: max |ORT - libtorch| = %.3g over %d logits%n", SPEC, tied, t, max, ref.length);
                 double spread = 0;
                 for (float v : ref) spread = Math.max(spread, Math.abs(v));
                 assertTrue(spread > 1e-3, "logits should not be trivially zero");
             }
+        }
+    }
+
+    /** The engine's GPT names (separate Q/K/V, FFN width 3h here): a forward written on those names matches ORT. */
+    @Test
+    void engineNamedWeightsExportAndMatch() throws Exception {
+        GptOnnxExporter.GptSpec s = new GptOnnxExporter.GptSpec(2, 24, 3, 40, 12);
+        int h = s.hidden();
+        int ffn = 3 * h;
+        Random r = new Random(5);
+        Map<String, GptOnnxExporter.Weight> e = new LinkedHashMap<>();
+        put(e, r, "wte", 0.02, 0, s.vocab(), h);
+        put(e, r, "wpe", 0.02, 0, s.sequence(), h);
+        for (int l = 0; l < s.layers(); l++) {
+            String p = "h" + l + ".";
+            put(e, r, p + "ln1.w", 0.1, 1, h);
+            put(e, r, p + "ln1.b", 0.1, 0, h);
+            for (String m : new String[] {"q", "k", "v"}) {
+                put(e, r, p + "attn.w" + m, 0.02, 0, h, h);
+                put(e, r, p + "attn.b" + m, 0.02, 0, h);
+            }
+            put(e, r, p + "attn.wo", 0.02, 0, h, h);
+            put(e, r, p + "attn.bo", 0.02, 0, h);
+            put(e, r, p + "ln2.w", 0.1, 1, h);
+            put(e, r, p + "ln2.b", 0.1, 0, h);
+            put(e, r, p + "mlp.w1", 0.02, 0, ffn, h);
+            put(e, r, p + "mlp.b1", 0.02, 0, ffn);
+            put(e, r, p + "mlp.w2", 0.02, 0, h, ffn);
+            put(e, r, p + "mlp.b2", 0.02, 0, h);
+        }
+        put(e, r, "lnf.w", 0.1, 1, h);
+        put(e, r, "lnf.b", 0.1, 0, h);
+        put(e, r, "head.w", 0.02, 0, s.vocab(), h);
+        Path model = dir.resolve("engine.onnx");
+        GptOnnxExporter.export(s, GptOnnxExporter.fromEngineNames(e, s.layers()), model, Onnx.EXTERNAL_THRESHOLD);
+        long[][] ids = ids(2, 9, s.vocab(), 3);
+        float[] ort = ortLogits(model, ids);
+        float[] ref = engineLogits(s, e, ids);
+        double max = 0;
+        for (int i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(ref[i] - ort[i]));
+        assertTrue(max <= 1e-5, "engine-named GPT: max |ORT - libtorch| = " + max);
+    }
+
+    /** The same forward with separate Q, K, V projections and engine names (as engine.model.Gpt computes it). */
+    static float[] engineLogits(GptOnnxExporter.GptSpec s, Map<String, GptOnnxExporter.Weight> w, long[][] ids) {
+        try (PointerScope scope = new PointerScope()) {
+            int b = ids.length, t = ids[0].length, h = s.hidden(), nh = s.heads(), hd = h / nh;
+            long[] flat = new long[b * t];
+            for (int i = 0; i < b; i++) System.arraycopy(ids[i], 0, flat, i * t, t);
+            Tensor idx = torch.from_blob(new LongPointer(flat), new long[] {b, t}, new TensorOptions(torch.ScalarType.Long)).clone();
+            Tensor pos = torch.arange(new Scalar(0L), new Scalar((long) t), new TensorOptions(torch.ScalarType.Long));
+            Tensor x = torch.embedding(t(w, "wte"), idx).add(torch.embedding(t(w, "wpe"), pos));
+            float[] mask = new float[t * t];
+            for (int i = 0; i < t; i++) for (int j = i + 1; j < t; j++) mask[i * t + j] = Float.NEGATIVE_INFINITY;
+            Tensor m = torch.from_blob(new FloatPointer(mask), t, t).clone();
+            for (int l = 0; l < s.layers(); l++) {
+                String p = "h" + l + ".";
+                Tensor a = torch.layer_norm(x, new long[] {h}, new TensorOptional(t(w, p + "ln1.w")), new TensorOptional(t(w, p + "ln1.b")), 1e-5, false);
+                Tensor q = torch.matmul(a, t(w, p + "attn.wq").t()).add(t(w, p + "attn.bq")).reshape(b, t, nh, hd).transpose(1, 2);
+                Tensor k = torch.matmul(a, t(w, p + "attn.wk").t()).add(t(w, p + "attn.bk")).reshape(b, t, nh, hd).transpose(1, 2);
+                Tensor v = torch.matmul(a, t(w, p + "attn.wv").t()).add(t(w, p + "attn.bv")).reshape(b, t, nh, hd).transpose(1, 2);
+                Tensor att = torch.softmax(torch.matmul(q, k.transpose(-2, -1)).mul(new Scalar(1.0 / Math.sqrt(hd))).add(m), -1);
+                Tensor y = torch.matmul(att, v).transpose(1, 2).contiguous().reshape(b, t, h);
+                x = x.add(torch.matmul(y, t(w, p + "attn.wo").t()).add(t(w, p + "attn.bo")));
+                Tensor n = torch.layer_norm(x, new long[] {h}, new TensorOptional(t(w, p + "ln2.w")), new TensorOptional(t(w, p + "ln2.b")), 1e-5, false);
+                Tensor g = torch.gelu(torch.matmul(n, t(w, p + "mlp.w1").t()).add(t(w, p + "mlp.b1")));
+                x = x.add(torch.matmul(g, t(w, p + "mlp.w2").t()).add(t(w, p + "mlp.b2")));
+            }
+            x = torch.layer_norm(x, new long[] {h}, new TensorOptional(t(w, "lnf.w")), new TensorOptional(t(w, "lnf.b")), 1e-5, false);
+            Tensor logits = torch.matmul(x, t(w, "head.w").t()).contiguous();
+            float[] out = new float[(int) logits.numel()];
+            logits.data_ptr_float().get(out);
+            return out;
         }
     }
 
