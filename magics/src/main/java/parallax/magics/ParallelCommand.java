@@ -55,7 +55,7 @@ public final class ParallelCommand extends MagicCommand implements CellMagic {
     @Option(names = "--iters", defaultValue = "0", description = "Timed iterations per size (0: 20 up to 1 MiB, 10 up to 8 MiB, then 5).")
     int iters;
 
-    @Option(names = "--baseline", description = "Also time raw ProcessGroupGloo and PyTorch torch.distributed (Gloo, /usr/bin/python3) in the same run.")
+    @Option(names = "--baseline", description = "Also time raw ProcessGroupGloo and PyTorch torch.distributed (Gloo, /usr/bin/python3) in the same run; with training flags, train the same model with PyTorch DDP and report the step-time ratio.")
     boolean baseline;
 
     @Option(names = "--worlds", defaultValue = "2,3,4", description = "With --bench algorithms: world sizes to compare.")

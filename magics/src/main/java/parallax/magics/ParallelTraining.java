@@ -14,6 +14,7 @@ import parallax.engine.cluster.MeshShape;
 import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
+import parallax.engine.parallel.DdpPeer;
 import parallax.engine.parallel.DeepSpeedConfig;
 import parallax.engine.parallel.PipelineParallel;
 import parallax.engine.parallel.TrainSpec;
@@ -109,9 +110,16 @@ final class ParallelTraining {
             Training.remember(runs);
             return TrainingReport.compare(runs);
         }
+        if (command.baseline && (base.tp() > 1 || base.pp() > 1))
+            throw new UserError("--baseline compares with PyTorch DDP: use a pure data-parallel layout (--dp N only)");
         Training.Run run = train(command, base, TrainingReport.label(base));
         Training.remember(List.of(run));
-        return TrainingReport.single(run);
+        DdpPeer.Result peer = null;
+        if (command.baseline) {
+            Cluster.session().stop(); // free the cores for the peer
+            peer = DdpPeer.run(base.model(), base.dp(), base.batch(), base.steps(), base.seed());
+        }
+        return TrainingReport.single(run, peer);
     }
 
     private static Training.Run train(ParallelCommand command, TrainSpec spec, String label) {

@@ -42,7 +42,10 @@ public final class TrainingReport {
     /** Median over steps (first excluded as warm-up) of a per-step series of one rank. */
     static double med(double[] perStep) { return Training.median(perStep, perStep.length > 2 ? 1 : 0); }
 
-    public static Report single(Training.Run run) {
+    public static Report single(Training.Run run) { return single(run, null); }
+
+    /** One run; with {@code peer}, also PyTorch DDP's step time on the same shape and batch. */
+    public static Report single(Training.Run run, DdpPeer.Result peer) {
         TrainSpec s = run.spec();
         double[] loss = run.loss();
         double stepMs = run.medianStepMs();
@@ -60,13 +63,26 @@ public final class TrainingReport {
                 achieved / 1e9, s.checkpointEvery() > 0 || s.zero() == 3 ? ", 8· with recompute" : "", 100 * fraction, r0.matmulFlops() / 1e9);
         if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
             text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
+        Map<String, Object> data = data(run);
+        if (peer != null) {
+            double ours = stepMs, theirs = peer.medianStepMs();
+            text += String.format(java.util.Locale.ROOT,
+                    "%n%nPyTorch DistributedDataParallel (Gloo, python3-torch, same shape, batch and steps, %d ranks): "
+                            + "median step %.1f ms vs ours %.1f ms: ours / DDP = %.2f.", s.dp(), theirs, ours, ours / theirs);
+            Map<String, Object> p = new LinkedHashMap<>();
+            p.put("ddpMedianStepMs", theirs);
+            p.put("oursMedianStepMs", ours);
+            p.put("ratioOursOverDdp", ours / theirs);
+            p.put("ddpStepMs", peer.stepMs());
+            data.put("peer", p);
+        }
         return Report.builder("%parallel " + label(s))
                 .text(text)
                 .chart(lossChart(List.of(run)), "Training loss per step (mean cross-entropy over the global batch), measured.")
                 .chart(memoryChart(run), "Per-rank memory counted from live tensors at the end of backward (activations: peak held for backward).")
                 .chart(timeChart(run), "Per-rank median step time split, measured: compute = wall − collectives − recv wait.")
                 .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes), median times (ms), bytes sent per collective type over the run.")
-                .data(data(run))
+                .data(data)
                 .build();
     }
 
