@@ -65,6 +65,7 @@ public final class Hybrid {
         TextData data = new TextData(spec.data(), cfg, spec.seed());
 
         int n = spec.steps();
+        double[] rssMiB = new double[n];
         double[] loss = new double[n], stepMs = new double[n], computeMs = new double[n], commMs = new double[n], idleMs = new double[n];
         Map<String, Long> bytes = new LinkedHashMap<>(), calls = new LinkedHashMap<>();
         Map<String, Double> opMs = new LinkedHashMap<>();
@@ -111,6 +112,7 @@ public final class Hybrid {
                     idleMs[s] = idle / 1e6;
                     commMs[s] = comm / 1e6;
                     computeMs[s] = Math.max(0, wall - comm - idle) / 1e6;
+                    rssMiB[s] = Memory.rssBytes() / (1024.0 * 1024.0);
                     if (stage.isLast() && !Double.isFinite(loss[s]) && !scaler.dynamic())
                         throw new IllegalStateException("loss is " + loss[s] + " at step " + (s + 1) + "; training stopped");
                     Map<String, Object> m = new LinkedHashMap<>();
@@ -128,7 +130,7 @@ public final class Hybrid {
             List<RankResult.ParamInfo> info = new ArrayList<>();
             for (Gpt.ParamSpec p : params.specs()) info.add(new RankResult.ParamInfo(p.name(), p.fullShape(), p.shardDim()));
             Map<String, float[]> exported = spec.exportParameters() ? params.exportParameters() : null;
-            return new RankResult(rank, at.dpRank(), at.tpRank(), at.ppRank(), loss, stepMs, computeMs, commMs, idleMs,
+            return new RankResult(rank, at.dpRank(), at.tpRank(), at.ppRank(), loss, stepMs, computeMs, commMs, idleMs, rssMiB,
                     bytes, calls, opMs, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
         } finally {
             pipe.close();

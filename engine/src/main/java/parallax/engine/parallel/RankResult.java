@@ -10,7 +10,7 @@ import java.util.Map;
  */
 public record RankResult(
         int rank, int dpRank, int tpRank, int ppRank,
-        double[] loss, double[] stepMs, double[] computeMs, double[] commMs, double[] idleMs,
+        double[] loss, double[] stepMs, double[] computeMs, double[] commMs, double[] idleMs, double[] rssMiB,
         Map<String, Long> commBytes, Map<String, Long> commCalls, Map<String, Double> commMsByOp,
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
         int skippedSteps, double finalLossScale,

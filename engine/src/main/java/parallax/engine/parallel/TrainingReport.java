@@ -263,6 +263,7 @@ public final class TrainingReport {
             x.put("computeMs", r.computeMs());
             x.put("commMs", r.commMs());
             x.put("idleMs", r.idleMs());
+            x.put("rssMiB", r.rssMiB());
             x.put("commBytes", r.commBytes());
             x.put("commCalls", r.commCalls());
             x.put("commMsByOp", r.commMsByOp());
