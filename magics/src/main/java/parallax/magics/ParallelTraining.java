@@ -116,8 +116,19 @@ final class ParallelTraining {
         Training.remember(List.of(run));
         DdpPeer.Result peer = null;
         if (command.baseline) {
-            Cluster.session().stop(); // free the cores for the peer
-            peer = DdpPeer.run(base.model(), base.dp(), base.batch(), base.steps(), base.seed());
+            // The box is shared: alternate ours and PyTorch's three times so that both see
+            // the same load, and compare the medians of the per-round medians.
+            List<Double> ours = new ArrayList<>(), theirs = new ArrayList<>();
+            List<double[]> peerSteps = new ArrayList<>();
+            ours.add(run.medianStepMs());
+            for (int round = 0; round < 3; round++) {
+                if (round > 0) ours.add(train(command, base, TrainingReport.label(base) + " (round " + (round + 1) + ")").medianStepMs());
+                Cluster.session().stop(); // free the cores for the peer
+                DdpPeer.Result r = DdpPeer.run(base.model(), base.dp(), base.batch(), base.steps(), base.seed());
+                theirs.add(r.medianStepMs());
+                peerSteps.add(r.stepMs());
+            }
+            peer = new DdpPeer.Result(peerSteps.get(0), null, median(ours), median(theirs), ours, theirs);
         }
         return TrainingReport.single(run, peer);
     }
@@ -134,6 +145,12 @@ final class ParallelTraining {
                 }
             });
         }
+    }
+
+    private static double median(List<Double> v) {
+        double[] a = new double[v.size()];
+        for (int i = 0; i < a.length; i++) a[i] = v.get(i);
+        return Training.median(a, 0);
     }
 
     static TrainSpec spec(Flags f, MeshShape layout) {

@@ -20,9 +20,17 @@ import parallax.engine.model.GptConfig;
  */
 public final class DdpPeer {
 
-    /** Per-step wall times of rank 0 (ms). */
-    public record Result(double[] stepMs, double[] loss) {
-        public double medianStepMs() { return Training.median(stepMs, stepMs.length > 2 ? 1 : 0); }
+    /**
+     * Per-step wall times of rank 0 (ms) of one peer run; for a benchmark of several
+     * alternating rounds, also the median of the rounds' medians for both sides.
+     */
+    public record Result(double[] stepMs, double[] loss, double oursMedianMs, double peerMedianMs,
+                         java.util.List<Double> oursRounds, java.util.List<Double> peerRounds) {
+        public Result(double[] stepMs, double[] loss) { this(stepMs, loss, Double.NaN, Double.NaN, null, null); }
+
+        public double medianStepMs() {
+            return Double.isNaN(peerMedianMs) ? Training.median(stepMs, stepMs.length > 2 ? 1 : 0) : peerMedianMs;
+        }
     }
 
     private DdpPeer() {}

@@ -65,15 +65,21 @@ public final class TrainingReport {
             text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
         Map<String, Object> data = data(run);
         if (peer != null) {
-            double ours = stepMs, theirs = peer.medianStepMs();
+            double ours = Double.isNaN(peer.oursMedianMs()) ? stepMs : peer.oursMedianMs(), theirs = peer.medianStepMs();
             text += String.format(java.util.Locale.ROOT,
-                    "%n%nPyTorch DistributedDataParallel (Gloo, python3-torch, same shape, batch and steps, %d ranks): "
-                            + "median step %.1f ms vs ours %.1f ms: ours / DDP = %.2f.", s.dp(), theirs, ours, ours / theirs);
+                    "%n%nPyTorch DistributedDataParallel (Gloo, python3-torch, same shape, batch and steps, %d ranks)%s: "
+                            + "median step %.1f ms vs ours %.1f ms: ours / DDP = %.2f.", s.dp(),
+                    peer.peerRounds() == null ? "" : ", " + peer.peerRounds().size() + " alternating rounds, median of round medians",
+                    theirs, ours, ours / theirs);
             Map<String, Object> p = new LinkedHashMap<>();
             p.put("ddpMedianStepMs", theirs);
             p.put("oursMedianStepMs", ours);
             p.put("ratioOursOverDdp", ours / theirs);
             p.put("ddpStepMs", peer.stepMs());
+            if (peer.oursRounds() != null) {
+                p.put("oursRoundMedians", peer.oursRounds());
+                p.put("ddpRoundMedians", peer.peerRounds());
+            }
             data.put("peer", p);
         }
         return Report.builder("%parallel " + label(s))
