@@ -72,15 +72,15 @@ public final class ClusterCommand extends MagicCommand implements CellMagic {
             }
             case "start" -> {
                 WorkerPool p = c.pool(ranks != null ? ranks : c.defaultRanks());
-                output().out().printf("%d ranks up in %.2f s (logs: %s)%n", p.size(), p.startSeconds(), p.logDir());
-                return status(c);
+                if (!json) output().out().printf("%d ranks up in %.2f s (logs: %s)%n", p.size(), p.startSeconds(), p.logDir());
+                return status(c, p);
             }
             case "restart" -> {
                 int n = ranks != null ? ranks : c.defaultRanks();
                 c.stop();
                 WorkerPool p = c.pool(n);
-                output().out().printf("%d ranks restarted in %.2f s%n", p.size(), p.startSeconds());
-                return status(c);
+                if (!json) output().out().printf("%d ranks restarted in %.2f s%n", p.size(), p.startSeconds());
+                return status(c, p);
             }
             case "stop" -> {
                 boolean was = c.current() != null;
@@ -89,7 +89,7 @@ public final class ClusterCommand extends MagicCommand implements CellMagic {
                 return null;
             }
             case "status" -> {
-                return status(c);
+                return status(c, null);
             }
             default -> {
                 return show(c);
@@ -111,7 +111,8 @@ public final class ClusterCommand extends MagicCommand implements CellMagic {
                 .build();
     }
 
-    private Report status(Cluster c) {
+    /** Status of every rank; after a start also the start-up times. */
+    private Report status(Cluster c, WorkerPool started) {
         List<WorkerPool.RankStatus> st = c.status();
         if (st.isEmpty()) {
             return Report.builder("Cluster status").text("No ranks running. Start them with %cluster start [--ranks N].")
@@ -130,7 +131,14 @@ public final class ClusterCommand extends MagicCommand implements CellMagic {
             t.stringColumn("health").append(s.health());
             t.longColumn("last_step").append(s.lastStep());
         }
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("ranks", st);
+        if (started != null) {
+            data.put("startSeconds", started.startSeconds());
+            data.put("rankReadyMillis", started.readyMillis());
+            data.put("rankReadyPhases", started.readyPhases());
+        }
         return Report.builder("Cluster status").table(t, "Ranks of the worker pool (RSS read from /proc of each rank)")
-                .data(Map.of("ranks", st)).build();
+                .data(data).build();
     }
 }

@@ -153,11 +153,9 @@ public final class ParallelCommand extends MagicCommand implements CellMagic {
         extra.put("idleRankRssBytes", idleRss);
         List<Row> rows = new ArrayList<>();
         List<String> impls = baseline ? List.of("runtime", "raw") : List.of("runtime");
-        try (Progress p = output().progress("%parallel --bench " + op, (long) sz.size() * (impls.size() + (baseline ? 1 : 0)))) {
+        try (Progress p = output().progress("%parallel --bench " + op, (long) sz.size() * (baseline ? 2 : 1))) {
             long[] done = {0};
-            for (String impl : impls) {
-                rows.addAll(CollectiveBenchmark.measure(pool, op, sz, impl, iters, ev -> tick(p, ev, done)));
-            }
+            rows.addAll(CollectiveBenchmark.measure(pool, op, sz, impls, iters, ev -> tick(p, ev, done)));
             if (baseline) {
                 // Free the cores for the peer: the pool is restarted on next use.
                 c.stop();
@@ -190,14 +188,13 @@ public final class ParallelCommand extends MagicCommand implements CellMagic {
         Cluster c = Cluster.session();
         List<Row> rows = new ArrayList<>();
         Map<String, Object> diffs = new LinkedHashMap<>();
-        try (Progress p = output().progress("all-reduce algorithms", (long) ws.size() * 3 * sz.size())) {
+        try (Progress p = output().progress("all-reduce algorithms", (long) ws.size() * sz.size())) {
             long[] done = {0};
             for (int w : ws) {
                 WorkerPool pool = c.pool(w);
                 diffs.put(String.valueOf(w), CollectiveBenchmark.checkAllReduce(pool));
-                for (String impl : List.of("runtime", "ring", "ps")) {
-                    rows.addAll(CollectiveBenchmark.measure(pool, "allreduce", sz, impl, iters, ev -> tick(p, ev, done)));
-                }
+                rows.addAll(CollectiveBenchmark.measure(pool, "allreduce", sz, List.of("runtime", "ring", "ps"), iters,
+                        ev -> tick(p, ev, done)));
             }
         }
         double worst = diffs.values().stream().mapToDouble(v -> (Double) v).max().orElse(0);

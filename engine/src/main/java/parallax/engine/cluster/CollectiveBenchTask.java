@@ -25,7 +25,8 @@ import org.bytedeco.pytorch.global.torch;
  * and returns this rank's median seconds per size.
  *
  * <p>Arguments: {@code {"op": "allreduce|allgather|reduce_scatter|broadcast", "sizes": [bytes...],
- * "impl": "runtime|raw|ring|ps", "iters": n, "warmup": n}}. "runtime" goes through
+ * "impls": ["runtime", "raw", "ring", "ps"], "iters": n, "warmup": n}}; the result maps each
+ * implementation to its median seconds per size. "runtime" goes through
  * {@link Collectives} (timeouts, byte counting); "raw" calls the ProcessGroupGloo directly,
  * the baseline for the runtime's overhead; "ring" and "ps" are the send/recv all-reduces of
  * {@link RingAllReduce}. The size is the nccl-tests message size: the all-reduce buffer, the
@@ -37,12 +38,14 @@ public final class CollectiveBenchTask implements RankTask {
     public Object run(Dist dist, String argsJson, RankReporter reporter) {
         JsonObject a = JsonParser.parseString(argsJson).getAsJsonObject();
         String op = a.get("op").getAsString();
-        String impl = a.has("impl") ? a.get("impl").getAsString() : "runtime";
+        List<String> impls = new ArrayList<>();
+        a.getAsJsonArray("impls").forEach(e -> impls.add(e.getAsString()));
         int warmup = a.has("warmup") ? a.get("warmup").getAsInt() : 2;
         int fixedIters = a.has("iters") ? a.get("iters").getAsInt() : 0;
         Collectives g = dist.worldGroup();
         int n = g.size();
-        List<Double> medians = new ArrayList<>();
+        Map<String, List<Double>> medians = new LinkedHashMap<>();
+        for (String impl : impls) medians.put(impl, new ArrayList<>());
         JsonArray sizes = a.getAsJsonArray("sizes");
         for (int i = 0; i < sizes.size(); i++) {
             long bytes = sizes.get(i).getAsLong();
@@ -51,17 +54,25 @@ public final class CollectiveBenchTask implements RankTask {
                 long elems = Math.max(n, bytes / 4 / n * n);   // divisible by n for the sharded ops
                 Tensor big = torch.zeros(elems);
                 Tensor shard = torch.zeros(elems / n);
-                Runnable once = step(op, impl, g, big, shard);
-                for (int w = 0; w < warmup; w++) once.run();
-                double[] t = new double[iters];
+                List<Runnable> once = new ArrayList<>();
+                for (String impl : impls) once.add(step(op, impl, g, big, shard));
+                for (Runnable r : once) for (int w = 0; w < warmup; w++) r.run();
+                double[][] t = new double[impls.size()][iters];
                 g.barrier();
+                // Implementations take turns call by call, so a change in machine load
+                // (other jobs on the same cores) hits them alike.
                 for (int k = 0; k < iters; k++) {
-                    long t0 = System.nanoTime();
-                    once.run();
-                    t[k] = (System.nanoTime() - t0) / 1e9;
+                    for (int j = 0; j < once.size(); j++) {
+                        int m = (j + k) % once.size();   // and each goes first in turn
+                        long t0 = System.nanoTime();
+                        once.get(m).run();
+                        t[m][k] = (System.nanoTime() - t0) / 1e9;
+                    }
                 }
-                Arrays.sort(t);
-                medians.add(t[iters / 2]);
+                for (int m = 0; m < impls.size(); m++) {
+                    Arrays.sort(t[m]);
+                    medians.get(impls.get(m)).add(t[m][iters / 2]);
+                }
             }
             reporter.step(i + 1, Map.of("bytes", bytes));
         }

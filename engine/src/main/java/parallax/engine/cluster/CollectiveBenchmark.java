@@ -99,23 +99,28 @@ public final class CollectiveBenchmark {
         return v;
     }
 
-    /** Times {@code op} with implementation {@code impl} on every rank of {@code pool}. */
-    public static List<Row> measure(WorkerPool pool, String op, List<Long> sizes, String impl, int iters,
+    /**
+     * Times {@code op} on every rank of {@code pool} with each implementation in
+     * {@code impls} ("runtime", "raw", "ring", "ps"), taking turns call by call.
+     */
+    public static List<Row> measure(WorkerPool pool, String op, List<Long> sizes, List<String> impls, int iters,
                                     Consumer<RankEvent> events) {
         JsonObject a = new JsonObject();
         a.addProperty("op", op);
-        a.addProperty("impl", impl);
+        a.add("impls", Wire.GSON.toJsonTree(impls));
         a.addProperty("iters", iters);
         a.add("sizes", Wire.GSON.toJsonTree(sizes));
         List<JsonElement> res = pool.run(CollectiveBenchTask.class.getName(), a.toString(), null, events);
-        return rows(op, impl, pool.size(), sizes, slowest(res));
+        List<Row> rows = new ArrayList<>();
+        for (String impl : impls) rows.addAll(rows(op, impl, pool.size(), sizes, slowest(res, impl)));
+        return rows;
     }
 
     /** The slowest rank's median per size: a collective is done when its last rank is. */
-    private static double[] slowest(List<JsonElement> res) {
+    private static double[] slowest(List<JsonElement> res, String impl) {
         double[] t = null;
         for (JsonElement e : res) {
-            var arr = e.getAsJsonObject().getAsJsonArray("seconds");
+            var arr = e.getAsJsonObject().getAsJsonObject("seconds").getAsJsonArray(impl);
             if (t == null) t = new double[arr.size()];
             for (int i = 0; i < t.length; i++) t[i] = Math.max(t[i], arr.get(i).getAsDouble());
         }
@@ -136,6 +141,7 @@ public final class CollectiveBenchmark {
         JsonObject a = new JsonObject();
         a.addProperty("op", "allreduce");
         a.addProperty("check", true);
+        a.add("impls", Wire.GSON.toJsonTree(List.of("runtime")));
         a.add("sizes", Wire.GSON.toJsonTree(List.of()));
         double worst = 0;
         for (JsonElement e : pool.run(CollectiveBenchTask.class.getName(), a.toString(), null, ev -> { })) {

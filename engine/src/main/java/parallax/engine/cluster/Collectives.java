@@ -30,6 +30,9 @@ import org.bytedeco.pytorch.Work;
  */
 public final class Collectives {
 
+    /** Part of every timeout message, so the coordinator can tell a timeout from other errors. */
+    static final String TIMEOUT_MARK = "timed out after";
+
     private final String name;
     private final Backend group;
     private final int rank;
@@ -143,12 +146,11 @@ public final class Collectives {
             Work s = group.send(new TensorVector(out), dst, 0);
             Work r = group.recv(new TensorVector(in), src, 0);
             boolean ok = r._wait(new Milliseconds(timeoutMs)) && s._wait(new Milliseconds(timeoutMs));
-            if (!ok) throw new ClusterError(describe(CommStats.Op.SEND) + " did not complete within " + timeoutMs / 1000.0 + " s");
+            if (!ok) throw new ClusterError(describe(CommStats.Op.SEND) + " " + TIMEOUT_MARK + " " + timeoutMs / 1000.0 + " s");
         } catch (ClusterError e) {
             throw e;
         } catch (RuntimeException e) {
-            throw new ClusterError(describe(CommStats.Op.SEND) + " failed: "
-                    + String.valueOf(e.getMessage()).lines().findFirst().orElse(""), e);
+            throw new ClusterError(describe(CommStats.Op.SEND) + " failed: " + nativeMessage(e), e);
         }
         long dt = System.nanoTime() - t0;
         stats.record(CommStats.Op.SEND, out.nbytes(), dt);
@@ -172,19 +174,25 @@ public final class Collectives {
         try (PointerScope scope = new PointerScope()) {
             Work work = start.get();
             if (!work._wait(new Milliseconds(timeoutMs))) {
-                throw new ClusterError(describe(op) + " did not complete within " + timeoutMs / 1000.0
+                throw new ClusterError(describe(op) + " " + TIMEOUT_MARK + " " + timeoutMs / 1000.0
                         + " s: a member of the group did not arrive");
             }
         } catch (ClusterError e) {
             throw e;
         } catch (RuntimeException e) {
-            String msg = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+            String msg = nativeMessage(e);
             boolean timeout = msg.toLowerCase().contains("timed out") || msg.toLowerCase().contains("timeout");
             throw new ClusterError(describe(op) + (timeout
-                    ? " timed out after " + timeoutMs / 1000.0 + " s (a member of the group did not arrive or died): "
+                    ? " " + TIMEOUT_MARK + " " + timeoutMs / 1000.0 + " s (a member of the group did not arrive or died): "
                     : " failed: ") + msg, e);
         }
         stats.record(op, bytes, System.nanoTime() - t0);
+    }
+
+    /** First line of a c10d/Gloo error without its "[/path/to/file.cc:78] " source prefix. */
+    static String nativeMessage(RuntimeException e) {
+        String first = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+        return first.replaceFirst("^\\[[^\\]]*\\.(cc|cpp|h):\\d+\\]\\s*", "");
     }
 
     private String describe(CommStats.Op op) {

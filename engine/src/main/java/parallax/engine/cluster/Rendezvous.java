@@ -6,6 +6,7 @@ import org.bytedeco.javacpp.SizeTPointer;
 import org.bytedeco.javacpp.chrono.Milliseconds;
 import org.bytedeco.pytorch.Backend;
 import org.bytedeco.pytorch.GlooDeviceVector;
+import org.bytedeco.pytorch.IntOptional;
 import org.bytedeco.pytorch.PrefixStore;
 import org.bytedeco.pytorch.ProcessGroupGloo;
 import org.bytedeco.pytorch.Store;
@@ -54,6 +55,13 @@ final class Rendezvous {
     static Rendezvous join(String masterAddr, int masterPort, int rank, int world, String device,
                            String hostAddr, long timeoutMs) {
         TCPStoreOptions o = storeOptions(masterPort, rank == 0, world, timeoutMs);
+        java.nio.channels.ServerSocketChannel listener = null;
+        if (rank == 0) {
+            // c10d's store server binds every interface; hand it a socket bound to the master
+            // address only, so nothing listens on interfaces the nodes file does not name.
+            listener = boundListener(masterAddr, masterPort);
+            if (listener != null) o.masterListenFd(new IntOptional(fdOf(listener)));
+        }
         TCPStore store;
         try {
             store = new TCPStore(masterAddr, o);
@@ -66,7 +74,46 @@ final class Rendezvous {
             throw new ClusterError("rank " + rank + " could not reach the rendezvous store at " + masterAddr + ":"
                     + masterPort + " within " + timeoutMs / 1000 + " s: " + msg, e);
         }
-        return new Rendezvous(rank, world, device, hostAddr, timeoutMs, masterAddr, masterPort, store);
+        Rendezvous r = new Rendezvous(rank, world, device, hostAddr, timeoutMs, masterAddr, masterPort, store);
+        if (listener != null) r.keepAlive.add(listener);
+        return r;
+    }
+
+    /**
+     * A listening socket on masterAddr:port, or null when its file descriptor cannot be read
+     * (the JVM was started without {@code --add-opens java.base/sun.nio.ch=ALL-UNNAMED}); then
+     * the store binds every interface, as torchrun's does.
+     */
+    private static java.nio.channels.ServerSocketChannel boundListener(String addr, int port) {
+        java.nio.channels.ServerSocketChannel ch = null;
+        try {
+            ch = java.nio.channels.ServerSocketChannel.open();
+            fdVal(ch);   // fails early when sun.nio.ch is not opened to us
+            ch.bind(new java.net.InetSocketAddress(java.net.InetAddress.getByName(addr), port), 128);
+            return ch;
+        } catch (java.net.BindException e) {
+            throw new ClusterError("rendezvous port " + addr + ":" + port + " is in use; pick another master_port in the nodes file", e);
+        } catch (java.io.IOException | RuntimeException | ReflectiveOperationException e) {
+            try {
+                if (ch != null) ch.close();
+            } catch (java.io.IOException ignored) {
+                // nothing bound
+            }
+            return null;
+        }
+    }
+
+    private static int fdOf(java.nio.channels.ServerSocketChannel ch) {
+        try {
+            return fdVal(ch);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static int fdVal(java.nio.channels.ServerSocketChannel ch) throws ReflectiveOperationException {
+        java.lang.reflect.Method m = Class.forName("sun.nio.ch.SelChImpl").getMethod("getFDVal");
+        return (Integer) m.invoke(ch);
     }
 
     private static TCPStoreOptions storeOptions(int port, boolean server, int world, long timeoutMs) {

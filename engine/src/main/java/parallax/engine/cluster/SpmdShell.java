@@ -74,7 +74,14 @@ final class SpmdShell {
         for (SnippetEvent e : shell.eval(src)) {
             if (e.exception() != null) {
                 Throwable ex = e.exception();
-                String m = ex instanceof EvalException ee ? ee.getExceptionClassName() + ": " + ee.getMessage() : ex.toString();
+                String m;
+                if (ex instanceof EvalException ee) {
+                    String cls = ee.getExceptionClassName();
+                    boolean ours = cls.equals(ClusterError.class.getName()) || cls.equals(parallax.engine.UserError.class.getName());
+                    m = ours ? ee.getMessage() : cls.substring(cls.lastIndexOf('.') + 1) + ": " + ee.getMessage();
+                } else {
+                    m = ex.toString();
+                }
                 throw new ClusterError(m == null ? "exception in cell" : m.lines().findFirst().orElse(m));
             }
             if (e.status() == Snippet.Status.REJECTED) {

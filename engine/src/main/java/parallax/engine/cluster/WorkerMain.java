@@ -93,14 +93,21 @@ public final class WorkerMain {
         String coordinator = get(opt, "coordinator", "PARALLAX_COORDINATOR", null);
         BlockingQueue<JsonObject> commands = new LinkedBlockingQueue<>();
         if (coordinator != null) connect(coordinator, commands);
+        double jvmMs = System.currentTimeMillis() - java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime();
+        long tTorch = System.nanoTime();
         torch.set_num_threads(1);
+        double torchMs = (System.nanoTime() - tTorch) / 1e6;
         String masterAddr = need(opt, "master-addr", "MASTER_ADDR");
         int masterPort = Integer.parseInt(need(opt, "master-port", "MASTER_PORT"));
         String hostAddr = get(opt, "host-addr", "PARALLAX_HOST_ADDR", isLoopback(masterAddr) ? masterAddr : host);
+        long tStore = System.nanoTime();
         rdv = Rendezvous.join(masterAddr, masterPort, rank, world, device, hostAddr, timeoutMs);
+        double storeMs = (System.nanoTime() - tStore) / 1e6;
+        long tGroups = System.nanoTime();
         worldGroup = rdv.group("world/", "world", range(world), stats);
         MeshShape shape = parseMesh(get(opt, "mesh", "PARALLAX_MESH", null));
         ensureMesh(shape);
+        double groupsMs = (System.nanoTime() - tGroups) / 1e6;
         double readyMs = (System.nanoTime() - t0) / 1e6;
         if (coordinator == null) {
             runStandalone(shape);
@@ -112,6 +119,12 @@ public final class WorkerMain {
         ready.addProperty("backend", rdv.backend());
         ready.addProperty("device", device);
         ready.addProperty("rssBytes", rssBytes());
+        JsonObject phases = new JsonObject();
+        phases.addProperty("jvmToMainMs", jvmMs);
+        phases.addProperty("libtorchLoadMs", torchMs);
+        phases.addProperty("storeMs", storeMs);
+        phases.addProperty("groupsMs", groupsMs);
+        ready.add("phases", phases);
         Wire.send(control, ready);
         while (true) {
             JsonObject cmd = commands.take();

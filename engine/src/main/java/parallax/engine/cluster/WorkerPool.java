@@ -14,7 +14,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,7 +54,8 @@ public final class WorkerPool implements AutoCloseable {
                           List<String> jvmArgs) {
         public static Options defaults() {
             String cp = System.getProperty("java.class.path");
-            List<String> jvm = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xss1m", "-XX:TieredStopAtLevel=1",
+            List<String> jvm = new ArrayList<>(List.of("-XX:+UseSerialGC", "-Xss1m",
+                    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-XX:TieredStopAtLevel=1",
                     "-Xmx512m", "-XX:MaxMetaspaceSize=256m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
                     "-Dorg.bytedeco.javacpp.maxBytes=0"));
             String extra = System.getenv("PARALLAX_WORKER_OPTS");
@@ -82,6 +82,7 @@ public final class WorkerPool implements AutoCloseable {
         volatile Writer out;
         volatile long pid = -1;
         volatile double readyMs = -1;
+        volatile JsonObject phases;
         volatile String backend = "";
         volatile long lastStep = -1;
         volatile JsonObject lastStatus;
@@ -135,9 +136,11 @@ public final class WorkerPool implements AutoCloseable {
         } catch (IOException e) {
             throw new ClusterError("master_addr " + nodes.masterAddr() + " does not resolve: " + e.getMessage());
         }
-        boolean masterLocal = placements.get(0).node().local();
+        // The coordinator listens on master_addr, so it must be an address of this machine;
+        // rank 0 serves the store there too (on a remote rank 0 only when the port is named).
         int port = nodes.masterPort();
-        if (masterLocal) port = checkPort(bindAddr, port);
+        if (placements.get(0).node().local() || isThisMachine(bindAddr)) port = checkPort(bindAddr, port);
+        else if (port == 0) port = 29500;
         ServerSocket control;
         try {
             control = new ServerSocket();
@@ -154,6 +157,14 @@ public final class WorkerPool implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             pool.close();
             throw e;
+        }
+    }
+
+    private static boolean isThisMachine(InetAddress a) {
+        try {
+            return a.isLoopbackAddress() || java.net.NetworkInterface.getByInetAddress(a) != null;
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -193,7 +204,10 @@ public final class WorkerPool implements AutoCloseable {
             try {
                 Files.deleteIfExists(log);
                 Files.deleteIfExists(jsonLog);
-                proc = Launcher.start(nodes, p.node(), options.jvmArgs(), options.classpath(), args, log);
+                List<String> jvm = new ArrayList<>(options.jvmArgs());
+                // CUDA ranks load the GPU natives of the -Pcuda build (not verified here: no GPU).
+                if (p.device().startsWith("cuda")) jvm.add("-Dorg.bytedeco.javacpp.platform.extension=-gpu");
+                proc = Launcher.start(nodes, p.node(), jvm, options.classpath(), args, log);
             } catch (IOException e) {
                 throw new ClusterError("cannot start rank " + p.rank() + " on " + p.node().host() + ": " + e.getMessage());
             }
@@ -213,28 +227,40 @@ public final class WorkerPool implements AutoCloseable {
         while (!closed) {
             try {
                 Socket s = control.accept();
-                s.setTcpNoDelay(true);
-                s.setSoTimeout(10_000);
-                BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
-                JsonObject hello = Wire.read(in);
-                if (hello == null || !"hello".equals(hello.get("type").getAsString())
-                        || !token.equals(hello.get("token").getAsString())) {
-                    s.close();   // not one of ours
-                    continue;
-                }
-                s.setSoTimeout(0);
-                int rank = hello.get("rank").getAsInt();
-                Rank r = ranks.get(rank);
-                r.pid = hello.get("pid").getAsLong();
-                r.out = new BufferedWriter(new OutputStreamWriter(s.getOutputStream(), StandardCharsets.UTF_8));
-                r.socket = s;
-                Thread reader = new Thread(() -> readLoop(rank, in), "parallax-rank-" + rank);
-                reader.setDaemon(true);
-                reader.start();
-            } catch (SocketTimeoutException e) {
-                // a stranger connected and said nothing: ignore
+                // Each connection says hello on its own thread, so a silent stranger on the
+                // port cannot hold up the ranks.
+                Thread t = new Thread(() -> greet(s), "parallax-hello");
+                t.setDaemon(true);
+                t.start();
             } catch (IOException | RuntimeException e) {
                 if (closed) return;
+            }
+        }
+    }
+
+    private void greet(Socket s) {
+        try {
+            s.setTcpNoDelay(true);
+            s.setSoTimeout(10_000);
+            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+            JsonObject hello = Wire.read(in);
+            if (hello == null || !"hello".equals(hello.get("type").getAsString())
+                    || !token.equals(hello.get("token").getAsString())) {
+                s.close();   // not one of ours
+                return;
+            }
+            s.setSoTimeout(0);
+            int rank = hello.get("rank").getAsInt();
+            Rank r = ranks.get(rank);
+            r.pid = hello.get("pid").getAsLong();
+            r.out = new BufferedWriter(new OutputStreamWriter(s.getOutputStream(), StandardCharsets.UTF_8));
+            r.socket = s;
+            readLoop(rank, in);
+        } catch (IOException | RuntimeException e) {
+            try {
+                s.close();
+            } catch (IOException ignored) {
+                // a stranger, or a rank that died while saying hello (its exit is reported)
             }
         }
     }
@@ -289,6 +315,7 @@ public final class WorkerPool implements AutoCloseable {
             if (type.equals("ready")) {
                 ready[in.rank()] = true;
                 r.readyMs = in.msg().get("readyMs").getAsDouble();
+                if (in.msg().has("phases")) r.phases = in.msg().getAsJsonObject("phases");
                 r.backend = in.msg().get("backend").getAsString();
                 n++;
             } else if (type.equals("fatal")) {
@@ -411,6 +438,15 @@ public final class WorkerPool implements AutoCloseable {
             }
         }
         int bad = firstError(errors);
+        if (bad >= 0 && errors[bad].contains(Collectives.TIMEOUT_MARK)) {
+            // The ranks' groups are out of step after a timeout: start clean next time.
+            List<Integer> finished0 = new ArrayList<>();
+            for (int i = 0; i < results.length; i++) if (done[i] && errors[i] == null) finished0.add(i);
+            close();
+            throw new ClusterError("rank " + bad + " failed: " + errors[bad] + lastStepText(bad)
+                    + (finished0.isEmpty() ? "" : "; rank(s) " + finished0 + " had finished without calling it")
+                    + "; all ranks were stopped (a group that timed out cannot be reused)");
+        }
         if (bad >= 0) {
             long same = Arrays.stream(errors).filter(e -> errors[bad].equals(e)).count();
             throw new ClusterError((same == ranks.size() ? "every rank failed: " : "rank " + bad + " failed: ")
@@ -544,6 +580,17 @@ public final class WorkerPool implements AutoCloseable {
     /** Per rank, milliseconds from the worker's main() to its world group being ready. */
     public double[] readyMillis() {
         return ranks.stream().mapToDouble(r -> r.readyMs).toArray();
+    }
+
+    /** Per rank, where start-up time went: JVM to main, libtorch load, store, groups (ms). */
+    public List<Map<String, Double>> readyPhases() {
+        List<Map<String, Double>> out = new ArrayList<>();
+        for (Rank r : ranks) {
+            Map<String, Double> m = new java.util.LinkedHashMap<>();
+            if (r.phases != null) r.phases.entrySet().forEach(e -> m.put(e.getKey(), e.getValue().getAsDouble()));
+            out.add(m);
+        }
+        return out;
     }
 
     /** The worker processes (local ones; for ssh ranks, the ssh client). */

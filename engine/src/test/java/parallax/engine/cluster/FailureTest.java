@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The runtime never hangs: dead ranks, interrupts, a dead coordinator, bad set-ups. */
-class FailureIT {
+class FailureTest {
 
     @TempDir
     Path logs;
@@ -112,6 +112,21 @@ class FailureIT {
             coord.waitFor();
             awaitGone(pids, Duration.ofSeconds(10));
         }
+    }
+
+    @Test
+    void aCollectiveThatNobodyJoinsTimesOutWithItsName() throws Exception {
+        WorkerPool pool = WorkerPool.start(Nodes.localDefault(2), 2, opts().withTimeouts(60_000, 2_000));
+        long[] pids = pool.workerPids();
+        ClusterError e = assertThrows(ClusterError.class,
+                () -> pool.exec("if (dist.rank() == 0) dist.barrier();\n1", null, ev -> { }));
+        System.out.println("collective timeout: " + e.getMessage());
+        assertTrue(e.getMessage().startsWith("rank 0 failed: barrier on group world (world rank 0, group ranks [0, 1])"), e.getMessage());
+        assertTrue(e.getMessage().contains("timed out after 2.0 s"), e.getMessage());
+        assertTrue(e.getMessage().contains("rank(s) [1] had finished without calling it"), e.getMessage());
+        // a group that timed out cannot be trusted again: the pool is stopped
+        assertFalse(pool.alive());
+        awaitGone(pids, Duration.ofSeconds(5));
     }
 
     @Test

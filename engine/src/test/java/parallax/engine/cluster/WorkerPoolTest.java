@@ -1,6 +1,7 @@
 package parallax.engine.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Every collective across real worker JVMs on 127.0.0.1 over Gloo, checked against known sums. */
-class WorkerPoolIT {
+class WorkerPoolTest {
 
     @TempDir
     Path logs;
@@ -68,6 +69,12 @@ class WorkerPoolIT {
             long steps = events.stream().filter(e -> e.kind().equals("step")).count();
             assertEquals(2L * world, steps, "two step events per rank streamed to the coordinator");
             assertTrue(pool.status().stream().allMatch(s -> s.health().equals("idle") && s.rssBytes() > 0));
+            // the coordinator keeps a JSON-lines log per rank
+            for (int r = 0; r < world; r++) {
+                java.nio.file.Path log = logs.resolve("rank-" + r + ".jsonl");
+                List<String> lines = assertDoesNotThrow(() -> java.nio.file.Files.readAllLines(log));
+                assertTrue(lines.stream().anyMatch(l -> l.contains("\"kind\":\"step\"") && l.contains("\"ts\":")), lines.toString());
+            }
         }
     }
 

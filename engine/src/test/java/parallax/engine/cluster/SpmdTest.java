@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** %%parallel cells: JShell on each rank, dist bound, state kept across cells. */
-class SpmdIT {
+class SpmdTest {
 
     @TempDir
     Path logs;
