@@ -23,7 +23,7 @@ import parallax.engine.torch.DType;
  * single-process fp32 loss trajectory within 1e-5 relative over 20 steps and its
  * gathered final weights. Cases share one pool per world size to amortise JVM starts.
  */
-class TrainingIT {
+class TrainingTest {
 
     static final int STEPS = 20;
     static Trainer.Result reference;
