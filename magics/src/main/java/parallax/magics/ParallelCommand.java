@@ -31,7 +31,9 @@ import tech.tablesaw.api.Table;
         "%%%%parallel [--ranks N | --dp a --tp b --pp c]: run the cell's Java code on every rank with `dist` bound;",
         "  output is prefixed [rank k], the last value of every rank is gathered into a table, variables persist.",
         "%%parallel --bench allreduce|allgather|reduce_scatter|broadcast --ranks N --sizes 1KB..64MB: bandwidth benchmark.",
-        "%%parallel --bench algorithms --worlds 2,3,4: ring and parameter-server all-reduce vs the built-in one."})
+        "%%parallel --bench algorithms --worlds 2,3,4: ring and parameter-server all-reduce vs the built-in one.",
+        "%%parallel --dp a --tp b --pp c --zero z --micro-batches m --schedule 1f1b --precision bf16 --checkpoint --steps N: train a GPT",
+        "  with that layout (live progress, loss, per-rank memory and time split); --compare \"dp=2\" \"tp=2\" ... side by side; --config ds.json."})
 public final class ParallelCommand extends MagicCommand implements CellMagic {
 
     @Option(names = "--ranks", description = "Number of ranks (default: the running pool, else the nodes file's slots, else 2).")
