@@ -98,7 +98,10 @@ public final class Hybrid {
 
                     long wall = System.nanoTime() - t0;
                     long idle = pipe.takeIdleNanos();
-                    long comm = 0;
+                    // DP buckets are all-reduced on their own thread: only the optimizer's wait
+                    // for them is time the compute thread spent on communication.
+                    long[] dpNanos = params.dataParallel().takeNanos();
+                    long comm = dpNanos[1] - dpNanos[0];
                     for (Map.Entry<String, CommMeter.Totals> e : meter.take().entrySet()) {
                         CommMeter.Totals t = e.getValue();
                         bytes.merge(e.getKey(), t.bytes, Long::sum);
@@ -111,6 +114,7 @@ public final class Hybrid {
                     stepMs[s] = wall / 1e6;
                     idleMs[s] = idle / 1e6;
                     commMs[s] = comm / 1e6;
+                    comm = Math.max(0, comm);
                     computeMs[s] = Math.max(0, wall - comm - idle) / 1e6;
                     rssMiB[s] = Memory.rssBytes() / (1024.0 * 1024.0);
                     if (stage.isLast() && !Double.isFinite(loss[s]) && !scaler.dynamic())

@@ -23,7 +23,7 @@ import parallax.engine.torch.Torch;
  *
  * <ul>
  *   <li>stage 0 (plain DP): full parameters, gradients and optimizer state on every rank;
- *       gradients all-reduced per unit ({@link DataParallel#allReduceBucket}).</li>
+ *       gradients all-reduced per unit, overlapped with backward ({@link DataParallel}).</li>
  *   <li>stage 1: optimizer state (and fp32 master weights) only for the owned slice;
  *       gradients still all-reduced; after the step the updated slices are all-gathered.</li>
  *   <li>stage 2: + gradients: each micro-step's gradients are reduce-scattered and only
@@ -114,6 +114,7 @@ public final class Zero {
         this.dp = dp;
         this.stage = stage;
         this.dtype = dtype;
+        this.dataParallel = new DataParallel(dp);
         storage.extend();
         try (NoGradGuard ng = new NoGradGuard()) {
             for (int u = from; u < to; u++) {
@@ -146,6 +147,10 @@ public final class Zero {
     public int stage() { return stage; }
 
     private boolean localSgd;
+    private final DataParallel dataParallel;
+
+    /** The gradient all-reduce of stages 0 and 1 (overlapped with backward). */
+    public DataParallel dataParallel() { return dataParallel; }
 
     /** Local SGD: keep gradients local (no all-reduce); see {@link #averageParameters}. */
     public void localSgd(boolean on) {
@@ -197,7 +202,7 @@ public final class Zero {
         if (stage <= 1) {
             if (!lastMicroBatch) return;
             Tensor g = u.flatGrad();
-            if (!localSgd) DataParallel.allReduceBucket(dp, g);
+            if (!localSgd) dataParallel.allReduceAsync(g);
             keep(u, "gradFull", g);
         } else {
             Tensor g = u.flatGrad();
@@ -244,6 +249,7 @@ public final class Zero {
 
     /** True when any gradient element on this rank is inf or NaN (fp16 overflow check). */
     public boolean gradientsOverflow() {
+        dataParallel.finish();
         for (Unit u : units) {
             Tensor g = stage <= 1 ? u.gradFull : u.gradShard;
             if (g != null && !g.isfinite().all().item_bool()) return true;
@@ -257,6 +263,7 @@ public final class Zero {
      * cast (stage 0), all-gather of the updated slices (stages 1, 2), slice cast (3).
      */
     public void step(double gradScale) {
+        dataParallel.finish();
         try (NoGradGuard ng = new NoGradGuard()) {
             for (Unit u : units) {
                 long lo = dp.rank() * u.shardSize;
@@ -282,6 +289,7 @@ public final class Zero {
 
     /** Frees gradients after the step (or after a skipped step). */
     public void zeroGrad() {
+        dataParallel.finish();
         for (Unit u : units) {
             u.freeGrads();
             if (u.gradFull != null) { u.gradFull.close(); u.gradFull = null; }
@@ -337,5 +345,8 @@ public final class Zero {
         return n;
     }
 
-    public void close() { storage.deallocate(); }
+    public void close() {
+        dataParallel.close();
+        storage.deallocate();
+    }
 }
