@@ -49,6 +49,16 @@ class LocalTrainingTest {
             "2,1,1,0,2,1f1b,1",
             "1,2,2,0,2,gpipe,2",
             "2,1,2,1,2,1f1b,1",
+            "4,1,1,0,1,1f1b,1",
+            "2,1,1,1,1,1f1b,1",
+            "2,1,1,2,1,1f1b,1",
+            "1,2,1,0,1,1f1b,1",
+            "1,1,2,0,4,gpipe,1",
+            "1,1,2,0,4,1f1b,1",
+            "2,2,1,0,1,1f1b,2",
+            "1,2,2,0,4,1f1b,1",
+            "2,1,2,0,2,1f1b,1",
+            "1,1,4,0,4,1f1b,0",
     })
     void matchesSingleProcess(int dp, int tp, int pp, int zero, int m, String schedule, int ckpt) throws Exception {
         TrainSpec spec = base().withLayout(dp, tp, pp).withZero(zero)
