@@ -28,9 +28,10 @@ public final class TrainingReport {
     private TrainingReport() {}
 
     public static String label(TrainSpec s) {
-        StringBuilder b = new StringBuilder("dp=" + s.dp());
-        if (s.tp() > 1) b.append(",tp=").append(s.tp());
-        if (s.pp() > 1) b.append(",pp=").append(s.pp()).append(",m=").append(s.microBatches()).append(",").append(s.schedule().label());
+        StringBuilder b = new StringBuilder();
+        if (s.dp() > 1 || (s.tp() == 1 && s.pp() == 1)) b.append("dp=").append(s.dp());
+        if (s.tp() > 1) b.append(b.length() > 0 ? "," : "").append("tp=").append(s.tp());
+        if (s.pp() > 1) b.append(b.length() > 0 ? "," : "").append("pp=").append(s.pp()).append(",m=").append(s.microBatches()).append(",").append(s.schedule().label());
         else if (s.microBatches() > 1) b.append(",accum=").append(s.microBatches());
         if (s.zero() > 0) b.append(",zero=").append(s.zero());
         if (s.checkpointEvery() > 0) b.append(",ckpt").append(s.checkpointEvery() > 1 ? "=" + s.checkpointEvery() : "");
@@ -149,7 +150,7 @@ public final class TrainingReport {
                 .chart(mem, "Memory of each layout's fullest rank, counted from live tensors.")
                 .chart(tput, "Global tokens per second from the median step.")
                 .chart(time, "Median step time split on each layout's slowest rank.")
-                .chart(lossChart(runs), "Loss per step of every layout.")
+                .chart(lossChart(runs), "Loss per step of every layout, measured (layouts computing the same math draw one line).")
                 .data(Map.of("runs", rows))
                 .build();
     }
