@@ -30,6 +30,11 @@ public final class Magics {
         // Engine magics register below, one line each.
         register("cluster", Kind.LINE_AND_CELL, "Nodes file and worker ranks: show, start, stop, status, restart.", ClusterCommand::new);
         register("parallel", Kind.LINE_AND_CELL, "Run a cell on every rank (SPMD), benchmark collectives, train in parallel.", ParallelCommand::new);
+        register("precision", Kind.LINE, "Number formats bit by bit: FP32/FP16/BF16/FP8 facts, casts, mixed-precision training.", PrecisionCommand::new);
+        register("convert", Kind.LINE, "Convert weights between safetensors, GGUF and ONNX; quantize; benchmark.", ConvertCommand::new);
+        register("inspect", Kind.LINE, "Show the metadata and tensors inside a model file.", InspectCommand::new);
+        register("plan", Kind.LINE, "Capacity planning: memory, communication and time of training or serving a model.", PlanCommand::new);
+        register("model", Kind.LINE, "Decode a model name: family, size, purpose, training, encoding, GGUF fields.", ModelCommand::new);
     }
 
     private Magics() {}

@@ -24,6 +24,7 @@ public final class TimeCommand extends MagicCommand implements CellMagic {
     protected Report execute() throws Exception {
         CellEvaluator evaluator = context().cellEvaluator()
                 .orElseThrow(() -> new UserError("%%time needs a notebook kernel to run the cell"));
+        long[] times0 = userSysNanos();
         long cpu0 = processCpuNanos();
         long wall0 = System.nanoTime();
         Object value;
@@ -32,11 +33,36 @@ public final class TimeCommand extends MagicCommand implements CellMagic {
         } finally {
             long wall = System.nanoTime() - wall0;
             long cpu = processCpuNanos() - cpu0;
-            output().out().println("CPU times: total " + human(cpu) + (cpu < 0 ? " (unavailable)" : ""));
+            long[] times1 = userSysNanos();
+            if (times0 != null && times1 != null) {
+                long user = times1[0] - times0[0];
+                long sys = times1[1] - times0[1];
+                output().out().println("CPU times: user " + human(user) + ", sys: " + human(sys)
+                        + ", total: " + human(user + sys));
+            } else {
+                output().out().println("CPU times: total: " + human(cpu));
+            }
             output().out().println("Wall time: " + human(wall));
         }
         if (value != null) output().display(value);
         return null;
+    }
+
+    /**
+     * User and system CPU time of this process from /proc/self/stat (fields 14 and 15, in
+     * clock ticks of 1/100 s on Linux), or null where there is no /proc.
+     */
+    static long[] userSysNanos() {
+        try {
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/stat"));
+            // The command name (field 2) may contain blanks; fields after it are plain.
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            long ticksPerSecond = 100;
+            return new long[] {Long.parseLong(f[11]) * 1_000_000_000L / ticksPerSecond,
+                    Long.parseLong(f[12]) * 1_000_000_000L / ticksPerSecond};
+        } catch (Exception e) {
+            return null;
+        }
     }
 
     static long processCpuNanos() {

@@ -26,7 +26,12 @@ public final class Cluster {
     private MetricsServer metrics;
 
     private Cluster() {
-        nodesFile = defaultNodesFile();
+        this(defaultNodesFile());
+    }
+
+    /** A cluster reading and writing {@code nodesFile} (the session uses the default path). */
+    Cluster(Path nodesFile) {
+        this.nodesFile = nodesFile;
         if (Files.exists(nodesFile)) configured = Nodes.read(nodesFile);
     }
 

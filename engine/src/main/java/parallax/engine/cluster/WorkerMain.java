@@ -55,6 +55,7 @@ public final class WorkerMain {
     private Collectives worldGroup;
     private Mesh mesh;
     private int meshGeneration;
+    private final Map<MeshShape, Mesh> meshes = new HashMap<>();
     private volatile boolean busy;
     private volatile long lastStep = -1;
     private SpmdShell shell;
@@ -304,8 +305,16 @@ public final class WorkerMain {
         if (shape == null) shape = mesh == null ? MeshShape.dataParallel(world) : mesh.shape();
         shape.requireWorld(world);
         if (mesh != null && mesh.shape().equals(shape)) return;
+        // Every rank sees the same sequence of shapes, so reusing a mesh built earlier is
+        // consistent across ranks and saves re-creating its Gloo groups.
+        Mesh known = meshes.get(shape);
+        if (known != null) {
+            mesh = known;
+            return;
+        }
         String prefix = "mesh" + (++meshGeneration) + "/";
         mesh = new Mesh(shape, rank, worldGroup, (name, members) -> rdv.group(prefix + name + "/", name, members, stats));
+        meshes.put(shape, mesh);
     }
 
     Dist dist() {

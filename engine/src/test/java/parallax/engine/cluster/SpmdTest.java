@@ -50,6 +50,11 @@ class SpmdTest {
             v = pool.exec("dist.mesh().tpRank() + \"/\" + dist.mesh().shape().tp()", new MeshShape(1, 2, 1), e -> { });
             assertEquals(List.of("\"0/2\"", "\"1/2\""), strings(v));   // JShell renders strings quoted
 
+            // back to the first shape: its groups are reused and still work
+            v = pool.exec("Tensor one = Tensor.create(new float[] {1}); dist.dpGroup().allReduce(one); Dist.floats(one)[0]",
+                    new MeshShape(2, 1, 1), e -> { });
+            assertEquals(List.of("2.0", "2.0"), strings(v));
+
             // a statement without a value gives no value
             v = pool.exec("int y = 5;", null, e -> { });
             assertTrue(v.stream().allMatch(e -> e == null || e.isJsonNull()));

@@ -1,0 +1,161 @@
+package parallax.engine.formats;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import parallax.engine.report.Progress;
+import parallax.engine.report.Report;
+import tech.tablesaw.api.DoubleColumn;
+import tech.tablesaw.api.StringColumn;
+import tech.tablesaw.api.Table;
+
+/**
+ * Throughput of {@code %convert} against a plain copy of the same file, in the same run:
+ * a safetensors file of F32 [4096, 4096] tensors (64 MiB each) with Gaussian-like values
+ * is generated in a temporary directory, then copied (Files.copy) and converted to GGUF
+ * F16 and to GGUF Q8_0, {@code repeats} times each; medians are reported. Everything
+ * written is deleted afterwards.
+ */
+public final class ConvertBenchmark {
+
+    private ConvertBenchmark() {}
+
+    public record Case(String name, List<Double> mbPerSecond, double medianMBps, double ratioToCopy) {}
+
+    public record Result(long fileBytes, int tensors, int repeats, long maxHeapBytes, List<Case> cases, String directory) {}
+
+    public static Result run(long megabytes, int repeats, Path tmpRoot, Progress progress) {
+        if (megabytes < 64) throw new parallax.engine.UserError("--bench needs at least 64 MB");
+        if (repeats < 1) throw new parallax.engine.UserError("--repeat must be at least 1");
+        Path dir;
+        try {
+            Files.createDirectories(tmpRoot);
+            dir = Files.createTempDirectory(tmpRoot, "parallax-bench-");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        try {
+            long perTensor = 4096L * 4096 * 4;
+            int tensors = (int) Math.max(1, (megabytes * 1_000_000L + perTensor - 1) / perTensor);
+            Path src = dir.resolve("bench.safetensors");
+            generate(src, tensors);
+            long size = Files.size(src);
+            Map<String, List<Double>> rates = new LinkedHashMap<>();
+            for (String c : List.of("copy", "GGUF F16", "GGUF Q8_0")) rates.put(c, new ArrayList<>());
+            try (Progress p = progress) {
+                int step = 0;
+                for (int r = 0; r < repeats; r++) {
+                    Path copy = dir.resolve("copy.safetensors");
+                    long t0 = System.nanoTime();
+                    Files.copy(src, copy, StandardCopyOption.REPLACE_EXISTING);
+                    rates.get("copy").add(size / 1e6 / ((System.nanoTime() - t0) / 1e9));
+                    Files.delete(copy);
+                    p.update(++step);
+                    for (String c : List.of("GGUF F16", "GGUF Q8_0")) {
+                        DType to = c.endsWith("F16") ? DType.F16 : DType.Q8_0;
+                        Path dst = dir.resolve("out.gguf");
+                        long t1 = System.nanoTime();
+                        Converter.convert(src, dst, new Converter.Options(to, null, Converter.Names.KEEP, Onnx.EXTERNAL_THRESHOLD), Progress.NONE);
+                        rates.get(c).add(size / 1e6 / ((System.nanoTime() - t1) / 1e9));
+                        Files.delete(dst);
+                        p.update(++step);
+                    }
+                }
+            }
+            double copyMedian = median(rates.get("copy"));
+            List<Case> cases = new ArrayList<>();
+            rates.forEach((k, v) -> cases.add(new Case(k, v, median(v), median(v) / copyMedian)));
+            return new Result(size, tensors, repeats, Runtime.getRuntime().maxMemory(), cases, dir.toString());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    static double median(List<Double> xs) {
+        double[] a = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+    }
+
+    /** Writes {@code tensors} F32 [4096, 4096] tensors of a sum of uniforms (roughly Gaussian, xorshift). */
+    static void generate(Path file, int tensors) {
+        List<TensorSpec> specs = new ArrayList<>();
+        for (int i = 0; i < tensors; i++) specs.add(new TensorSpec("layers." + i + ".weight", DType.F32, new long[] {4096, 4096}));
+        ByteBuffer buf = ByteBuffer.allocateDirect(4 << 20).order(ByteOrder.LITTLE_ENDIAN);
+        long s = 0x9E3779B97F4A7C15L;
+        try (TensorWriter w = Safetensors.writer(file, Map.of("format", "pt"), specs)) {
+            for (int i = 0; i < tensors; i++) {
+                w.beginTensor();
+                long left = 4096L * 4096;
+                while (left > 0) {
+                    buf.clear();
+                    int n = (int) Math.min(left, buf.capacity() / 4);
+                    for (int j = 0; j < n; j++) {
+                        s ^= s << 13;
+                        s ^= s >>> 7;
+                        s ^= s << 17;
+                        float u = ((s & 0xffff) + ((s >>> 16) & 0xffff) + ((s >>> 32) & 0xffff) - 98302.5f) / 65536f;
+                        buf.putFloat(u * 0.04f);
+                    }
+                    buf.flip();
+                    w.write(buf);
+                    left -= n;
+                }
+            }
+            w.commit();
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(x -> {
+                try {
+                    Files.deleteIfExists(x);
+                } catch (IOException ignored) {
+                    // best effort cleanup of our own temp files
+                }
+            });
+        } catch (IOException ignored) {
+            // already gone
+        }
+    }
+
+    public static Report report(Result r) {
+        StringColumn name = StringColumn.create("case");
+        StringColumn runs = StringColumn.create("runs MB/s");
+        DoubleColumn med = DoubleColumn.create("median MB/s");
+        DoubleColumn ratio = DoubleColumn.create("vs copy");
+        for (Case c : r.cases()) {
+            name.append(c.name());
+            runs.append(Arrays.toString(c.mbPerSecond().stream().mapToLong(Math::round).toArray()));
+            med.append(Math.round(c.medianMBps()));
+            ratio.append(Math.round(c.ratioToCopy() * 100) / 100.0);
+        }
+        CategoryChart chart = new CategoryChartBuilder().width(560).height(340)
+                .title("Conversion throughput vs plain copy").xAxisTitle("case").yAxisTitle("MB/s (10^6 bytes of input / s)").build();
+        chart.getStyler().setLegendVisible(false);
+        chart.addSeries("median", r.cases().stream().map(Case::name).toList(), r.cases().stream().map(Case::medianMBps).toList());
+        return Report.builder("%convert --bench")
+                .text(String.format(Locale.ROOT, "File: %,d bytes of safetensors F32 (%d tensors of [4096, 4096]), %d runs each, JVM max heap %s. Temporary files deleted.",
+                        r.fileBytes(), r.tensors(), r.repeats(), Inspector.bytes(r.maxHeapBytes())))
+                .table(Table.create("throughput", name, runs, med, ratio), "Median of the runs; 'vs copy' divides by the copy's median")
+                .chart(chart, "Median MB/s of input processed, measured in this run on this machine")
+                .data(r)
+                .build();
+    }
+}

@@ -1,0 +1,99 @@
+package parallax.engine.formats;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Element types of stored tensors. The names are safetensors' dtype strings
+ * (huggingface/safetensors, Dtype); the last five are ggml block types, which only GGUF
+ * stores: blocks of 32 elements sharing a scale (ggml docs/gguf.md, ggml-quants.c).
+ */
+public enum DType {
+    BOOL(8), U8(8), I8(8),
+    F8_E5M2(8), F8_E4M3(8), F8_E8M0(8), F8_E4M3FNUZ(8), F8_E5M2FNUZ(8),
+    I16(16), U16(16), F16(16), BF16(16),
+    I32(32), U32(32), F32(32),
+    F64(64), I64(64), U64(64), C64(64),
+    F4(4), F6_E2M3(6), F6_E3M2(6),
+    // ggml block types: 32 elements per block, bytes per block
+    Q8_0(32, 34), Q4_0(32, 18), Q4_1(32, 20), Q5_0(32, 22), Q5_1(32, 24);
+
+    private final int bits;
+    private final int blockElements;
+    private final int blockBytes;
+
+    DType(int bits) {
+        this.bits = bits;
+        this.blockElements = 0;
+        this.blockBytes = 0;
+    }
+
+    DType(int blockElements, int blockBytes) {
+        this.bits = 0;
+        this.blockElements = blockElements;
+        this.blockBytes = blockBytes;
+    }
+
+    /** Bits per element; 0 for block types. */
+    public int bits() { return bits; }
+
+    public boolean isBlock() { return blockElements > 0; }
+
+    public int blockElements() { return blockElements; }
+
+    public int blockBytes() { return blockBytes; }
+
+    /** True for the types a safetensors header may name. */
+    public boolean inSafetensors() { return !isBlock(); }
+
+    /** Whether values of this type can be read as floats for conversion. */
+    public boolean isFloatConvertible() {
+        switch (this) {
+            case F32: case F16: case BF16: case F64: case F8_E4M3: case F8_E5M2:
+            case F8_E4M3FNUZ: case F8_E5M2FNUZ:
+            case Q8_0: case Q4_0: case Q4_1: case Q5_0: case Q5_1:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /**
+     * Bytes that {@code elements} elements take, or an error message when they do not fill
+     * whole bytes or whole blocks. Throws ArithmeticException on overflow.
+     */
+    public long bytesFor(long elements) {
+        if (isBlock()) {
+            if (elements % blockElements != 0) {
+                throw new IllegalArgumentException(elements + " elements are not a whole number of " + name()
+                        + " blocks of " + blockElements);
+            }
+            return Math.multiplyExact(elements / blockElements, (long) blockBytes);
+        }
+        long b = Math.multiplyExact(elements, (long) bits);
+        if (b % 8 != 0) {
+            throw new IllegalArgumentException(elements + " elements of " + name() + " do not end on a byte boundary");
+        }
+        return b / 8;
+    }
+
+    public static Optional<DType> parse(String name) {
+        for (DType d : values()) if (d.name().equals(name)) return Optional.of(d);
+        return Optional.empty();
+    }
+
+    public static List<String> names() {
+        return Arrays.stream(values()).map(Enum::name).toList();
+    }
+
+    /** Elements of a shape, exact; ArithmeticException when it overflows a long. */
+    public static long elements(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension " + d);
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+}

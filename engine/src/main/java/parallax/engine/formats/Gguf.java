@@ -1,0 +1,414 @@
+package parallax.engine.formats;
+
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * GGUF v3 (ggml docs/gguf.md). Little-endian: magic "GGUF", u32 version, u64 tensor
+ * count, u64 metadata count, the key/value pairs, the tensor infos (name, n_dims <= 4,
+ * dims fastest-varying first, ggml type, offset relative to the data section), padding to
+ * {@code general.alignment} (default 32), then the tensor data, each tensor at an aligned
+ * offset. Every count and length is checked against the bytes left before anything is
+ * allocated, so a hostile header cannot exhaust the heap.
+ */
+public final class Gguf implements ModelFile {
+
+    static final int MAGIC = 0x46554747; // "GGUF" read little-endian
+    static final int MAX_DIMS = 4;
+    static final int MAX_NAME = 64;
+    static final int DEFAULT_ALIGNMENT = 32;
+    /** Arrays longer than this keep only their count (tokenizer vocabularies are ~150k). */
+    static final long MAX_LOADED_ARRAY = 4_000_000;
+    static final int MAX_NESTING = 8;
+
+    /** ggml type numbers (ggml.h, enum ggml_type) for the types Parallax reads. */
+    public static int ggmlType(DType d) {
+        switch (d) {
+            case F32: return 0;
+            case F16: return 1;
+            case Q4_0: return 2;
+            case Q4_1: return 3;
+            case Q5_0: return 6;
+            case Q5_1: return 7;
+            case Q8_0: return 8;
+            case I8: return 24;
+            case I16: return 25;
+            case I32: return 26;
+            case I64: return 27;
+            case F64: return 28;
+            case BF16: return 30;
+            default: throw new parallax.engine.UserError("GGUF cannot store " + d);
+        }
+    }
+
+    static DType fromGgml(int id) {
+        for (DType d : DType.values()) {
+            try {
+                if (ggmlType(d) == id) return d;
+            } catch (parallax.engine.UserError ignored) {
+                // not a ggml type
+            }
+        }
+        return null;
+    }
+
+    /** Names of ggml types we recognise but do not decode (k-quants and friends). */
+    static String knownUnsupported(int id) {
+        String[] names = {null, null, null, null, "Q4_2", "Q4_3", null, null, null, "Q8_1", "Q2_K", "Q3_K", "Q4_K",
+            "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS",
+            null, null, null, null, null, "IQ1_M", null, "TQ1_0", "TQ2_0"};
+        return id >= 0 && id < names.length ? names[id] : null;
+    }
+
+    private final MappedFile file;
+    private final int version;
+    private final Map<String, GgufValue> kv;
+    private final List<TensorEntry> tensors;
+    private final long alignment;
+    private final long dataStart;
+
+    private Gguf(MappedFile file, int version, Map<String, GgufValue> kv, List<TensorEntry> tensors, long alignment, long dataStart) {
+        this.file = file;
+        this.version = version;
+        this.kv = kv;
+        this.tensors = tensors;
+        this.alignment = alignment;
+        this.dataStart = dataStart;
+    }
+
+    public static Gguf open(Path path) {
+        MappedFile f = new MappedFile(path);
+        try {
+            return new Reader(f).read();
+        } catch (RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    public int version() { return version; }
+
+    public long alignment() { return alignment; }
+
+    public long dataStart() { return dataStart; }
+
+    /** The typed key/value pairs in file order. */
+    public Map<String, GgufValue> kv() { return kv; }
+
+    @Override public Format format() { return Format.GGUF; }
+
+    @Override public Path path() { return file.path(); }
+
+    @Override
+    public Map<String, Object> metadata() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        kv.forEach((k, v) -> m.put(k, v.plain()));
+        return m;
+    }
+
+    @Override public List<TensorEntry> tensors() { return tensors; }
+
+    @Override
+    public ByteBuffer bytes(TensorEntry t, long from, int length) {
+        if (from < 0 || from + length > t.length()) throw new IndexOutOfBoundsException(t.name());
+        return file.map(t.offset() + from, length);
+    }
+
+    @Override
+    public void close() { file.close(); }
+
+    /** Reads the header through one map of at most 2 GiB; the data is mapped per tensor later. */
+    private static final class Reader {
+        final MappedFile f;
+        final Path p;
+        final ByteBuffer b;
+
+        Reader(MappedFile f) {
+            this.f = f;
+            this.p = f.path();
+            this.b = f.map(0, Math.min(f.size(), Integer.MAX_VALUE));
+        }
+
+        long remaining() { return f.size() - b.position(); }
+
+        void need(long n, String what) {
+            if (n < 0 || n > b.remaining()) {
+                throw new FormatError(p, "truncated: " + what + " at offset " + b.position() + " needs " + (n < 0 ? Long.toUnsignedString(n) : n)
+                        + " bytes, " + b.remaining() + " left");
+            }
+        }
+
+        int u32(String what) { need(4, what); return b.getInt(); }
+
+        long u64(String what) { need(8, what); return b.getLong(); }
+
+        String string(String what) {
+            long len = u64(what + " length");
+            if (len < 0 || len > b.remaining()) {
+                throw new FormatError(p, what + " of " + Long.toUnsignedString(len) + " bytes at offset " + (b.position() - 8)
+                        + " runs past the end of the file");
+            }
+            byte[] bytes = new byte[(int) len];
+            b.get(bytes);
+            try {
+                return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                        .decode(ByteBuffer.wrap(bytes)).toString();
+            } catch (CharacterCodingException e) {
+                throw new FormatError(p, what + " at offset " + (b.position() - len) + " is not valid UTF-8");
+            }
+        }
+
+        Gguf read() {
+            if (f.size() < 4) throw new FormatError(p, "truncated: " + f.size() + " bytes, too short for the GGUF magic");
+            int magic = b.getInt();
+            if (magic != MAGIC) throw new FormatError(p, String.format("bad magic 0x%08x (a GGUF file starts with \"GGUF\")", magic));
+            int version = u32("version");
+            if (version != 3 && version != 2) {
+                throw new FormatError(p, "unsupported GGUF version " + Integer.toUnsignedString(version) + " (this reader knows 2 and 3)");
+            }
+            long nTensors = u64("tensor count");
+            long nKv = u64("metadata count");
+            // A tensor info takes at least 8 (name length) + 4 + 8 + 4 + 8 bytes, a key/value 8 + 4 + 1.
+            if (nTensors < 0 || nTensors > remaining() / 32) {
+                throw new FormatError(p, "absurd tensor count " + Long.toUnsignedString(nTensors) + " for a file of " + f.size() + " bytes");
+            }
+            if (nKv < 0 || nKv > remaining() / 13) {
+                throw new FormatError(p, "absurd metadata count " + Long.toUnsignedString(nKv) + " for a file of " + f.size() + " bytes");
+            }
+            Map<String, GgufValue> kv = new LinkedHashMap<>();
+            for (long i = 0; i < nKv; i++) {
+                String key = string("metadata key");
+                int typeId = u32("type of " + key);
+                GgufValue.Type t = GgufValue.Type.of(typeId);
+                if (t == null) throw new FormatError(p, "unknown metadata value type " + Integer.toUnsignedString(typeId) + " for key " + key);
+                GgufValue v = value(key, t, 0);
+                if (kv.putIfAbsent(key, v) != null) throw new FormatError(p, "duplicate metadata key " + key);
+            }
+            long alignment = DEFAULT_ALIGNMENT;
+            GgufValue a = kv.get("general.alignment");
+            if (a != null) {
+                if (a.type() != GgufValue.Type.UINT32) throw new FormatError(p, "general.alignment is " + a.type() + ", not UINT32");
+                alignment = a.asLong();
+                if (alignment <= 0 || Long.bitCount(alignment) != 1) {
+                    throw new FormatError(p, "general.alignment " + alignment + " is not a power of two");
+                }
+            }
+            record Info(String name, long[] dims, DType type, long offset) {}
+            List<Info> infos = new ArrayList<>();
+            Set<String> names = new HashSet<>();
+            for (long i = 0; i < nTensors; i++) {
+                String name = string("tensor name");
+                if (name.getBytes(StandardCharsets.UTF_8).length > MAX_NAME) {
+                    throw new FormatError(p, "tensor name \"" + name.substring(0, 20) + "...\" is longer than " + MAX_NAME + " bytes");
+                }
+                if (!names.add(name)) throw new FormatError(p, "duplicate tensor name \"" + name + "\"");
+                int nDims = u32("dimension count of " + name);
+                if (nDims < 1 || nDims > MAX_DIMS) {
+                    throw new FormatError(p, "tensor \"" + name + "\" has " + Integer.toUnsignedString(nDims) + " dimensions (GGUF allows 1 to " + MAX_DIMS + ")");
+                }
+                long[] dims = new long[nDims];
+                for (int d = 0; d < nDims; d++) {
+                    dims[d] = u64("dimension of " + name);
+                    if (dims[d] < 0) throw new FormatError(p, "tensor \"" + name + "\" dimension " + Long.toUnsignedString(dims[d]) + " is >= 2^63");
+                }
+                int typeId = u32("type of " + name);
+                DType type = fromGgml(typeId);
+                if (type == null) {
+                    String known = knownUnsupported(typeId);
+                    throw new FormatError(p, "tensor \"" + name + "\" has " + (known != null ? "ggml type " + known + " (" + typeId + "), which this reader does not decode"
+                            : "unknown ggml type " + Integer.toUnsignedString(typeId)));
+                }
+                long offset = u64("offset of " + name);
+                if (offset < 0 || offset % alignment != 0) {
+                    throw new FormatError(p, "tensor \"" + name + "\" offset " + Long.toUnsignedString(offset) + " is not a multiple of the alignment " + alignment);
+                }
+                infos.add(new Info(name, dims, type, offset));
+            }
+            long dataStart = (b.position() + alignment - 1) / alignment * alignment;
+            if (dataStart > f.size()) throw new FormatError(p, "truncated: the data section would start at " + dataStart + ", past the end of the file");
+            List<TensorEntry> entries = new ArrayList<>();
+            long expect = 0;
+            for (Info in : infos) {
+                long[] shape = new long[in.dims.length];
+                for (int d = 0; d < shape.length; d++) shape[d] = in.dims[shape.length - 1 - d];
+                long bytes;
+                try {
+                    if (in.type.isBlock() && in.dims[0] % in.type.blockElements() != 0) {
+                        throw new FormatError(p, "tensor \"" + in.name + "\" rows of " + in.dims[0] + " are not whole " + in.type + " blocks of " + in.type.blockElements());
+                    }
+                    bytes = in.type.bytesFor(DType.elements(shape));
+                } catch (ArithmeticException e) {
+                    throw new FormatError(p, "tensor \"" + in.name + "\" shape " + Arrays.toString(shape) + " overflows a 64-bit size");
+                }
+                if (in.offset != expect) {
+                    throw new FormatError(p, "tensor \"" + in.name + "\" offset " + in.offset + " should be " + expect
+                            + (in.offset < expect ? " (it overlaps the previous tensor)" : " (gap after the previous tensor)"));
+                }
+                long abs = dataStart + in.offset;
+                if (bytes > f.size() - abs) {
+                    throw new FormatError(p, "truncated: tensor \"" + in.name + "\" needs bytes " + abs + ".." + (abs + bytes) + " but the file has " + f.size());
+                }
+                entries.add(new TensorEntry(in.name, in.type, shape, p, abs, bytes));
+                expect = in.offset + (bytes + alignment - 1) / alignment * alignment;
+            }
+            return new Gguf(f, version, kv, List.copyOf(entries), alignment, dataStart);
+        }
+
+        GgufValue value(String key, GgufValue.Type t, int depth) {
+            String what = "value of " + key;
+            try {
+                switch (t) {
+                    case UINT8: need(1, what); return GgufValue.of(t, b.get() & 0xff);
+                    case INT8: need(1, what); return GgufValue.of(t, (int) b.get());
+                    case UINT16: need(2, what); return GgufValue.of(t, b.getShort() & 0xffff);
+                    case INT16: need(2, what); return GgufValue.of(t, (int) b.getShort());
+                    case UINT32: return GgufValue.of(t, u32(what) & 0xffffffffL);
+                    case INT32: return GgufValue.of(t, u32(what));
+                    case FLOAT32: need(4, what); return GgufValue.of(t, b.getFloat());
+                    case BOOL: {
+                        need(1, what);
+                        int v = b.get();
+                        if (v != 0 && v != 1) throw new FormatError(p, key + ": bool value " + v + " is neither 0 nor 1");
+                        return GgufValue.of(t, v == 1);
+                    }
+                    case STRING: return GgufValue.of(t, string(what));
+                    case UINT64: case INT64: return GgufValue.of(t, u64(what));
+                    case FLOAT64: need(8, what); return GgufValue.of(t, b.getDouble());
+                    case ARRAY: {
+                        if (depth >= MAX_NESTING) throw new FormatError(p, key + ": arrays nested deeper than " + MAX_NESTING);
+                        int et = u32("array type of " + key);
+                        GgufValue.Type e = GgufValue.Type.of(et);
+                        if (e == null) throw new FormatError(p, "unknown array element type " + Integer.toUnsignedString(et) + " for key " + key);
+                        long n = u64("array length of " + key);
+                        if (n < 0 || n > b.remaining() / e.minBytes) {
+                            throw new FormatError(p, "absurd array length " + Long.toUnsignedString(n) + " for key " + key
+                                    + " (" + b.remaining() + " bytes left)");
+                        }
+                        if (n > MAX_LOADED_ARRAY && e != GgufValue.Type.ARRAY && e != GgufValue.Type.STRING) {
+                            need(n * e.minBytes, what);
+                            b.position((int) (b.position() + n * e.minBytes));
+                            return new GgufValue(t, null, e, n);
+                        }
+                        List<GgufValue> l = new ArrayList<>((int) Math.min(n, 1 << 16));
+                        for (long i = 0; i < n; i++) {
+                            GgufValue v = value(key, e, depth + 1);
+                            if (n <= MAX_LOADED_ARRAY) l.add(v);
+                        }
+                        return n <= MAX_LOADED_ARRAY ? GgufValue.array(e, l) : new GgufValue(t, null, e, n);
+                    }
+                    default: throw new IllegalStateException();
+                }
+            } catch (BufferUnderflowException e) {
+                throw new FormatError(p, "truncated inside " + what);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    /** Starts a GGUF v3 file: header, metadata and tensor infos now, tensor data streamed after. */
+    public static TensorWriter writer(Path target, Map<String, GgufValue> kv, List<TensorSpec> tensors) {
+        long alignment = DEFAULT_ALIGNMENT;
+        GgufValue a = kv.get("general.alignment");
+        if (a != null) alignment = a.asLong();
+        Header h = new Header();
+        h.u32(MAGIC).u32(3).u64(tensors.size()).u64(kv.size());
+        kv.forEach((k, v) -> {
+            h.string(k);
+            h.u32(v.type().id());
+            h.value(v);
+        });
+        long offset = 0;
+        for (TensorSpec t : tensors) {
+            if (t.name().getBytes(StandardCharsets.UTF_8).length > MAX_NAME) {
+                throw new parallax.engine.UserError("GGUF tensor names are at most 64 bytes: " + t.name());
+            }
+            if (t.shape().length < 1 || t.shape().length > MAX_DIMS) {
+                throw new parallax.engine.UserError("GGUF stores 1 to 4 dimensions; " + t.name() + " has " + t.shape().length);
+            }
+            h.string(t.name());
+            h.u32(t.shape().length);
+            for (int d = t.shape().length - 1; d >= 0; d--) h.u64(t.shape()[d]);
+            h.u32(ggmlType(t.dtype()));
+            h.u64(offset);
+            offset += (t.bytes() + alignment - 1) / alignment * alignment;
+        }
+        AtomicFile f = new AtomicFile(target);
+        try {
+            h.flushTo(f);
+            f.pad(alignment, (byte) 0);
+        } catch (RuntimeException e) {
+            f.close();
+            throw e;
+        }
+        return new TensorWriter(f, tensors, alignment) {};
+    }
+
+    /** A growable little-endian header buffer. */
+    private static final class Header {
+        ByteBuffer b = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+
+        void ensure(long n) {
+            if (b.remaining() >= n) return;
+            long cap = Math.max((long) b.capacity() * 2, b.position() + n);
+            if (cap > Integer.MAX_VALUE - 16) throw new parallax.engine.UserError("GGUF header larger than 2 GiB");
+            ByteBuffer nb = ByteBuffer.allocate((int) cap).order(ByteOrder.LITTLE_ENDIAN);
+            b.flip();
+            nb.put(b);
+            b = nb;
+        }
+
+        Header u32(long v) { ensure(4); b.putInt((int) v); return this; }
+
+        Header u64(long v) { ensure(8); b.putLong(v); return this; }
+
+        Header string(String s) {
+            byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+            u64(bytes.length);
+            ensure(bytes.length);
+            b.put(bytes);
+            return this;
+        }
+
+        void value(GgufValue v) {
+            Object o = v.value();
+            switch (v.type()) {
+                case UINT8: case INT8: ensure(1); b.put(((Number) o).byteValue()); break;
+                case UINT16: case INT16: ensure(2); b.putShort(((Number) o).shortValue()); break;
+                case UINT32: case INT32: u32(((Number) o).longValue()); break;
+                case FLOAT32: ensure(4); b.putFloat(((Number) o).floatValue()); break;
+                case BOOL: ensure(1); b.put((byte) (((Boolean) o) ? 1 : 0)); break;
+                case STRING: string((String) o); break;
+                case UINT64: case INT64: u64(((Number) o).longValue()); break;
+                case FLOAT64: ensure(8); b.putDouble(((Number) o).doubleValue()); break;
+                case ARRAY:
+                    if (o == null) throw new parallax.engine.UserError("cannot write an array that was not loaded");
+                    u32(v.elementType().id());
+                    u64(v.elements().size());
+                    for (GgufValue e : v.elements()) {
+                        if (e.type() != v.elementType()) throw new IllegalArgumentException("array element " + e.type() + " in " + v.elementType() + " array");
+                        value(e);
+                    }
+                    break;
+                default: throw new IllegalStateException();
+            }
+        }
+
+        void flushTo(AtomicFile f) {
+            b.flip();
+            f.write(b);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+package parallax.engine.plan;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import parallax.engine.DidYouMean;
+import parallax.engine.UserError;
+
+/**
+ * One accelerator model and the links around it in a typical server.
+ *
+ * <p>Memory is in bytes. HBM capacities sold as "80GB" are binary stacks, so we store
+ * them as GiB; nvidia-smi shows slightly less, which the planner's headroom absorbs.
+ * FLOP/s are dense (no 2:4 sparsity). Bandwidths are bytes/s in one direction per GPU:
+ * NVIDIA quotes NVLink as the bidirectional total, so we halve it. {@code netBytesPerS}
+ * is the scale-out network per GPU (a node's NICs divided by its GPUs).
+ * A zero FLOP/s means the chip has no such tensor-core mode.
+ */
+public record GpuProfile(String name, String description, long memoryBytes, double fp32Flops, double bf16Flops,
+                         double fp16Flops, double fp8Flops, double nvlinkBytesPerS, double netBytesPerS,
+                         double pcieBytesPerS, int gpusPerNode, long cpuMemoryPerNodeBytes) {
+
+    static final double T = 1e12, GB = 1e9;
+    static final long GIB = 1L << 30;
+
+    private static final Map<String, GpuProfile> GPUS = new LinkedHashMap<>();
+
+    static {
+        // NVIDIA H100 Tensor Core GPU datasheet (SXM5): 989 TFLOPS BF16/FP16 dense (1,979 with
+        // sparsity), FP8 1,979 dense, FP32 67 TFLOPS, NVLink 900 GB/s, PCIe Gen5 128 GB/s (both ways).
+        // DGX H100 user guide: 8 GPUs, 8x ConnectX-7 400 Gb/s for compute fabric, 2 TB system memory.
+        add(new GpuProfile("h100-80gb", "NVIDIA H100 SXM5 80GB", 80 * GIB, 66.9 * T, 989.4 * T, 989.4 * T,
+                1978.9 * T, 450 * GB, 50 * GB, 64 * GB, 8, 2048 * GB_L()));
+        // NVIDIA H200 Tensor Core GPU datasheet (SXM): 141 GB HBM3e, same tensor throughput as H100 SXM,
+        // NVLink 900 GB/s. DGX H200: 8x ConnectX-7 400 Gb/s, 2 TB system memory.
+        add(new GpuProfile("h200-141gb", "NVIDIA H200 SXM 141GB", 141 * GIB, 66.9 * T, 989.4 * T, 989.4 * T,
+                1978.9 * T, 450 * GB, 50 * GB, 64 * GB, 8, 2048 * GB_L()));
+        // NVIDIA A100 Tensor Core GPU datasheet (SXM4): 312 TFLOPS BF16/FP16 dense, 19.5 TFLOPS FP32,
+        // no FP8, NVLink 600 GB/s, PCIe Gen4 64 GB/s (both ways). DGX A100: 8x ConnectX-6 200 Gb/s.
+        add(new GpuProfile("a100-80gb", "NVIDIA A100 SXM4 80GB", 80 * GIB, 19.5 * T, 312 * T, 312 * T, 0,
+                300 * GB, 25 * GB, 32 * GB, 8, 2048 * GB_L()));
+        add(new GpuProfile("a100-40gb", "NVIDIA A100 SXM4 40GB", 40 * GIB, 19.5 * T, 312 * T, 312 * T, 0,
+                300 * GB, 25 * GB, 32 * GB, 8, 1024 * GB_L()));
+        // NVIDIA V100 datasheet (SXM2): 125 TFLOPS FP16 tensor, 15.7 TFLOPS FP32, no BF16/FP8,
+        // NVLink 300 GB/s, PCIe Gen3 32 GB/s (both ways). DGX-1: 4x 100 Gb/s InfiniBand for 8 GPUs.
+        add(new GpuProfile("v100-32gb", "NVIDIA V100 SXM2 32GB", 32 * GIB, 15.7 * T, 0, 125 * T, 0,
+                150 * GB, 6.25 * GB, 16 * GB, 8, 512 * GB_L()));
+        // NVIDIA L40S datasheet: 48 GB GDDR6, 362 TFLOPS BF16/FP16 dense (733 sparse), FP8 733 dense,
+        // FP32 91.6 TFLOPS, no NVLink (PCIe Gen4 x16, 64 GB/s both ways). Network: 100 Gb/s per GPU
+        // assumed (servers vary; override with --net-gbps).
+        add(new GpuProfile("l40s", "NVIDIA L40S 48GB", 48 * GIB, 91.6 * T, 362.05 * T, 362.05 * T, 733 * T,
+                32 * GB, 12.5 * GB, 32 * GB, 8, 1024 * GB_L()));
+    }
+
+    private static long GB_L() { return 1_000_000_000L; }
+
+    public GpuProfile {
+        if (memoryBytes <= 0) throw new UserError("GPU memory must be positive");
+        if (gpusPerNode <= 0) throw new UserError("GPUs per node must be positive, got " + gpusPerNode);
+        if (bf16Flops <= 0 && fp16Flops <= 0 && fp32Flops <= 0) throw new UserError("GPU needs a positive FLOP/s figure");
+        if (nvlinkBytesPerS <= 0 || netBytesPerS <= 0) throw new UserError("link bandwidths must be positive");
+    }
+
+    private static void add(GpuProfile g) { GPUS.put(g.name(), g); }
+
+    public static List<GpuProfile> all() { return new ArrayList<>(GPUS.values()); }
+
+    public static List<String> names() { return new ArrayList<>(GPUS.keySet()); }
+
+    /** A profile by name: "h100", "H100 80GB", "a100-40gb" ... or one line naming close ones. */
+    public static GpuProfile get(String name) {
+        String key = name.trim().toLowerCase(Locale.ROOT).replace(' ', '-').replace('_', '-');
+        if (GPUS.containsKey(key)) return GPUS.get(key);
+        for (GpuProfile g : GPUS.values()) {
+            if (g.name().replace("gb", "").replace("-", "").equals(key.replace("gb", "").replace("-", ""))) return g;
+        }
+        switch (key) {
+            case "h100", "h100-sxm" -> { return GPUS.get("h100-80gb"); }
+            case "h200", "h200-141", "h200-sxm" -> { return GPUS.get("h200-141gb"); }
+            case "a100" -> { return GPUS.get("a100-80gb"); }
+            case "v100" -> { return GPUS.get("v100-32gb"); }
+            default -> { }
+        }
+        throw new UserError("unknown GPU '" + name + "'." + DidYouMean.hint(key, names())
+                + " Known: " + String.join(", ", names()) + ", or custom (--gpu custom --gpu-mem-gib ... --tflops ...)");
+    }
+
+    /** Dense tensor-core FLOP/s for a compute dtype; one clear line when the chip lacks it. */
+    public double flopsFor(Dtype d) {
+        double f = switch (d) {
+            case FP32 -> fp32Flops;
+            case BF16 -> bf16Flops;
+            case FP16 -> fp16Flops;
+            case FP8 -> fp8Flops;
+        };
+        if (f <= 0) throw new UserError(description + " has no " + d.label() + " tensor cores (choose another --dtype)");
+        return f;
+    }
+
+    /** Same GPU with some fields replaced (a custom cluster's overrides). */
+    public GpuProfile with(Long mem, Double bf16, Double fp8, Double nvlink, Double net, Integer perNode) {
+        return new GpuProfile(mem != null || bf16 != null || fp8 != null || nvlink != null || net != null ? name + "*" : name, description, mem != null ? mem : memoryBytes, fp32Flops,
+                bf16 != null ? bf16 : bf16Flops, bf16 != null ? bf16 : fp16Flops, fp8 != null ? fp8 : fp8Flops,
+                nvlink != null ? nvlink : nvlinkBytesPerS, net != null ? net : netBytesPerS, pcieBytesPerS,
+                perNode != null ? perNode : gpusPerNode, cpuMemoryPerNodeBytes);
+    }
+
+    /** A custom GPU: memory in GiB, dense bf16 TFLOP/s, fp8 TFLOP/s (0 = none), link GB/s per direction. */
+    public static GpuProfile custom(double memGib, double bf16Tflops, double fp8Tflops, double nvlinkGBs, double netGBs,
+                                    int perNode) {
+        return new GpuProfile("custom", String.format("custom GPU (%.0f GiB, %.0f TFLOP/s bf16)", memGib, bf16Tflops),
+                (long) (memGib * GIB), 0, bf16Tflops * T, bf16Tflops * T, fp8Tflops * T,
+                nvlinkGBs * GB, netGBs * GB, 32 * GB, perNode, 1024 * GB_L());
+    }
+}

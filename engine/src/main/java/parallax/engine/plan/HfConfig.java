@@ -1,0 +1,105 @@
+package parallax.engine.plan;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import parallax.engine.UserError;
+import parallax.engine.plan.ModelSpec.Arch;
+
+/**
+ * Reads a Hugging Face {@code config.json} into a {@link ModelSpec}. Field names follow
+ * transformers' configuration classes (LlamaConfig, MistralConfig, MixtralConfig,
+ * Qwen2Config, GPT2Config, BertConfig); GPT-2 uses its own names (n_embd, n_layer, ...).
+ */
+public final class HfConfig {
+
+    private HfConfig() {}
+
+    public static ModelSpec read(Path path) {
+        if (!Files.isRegularFile(path)) throw new UserError("no config file at " + path);
+        JsonObject o;
+        try {
+            JsonElement e = JsonParser.parseString(Files.readString(path));
+            if (!e.isJsonObject()) throw new UserError(path + " is not a JSON object");
+            o = e.getAsJsonObject();
+        } catch (IOException ex) {
+            throw new UserError("cannot read " + path + ": " + ex.getMessage());
+        } catch (com.google.gson.JsonParseException ex) {
+            throw new UserError(path + " is not valid JSON: " + ex.getMessage());
+        }
+        String name = path.getParent() != null && path.getParent().getFileName() != null
+                ? path.getParent().getFileName().toString() : path.getFileName().toString();
+        return parse(o, name, path.toString());
+    }
+
+    /** Parses a config object; {@code where} names it in error messages. */
+    public static ModelSpec parse(JsonObject o, String name, String where) {
+        String type = str(o, "model_type");
+        if (type == null) throw missing(where, "model_type");
+        type = type.toLowerCase(Locale.ROOT);
+        Arch arch;
+        switch (type) {
+            case "llama", "mistral", "mixtral" -> arch = Arch.LLAMA;
+            case "qwen2" -> arch = Arch.QWEN2;
+            case "gpt2" -> arch = Arch.GPT2;
+            case "bert" -> arch = Arch.BERT;
+            default -> throw new UserError(where + ": model_type '" + type
+                    + "' is not one we can count (llama, mistral, mixtral, qwen2, gpt2, bert)");
+        }
+        int hidden = req(o, where, "hidden_size", "n_embd");
+        int layers = req(o, where, "num_hidden_layers", "n_layer");
+        int heads = req(o, where, "num_attention_heads", "n_head");
+        int kv = opt(o, heads, "num_key_value_heads");
+        int ffn = arch == Arch.GPT2 ? opt(o, 4 * hidden, "n_inner") : req(o, where, "intermediate_size");
+        int vocab = req(o, where, "vocab_size");
+        int seq = req(o, where, "max_position_embeddings", "n_positions");
+        Integer headDim = find(o, where, "head_dim");
+        if (headDim != null && heads > 0 && headDim * heads != hidden)
+            throw new UserError(where + ": head_dim " + headDim + " x " + heads + " heads differs from hidden_size " + hidden
+                    + "; shapes with a separate head size are not supported yet");
+        int experts = opt(o, 1, "num_local_experts");
+        int topK = opt(o, 1, "num_experts_per_tok");
+        // PretrainedConfig defaults tie_word_embeddings to true; Llama/Mistral/Qwen2 classes to false.
+        boolean tiedDefault = arch == Arch.GPT2 || arch == Arch.BERT;
+        boolean tied = o.has("tie_word_embeddings") && !o.get("tie_word_embeddings").isJsonNull()
+                ? o.get("tie_word_embeddings").getAsBoolean() : tiedDefault;
+        return new ModelSpec(name, arch, layers, hidden, heads, kv, ffn, vocab, seq, experts, topK, tied);
+    }
+
+    private static UserError missing(String where, String... keys) {
+        return new UserError(where + " lacks " + String.join(" (or ", keys) + (keys.length > 1 ? ")" : "")
+                + ", which the planner needs");
+    }
+
+    private static String str(JsonObject o, String key) {
+        return o.has(key) && o.get(key).isJsonPrimitive() ? o.get(key).getAsString() : null;
+    }
+
+    private static int req(JsonObject o, String where, String... keys) {
+        Integer v = find(o, where, keys);
+        if (v == null) throw missing(where, keys);
+        return v;
+    }
+
+    private static int opt(JsonObject o, int dflt, String... keys) {
+        Integer v = find(o, "config", keys);
+        return v == null ? dflt : v;
+    }
+
+    private static Integer find(JsonObject o, String where, String... keys) {
+        for (String k : keys) {
+            if (o.has(k) && !o.get(k).isJsonNull()) {
+                try {
+                    return o.get(k).getAsInt();
+                } catch (RuntimeException e) {
+                    throw new UserError(where + ": " + k + " is not a whole number: " + o.get(k));
+                }
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,66 @@
+package parallax.engine.plan;
+
+import parallax.engine.UserError;
+
+/**
+ * How one training step is laid out: the parallel degrees, ZeRO stage, batch split,
+ * recomputation and precision. {@code microBatches} is the number of micro-batches each
+ * pipeline runs per optimizer step (gradient accumulation), so the global batch is
+ * {@code dp x microBatch x microBatches} sequences of {@code seq} tokens.
+ */
+public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int microBatch, int microBatches, int seq,
+                     Recompute recompute, boolean sequenceParallel, Optimizer optimizer, Dtype dtype,
+                     boolean offloadOptimizer, boolean offloadParams, Schedule schedule) {
+
+    /** Activation recomputation (Korthikanti et al. 2022). */
+    public enum Recompute { NONE, SELECTIVE, FULL }
+
+    public enum Optimizer { ADAMW, ADAM_8BIT, SGD }
+
+    /** Pipeline schedule; INTERLEAVED needs virtualStages > 1 (Narayanan et al. 2021). */
+    public enum Schedule { GPIPE, ONE_F_ONE_B, INTERLEAVED }
+
+    public Layout {
+        ModelSpec.positive("dp", dp);
+        ModelSpec.positive("tp", tp);
+        ModelSpec.positive("pp", pp);
+        ModelSpec.positive("virtual stages", virtualStages);
+        ModelSpec.positive("micro-batch", microBatch);
+        ModelSpec.positive("micro-batches per step (gradient accumulation)", microBatches);
+        ModelSpec.positive("sequence length", seq);
+        if (zero < 0 || zero > 3) throw new UserError("ZeRO stage must be 0, 1, 2 or 3, got " + zero);
+        if (offloadParams && zero != 3) throw new UserError("offloading parameters to CPU needs ZeRO stage 3 (ZeRO-Infinity)");
+        if (sequenceParallel && tp == 1) sequenceParallel = false;
+        if (virtualStages > 1 && pp == 1) throw new UserError("virtual pipeline stages need pp > 1");
+        if (schedule == null) schedule = virtualStages > 1 ? Schedule.INTERLEAVED : Schedule.ONE_F_ONE_B;
+        if (schedule == Schedule.INTERLEAVED && virtualStages == 1) schedule = Schedule.ONE_F_ONE_B;
+        if (virtualStages > 1) schedule = Schedule.INTERLEAVED;
+    }
+
+    public int gpus() { return dp * tp * pp; }
+
+    public long globalBatch() { return (long) dp * microBatch * microBatches; }
+
+    public long tokensPerStep() { return globalBatch() * seq; }
+
+    /** A short label: dp4·tp8·pp2 z1 mb1 sel. */
+    public String label() {
+        return String.format("dp%d·tp%d·pp%d%s z%d mb%d %s", dp, tp, pp, virtualStages > 1 ? "v" + virtualStages : "",
+                zero, microBatch, recompute.name().toLowerCase().substring(0, recompute == Recompute.SELECTIVE ? 3 : 4));
+    }
+
+    public Layout withZero(int z) {
+        return new Layout(dp, tp, pp, virtualStages, z, microBatch, microBatches, seq, recompute, sequenceParallel,
+                optimizer, dtype, offloadOptimizer, offloadParams && z == 3, schedule);
+    }
+
+    public Layout withRecompute(Recompute r) {
+        return new Layout(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, r, sequenceParallel,
+                optimizer, dtype, offloadOptimizer, offloadParams, schedule);
+    }
+
+    public Layout withOffload(boolean optimizerToCpu, boolean paramsToCpu) {
+        return new Layout(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, recompute, sequenceParallel,
+                optimizer, dtype, optimizerToCpu, paramsToCpu, schedule);
+    }
+}

@@ -1,0 +1,129 @@
+package parallax.engine.plan;
+
+import com.google.gson.GsonBuilder;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import java.util.function.IntFunction;
+import parallax.engine.UserError;
+import parallax.engine.cluster.WorkerPool;
+import parallax.engine.model.GptConfig;
+import parallax.engine.parallel.PipelineParallel;
+import parallax.engine.parallel.RankResult;
+import parallax.engine.parallel.TrainSpec;
+import parallax.engine.parallel.Training;
+import parallax.engine.torch.DType;
+
+/**
+ * Runs the engine's strategies on a small GPT over real worker ranks and records what
+ * every rank measured, as {@link MemoryValidation.Measurement}s the planner is compared
+ * against. Nothing here estimates: every byte comes from the ranks' own tensors.
+ */
+public final class ValidationRuns {
+
+    /** One strategy to measure. {@code checkpointEvery} > 0 turns on activation checkpointing. */
+    public record Strategy(String name, int dp, int tp, int pp, int zero, int microBatches,
+                           PipelineParallel.Schedule schedule, DType precision, int checkpointEvery) {
+        public int world() { return dp * tp * pp; }
+    }
+
+    private ValidationRuns() {}
+
+    /** The strategies of a default validation: two ranks each; with {@code ranks} = 4 also 2-D layouts. */
+    public static List<Strategy> defaults(int ranks) {
+        if (ranks != 2 && ranks != 4) throw new UserError("validation runs on 2 or 4 ranks, not " + ranks);
+        var f = PipelineParallel.Schedule.ONE_F_ONE_B;
+        List<Strategy> s = new ArrayList<>(List.of(
+                new Strategy("DP (ZeRO-0)", 2, 1, 1, 0, 1, f, DType.FP32, 0),
+                new Strategy("ZeRO-1", 2, 1, 1, 1, 1, f, DType.FP32, 0),
+                new Strategy("ZeRO-2", 2, 1, 1, 2, 1, f, DType.FP32, 0),
+                new Strategy("ZeRO-3", 2, 1, 1, 3, 1, f, DType.FP32, 0),
+                new Strategy("TP", 1, 2, 1, 0, 1, f, DType.FP32, 0),
+                new Strategy("PP 1F1B", 1, 1, 2, 0, 4, f, DType.FP32, 0),
+                new Strategy("PP GPipe", 1, 1, 2, 0, 4, PipelineParallel.Schedule.GPIPE, DType.FP32, 0),
+                new Strategy("ZeRO-1 bf16", 2, 1, 1, 1, 1, f, DType.BF16, 0),
+                new Strategy("DP + checkpointing", 2, 1, 1, 0, 1, f, DType.FP32, 1)));
+        if (ranks == 4) {
+            s.add(new Strategy("DP x TP", 2, 2, 1, 0, 1, f, DType.FP32, 0));
+            s.add(new Strategy("DP x PP ZeRO-1", 2, 1, 2, 1, 2, f, DType.FP32, 0));
+            s.add(new Strategy("TP x PP", 1, 2, 2, 0, 2, f, DType.FP32, 0));
+        }
+        return s;
+    }
+
+    /** The planner's shape for one of the engine's GPT configurations. */
+    public static ModelSpec spec(GptConfig c) {
+        return new ModelSpec(c.name() + "-gpt", ModelSpec.Arch.PARALLAX_GPT, c.layers(), c.hidden(), c.heads(), c.heads(),
+                c.ffn(), c.vocab(), c.sequence(), 1, 1, false);
+    }
+
+    /**
+     * Trains each strategy for {@code steps} steps of {@code batch} sequences on a pool from
+     * {@code pools} (by world size) and returns every rank's measured memory.
+     */
+    public static List<MemoryValidation.Measurement> run(GptConfig cfg, List<Strategy> strategies, int steps, int batch,
+                                                         IntFunction<WorkerPool> pools, BiConsumer<Integer, String> progress) {
+        List<MemoryValidation.Measurement> out = new ArrayList<>();
+        int i = 0;
+        for (Strategy s : strategies) {
+            progress.accept(i++, s.name());
+            TrainSpec spec = TrainSpec.defaults(cfg).withLayout(s.dp(), s.tp(), s.pp()).withZero(s.zero())
+                    .withMicroBatches(s.microBatches(), s.schedule()).withPrecision(s.precision())
+                    .withCheckpoint(s.checkpointEvery()).withSteps(steps).withBatch(batch);
+            Training.Run run = Training.run(pools.apply(s.world()), spec, null);
+            // The engine recomputes a unit's forward under ZeRO-3 and with checkpointing: only unit inputs are kept.
+            String recompute = s.zero() == 3 || s.checkpointEvery() > 0 ? "full" : "none";
+            for (RankResult r : run.ranks()) {
+                RankResult.RankMemory mem = r.memory();
+                out.add(new MemoryValidation.Measurement(s.name(), r.rank(), s.dp(), s.tp(), s.pp(), s.zero(),
+                        s.precision().label(), spec.optimizer(), batch / s.dp() / s.microBatches(), s.microBatches(),
+                        cfg.sequence(), recompute, s.schedule().label(), mem.parameterBytes(), mem.gradientBytes(),
+                        mem.optimizerBytes(), mem.activationBytes()));
+            }
+        }
+        progress.accept(i, "done");
+        return out;
+    }
+
+    /** Writes a measurement record (temp file, then rename). */
+    public static void save(String model, List<MemoryValidation.Measurement> runs, Path file) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (MemoryValidation.Measurement x : runs) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("strategy", x.strategy());
+            r.put("rank", x.rank());
+            r.put("dp", x.dp());
+            r.put("tp", x.tp());
+            r.put("pp", x.pp());
+            r.put("zero", x.zero());
+            r.put("dtype", x.dtype());
+            r.put("optimizer", x.optimizer());
+            r.put("micro_batch", x.microBatch());
+            r.put("micro_batches", x.microBatches());
+            r.put("seq", x.seq());
+            r.put("recompute", x.recompute());
+            r.put("schedule", x.schedule());
+            r.put("param_bytes", x.paramBytes());
+            r.put("grad_bytes", x.gradBytes());
+            r.put("optimizer_bytes", x.optimizerBytes());
+            r.put("activation_bytes", x.activationBytes());
+            rows.add(r);
+        }
+        String json = new GsonBuilder().setPrettyPrinting().create().toJson(Map.of("model", model, "runs", rows));
+        try {
+            Path dir = file.toAbsolutePath().getParent();
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, ".measured", ".tmp");
+            Files.writeString(tmp, json);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UserError("cannot write " + file + ": " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package parallax.engine.precision;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AbstractTensor;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * libtorch's own casts, the reference our codecs are checked and timed against:
+ * {@code tensor.to(dtype)} on the CPU, bytes read back as they lie in memory.
+ */
+public final class TorchCast {
+
+    private TorchCast() {}
+
+    /** The libtorch dtype of a format. */
+    public static ScalarType scalarType(FloatFormat f) {
+        switch (f) {
+            case FP32: return ScalarType.Float;
+            case FP16: return ScalarType.Half;
+            case BF16: return ScalarType.BFloat16;
+            case E4M3FN: return ScalarType.Float8_e4m3fn;
+            case E5M2: return ScalarType.Float8_e5m2;
+            case E4M3FNUZ: return ScalarType.Float8_e4m3fnuz;
+            default: return ScalarType.Float8_e5m2fnuz;
+        }
+    }
+
+    /** {@code torch.tensor(values).to(f)}, as raw little-endian bytes. */
+    public static byte[] encode(float[] values, FloatFormat f) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor t = AbstractTensor.create(values).to(scalarType(f)).contiguous();
+            return bytesOf(t, (long) values.length * f.bytesPerValue());
+        }
+    }
+
+    /** Reinterprets raw bytes as format {@code f} and casts them to FP32 with libtorch. */
+    public static float[] decode(byte[] raw, FloatFormat f) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor bytes = AbstractTensor.create(raw);
+            Tensor typed = f.bytesPerValue() == 1 ? bytes.view(scalarType(f))
+                    : bytes.view(f.bytesPerValue() == 2 ? ScalarType.Short : ScalarType.Int).view(scalarType(f));
+            Tensor out = typed.to(ScalarType.Float).contiguous();
+            float[] result = new float[(int) out.numel()];
+            byte[] b = bytesOf(out, 4L * result.length);
+            java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().get(result);
+            return result;
+        }
+    }
+
+    static byte[] bytesOf(Tensor t, long n) {
+        byte[] out = new byte[Math.toIntExact(n)];
+        new BytePointer(t.data_ptr()).capacity(n).get(out);
+        return out;
+    }
+
+    /**
+     * One compute thread, as every Parallax process uses on small machines. libtorch's
+     * set_num_threads does not reach OpenBLAS, which runs libtorch's FP32 CPU matmuls with
+     * threads of its own: on a loaded 2-core machine that made FP32 steps 5-10x slower than
+     * BF16 ones until OpenBLAS was told too.
+     */
+    public static void oneThread() {
+        torch.set_num_threads(1);
+        try {
+            org.bytedeco.openblas.global.openblas_full.openblas_set_num_threads(1);
+        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+            // No OpenBLAS on this platform's build: nothing to limit.
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package parallax.engine.formats;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Runs Debian's /usr/bin/python3 as a peer for cross-checks (never a PyPI install). */
+final class PythonPeer {
+
+    static final Path PYTHON = Path.of("/usr/bin/python3");
+
+    record Result(int exit, String output) {}
+
+    static boolean hasModule(String module) {
+        if (!Files.isExecutable(PYTHON)) return false;
+        try {
+            return run("import " + module).exit() == 0;
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    static Result run(String script, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(PYTHON.toString(), "-c", script));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("OMP_NUM_THREADS", "1");
+        Process p = pb.start();
+        byte[] out = p.getInputStream().readAllBytes();
+        if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IOException("python3 timed out");
+        }
+        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# install/test.sh: the same set-up as run.sh, plus the test peers, then every test
+# (mvn -B verify: unit tests, real worker JVMs, a real Jupyter client, the lessons).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# Test peers from Debian: the protocol conformance suite, headless Chromium, PyTorch
+# (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker, and
+# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2).
+TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client)
+
+check_java
+check_maven
+ensure_jupyter
+ensure_debs "${TEST_DEBS[@]}"
+build
+install_kernelspec
+
+cd "$PARALLAX_ROOT"
+say "running every test (mvn -B verify)"
+exec mvn -B verify "$@"

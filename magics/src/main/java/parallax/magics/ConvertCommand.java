@@ -1,0 +1,92 @@
+package parallax.magics;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import parallax.engine.UserError;
+import parallax.engine.formats.ConvertBenchmark;
+import parallax.engine.formats.ConvertReport;
+import parallax.engine.formats.Converter;
+import parallax.engine.formats.DType;
+import parallax.engine.formats.Onnx;
+import parallax.engine.report.Report;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "convert", description = {
+    "Convert weights between safetensors, GGUF and ONNX (initializers), or from a PyTorch checkpoint (.bin/.pt, read without running its pickle).",
+    "The source format is detected from its content, the destination's from its extension (.safetensors, .gguf, .onnx).",
+    "Example: %%convert model.safetensors model-Q8_0.gguf --to q8_0"})
+public final class ConvertCommand extends MagicCommand {
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "SRC", description = "Model file, shard or model.safetensors.index.json.")
+    Path src;
+
+    @Parameters(index = "1", arity = "0..1", paramLabel = "DST", description = "Destination file; written to a temporary name and renamed when complete.")
+    Path dst;
+
+    @Option(names = "--to", paramLabel = "TYPE", description = "Element type for float tensors: f32, f16, bf16, q8_0, q4_0 (GGUF only), e4m3, e5m2.")
+    String to;
+
+    @Option(names = "--arch", paramLabel = "ARCH", description = "llama: write llama.* GGUF metadata from config.json beside SRC and permute Q/K rows.")
+    String arch;
+
+    @Option(names = "--names", paramLabel = "MAP", description = "Rename tensors: hf-to-gguf or gguf-to-hf (Llama).")
+    String names;
+
+    @Option(names = "--bench", paramLabel = "MB", description = "Benchmark instead: generate an F32 safetensors file of MB megabytes in --tmp, convert it to GGUF F16 and Q8_0 and compare with a plain copy.")
+    Long benchMegabytes;
+
+    @Option(names = "--repeat", defaultValue = "3", description = "Runs per case for --bench (median reported). Default: ${DEFAULT-VALUE}.")
+    int repeat;
+
+    @Option(names = "--tmp", defaultValue = "/tmp", description = "Directory for --bench files (deleted afterwards). Default: ${DEFAULT-VALUE}.")
+    Path tmp;
+
+    @Override
+    protected Report execute() {
+        if (benchMegabytes != null) {
+            ConvertBenchmark.Result r = ConvertBenchmark.run(benchMegabytes, repeat, tmp,
+                    output().progress("bench", 3L * repeat));
+            return ConvertBenchmark.report(r);
+        }
+        if (src == null || dst == null) throw new UserError("give SRC and DST (or --bench MB)");
+        DType type = to == null ? null : type(to);
+        if (arch != null && !arch.equals("llama")) throw new UserError("unknown --arch " + arch + " (known: llama)");
+        Converter.Names map = Converter.Names.KEEP;
+        if (names != null) {
+            switch (names.toLowerCase(Locale.ROOT)) {
+                case "hf-to-gguf": map = Converter.Names.HF_TO_GGUF; break;
+                case "gguf-to-hf": map = Converter.Names.GGUF_TO_HF; break;
+                default: throw new UserError("unknown --names " + names + " (known: hf-to-gguf, gguf-to-hf)");
+            }
+        } else if ("llama".equals(arch)) {
+            String d = dst.toString().toLowerCase(Locale.ROOT);
+            map = d.endsWith(".gguf") ? Converter.Names.HF_TO_GGUF : Converter.Names.GGUF_TO_HF;
+        }
+        Converter.Options o = new Converter.Options(type, arch, map, Onnx.EXTERNAL_THRESHOLD);
+        Converter.Result r = Converter.convert(src, dst, o, output().progress("convert", countTensors()));
+        return ConvertReport.of(r);
+    }
+
+    private long countTensors() {
+        try (var m = parallax.engine.formats.ModelFiles.open(src)) {
+            return m.tensors().size();
+        }
+    }
+
+    static DType type(String s) {
+        switch (s.toLowerCase(Locale.ROOT)) {
+            case "f32": return DType.F32;
+            case "f16": return DType.F16;
+            case "bf16": return DType.BF16;
+            case "q8_0": return DType.Q8_0;
+            case "q4_0": return DType.Q4_0;
+            case "e4m3": return DType.F8_E4M3;
+            case "e5m2": return DType.F8_E5M2;
+            default:
+                throw new UserError("unknown --to " + s + "." + parallax.engine.DidYouMean.hint(s,
+                        java.util.List.of("f32", "f16", "bf16", "q8_0", "q4_0", "e4m3", "e5m2")));
+        }
+    }
+}

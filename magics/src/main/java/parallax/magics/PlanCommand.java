@@ -1,0 +1,361 @@
+package parallax.magics;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import parallax.engine.UserError;
+import parallax.engine.plan.Cluster;
+import parallax.engine.plan.Conventions;
+import parallax.engine.plan.Dtype;
+import parallax.engine.plan.GpuProfile;
+import parallax.engine.plan.HfConfig;
+import parallax.engine.plan.InferencePlan;
+import parallax.engine.plan.Layout;
+import parallax.engine.plan.LayoutSearch;
+import parallax.engine.plan.MemoryValidation;
+import parallax.engine.plan.ModelCatalog;
+import parallax.engine.plan.ModelSpec;
+import parallax.engine.plan.PlanReports;
+import parallax.engine.plan.Planner;
+import parallax.engine.plan.TrainingPlan;
+import parallax.engine.report.Progress;
+import parallax.engine.report.Report;
+import parallax.engine.model.GptConfig;
+import parallax.engine.plan.ValidationRuns;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code %plan}: memory, communication and time of training (or serving) a model on a
+ * cluster, by the formulas of the field with every assumption shown; {@code --search}
+ * ranks every layout; {@code --infer} sizes inference; {@code --validate} compares the
+ * planner with memory the engine measured.
+ */
+@Command(name = "plan", description = {
+        "Capacity planning: memory per GPU, communication, step time, MFU and training time for a model on a cluster.",
+        "Examples: %%plan llama-2-7b --gpu h100 --gpus 1 --zero 0 --recompute full --offload optimizer",
+        "          %%plan llama-2-70b --gpu h100 --gpus 64 --tp 8 --pp 2 --zero 1 --global-batch 512 --tokens 2T",
+        "          %%plan llama-2-70b --gpu h100 --gpus 1024 --search",
+        "          %%plan llama-3-8b --infer --encoding q4_k_m --context 8192"})
+public final class PlanCommand extends MagicCommand {
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "Catalog model name (see --list), e.g. llama-2-70b.")
+    String modelName;
+
+    @Option(names = {"-m", "--model"}, description = "Catalog model name (same as the positional MODEL).")
+    String modelOption;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "A Hugging Face config.json instead of a catalog name.")
+    Path config;
+
+    @Option(names = "--list", description = "List the catalog models and GPU profiles.")
+    boolean list;
+
+    // Explicit shapes (override the catalog/config, or describe a new model).
+    @Option(names = "--arch", description = "Block layout for explicit shapes: llama, qwen2, gpt2, bert (default llama).")
+    String arch;
+    @Option(names = "--layers") Integer layers;
+    @Option(names = "--hidden") Integer hidden;
+    @Option(names = "--heads") Integer heads;
+    @Option(names = "--kv-heads") Integer kvHeads;
+    @Option(names = "--ffn", description = "MLP intermediate size (per expert).") Integer ffn;
+    @Option(names = "--vocab") Integer vocab;
+    @Option(names = "--max-seq", description = "Positions the model supports.") Integer maxSeq;
+    @Option(names = "--experts", description = "MoE experts per layer.") Integer experts;
+    @Option(names = "--top-k", description = "MoE experts per token.") Integer topK;
+
+    // Cluster.
+    @Option(names = "--gpu", description = "GPU profile: h100-80gb, h200-141gb, a100-80gb, a100-40gb, v100-32gb, l40s, custom (default h100-80gb).")
+    String gpu = "h100-80gb";
+    @Option(names = "--gpus", description = "Total GPUs (default dp x tp x pp).") Integer gpus;
+    @Option(names = "--nodes", description = "Nodes (instead of --gpus).") Integer nodes;
+    @Option(names = "--gpus-per-node") Integer gpusPerNode;
+    @Option(names = "--gpu-mem-gib", description = "Custom/override GPU memory in GiB.") Double gpuMemGib;
+    @Option(names = "--tflops", description = "Custom/override dense bf16/fp16 TFLOP/s.") Double tflops;
+    @Option(names = "--fp8-tflops", description = "Custom/override dense fp8 TFLOP/s.") Double fp8Tflops;
+    @Option(names = "--nvlink-gbs", description = "Custom/override NVLink GB/s per direction per GPU.") Double nvlinkGBs;
+    @Option(names = "--net-gbps", description = "Custom/override network Gb/s per GPU (InfiniBand/Ethernet).") Double netGbps;
+
+    // Layout.
+    @Option(names = "--dp") Integer dp;
+    @Option(names = "--tp") int tp = 1;
+    @Option(names = "--pp") int pp = 1;
+    @Option(names = "--vpp", description = "Virtual stages per pipeline rank (interleaved 1F1B).") int vpp = 1;
+    @Option(names = "--schedule", description = "Pipeline schedule: 1f1b (default), gpipe, interleaved.") String schedule;
+    @Option(names = "--zero", description = "ZeRO stage 0-3.") int zero = 0;
+    @Option(names = {"--micro-batch", "--mb"}) int microBatch = 1;
+    @Option(names = {"--accum", "--micro-batches"}, description = "Micro-batches per step per pipeline (gradient accumulation).") Integer accum;
+    @Option(names = "--global-batch", description = "Sequences per optimizer step (sets --accum).") Long globalBatch;
+    @Option(names = "--seq", description = "Training sequence length (default: the model's, at most 4096).") Integer seq;
+    @Option(names = "--recompute", description = "Activation recomputation: none, selective, full.") String recompute = "none";
+    @Option(names = "--sp", negatable = true, description = "Sequence parallelism (default on when tp > 1).") Boolean sp;
+    @Option(names = "--optimizer", description = "adamw, adam-8bit, sgd.") String optimizer = "adamw";
+    @Option(names = "--dtype", description = "fp32, bf16, fp16, fp8 (default bf16).") String dtype = "bf16";
+    @Option(names = "--offload", description = "Offload to CPU: none, optimizer, params, both.") String offload = "none";
+
+    // Conventions.
+    @Option(names = "--units", description = "gib (2^30 bytes, default) or gb (10^9 bytes).") String units = "gib";
+    @Option(names = "--bytes-per-param", description = "16 (ZeRO paper: fp16 grads) or 18 (fp32 grads).") int bytesPerParam = 16;
+    @Option(names = "--headroom", description = "Fraction of GPU memory kept free (default 0.10).") double headroom = 0.10;
+    @Option(names = "--compute-eff", description = "Fraction of dense peak reached by the GEMMs (default 0.55).") double computeEff = 0.55;
+    @Option(names = "--link-eff", description = "Fraction of link bandwidth reached by collectives (default 0.80).") double linkEff = 0.80;
+    @Option(names = "--overlap", description = "Fraction of DP communication hidden behind backward (default 1.0).") double overlap = 1.0;
+    @Option(names = "--dropout", negatable = true, description = "Count dropout masks in activations, as the paper does (default true; --no-dropout for models trained without).") boolean dropout = true;
+    @Option(names = "--tokens", description = "Training token budget, e.g. 2T or 300B: adds total time.") String tokens;
+
+    // Modes.
+    @Option(names = "--search", description = "Rank every valid layout of the cluster.") boolean search;
+    @Option(names = "--top", description = "Rows of the search table (default 15).") int top = 15;
+    @Option(names = "--repeat", description = "Benchmark: run the search this many times and report the median and all times.") int repeat = 1;
+    @Option(names = "--infer", description = "Plan inference: weights by encoding + KV cache.") boolean infer;
+    @Option(names = "--encoding", description = "f32, f16, bf16, fp8, q8_0, q4_0, q4_k_m (default f16).") String encoding = "f16";
+    @Option(names = "--context", description = "Inference context length (default: the model's).") Integer context;
+    @Option(names = "--batch", description = "Inference batch (sequences).") int batch = 1;
+    @Option(names = "--kv-bytes", description = "Bytes per KV cache element (2 = f16).") int kvBytes = 2;
+    @Option(names = "--validate", description = "Run the engine's strategies (DP, ZeRO 1-3, TP, PP, bf16, checkpointing) on a small GPT (tiny; or MODEL small-gpt/medium-gpt) over worker ranks and compare measured memory with the planner's prediction.") boolean validate;
+    @Option(names = "--measured", paramLabel = "FILE", description = "A measurement record (JSON) to validate against instead of running.") Path measured;
+    @Option(names = "--ranks", description = "Ranks for --validate runs: 2 (default) or 4 (adds DP x TP, DP x PP, TP x PP).") int ranks = 2;
+    @Option(names = "--steps", description = "Training steps per strategy for --validate (default 2).") int steps = 2;
+    @Option(names = "--save", paramLabel = "FILE", description = "With --validate: also write the measurement record to FILE.") Path save;
+
+    @Override
+    protected Report execute() {
+        if (list) return listing();
+        if (validate) return validate();
+        ModelSpec m = model();
+        Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap, dropout);
+        if (infer) {
+            int ctx = context != null ? context : m.maxSeq();
+            List<GpuProfile> gs = new ArrayList<>(GpuProfile.all());
+            if (!gpu.equals("h100-80gb") || gpuMemGib != null) {
+                GpuProfile chosen = gpuProfile();
+                gs.removeIf(x -> x.name().equals(chosen.name()));
+                gs.add(0, chosen);
+            }
+            return PlanReports.inference(InferencePlan.plan(m, InferencePlan.Encoding.of(encoding), ctx, batch, kvBytes, headroom, gs),
+                    conv.units());
+        }
+        GpuProfile g = gpuProfile();
+        int s = seq != null ? seq : Math.min(m.maxSeq(), 4096);
+        if (search) {
+            Cluster cl = cluster(g, null);
+            long gb = globalBatch != null ? globalBatch : Math.max(cl.gpus(), 4L * 1024 * 1024 / s);
+            if (repeat < 1) throw new UserError("--repeat must be at least 1");
+            LayoutSearch.Request req = new LayoutSearch.Request(gb, s, dtype(), Planner.optimizer(optimizer), null);
+            double[] times = new double[repeat];
+            LayoutSearch.Result r = null;
+            for (int i = 0; i < repeat; i++) {
+                long t0 = System.nanoTime();
+                r = LayoutSearch.search(m, cl, req, conv);
+                times[i] = (System.nanoTime() - t0) / 1e9;
+            }
+            double[] sorted = times.clone();
+            java.util.Arrays.sort(sorted);
+            Report rep = PlanReports.search(r, top, times[0]);
+            if (repeat == 1) return rep;
+            @SuppressWarnings("unchecked")
+            java.util.Map<String, Object> data = new java.util.LinkedHashMap<>((java.util.Map<String, Object>) rep.data());
+            data.put("repeat", repeat);
+            data.put("first_seconds", times[0]);
+            data.put("median_seconds", sorted[repeat / 2]);
+            data.put("all_seconds", times);
+            Report.Builder b = Report.builder(rep.title());
+            for (Report.Part part : rep.parts()) {
+                if (part instanceof Report.Text t) b.text(t.markdown());
+                else if (part instanceof Report.TablePart t) b.table(t.table(), t.caption());
+                else if (part instanceof Report.ChartPart c) b.chart(c.chart(), c.caption());
+            }
+            b.text(String.format("Benchmark: %d searches in one JVM, first (cold) %.0f ms, median %.1f ms.", repeat, times[0] * 1e3,
+                    sorted[repeat / 2] * 1e3));
+            return b.data(data).build();
+        }
+        Cluster cl = cluster(g, (long) (dp != null ? dp : 1) * tp * pp);
+        int n = cl.gpus();
+        if (n % (tp * pp) != 0) throw new UserError(n + " GPUs are not divisible by tp x pp = " + tp * pp);
+        int d = dp != null ? dp : n / (tp * pp);
+        int acc = accum != null ? accum : 1;
+        if (globalBatch != null) {
+            if (globalBatch % ((long) d * microBatch) != 0)
+                throw new UserError("global batch " + globalBatch + " is not a multiple of dp x micro-batch = " + (long) d * microBatch);
+            acc = (int) (globalBatch / ((long) d * microBatch));
+        }
+        boolean off = offload.equalsIgnoreCase("optimizer") || offload.equalsIgnoreCase("both");
+        boolean offP = offload.equalsIgnoreCase("params") || offload.equalsIgnoreCase("both");
+        if (!off && !offP && !offload.equalsIgnoreCase("none"))
+            throw new UserError("unknown --offload '" + offload + "' (none, optimizer, params, both)");
+        Layout l = new Layout(d, tp, pp, vpp, zero, microBatch, acc, s, recompute(), sp != null ? sp : tp > 1,
+                Planner.optimizer(optimizer), dtype(), off, offP, schedule());
+        TrainingPlan p = Planner.plan(m, cl, l, conv);
+        List<TrainingPlan> stages = new ArrayList<>();
+        for (int z = 0; z <= 3; z++) {
+            if (z > 0 && d == 1) break;
+            stages.add(Planner.plan(m, cl, l.withZero(z), conv));
+        }
+        return PlanReports.training(p, tokens == null ? 0 : count(tokens), stages);
+    }
+
+    private Report validate() {
+        String name = modelName != null ? modelName : modelOption;
+        if (measured != null) {
+            ModelSpec m = name == null ? ModelCatalog.get("tiny-gpt") : ModelCatalog.get(name);
+            var rows = MemoryValidation.compare(m, MemoryValidation.read(measured));
+            if (rows.isEmpty()) throw new UserError(measured + " holds no runs");
+            return MemoryValidation.report(m, rows, measured.getFileName().toString());
+        }
+        if (!MemoryValidation.engineAvailable()) throw new UserError(MemoryValidation.ENGINE_MISSING);
+        if (steps < 1) throw new UserError("--steps must be at least 1");
+        String preset = name == null ? "tiny" : name.toLowerCase(Locale.ROOT).replaceFirst("-gpt$", "");
+        GptConfig cfg = GptConfig.preset(preset);
+        ModelSpec m = ValidationRuns.spec(cfg);
+        List<ValidationRuns.Strategy> strategies = ValidationRuns.defaults(ranks);
+        parallax.engine.cluster.Cluster session = parallax.engine.cluster.Cluster.session();
+        boolean hadPool = session.current() != null;
+        List<MemoryValidation.Measurement> runs;
+        try (Progress p = output().progress("%plan --validate", strategies.size())) {
+            runs = ValidationRuns.run(cfg, strategies, steps, 8, session::pool, (i, what) -> p.update(i, Map.of("strategy", what)));
+        } finally {
+            if (!hadPool) session.stop();
+        }
+        if (save != null) ValidationRuns.save(m.name(), runs, save);
+        return MemoryValidation.report(m, MemoryValidation.compare(m, runs), "the engine's " + ranks + " worker ranks (Gloo on CPU), "
+                + steps + " steps of " + cfg.name() + " GPT, global batch 8, measured this run" + (save != null ? ", saved to " + save : ""));
+    }
+
+    private ModelSpec model() {
+        if (modelName != null && modelOption != null && !modelName.equals(modelOption))
+            throw new UserError("two models given: " + modelName + " and " + modelOption);
+        String name = modelName != null ? modelName : modelOption;
+        ModelSpec base;
+        if (config != null) {
+            if (name != null) throw new UserError("give either a model name or --config, not both");
+            base = HfConfig.read(config);
+        } else if (name != null) {
+            base = ModelCatalog.get(name);
+        } else if (layers != null || hidden != null) {
+            if (layers == null || hidden == null || heads == null || vocab == null)
+                throw new UserError("explicit shapes need at least --layers, --hidden, --heads and --vocab");
+            ModelSpec.Arch a = arch == null ? ModelSpec.Arch.LLAMA : archOf(arch);
+            int f = ffn != null ? ffn : a.gatedMlp() ? (int) (8L * hidden / 3) : 4 * hidden;
+            return new ModelSpec("custom", a, layers, hidden, heads, kvHeads != null ? kvHeads : heads, f, vocab,
+                    maxSeq != null ? maxSeq : 4096, experts != null ? experts : 1, topK != null ? topK : 1, false);
+        } else {
+            throw new UserError("name a model (e.g. %plan llama-2-7b), give --config config.json, or explicit --layers/--hidden/--heads/--vocab; --list shows the catalog");
+        }
+        if (layers == null && hidden == null && heads == null && kvHeads == null && ffn == null && vocab == null && maxSeq == null
+                && experts == null && topK == null) return base;
+        return new ModelSpec(base.name() + "*", arch != null ? archOf(arch) : base.arch(), or(layers, base.layers()),
+                or(hidden, base.hidden()), or(heads, base.heads()), or(kvHeads, base.kvHeads()), or(ffn, base.ffn()),
+                or(vocab, base.vocab()), or(maxSeq, base.maxSeq()), or(experts, base.experts()), or(topK, base.topK()),
+                base.tiedEmbeddings());
+    }
+
+    private static int or(Integer v, int d) { return v != null ? v : d; }
+
+    static ModelSpec.Arch archOf(String s) {
+        try {
+            return ModelSpec.Arch.valueOf(s.toUpperCase(Locale.ROOT).replace("-", ""));
+        } catch (IllegalArgumentException e) {
+            throw new UserError("unknown --arch '" + s + "' (llama, qwen2, gpt2, bert)");
+        }
+    }
+
+    private GpuProfile gpuProfile() {
+        GpuProfile g;
+        if (gpu.equalsIgnoreCase("custom")) {
+            if (gpuMemGib == null || tflops == null)
+                throw new UserError("--gpu custom needs at least --gpu-mem-gib and --tflops (and optionally --fp8-tflops, --nvlink-gbs, --net-gbps, --gpus-per-node)");
+            return GpuProfile.custom(gpuMemGib, tflops, fp8Tflops != null ? fp8Tflops : 0, nvlinkGBs != null ? nvlinkGBs : 300,
+                    netGbps != null ? netGbps / 8 : 25, gpusPerNode != null ? gpusPerNode : 8);
+        }
+        g = GpuProfile.get(gpu);
+        if (gpuMemGib != null && gpuMemGib <= 0) throw new UserError("--gpu-mem-gib must be positive");
+        return g.with(gpuMemGib != null ? (long) (gpuMemGib * (1L << 30)) : null, tflops != null ? tflops * 1e12 : null,
+                fp8Tflops != null ? fp8Tflops * 1e12 : null, nvlinkGBs != null ? nvlinkGBs * 1e9 : null,
+                netGbps != null ? netGbps / 8 * 1e9 : null, gpusPerNode);
+    }
+
+    private Cluster cluster(GpuProfile g, Long layoutGpus) {
+        if (gpus != null && nodes != null) throw new UserError("give --gpus or --nodes, not both");
+        if (nodes != null) return new Cluster(g, nodes);
+        long n = gpus != null ? gpus : layoutGpus != null ? layoutGpus : g.gpusPerNode();
+        if (n > Integer.MAX_VALUE || n <= 0) throw new UserError("number of GPUs must be positive, got " + n);
+        return Cluster.ofGpus(g, (int) n);
+    }
+
+    private Conventions.Units units() {
+        return switch (units.toLowerCase(Locale.ROOT)) {
+            case "gib" -> Conventions.Units.GIB;
+            case "gb" -> Conventions.Units.GB;
+            default -> throw new UserError("unknown --units '" + units + "' (gib or gb)");
+        };
+    }
+
+    private Dtype dtype() {
+        for (Dtype d : Dtype.values()) if (d.label().equalsIgnoreCase(dtype)) return d;
+        throw new UserError("unknown --dtype '" + dtype + "' (fp32, bf16, fp16, fp8)");
+    }
+
+    private Layout.Recompute recompute() {
+        try {
+            return Layout.Recompute.valueOf(recompute.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new UserError("unknown --recompute '" + recompute + "' (none, selective, full)");
+        }
+    }
+
+    private Layout.Schedule schedule() {
+        if (schedule == null) return null;
+        return switch (schedule.toLowerCase(Locale.ROOT)) {
+            case "1f1b" -> Layout.Schedule.ONE_F_ONE_B;
+            case "gpipe" -> Layout.Schedule.GPIPE;
+            case "interleaved" -> Layout.Schedule.INTERLEAVED;
+            default -> throw new UserError("unknown --schedule '" + schedule + "' (1f1b, gpipe, interleaved)");
+        };
+    }
+
+    /** "2T", "300B", "1.5e12", "7M" as a number. */
+    static double count(String s) {
+        String t = s.trim().toUpperCase(Locale.ROOT).replace(",", "").replace("_", "");
+        double mult = 1;
+        if (t.endsWith("T")) mult = 1e12;
+        else if (t.endsWith("B") || t.endsWith("G")) mult = 1e9;
+        else if (t.endsWith("M")) mult = 1e6;
+        else if (t.endsWith("K")) mult = 1e3;
+        if (mult != 1) t = t.substring(0, t.length() - 1);
+        double v;
+        try {
+            v = Double.parseDouble(t) * mult;
+        } catch (NumberFormatException e) {
+            throw new UserError("cannot read '" + s + "' as a count (examples: 2T, 300B, 1.5e12)");
+        }
+        if (!(v > 0)) throw new UserError("token budget must be positive, got " + s);
+        return v;
+    }
+
+    private Report listing() {
+        tech.tablesaw.api.Table models = tech.tablesaw.api.Table.create("models");
+        var name = tech.tablesaw.api.StringColumn.create("model");
+        var params = tech.tablesaw.api.StringColumn.create("parameters");
+        var shape = tech.tablesaw.api.StringColumn.create("shape");
+        for (ModelSpec m : ModelCatalog.all()) {
+            name.append(m.name());
+            params.append(String.format("%,d", m.parameters()));
+            shape.append(m.shapeLine().substring(m.name().length() + 2));
+        }
+        models.addColumns(name, params, shape);
+        tech.tablesaw.api.Table gpusT = tech.tablesaw.api.Table.create("gpus");
+        var gn = tech.tablesaw.api.StringColumn.create("gpu");
+        var gd = tech.tablesaw.api.StringColumn.create("memory, bf16/fp8 TFLOP/s, NVLink/network GB/s per GPU, GPUs per node");
+        for (GpuProfile g : GpuProfile.all()) {
+            gn.append(g.name());
+            gd.append(String.format("%.0f GiB, %.0f/%.0f, %.0f/%.2f, %d", g.memoryBytes() / (double) (1L << 30), g.bf16Flops() / 1e12,
+                    g.fp8Flops() / 1e12, g.nvlinkBytesPerS() / 1e9, g.netBytesPerS() / 1e9, g.gpusPerNode()));
+        }
+        gpusT.addColumns(gn, gd);
+        return Report.builder("Planner catalog").table(models, "Models (parameters summed from the config's tensors)")
+                .table(gpusT, "GPU profiles (vendor datasheets; bandwidth per direction)").build();
+    }
+}

@@ -1,0 +1,196 @@
+package parallax.magics;
+
+import java.nio.file.Path;
+import java.util.List;
+import parallax.engine.DidYouMean;
+import parallax.engine.UserError;
+import parallax.engine.precision.CastAnalysis;
+import parallax.engine.precision.CodecBenchmark;
+import parallax.engine.precision.FloatFormat;
+import parallax.engine.precision.FormatReports;
+import parallax.engine.precision.PrecisionTraining;
+import parallax.engine.precision.Rounding;
+import parallax.engine.precision.TrainingReport;
+import parallax.engine.report.Progress;
+import parallax.engine.report.Report;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code %precision}: number formats bit by bit. Subcommands: formats, explain, range, cast,
+ * train, bench. The work is done in {@code parallax.engine.precision}; this class reads flags.
+ */
+@Command(name = "precision",
+        description = "FP32, FP16, BF16 and FP8 (E4M3, E5M2, FNUZ) formats: facts, bit layouts, ranges, cast errors, "
+                + "mixed-precision training and codec speed.",
+        subcommands = {PrecisionCommand.Formats.class, PrecisionCommand.Explain.class, PrecisionCommand.Range.class,
+                PrecisionCommand.Cast.class, PrecisionCommand.Train.class, PrecisionCommand.Bench.class})
+public final class PrecisionCommand extends MagicCommand {
+
+    static final String FORMAT_NAMES = "fp32, fp16, bf16, e4m3, e5m2, e4m3fnuz, e5m2fnuz";
+
+    // Catches a misspelt subcommand, so it gets a "did you mean" instead of picocli's "unmatched arguments".
+    @Parameters(arity = "0..*", hidden = true)
+    List<String> unknown;
+
+    @Override
+    protected Report execute() {
+        if (unknown != null && !unknown.isEmpty()) {
+            java.util.Set<String> names = spec.subcommands().keySet();
+            throw new UserError("unknown subcommand '" + unknown.get(0) + "'." + DidYouMean.hint(unknown.get(0), names)
+                    + " Subcommands: " + String.join(", ", names) + ".");
+        }
+        // No subcommand: the facts table, the most common question.
+        return FormatReports.formats();
+    }
+
+    static Rounding rounding(boolean saturate) {
+        return saturate ? Rounding.SATURATE : Rounding.NON_SATURATING;
+    }
+
+    @Command(name = "formats", description = "Table of every format: bits, bias, range, epsilon, inf/NaN, bytes, hardware.")
+    static final class Formats extends MagicCommand {
+        @Override
+        protected Report execute() {
+            return FormatReports.formats();
+        }
+    }
+
+    @Command(name = "explain", description = "Show the bits each format stores for each value, the error and what happened.")
+    static final class Explain extends MagicCommand {
+        @Parameters(arity = "1..*", paramLabel = "VALUE", description = "Numbers such as 0.1 65504 1e-8 -inf nan.")
+        List<String> values;
+
+        @Option(names = "--as", defaultValue = "fp16,bf16,e4m3,e5m2", paramLabel = "FORMATS",
+                description = "Comma-separated formats (FP32 is always shown). Known: " + FORMAT_NAMES + ". Default: ${DEFAULT-VALUE}.")
+        String as;
+
+        @Option(names = "--saturate", description = "Clamp overflow to the max finite value instead of inf/NaN.")
+        boolean saturate;
+
+        @Override
+        protected Report execute() {
+            return FormatReports.explain(values, FloatFormat.parseList(as), rounding(saturate));
+        }
+    }
+
+    @Command(name = "range", description = "Chart of the gap between neighbouring values per binade (log axes), per format.")
+    static final class Range extends MagicCommand {
+        @Option(names = "--formats", defaultValue = "fp32,fp16,bf16,e4m3,e5m2", paramLabel = "FORMATS",
+                description = "Comma-separated formats. Known: " + FORMAT_NAMES + ". Default: ${DEFAULT-VALUE}.")
+        String formats;
+
+        @Override
+        protected Report execute() {
+            return FormatReports.range(FloatFormat.parseList(formats));
+        }
+    }
+
+    @Command(name = "cast", description = "Error statistics of casting tensors to narrower formats, per format and per tensor.")
+    static final class Cast extends MagicCommand {
+        @Option(names = "--from", required = true, paramLabel = "SOURCE",
+                description = "'random' (a synthetic weights-like tensor), 'model' (the small MLP of 'train', trained in FP32), "
+                        + "or a .safetensors file.")
+        String from;
+
+        @Option(names = "--to", defaultValue = "bf16,fp16,e4m3,e5m2", paramLabel = "FORMATS",
+                description = "Comma-separated target formats. Default: ${DEFAULT-VALUE}.")
+        String to;
+
+        @Option(names = "--scaling", defaultValue = "none", paramLabel = "MODE",
+                description = "none, per-tensor or per-channel (rows): multiply by max finite / max|x| before the cast. Default: ${DEFAULT-VALUE}.")
+        String scaling;
+
+        @Option(names = "--saturate", description = "Clamp overflow to the max finite value instead of inf/NaN.")
+        boolean saturate;
+
+        @Option(names = "--count", defaultValue = "1048576", description = "Values for --from random. Default: ${DEFAULT-VALUE}.")
+        long count;
+
+        @Option(names = "--seed", defaultValue = "1", description = "Seed for --from random. Default: ${DEFAULT-VALUE}.")
+        long seed;
+
+        @Override
+        protected Report execute() {
+            List<FloatFormat> formats = FloatFormat.parseList(to);
+            CastAnalysis.Scaling sc = CastAnalysis.Scaling.parse(scaling);
+            Rounding r = rounding(saturate);
+            switch (from.trim()) {
+                case "random":
+                    return CastAnalysis.analyse("a random tensor", String.format("%,d values: 98%% N(0, 0.02²) like weights, "
+                            + "1%% N(0, 1e-6²) tiny values, 1%% N(0, 1000²) outliers; seed %d", count, seed),
+                            List.of(CastAnalysis.random(count, seed)), formats, sc, r);
+                case "model":
+                    return CastAnalysis.analyse("the model", "the 16-64-16 MLP of %precision train after 200 FP32 steps; "
+                            + "no %parallel model is available in this build", PrecisionTraining.trainedModel(200), formats, sc, r);
+                default:
+                    Path p = Path.of(from.trim());
+                    if (!p.getFileName().toString().endsWith(".safetensors")) {
+                        throw new UserError("--from " + from + ": only .safetensors files are read here (GGUF support lives in %inspect/%convert); "
+                                + "or use --from random / --from model");
+                    }
+                    return CastAnalysis.analyse(p.getFileName().toString(), CastAnalysis.readSafetensors(p), formats, sc, r);
+            }
+        }
+    }
+
+    @Command(name = "train", description = "Train one small model in several precisions; loss curves, loss scale, gradient underflow.")
+    static final class Train extends MagicCommand {
+        @Option(names = "--dtypes", defaultValue = "fp32,bf16,fp16,fp16-noscale", paramLabel = "DTYPES",
+                description = "Comma-separated: fp32, bf16, fp16 (dynamic loss scaling), fp16-noscale. Default: ${DEFAULT-VALUE}.")
+        String dtypes;
+
+        @Option(names = "--steps", defaultValue = "200", description = "Steps per dtype. Default: ${DEFAULT-VALUE}.")
+        int steps;
+
+        @Option(names = "--batch", defaultValue = "512", description = "Batch size. Default: ${DEFAULT-VALUE}.")
+        int batch;
+
+        @Option(names = "--lr", defaultValue = "0.1", description = "SGD learning rate. Default: ${DEFAULT-VALUE}.")
+        double lr;
+
+        @Option(names = "--target-scale", defaultValue = "3e-4",
+                description = "Size of the regression targets; smaller means smaller gradients. Default: ${DEFAULT-VALUE}.")
+        double targetScale;
+
+        @Override
+        protected Report execute() {
+            List<PrecisionTraining.Mode> modes = PrecisionTraining.Mode.parseList(dtypes);
+            if (steps > 100_000) throw new UserError("--steps " + steps + " is too many for a demonstration (at most 100000)");
+            if (!(targetScale > 0) || Double.isInfinite(targetScale)) throw new UserError("--target-scale must be a positive number");
+            PrecisionTraining.Config d = PrecisionTraining.Config.defaults(modes, steps);
+            PrecisionTraining.Config c = new PrecisionTraining.Config(modes, steps, batch, lr, targetScale,
+                    d.initialScale(), d.growthInterval(), d.seed());
+            PrecisionTraining.Result result;
+            try (Progress p = output().progress("precision train", (long) steps * modes.size())) {
+                result = PrecisionTraining.run(c, p);
+            }
+            return TrainingReport.of(result);
+        }
+    }
+
+    @Command(name = "bench", description = "Encode/decode throughput of the Parallax codecs vs libtorch's to(dtype), one thread.")
+    static final class Bench extends MagicCommand {
+        @Option(names = "--formats", defaultValue = "bf16,fp16,e4m3,e5m2", paramLabel = "FORMATS",
+                description = "Comma-separated formats. Default: ${DEFAULT-VALUE}.")
+        String formats;
+
+        @Option(names = "--values", defaultValue = "1048576", description = "Array length. Default: ${DEFAULT-VALUE}.")
+        int values;
+
+        @Option(names = "--reps", defaultValue = "21", description = "Timed repetitions (median reported). Default: ${DEFAULT-VALUE}.")
+        int reps;
+
+        @Override
+        protected Report execute() {
+            List<FloatFormat> fs = FloatFormat.parseList(formats);
+            CodecBenchmark.validate(values, reps);
+            List<CodecBenchmark.Result> results;
+            try (Progress p = output().progress("precision bench", fs.size())) {
+                results = CodecBenchmark.run(fs, values, reps, p);
+            }
+            return CodecBenchmark.report(results, reps);
+        }
+    }
+}
