@@ -147,8 +147,8 @@ public final class Hybrid {
         double[] out = new double[steps];
         int count = 0;
         for (RankResult r : ranks) {
-            if (r.tpRank() != 0 || r.loss() == null || r.loss().length == 0 || Double.isNaN(r.loss()[0]) && !allNaN(r.loss())) continue;
-            if (allNaN(r.loss())) continue;
+            // Only last-stage ranks report a loss (others hold NaN); TP ranks repeat it.
+            if (r.tpRank() != 0 || r.loss() == null || allNaN(r.loss())) continue;
             for (int s = 0; s < steps; s++) out[s] += r.loss()[s];
             count++;
         }
