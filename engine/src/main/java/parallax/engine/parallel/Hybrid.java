@@ -69,6 +69,7 @@ public final class Hybrid {
         double[] loss = new double[n], stepMs = new double[n], computeMs = new double[n], commMs = new double[n], idleMs = new double[n];
         Map<String, Long> bytes = new LinkedHashMap<>(), calls = new LinkedHashMap<>();
         Map<String, Double> opMs = new LinkedHashMap<>();
+        Map<String, double[]> opMsPerStep = new LinkedHashMap<>();
         long gradBytes = 0;
         int skipped = 0;
         long tokens = (long) spec.batch() * cfg.sequence();
@@ -107,6 +108,7 @@ public final class Hybrid {
                         bytes.merge(e.getKey(), t.bytes, Long::sum);
                         calls.merge(e.getKey(), t.calls, Long::sum);
                         opMs.merge(e.getKey(), t.nanos / 1e6, Double::sum);
+                        opMsPerStep.computeIfAbsent(e.getKey(), k -> new double[n])[s] = t.nanos / 1e6;
                         // send runs on the sender thread (overlapped); recv is idle time.
                         if (!e.getKey().equals("send") && !e.getKey().equals("recv")) comm += t.nanos;
                     }
@@ -135,7 +137,7 @@ public final class Hybrid {
             for (Gpt.ParamSpec p : params.specs()) info.add(new RankResult.ParamInfo(p.name(), p.fullShape(), p.shardDim()));
             Map<String, float[]> exported = spec.exportParameters() ? params.exportParameters() : null;
             return new RankResult(rank, at.dpRank(), at.tpRank(), at.ppRank(), loss, stepMs, computeMs, commMs, idleMs, rssMiB,
-                    bytes, calls, opMs, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
+                    bytes, calls, opMs, opMsPerStep, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
         } finally {
             pipe.close();
             params.close();

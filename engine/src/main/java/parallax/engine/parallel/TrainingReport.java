@@ -274,6 +274,7 @@ public final class TrainingReport {
             x.put("commBytes", r.commBytes());
             x.put("commCalls", r.commCalls());
             x.put("commMsByOp", r.commMsByOp());
+            x.put("commMsPerStep", r.commMsPerStep());
             x.put("matmulFlops", r.matmulFlops());
             x.put("skippedSteps", r.skippedSteps());
             ranks.add(x);
