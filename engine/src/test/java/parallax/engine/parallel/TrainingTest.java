@@ -58,6 +58,12 @@ class TrainingTest {
         cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.ONE_F_ONE_B).withCheckpoint(2));
         try (WorkerPool pool = pool(2)) {
             for (TrainSpec spec : cases) check(Training.run(pool, spec, null));
+            // A diverging run stops with the step named, as one line.
+            TrainSpec diverging = base().withLayout(2, 1, 1).withOptimizer("sgd", 1e8).withExport(false);
+            parallax.engine.UserError e = org.junit.jupiter.api.Assertions.assertThrows(parallax.engine.UserError.class,
+                    () -> Training.run(pool, diverging, null));
+            assertTrue(e.getMessage().matches("(?s).*loss is (NaN|Infinity|-Infinity) at step \\d+; training stopped.*"), e.getMessage());
+            assertTrue(!e.getMessage().contains("\n"), "one line: " + e.getMessage());
         }
     }
 
