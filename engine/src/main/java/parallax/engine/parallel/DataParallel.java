@@ -62,6 +62,25 @@ public final class DataParallel implements AutoCloseable {
         }));
     }
 
+    /**
+     * ZeRO-1: starts reduce-scattering {@code bucket} so that {@code mine} receives the
+     * average of this rank's slice only (the optimizer updates nothing else).
+     */
+    public void reduceScatterAsync(Tensor mine, Tensor bucket) {
+        if (comm == null) {
+            mine.copy_(bucket);
+            return;
+        }
+        inFlight.add(comm.submit(() -> {
+            long t0 = System.nanoTime();
+            try (PointerScope s = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+                dp.reduceScatter(mine, bucket);
+                mine.div_(new Scalar(dp.size()));
+            }
+            synchronized (this) { busyNanos += System.nanoTime() - t0; }
+        }));
+    }
+
     /** Waits for every bucket in flight (before the optimizer step). */
     public void finish() {
         long t0 = System.nanoTime();

@@ -25,7 +25,9 @@ import parallax.engine.torch.Torch;
  *   <li>stage 0 (plain DP): full parameters, gradients and optimizer state on every rank;
  *       gradients all-reduced per unit, overlapped with backward ({@link DataParallel}).</li>
  *   <li>stage 1: optimizer state (and fp32 master weights) only for the owned slice;
- *       gradients still all-reduced; after the step the updated slices are all-gathered.</li>
+ *       full gradients are still kept, but reduce-scattered so each rank receives the
+ *       average of its slice; after the step the updated slices are all-gathered
+ *       (together the same bytes as one all-reduce).</li>
  *   <li>stage 2: + gradients: each micro-step's gradients are reduce-scattered and only
  *       the owned slice is kept (accumulated in fp32); full gradients are freed.</li>
  *   <li>stage 3: + parameters: only the owned slice is kept between uses; a unit's
@@ -202,8 +204,16 @@ public final class Zero {
         if (stage <= 1) {
             if (!lastMicroBatch) return;
             Tensor g = u.flatGrad();
-            if (!localSgd) dataParallel.allReduceAsync(g);
-            keep(u, "gradFull", g);
+            keep(u, "gradFull", g); // the communication bucket, alive until the step
+            if (stage == 0) {
+                if (!localSgd) dataParallel.allReduceAsync(g);
+            } else {
+                // ZeRO-1 needs only its own slice of the averaged gradient: reduce-scatter
+                // (the all-gather of updated weights after the step completes the all-reduce).
+                Tensor mine = torch.empty(u.shardSize);
+                keep(u, "gradShard", mine);
+                dataParallel.reduceScatterAsync(mine, g);
+            }
         } else {
             Tensor g = u.flatGrad();
             Tensor mine = torch.empty(u.shardSize);
@@ -251,7 +261,7 @@ public final class Zero {
     public boolean gradientsOverflow() {
         dataParallel.finish();
         for (Unit u : units) {
-            Tensor g = stage <= 1 ? u.gradFull : u.gradShard;
+            Tensor g = stage == 0 ? u.gradFull : u.gradShard;
             if (g != null && !g.isfinite().all().item_bool()) return true;
         }
         return false;
@@ -269,7 +279,6 @@ public final class Zero {
                 long lo = dp.rank() * u.shardSize;
                 Tensor g;
                 if (stage == 0) g = u.gradFull;
-                else if (stage == 1) g = u.gradFull.narrow(0, lo, u.shardSize);
                 else g = u.gradShard;
                 if (gradScale != 1.0) g = g.mul(new Scalar(gradScale));
                 u.optimizer.step(u.master, g);
