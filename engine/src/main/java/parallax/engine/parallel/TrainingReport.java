@@ -88,7 +88,7 @@ public final class TrainingReport {
                 .chart(lossChart(List.of(run)), "Training loss per step (mean cross-entropy over the global batch), measured.")
                 .chart(memoryChart(run), "Per-rank memory counted from live tensors at the end of backward (activations: peak held for backward).")
                 .chart(timeChart(run), "Per-rank median step time split, measured: compute = wall − collectives − recv wait.")
-                .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes), median times (ms), bytes sent per collective type over the run.")
+                .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes), median times (ms), bytes put on the wire per collective type over the run (ring traffic, nccl-tests bus convention).")
                 .data(data)
                 .build();
     }
