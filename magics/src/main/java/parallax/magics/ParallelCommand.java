@@ -31,7 +31,9 @@ import tech.tablesaw.api.Table;
         "%%%%parallel [--ranks N | --dp a --tp b --pp c]: run the cell's Java code on every rank with `dist` bound;",
         "  output is prefixed [rank k], the last value of every rank is gathered into a table, variables persist.",
         "%%parallel --bench allreduce|allgather|reduce_scatter|broadcast --ranks N --sizes 1KB..64MB: bandwidth benchmark.",
-        "%%parallel --bench algorithms --worlds 2,3,4: ring and parameter-server all-reduce vs the built-in one."})
+        "%%parallel --bench algorithms --worlds 2,3,4: ring and parameter-server all-reduce vs the built-in one.",
+        "%%parallel --dp a --tp b --pp c --zero z --micro-batches m --schedule 1f1b --precision bf16 --checkpoint --steps N: train a GPT",
+        "  with that layout (live progress, loss, per-rank memory and time split); --compare \"dp=2\" \"tp=2\" ... side by side; --config ds.json."})
 public final class ParallelCommand extends MagicCommand implements CellMagic {
 
     @Option(names = "--ranks", description = "Number of ranks (default: the running pool, else the nodes file's slots, else 2).")
@@ -55,7 +57,7 @@ public final class ParallelCommand extends MagicCommand implements CellMagic {
     @Option(names = "--iters", defaultValue = "0", description = "Timed iterations per size (0: 20 up to 1 MiB, 10 up to 8 MiB, then 5).")
     int iters;
 
-    @Option(names = "--baseline", description = "Also time raw ProcessGroupGloo and PyTorch torch.distributed (Gloo, /usr/bin/python3) in the same run.")
+    @Option(names = "--baseline", description = "Also time raw ProcessGroupGloo and PyTorch torch.distributed (Gloo, /usr/bin/python3) in the same run; with training flags, train the same model with PyTorch DDP and report the step-time ratio.")
     boolean baseline;
 
     @Option(names = "--worlds", defaultValue = "2,3,4", description = "With --bench algorithms: world sizes to compare.")

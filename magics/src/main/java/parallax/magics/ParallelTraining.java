@@ -14,6 +14,7 @@ import parallax.engine.cluster.MeshShape;
 import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
+import parallax.engine.parallel.DdpPeer;
 import parallax.engine.parallel.DeepSpeedConfig;
 import parallax.engine.parallel.PipelineParallel;
 import parallax.engine.parallel.TrainSpec;
@@ -109,9 +110,27 @@ final class ParallelTraining {
             Training.remember(runs);
             return TrainingReport.compare(runs);
         }
+        if (command.baseline && (base.tp() > 1 || base.pp() > 1))
+            throw new UserError("--baseline compares with PyTorch DDP: use a pure data-parallel layout (--dp N only)");
         Training.Run run = train(command, base, TrainingReport.label(base));
         Training.remember(List.of(run));
-        return TrainingReport.single(run);
+        DdpPeer.Result peer = null;
+        if (command.baseline) {
+            // The box is shared: alternate ours and PyTorch's three times so that both see
+            // the same load, and compare the medians of the per-round medians.
+            List<Double> ours = new ArrayList<>(), theirs = new ArrayList<>();
+            List<double[]> peerSteps = new ArrayList<>();
+            ours.add(run.medianStepMs());
+            for (int round = 0; round < 3; round++) {
+                if (round > 0) ours.add(train(command, base, TrainingReport.label(base) + " (round " + (round + 1) + ")").medianStepMs());
+                Cluster.session().stop(); // free the cores for the peer
+                DdpPeer.Result r = DdpPeer.run(base.model(), base.dp(), base.batch(), base.steps(), base.seed());
+                theirs.add(r.medianStepMs());
+                peerSteps.add(r.stepMs());
+            }
+            peer = new DdpPeer.Result(peerSteps.get(0), null, median(ours), median(theirs), ours, theirs);
+        }
+        return TrainingReport.single(run, peer);
     }
 
     private static Training.Run train(ParallelCommand command, TrainSpec spec, String label) {
@@ -126,6 +145,12 @@ final class ParallelTraining {
                 }
             });
         }
+    }
+
+    private static double median(List<Double> v) {
+        double[] a = new double[v.size()];
+        for (int i = 0; i < a.length; i++) a[i] = v.get(i);
+        return Training.median(a, 0);
     }
 
     static TrainSpec spec(Flags f, MeshShape layout) {

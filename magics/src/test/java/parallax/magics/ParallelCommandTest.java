@@ -59,8 +59,8 @@ class ParallelCommandTest {
     void mistakesAreOneLine() {
         MagicError e = assertThrows(MagicError.class, () -> run("parallel", "--ranks 4 --dp 3", "1"));
         assertEquals("%parallel: world size 4 is not dp x tp x pp = 3 x 1 x 1 = 3; try dp=4", e.getMessage());
-        e = assertThrows(MagicError.class, () -> run("parallel", "--steps 10 --dp 2", null));
-        assertTrue(e.getMessage().contains("training engine not available"), e.getMessage());
+        e = assertThrows(MagicError.class, () -> run("parallel", "--steps 10 --tp 3", null));
+        assertEquals("%parallel: heads 4 is not divisible by --tp 3", e.getMessage());
         e = assertThrows(MagicError.class, () -> run("parallel", "--bench allreduse --ranks 2", null));
         assertEquals("%parallel: unknown collective 'allreduse' Did you mean allreduce?", e.getMessage());
         e = assertThrows(MagicError.class, () -> run("parallel", "--bench allreduce --ranks 2 --sizes 1XB", null));

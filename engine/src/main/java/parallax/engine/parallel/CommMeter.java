@@ -5,9 +5,13 @@ import java.util.TreeMap;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * A {@link Comm} that counts, per collective type, the calls, bytes handed to the
- * collective and wall time spent in it on this rank: the communication part of a step's
- * time split. Shared by all the groups of one rank.
+ * A {@link Comm} that counts, per collective type, the calls, the bytes this rank puts
+ * on the wire and the wall time spent in the call: the communication part of a step's
+ * time split. Bytes follow the ring algorithm's traffic per rank, the nccl-tests "bus"
+ * convention (REFERENCE.md): all-reduce 2(n-1)/n of the buffer, all-gather and
+ * reduce-scatter (n-1)/n of the full (gathered / unscattered) buffer, send its size. So
+ * plain DP moves 2Ψ(n-1)/n per step and ZeRO-3 1.5 times that, as in the ZeRO paper.
+ * Shared by all the groups of one rank.
  */
 public final class CommMeter {
 
@@ -38,9 +42,10 @@ public final class CommMeter {
         return new Comm() {
             @Override public int rank() { return c.rank(); }
             @Override public int size() { return c.size(); }
-            @Override public void allReduce(Tensor t) { long t0 = System.nanoTime(); c.allReduce(t); add("allReduce", t.nbytes(), System.nanoTime() - t0); }
-            @Override public void allGather(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.allGather(out, in); add("allGather", in.nbytes(), System.nanoTime() - t0); }
-            @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.reduceScatter(out, in); add("reduceScatter", in.nbytes(), System.nanoTime() - t0); }
+            final int n = c.size();
+            @Override public void allReduce(Tensor t) { long t0 = System.nanoTime(); c.allReduce(t); add("allReduce", 2 * t.nbytes() * (n - 1) / n, System.nanoTime() - t0); }
+            @Override public void allGather(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.allGather(out, in); add("allGather", out.nbytes() * (n - 1) / n, System.nanoTime() - t0); }
+            @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.reduceScatter(out, in); add("reduceScatter", in.nbytes() * (n - 1) / n, System.nanoTime() - t0); }
             @Override public void send(Tensor t, int dst) { long t0 = System.nanoTime(); c.send(t, dst); add("send", t.nbytes(), System.nanoTime() - t0); }
             @Override public void recv(Tensor t, int src) { long t0 = System.nanoTime(); c.recv(t, src); add("recv", t.nbytes(), System.nanoTime() - t0); }
         };

@@ -65,9 +65,11 @@ public final class Hybrid {
         TextData data = new TextData(spec.data(), cfg, spec.seed());
 
         int n = spec.steps();
+        double[] rssMiB = new double[n];
         double[] loss = new double[n], stepMs = new double[n], computeMs = new double[n], commMs = new double[n], idleMs = new double[n];
         Map<String, Long> bytes = new LinkedHashMap<>(), calls = new LinkedHashMap<>();
         Map<String, Double> opMs = new LinkedHashMap<>();
+        Map<String, double[]> opMsPerStep = new LinkedHashMap<>();
         long gradBytes = 0;
         int skipped = 0;
         long tokens = (long) spec.batch() * cfg.sequence();
@@ -97,12 +99,16 @@ public final class Hybrid {
 
                     long wall = System.nanoTime() - t0;
                     long idle = pipe.takeIdleNanos();
-                    long comm = 0;
+                    // DP buckets are all-reduced on their own thread: only the optimizer's wait
+                    // for them is time the compute thread spent on communication.
+                    long[] dpNanos = params.dataParallel().takeNanos();
+                    long comm = dpNanos[1] - dpNanos[0];
                     for (Map.Entry<String, CommMeter.Totals> e : meter.take().entrySet()) {
                         CommMeter.Totals t = e.getValue();
                         bytes.merge(e.getKey(), t.bytes, Long::sum);
                         calls.merge(e.getKey(), t.calls, Long::sum);
                         opMs.merge(e.getKey(), t.nanos / 1e6, Double::sum);
+                        opMsPerStep.computeIfAbsent(e.getKey(), k -> new double[n])[s] = t.nanos / 1e6;
                         // send runs on the sender thread (overlapped); recv is idle time.
                         if (!e.getKey().equals("send") && !e.getKey().equals("recv")) comm += t.nanos;
                     }
@@ -110,7 +116,9 @@ public final class Hybrid {
                     stepMs[s] = wall / 1e6;
                     idleMs[s] = idle / 1e6;
                     commMs[s] = comm / 1e6;
+                    comm = Math.max(0, comm);
                     computeMs[s] = Math.max(0, wall - comm - idle) / 1e6;
+                    rssMiB[s] = Memory.rssBytes() / (1024.0 * 1024.0);
                     if (stage.isLast() && !Double.isFinite(loss[s]) && !scaler.dynamic())
                         throw new IllegalStateException("loss is " + loss[s] + " at step " + (s + 1) + "; training stopped");
                     Map<String, Object> m = new LinkedHashMap<>();
@@ -128,8 +136,8 @@ public final class Hybrid {
             List<RankResult.ParamInfo> info = new ArrayList<>();
             for (Gpt.ParamSpec p : params.specs()) info.add(new RankResult.ParamInfo(p.name(), p.fullShape(), p.shardDim()));
             Map<String, float[]> exported = spec.exportParameters() ? params.exportParameters() : null;
-            return new RankResult(rank, at.dpRank(), at.tpRank(), at.ppRank(), loss, stepMs, computeMs, commMs, idleMs,
-                    bytes, calls, opMs, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
+            return new RankResult(rank, at.dpRank(), at.tpRank(), at.ppRank(), loss, stepMs, computeMs, commMs, idleMs, rssMiB,
+                    bytes, calls, opMs, opMsPerStep, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
         } finally {
             pipe.close();
             params.close();
@@ -141,8 +149,8 @@ public final class Hybrid {
         double[] out = new double[steps];
         int count = 0;
         for (RankResult r : ranks) {
-            if (r.tpRank() != 0 || r.loss() == null || r.loss().length == 0 || Double.isNaN(r.loss()[0]) && !allNaN(r.loss())) continue;
-            if (allNaN(r.loss())) continue;
+            // Only last-stage ranks report a loss (others hold NaN); TP ranks repeat it.
+            if (r.tpRank() != 0 || r.loss() == null || allNaN(r.loss())) continue;
             for (int s = 0; s < steps; s++) out[s] += r.loss()[s];
             count++;
         }

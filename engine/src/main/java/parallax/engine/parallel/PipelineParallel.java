@@ -78,7 +78,9 @@ public final class PipelineParallel {
         for (TextData.Batch b : microBatches) batches.add(new Tensor[] {b.tokensTensor(), b.targetsTensor()});
         double loss = 0;
         double scale = lossScale / m; // each micro-batch's loss counts 1/m of the step's mean
-        if (schedule == Schedule.GPIPE || p == 1) {
+        // With one stage, 1F1B below is plain gradient accumulation: forward and backward
+        // of each micro-batch in turn, so only one micro-batch's activations are alive.
+        if (schedule == Schedule.GPIPE && p > 1) {
             for (int i = 0; i < m; i++) loss += forward(i, batches.get(i), microBatches.get(i).rows());
             for (int i = 0; i < m; i++) backward(i, microBatches.get(i).rows(), scale, i == m - 1);
         } else {

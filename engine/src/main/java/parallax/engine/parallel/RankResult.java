@@ -5,13 +5,14 @@ import java.util.Map;
 
 /**
  * What one rank measured during a run: per-step loss (last pipeline stage only, else
- * NaN) and time split, communication by collective type, memory, and optionally its
+ * NaN) and time split, communication by collective type (per step and in total), memory, and optionally its
  * final parameters (for comparing layouts).
  */
 public record RankResult(
         int rank, int dpRank, int tpRank, int ppRank,
-        double[] loss, double[] stepMs, double[] computeMs, double[] commMs, double[] idleMs,
+        double[] loss, double[] stepMs, double[] computeMs, double[] commMs, double[] idleMs, double[] rssMiB,
         Map<String, Long> commBytes, Map<String, Long> commCalls, Map<String, Double> commMsByOp,
+        Map<String, double[]> commMsPerStep,
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
         int skippedSteps, double finalLossScale,
         List<ParamInfo> paramInfo, Map<String, float[]> parameters) {

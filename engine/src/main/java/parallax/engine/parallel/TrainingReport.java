@@ -28,9 +28,10 @@ public final class TrainingReport {
     private TrainingReport() {}
 
     public static String label(TrainSpec s) {
-        StringBuilder b = new StringBuilder("dp=" + s.dp());
-        if (s.tp() > 1) b.append(",tp=").append(s.tp());
-        if (s.pp() > 1) b.append(",pp=").append(s.pp()).append(",m=").append(s.microBatches()).append(",").append(s.schedule().label());
+        StringBuilder b = new StringBuilder();
+        if (s.dp() > 1 || (s.tp() == 1 && s.pp() == 1)) b.append("dp=").append(s.dp());
+        if (s.tp() > 1) b.append(b.length() > 0 ? "," : "").append("tp=").append(s.tp());
+        if (s.pp() > 1) b.append(b.length() > 0 ? "," : "").append("pp=").append(s.pp()).append(",m=").append(s.microBatches()).append(",").append(s.schedule().label());
         else if (s.microBatches() > 1) b.append(",accum=").append(s.microBatches());
         if (s.zero() > 0) b.append(",zero=").append(s.zero());
         if (s.checkpointEvery() > 0) b.append(",ckpt").append(s.checkpointEvery() > 1 ? "=" + s.checkpointEvery() : "");
@@ -42,7 +43,10 @@ public final class TrainingReport {
     /** Median over steps (first excluded as warm-up) of a per-step series of one rank. */
     static double med(double[] perStep) { return Training.median(perStep, perStep.length > 2 ? 1 : 0); }
 
-    public static Report single(Training.Run run) {
+    public static Report single(Training.Run run) { return single(run, null); }
+
+    /** One run; with {@code peer}, also PyTorch DDP's step time on the same shape and batch. */
+    public static Report single(Training.Run run, DdpPeer.Result peer) {
         TrainSpec s = run.spec();
         double[] loss = run.loss();
         double stepMs = run.medianStepMs();
@@ -60,13 +64,32 @@ public final class TrainingReport {
                 achieved / 1e9, s.checkpointEvery() > 0 || s.zero() == 3 ? ", 8· with recompute" : "", 100 * fraction, r0.matmulFlops() / 1e9);
         if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
             text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
+        Map<String, Object> data = data(run);
+        if (peer != null) {
+            double ours = Double.isNaN(peer.oursMedianMs()) ? stepMs : peer.oursMedianMs(), theirs = peer.medianStepMs();
+            text += String.format(java.util.Locale.ROOT,
+                    "%n%nPyTorch DistributedDataParallel (Gloo, python3-torch, same shape, batch and steps, %d ranks)%s: "
+                            + "median step %.1f ms vs ours %.1f ms: ours / DDP = %.2f.", s.dp(),
+                    peer.peerRounds() == null ? "" : ", " + peer.peerRounds().size() + " alternating rounds, median of round medians",
+                    theirs, ours, ours / theirs);
+            Map<String, Object> p = new LinkedHashMap<>();
+            p.put("ddpMedianStepMs", theirs);
+            p.put("oursMedianStepMs", ours);
+            p.put("ratioOursOverDdp", ours / theirs);
+            p.put("ddpStepMs", peer.stepMs());
+            if (peer.oursRounds() != null) {
+                p.put("oursRoundMedians", peer.oursRounds());
+                p.put("ddpRoundMedians", peer.peerRounds());
+            }
+            data.put("peer", p);
+        }
         return Report.builder("%parallel " + label(s))
                 .text(text)
                 .chart(lossChart(List.of(run)), "Training loss per step (mean cross-entropy over the global batch), measured.")
                 .chart(memoryChart(run), "Per-rank memory counted from live tensors at the end of backward (activations: peak held for backward).")
                 .chart(timeChart(run), "Per-rank median step time split, measured: compute = wall − collectives − recv wait.")
-                .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes), median times (ms), bytes sent per collective type over the run.")
-                .data(data(run))
+                .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes), median times (ms), bytes put on the wire per collective type over the run (ring traffic, nccl-tests bus convention).")
+                .data(data)
                 .build();
     }
 
@@ -127,7 +150,7 @@ public final class TrainingReport {
                 .chart(mem, "Memory of each layout's fullest rank, counted from live tensors.")
                 .chart(tput, "Global tokens per second from the median step.")
                 .chart(time, "Median step time split on each layout's slowest rank.")
-                .chart(lossChart(runs), "Loss per step of every layout.")
+                .chart(lossChart(runs), "Loss per step of every layout, measured (layouts computing the same math draw one line).")
                 .data(Map.of("runs", rows))
                 .build();
     }
@@ -247,9 +270,11 @@ public final class TrainingReport {
             x.put("computeMs", r.computeMs());
             x.put("commMs", r.commMs());
             x.put("idleMs", r.idleMs());
+            x.put("rssMiB", r.rssMiB());
             x.put("commBytes", r.commBytes());
             x.put("commCalls", r.commCalls());
             x.put("commMsByOp", r.commMsByOp());
+            x.put("commMsPerStep", r.commMsPerStep());
             x.put("matmulFlops", r.matmulFlops());
             x.put("skippedSteps", r.skippedSteps());
             ranks.add(x);

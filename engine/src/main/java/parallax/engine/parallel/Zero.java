@@ -23,9 +23,11 @@ import parallax.engine.torch.Torch;
  *
  * <ul>
  *   <li>stage 0 (plain DP): full parameters, gradients and optimizer state on every rank;
- *       gradients all-reduced per unit ({@link DataParallel#allReduceBucket}).</li>
+ *       gradients all-reduced per unit, overlapped with backward ({@link DataParallel}).</li>
  *   <li>stage 1: optimizer state (and fp32 master weights) only for the owned slice;
- *       gradients still all-reduced; after the step the updated slices are all-gathered.</li>
+ *       full gradients are still kept, but reduce-scattered so each rank receives the
+ *       average of its slice; after the step the updated slices are all-gathered
+ *       (together the same bytes as one all-reduce).</li>
  *   <li>stage 2: + gradients: each micro-step's gradients are reduce-scattered and only
  *       the owned slice is kept (accumulated in fp32); full gradients are freed.</li>
  *   <li>stage 3: + parameters: only the owned slice is kept between uses; a unit's
@@ -114,6 +116,7 @@ public final class Zero {
         this.dp = dp;
         this.stage = stage;
         this.dtype = dtype;
+        this.dataParallel = new DataParallel(dp);
         storage.extend();
         try (NoGradGuard ng = new NoGradGuard()) {
             for (int u = from; u < to; u++) {
@@ -146,6 +149,10 @@ public final class Zero {
     public int stage() { return stage; }
 
     private boolean localSgd;
+    private final DataParallel dataParallel;
+
+    /** The gradient all-reduce of stages 0 and 1 (overlapped with backward). */
+    public DataParallel dataParallel() { return dataParallel; }
 
     /** Local SGD: keep gradients local (no all-reduce); see {@link #averageParameters}. */
     public void localSgd(boolean on) {
@@ -197,8 +204,16 @@ public final class Zero {
         if (stage <= 1) {
             if (!lastMicroBatch) return;
             Tensor g = u.flatGrad();
-            if (!localSgd) DataParallel.allReduceBucket(dp, g);
-            keep(u, "gradFull", g);
+            keep(u, "gradFull", g); // the communication bucket, alive until the step
+            if (stage == 0) {
+                if (!localSgd) dataParallel.allReduceAsync(g);
+            } else {
+                // ZeRO-1 needs only its own slice of the averaged gradient: reduce-scatter
+                // (the all-gather of updated weights after the step completes the all-reduce).
+                Tensor mine = torch.empty(u.shardSize);
+                keep(u, "gradShard", mine);
+                dataParallel.reduceScatterAsync(mine, g);
+            }
         } else {
             Tensor g = u.flatGrad();
             Tensor mine = torch.empty(u.shardSize);
@@ -244,8 +259,9 @@ public final class Zero {
 
     /** True when any gradient element on this rank is inf or NaN (fp16 overflow check). */
     public boolean gradientsOverflow() {
+        dataParallel.finish();
         for (Unit u : units) {
-            Tensor g = stage <= 1 ? u.gradFull : u.gradShard;
+            Tensor g = stage == 0 ? u.gradFull : u.gradShard;
             if (g != null && !g.isfinite().all().item_bool()) return true;
         }
         return false;
@@ -257,12 +273,12 @@ public final class Zero {
      * cast (stage 0), all-gather of the updated slices (stages 1, 2), slice cast (3).
      */
     public void step(double gradScale) {
+        dataParallel.finish();
         try (NoGradGuard ng = new NoGradGuard()) {
             for (Unit u : units) {
                 long lo = dp.rank() * u.shardSize;
                 Tensor g;
                 if (stage == 0) g = u.gradFull;
-                else if (stage == 1) g = u.gradFull.narrow(0, lo, u.shardSize);
                 else g = u.gradShard;
                 if (gradScale != 1.0) g = g.mul(new Scalar(gradScale));
                 u.optimizer.step(u.master, g);
@@ -282,6 +298,7 @@ public final class Zero {
 
     /** Frees gradients after the step (or after a skipped step). */
     public void zeroGrad() {
+        dataParallel.finish();
         for (Unit u : units) {
             u.freeGrads();
             if (u.gradFull != null) { u.gradFull.close(); u.gradFull = null; }
@@ -337,5 +354,8 @@ public final class Zero {
         return n;
     }
 
-    public void close() { storage.deallocate(); }
+    public void close() {
+        dataParallel.close();
+        storage.deallocate();
+    }
 }

@@ -49,6 +49,16 @@ class LocalTrainingTest {
             "2,1,1,0,2,1f1b,1",
             "1,2,2,0,2,gpipe,2",
             "2,1,2,1,2,1f1b,1",
+            "4,1,1,0,1,1f1b,1",
+            "2,1,1,1,1,1f1b,1",
+            "2,1,1,2,1,1f1b,1",
+            "1,2,1,0,1,1f1b,1",
+            "1,1,2,0,4,gpipe,1",
+            "1,1,2,0,4,1f1b,1",
+            "2,2,1,0,1,1f1b,2",
+            "1,2,2,0,4,1f1b,1",
+            "2,1,2,0,2,1f1b,1",
+            "1,1,4,0,4,1f1b,0",
     })
     void matchesSingleProcess(int dp, int tp, int pp, int zero, int m, String schedule, int ckpt) throws Exception {
         TrainSpec spec = base().withLayout(dp, tp, pp).withZero(zero)
@@ -66,6 +76,34 @@ class LocalTrainingTest {
             assertEquals(want.length, got.length, e.getKey());
             for (int i = 0; i < want.length; i++)
                 assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), e.getKey() + "[" + i + "]");
+        }
+    }
+
+    /** The measured model-state bytes are exactly what the storage layout says (docs/training.md). */
+    @ParameterizedTest(name = "zero={0} {1}")
+    @CsvSource({"0,fp32", "1,fp32", "2,fp32", "3,fp32", "0,bf16", "1,bf16", "3,bf16"})
+    void modelStateBytesAreExact(int zero, String precision) throws Exception {
+        parallax.engine.torch.DType d = parallax.engine.torch.DType.parse(precision);
+        TrainSpec spec = base().withSteps(2).withExport(false).withLayout(2, 1, 1).withZero(zero).withPrecision(d);
+        List<RankResult> ranks = LocalGroups.run(spec);
+        parallax.engine.model.Gpt gpt = new parallax.engine.model.Gpt(GptConfig.tiny());
+        long numel = 0, padded = 0;
+        for (int u = 0; u < gpt.units(); u++) {
+            long n = 0;
+            for (parallax.engine.model.Gpt.ParamSpec p : gpt.params(u)) n += p.numel();
+            numel += n;
+            padded += (n + 1) / 2 * 2;
+        }
+        long shard = padded / 2, c = d.bytes();
+        long params = zero == 3 ? c * shard : c * padded;
+        long grads = zero >= 2 ? 4 * shard : c * numel;
+        long state = 8 * (zero == 0 ? padded : shard);
+        long master = d == parallax.engine.torch.DType.FP32 ? 0 : 4 * (zero == 0 ? padded : shard);
+        for (RankResult r : ranks) {
+            assertEquals(params, r.memory().parameterBytes(), "parameters");
+            assertEquals(grads, r.memory().gradientBytes(), "gradients");
+            assertEquals(state + master, r.memory().optimizerBytes(), "optimizer");
+            assertTrue(r.memory().activationBytes() > 0, "activations counted");
         }
     }
 }

@@ -23,7 +23,7 @@ import parallax.engine.torch.DType;
  * single-process fp32 loss trajectory within 1e-5 relative over 20 steps and its
  * gathered final weights. Cases share one pool per world size to amortise JVM starts.
  */
-class TrainingIT {
+class TrainingTest {
 
     static final int STEPS = 20;
     static Trainer.Result reference;
@@ -58,6 +58,12 @@ class TrainingIT {
         cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.ONE_F_ONE_B).withCheckpoint(2));
         try (WorkerPool pool = pool(2)) {
             for (TrainSpec spec : cases) check(Training.run(pool, spec, null));
+            // A diverging run stops with the step named, as one line.
+            TrainSpec diverging = base().withLayout(2, 1, 1).withOptimizer("sgd", 1e8).withExport(false);
+            parallax.engine.UserError e = org.junit.jupiter.api.Assertions.assertThrows(parallax.engine.UserError.class,
+                    () -> Training.run(pool, diverging, null));
+            assertTrue(e.getMessage().matches("(?s).*loss is (NaN|Infinity|-Infinity) at step \\d+; training stopped.*"), e.getMessage());
+            assertTrue(!e.getMessage().contains("\n"), "one line: " + e.getMessage());
         }
     }
 
