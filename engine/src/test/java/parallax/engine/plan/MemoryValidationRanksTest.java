@@ -18,9 +18,9 @@ import parallax.engine.model.GptConfig;
  * Activations are within 15% wherever the engine keeps what the paper keeps; under
  * ZeRO-3 the engine also recomputes its output layer, which the paper's count keeps,
  * so that gap is reported by %plan --validate rather than asserted here.
- * Run with: mvn -B -q -o -pl engine test -Dtest=MemoryValidationIT
+ * Run with: mvn -B -q -o -pl engine test -Dtest=MemoryValidationRanksTest
  */
-class MemoryValidationIT {
+class MemoryValidationRanksTest {
 
     @TempDir
     Path logs;
