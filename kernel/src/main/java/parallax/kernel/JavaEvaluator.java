@@ -20,14 +20,33 @@ import jdk.jshell.UnresolvedReferenceException;
  */
 final class JavaEvaluator implements AutoCloseable {
 
-    /** Imports every cell starts with, so lessons read naturally. */
+    /**
+     * Imports every cell starts with, so lessons read naturally. The display helpers are
+     * imported one by one: a static import on demand ("Display.*") makes javac search the
+     * whole class path on every snippet, about 25 ms per cell with the engine's jars.
+     */
     static final List<String> STARTUP = List.of(
             "import java.util.*;",
             "import java.util.stream.*;",
-            "import static parallax.kernel.Display.*;");
+            "import static parallax.kernel.Display.display;",
+            "import static parallax.kernel.Display.displayWithId;",
+            "import static parallax.kernel.Display.updateDisplay;",
+            "import static parallax.kernel.Display.clearOutput;",
+            "import static parallax.kernel.Display.markdown;",
+            "import static parallax.kernel.Display.html;",
+            "import static parallax.kernel.Display.progress;");
 
     private final JShell shell;
     private final CellExecutionControl control;
+    /**
+     * JShell keeps every expression's value as a temporary variable ($1, $2, ...) and
+     * imports all of them into each new snippet, so compiling slows down as a session
+     * grows (about 10 ms more per 100 expressions). Only the most recent ones are kept.
+     */
+    static final int KEPT_TEMPORARIES = 20;
+
+    private final java.util.ArrayDeque<Snippet> temporaries = new java.util.ArrayDeque<>();
+
     /** Cell line where each snippet (by JShell id) started, to map stack frames back. */
     private final java.util.Map<String, Integer> snippetLines = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -102,6 +121,10 @@ final class JavaEvaluator implements AutoCloseable {
             if (ev.status() == Snippet.Status.RECOVERABLE_DEFINED || ev.status() == Snippet.Status.RECOVERABLE_NOT_DEFINED) {
                 String missing = shell.diagnostics(snippet).map(d -> d.getMessage(Locale.ROOT)).collect(Collectors.joining("; "));
                 if (!missing.isEmpty()) throw compileError(snippet, lineOffset);
+            }
+            if (snippet.subKind() == Snippet.SubKind.TEMP_VAR_EXPRESSION_SUBKIND) {
+                temporaries.addLast(snippet);
+                while (temporaries.size() > KEPT_TEMPORARIES) shell.drop(temporaries.removeFirst());
             }
             Snippet.Kind kind = snippet.kind();
             boolean producesValue = kind == Snippet.Kind.EXPRESSION

@@ -43,7 +43,7 @@ public final class KernelMain {
         System.setProperty("java.awt.headless", "true");
 
         KernelConnectionProperties props = KernelConnectionProperties.parse(Files.readString(path));
-        JupyterConnection connection = new JupyterConnection(props);
+        JupyterConnection connection = new ResponsiveConnection(props);
         ParallaxKernel kernel = new ParallaxKernel();
         kernel.becomeHandlerForConnection(connection);
         ParentWatch.start(() -> {
