@@ -63,6 +63,12 @@ final class JavaEvaluator implements AutoCloseable {
         for (String s : STARTUP) shell.eval(s);
     }
 
+    /** Temporary ($N) variables JShell still holds. */
+    long activeTemporaries() {
+        return shell.variables().filter(v -> v.subKind() == Snippet.SubKind.TEMP_VAR_EXPRESSION_SUBKIND)
+                .filter(v -> shell.status(v).isActive()).count();
+    }
+
     SourceCodeAnalysis analysis() {
         return shell.sourceCodeAnalysis();
     }
@@ -127,8 +133,9 @@ final class JavaEvaluator implements AutoCloseable {
                 while (temporaries.size() > KEPT_TEMPORARIES) shell.drop(temporaries.removeFirst());
             }
             Snippet.Kind kind = snippet.kind();
-            boolean producesValue = kind == Snippet.Kind.EXPRESSION
-                    || (kind == Snippet.Kind.VAR && snippet.subKind() != Snippet.SubKind.VAR_DECLARATION_SUBKIND);
+            // Like IPython: an expression shows its value; declarations and assignments do not.
+            boolean producesValue = (kind == Snippet.Kind.EXPRESSION && snippet.subKind() != Snippet.SubKind.ASSIGNMENT_SUBKIND)
+                    || snippet.subKind() == Snippet.SubKind.TEMP_VAR_EXPRESSION_SUBKIND;
             if (producesValue && ev.value() != null) {
                 value = Optional.ofNullable(control.takeLastValue());
                 if (value.isEmpty() && !"null".equals(ev.value())) value = Optional.of(ev.value());
