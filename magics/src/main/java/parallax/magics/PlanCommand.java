@@ -205,7 +205,6 @@ public final class PlanCommand extends MagicCommand {
             if (rows.isEmpty()) throw new UserError(measured + " holds no runs");
             return MemoryValidation.report(m, rows, measured.getFileName().toString());
         }
-        if (!MemoryValidation.engineAvailable()) throw new UserError(MemoryValidation.ENGINE_MISSING);
         if (steps < 1) throw new UserError("--steps must be at least 1");
         String preset = name == null ? "tiny" : name.toLowerCase(Locale.ROOT).replaceFirst("-gpt$", "");
         GptConfig cfg = GptConfig.preset(preset);

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -102,12 +101,6 @@ class PlanCommandTest {
         assertTrue(error("plan", "--config " + cfg).contains("lacks num_hidden_layers"));
         assertTrue(error("plan", "llama-2-7b --infer --encoding q3").contains("unknown encoding"));
         assertTrue(error("model", "' '").contains("give a model name"));
-    }
-
-    @Test
-    void validateNeedsAnEngineOrARecord() {
-        assumeFalse(MemoryValidation.engineAvailable(), "the training engine is in this build: --validate runs for real");
-        assertTrue(error("plan", "--validate").contains("the training engine is not available"));
     }
 
     @Test

@@ -93,18 +93,6 @@ public final class MemoryValidation {
         return new Prediction(rank, dpRank, tpRank, stage, params, grads, opt, act);
     }
 
-    /** Whether this build has a training engine that can measure memory per rank. */
-    public static boolean engineAvailable() {
-        try {
-            Class.forName("parallax.engine.parallel.Training");
-            return true;
-        } catch (ClassNotFoundException e) {
-            return false;
-        }
-    }
-
-    public static final String ENGINE_MISSING = "the training engine is not available in this build, so there is nothing "
-            + "measured to validate against; --validate --measured FILE compares a measurement record the engine wrote";
 
     /** Reads a record: {"model": ..., "runs": [{strategy, rank, dp, tp, pp, zero, dtype, optimizer, ...bytes}]}. */
     public static List<Measurement> read(Path path) {
