@@ -126,7 +126,7 @@ public final class PrecisionCommand extends MagicCommand {
                             List.of(CastAnalysis.random(count, seed)), formats, sc, r);
                 case "model": {
                     CastSources.ModelWeights w = CastSources.trainedGpt();
-                    return CastAnalysis.analyse("the model", w.description(), w.tensors(), formats, sc, r);
+                    return CastAnalysis.analyse("the trained GPT", w.description(), w.tensors(), formats, sc, r);
                 }
                 default:
                     Path p = Path.of(from.trim());

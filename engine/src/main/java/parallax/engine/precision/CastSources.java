@@ -140,7 +140,7 @@ public final class CastSources {
         if (run != null) {
             TrainSpec s = run.spec();
             Map<String, float[]> p = run.parameters();
-            String what = describe(s) + " of the last %parallel run in this session (" + layout(s) + ", " + s.steps() + " steps, "
+            String what = describe(s) + ", from the last %parallel run in this session (" + layout(s) + ", " + s.steps() + " steps, "
                     + s.precision().label() + ")";
             if (!p.isEmpty()) return new ModelWeights(what + ", weights gathered from its ranks", named(s.model(), p));
             Trainer.Result r = Trainer.train(s.model(), s.data(), s.seed(), s.steps(), s.batch(), s.optimizer(), s.lr());
@@ -153,14 +153,14 @@ public final class CastSources {
         }
         TrainSpec d = TrainSpec.defaults(GptConfig.tiny());
         Trainer.Result r = Trainer.train(d.model(), d.data(), d.seed(), FALLBACK_STEPS, d.batch(), d.optimizer(), d.lr());
-        return new ModelWeights(describe(d) + " trained in-process for " + FALLBACK_STEPS + " steps (" + d.optimizer() + ", lr "
+        return new ModelWeights(describe(d) + ", trained in-process for " + FALLBACK_STEPS + " steps (" + d.optimizer() + ", lr "
                 + d.lr() + ", batch " + d.batch() + ") with the single-process FP32 reference trainer; no %parallel run in this session",
                 named(d.model(), r.parameters()));
     }
 
     static String describe(TrainSpec s) {
         GptConfig c = s.model();
-        return String.format(Locale.ROOT, "the %s GPT (%d layers, hidden %d, %,d parameters)", c.name(), c.layers(), c.hidden(),
+        return String.format(Locale.ROOT, "the %s GPT of %d layers, hidden size %d and %,d parameters", c.name(), c.layers(), c.hidden(),
                 c.parameterCount());
     }
 
