@@ -1,10 +1,12 @@
 package parallax.magics;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
 import parallax.engine.precision.CastAnalysis;
+import parallax.engine.precision.CastSources;
 import parallax.engine.precision.CodecBenchmark;
 import parallax.engine.precision.FloatFormat;
 import parallax.engine.precision.FormatReports;
@@ -90,8 +92,9 @@ public final class PrecisionCommand extends MagicCommand {
     @Command(name = "cast", description = "Error statistics of casting tensors to narrower formats, per format and per tensor.")
     static final class Cast extends MagicCommand {
         @Option(names = "--from", required = true, paramLabel = "SOURCE",
-                description = "'random' (a synthetic weights-like tensor), 'model' (the small MLP of 'train', trained in FP32), "
-                        + "or a .safetensors file.")
+                description = "'random' (a synthetic weights-like tensor), 'model' (the GPT of the last %%parallel run, "
+                        + "or the tiny GPT trained here for a few steps), or a model file: safetensors, a sharded index.json, "
+                        + "GGUF, ONNX, PyTorch .bin.")
         String from;
 
         @Option(names = "--to", defaultValue = "bf16,fp16,e4m3,e5m2", paramLabel = "FORMATS",
@@ -121,16 +124,17 @@ public final class PrecisionCommand extends MagicCommand {
                     return CastAnalysis.analyse("a random tensor", String.format("%,d values: 98%% N(0, 0.02²) like weights, "
                             + "1%% N(0, 1e-6²) tiny values, 1%% N(0, 1000²) outliers; seed %d", count, seed),
                             List.of(CastAnalysis.random(count, seed)), formats, sc, r);
-                case "model":
-                    return CastAnalysis.analyse("the model", "the 16-64-16 MLP of %precision train after 200 FP32 steps; "
-                            + "no %parallel model is available in this build", PrecisionTraining.trainedModel(200), formats, sc, r);
+                case "model": {
+                    CastSources.ModelWeights w = CastSources.trainedGpt();
+                    return CastAnalysis.analyse("the trained GPT", w.description(), w.tensors(), formats, sc, r);
+                }
                 default:
                     Path p = Path.of(from.trim());
-                    if (!p.getFileName().toString().endsWith(".safetensors")) {
-                        throw new UserError("--from " + from + ": only .safetensors files are read here (GGUF support lives in %inspect/%convert); "
-                                + "or use --from random / --from model");
+                    if (!Files.exists(p)) {
+                        throw new UserError("--from " + from + ": no such file." + DidYouMean.hint(from.trim(), List.of("random", "model"))
+                                + " Give a model file (safetensors, index.json, GGUF, ONNX, PyTorch .bin) or random / model.");
                     }
-                    return CastAnalysis.analyse(p.getFileName().toString(), CastAnalysis.readSafetensors(p), formats, sc, r);
+                    return CastSources.file(p, formats, sc, r);
             }
         }
     }

@@ -13,7 +13,10 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import parallax.engine.precision.CastAnalysis;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import parallax.engine.formats.GptOnnxExporter;
+import parallax.engine.formats.SampleModels;
 import parallax.engine.precision.FloatFormat;
 
 class PrecisionCommandTest {
@@ -52,12 +55,26 @@ class PrecisionCommandTest {
         Path f = dir.resolve("w.safetensors");
         float[] v = new float[2048];
         for (int i = 0; i < v.length; i++) v[i] = (float) Math.sin(i) * 0.05f;
-        CastAnalysis.writeSafetensors(f, List.of(new CastAnalysis.NamedTensor("layer.weight", new long[] {32, 64}, v),
-                new CastAnalysis.NamedTensor("layer.bias", new long[] {32}, java.util.Arrays.copyOf(v, 32))), FloatFormat.FP32);
+        Map<String, GptOnnxExporter.Weight> w = new LinkedHashMap<>();
+        w.put("layer.weight", new GptOnnxExporter.Weight(new long[] {32, 64}, v));
+        w.put("layer.bias", new GptOnnxExporter.Weight(new long[] {32}, java.util.Arrays.copyOf(v, 32)));
+        SampleModels.writeSafetensors(w, f);
         JsonObject j = JsonParser.parseString(run("cast --from " + f + " --to bf16,e4m3 --scaling per-channel --json")).getAsJsonObject();
         // 2 tensors x 2 formats + one "(all)" row per format.
         assertEquals(6, j.getAsJsonArray("stats").size());
         assertEquals("per-channel", j.get("scaling").getAsString());
+    }
+
+    @Test
+    void castFromModelTakesTheTinyGptWhenNoParallelRunExists() throws Exception {
+        parallax.engine.parallel.Training.remember(List.of());
+        String text = run("cast --from model --to bf16");
+        assertTrue(text.contains("no %parallel run") && text.contains("tiny GPT"), text);
+        JsonObject j = JsonParser.parseString(run("cast --from model --to bf16,e4m3 --json")).getAsJsonObject();
+        parallax.engine.model.Gpt g = new parallax.engine.model.Gpt(parallax.engine.model.GptConfig.tiny());
+        int params = 0;
+        for (int u = 0; u < g.units(); u++) params += g.params(u).size();
+        assertEquals(2 * (params + 1), j.getAsJsonArray("stats").size(), "one row per GPT tensor and one (all) row, per format");
     }
 
     @Test
@@ -67,7 +84,8 @@ class PrecisionCommandTest {
         assertTrue(error("cast --from /no/such.safetensors").contains("no such file"));
         assertTrue(error("cast --from random --scaling per-tensr").contains("Did you mean per-tensor"));
         assertTrue(error("train --dtypes fp32,bf61 --steps 2").contains("unknown training dtype"));
-        assertTrue(error("cast --from weights.gguf").contains("only .safetensors"));
+        assertTrue(error("cast --from weights.gguf").contains("no such file"));
+        assertTrue(error("cast --from modle").contains("Did you mean model"));
         assertTrue(error("explian 1").contains("Did you mean explain"));
         assertTrue(error("bench --values 10").contains("at least 1024"));
         for (String msg : List.of(error("explain 1 --as fp17"), error("cast --from random --count 0"))) {

@@ -1,7 +1,5 @@
 package parallax.engine.precision;
 
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -79,28 +77,28 @@ public final class CastAnalysis {
         return new NamedTensor("random", shape, v);
     }
 
-    /** The floating-point tensors of a safetensors file. */
-    public static List<NamedTensor> readSafetensors(Path file) {
-        List<NamedTensor> out = new ArrayList<>();
-        for (SafetensorsFloats.Stored s : SafetensorsFloats.read(file)) out.add(s.tensor());
-        return out;
-    }
-
-    /** Writes tensors as a safetensors file in {@code dtype} (temp file, then rename). */
-    public static void writeSafetensors(Path file, List<NamedTensor> tensors, FloatFormat dtype) throws IOException {
-        SafetensorsFloats.write(file, tensors, dtype);
-    }
-
     public static Report analyse(String source, List<NamedTensor> tensors, List<FloatFormat> formats,
                                  Scaling scaling, Rounding rounding) {
         return analyse(source, "", tensors, formats, scaling, rounding);
     }
 
-    /** As above; {@code note} (may be empty) describes the source in the report's text. */
-    public static Report analyse(String source, String note, List<NamedTensor> tensors, List<FloatFormat> formats,
+    /**
+     * As above; {@code note} (may be empty) describes the source in the report's text.
+     * {@code tensors} is walked once, one tensor at a time, so a lazy iterable (a file read
+     * tensor by tensor) keeps only the current tensor on the heap.
+     */
+    public static Report analyse(String source, String note, Iterable<NamedTensor> tensors, List<FloatFormat> formats,
                                  Scaling scaling, Rounding rounding) {
-        List<NamedTensor> usable = new ArrayList<>();
         List<String> empty = new ArrayList<>();
+        List<List<Stats>> rows = new ArrayList<>();
+        List<Accumulator> totals = new ArrayList<>();
+        for (int k = 0; k < formats.size(); k++) {
+            rows.add(new ArrayList<>());
+            totals.add(new Accumulator());
+        }
+        int used = 0;
+        long values = 0;
+        String firstName = null;
         for (NamedTensor t : tensors) {
             if (t.values().length == 0) {
                 empty.add(t.name());
@@ -112,11 +110,19 @@ public final class CastAnalysis {
                 throw new UserError("tensor '" + t.name() + "' has " + bad + " non-finite values (NaN or inf); "
                         + "cast errors are measured on finite inputs only");
             }
-            usable.add(t);
+            if (firstName == null) firstName = t.name();
+            used++;
+            values += t.values().length;
+            for (int k = 0; k < formats.size(); k++) {
+                Accumulator acc = new Accumulator();
+                castAndMeasure(t, formats.get(k), scaling, rounding, acc);
+                totals.get(k).add(acc);
+                rows.get(k).add(acc.stats(t.name(), formats.get(k)));
+            }
         }
-        if (usable.isEmpty()) throw new UserError(source + " has only empty tensors (" + String.join(", ", empty) + ")");
+        if (used == 0) throw new UserError(source + " has only empty tensors (" + String.join(", ", empty) + ")");
 
-        boolean perTensorRows = usable.size() > 1;
+        boolean perTensorRows = used > 1;
         Table table = Table.create("Cast error");
         StringColumn cTensor = StringColumn.create("tensor"), cFormat = StringColumn.create("format"),
                 cMaxAbs = StringColumn.create("max abs error"), cRmse = StringColumn.create("RMSE"),
@@ -129,15 +135,13 @@ public final class CastAnalysis {
                 .yAxisTitle("share of values").build();
         hist.getStyler().setMarkerSize(0);
         hist.getStyler().setXAxisDecimalPattern("0.0");
-        for (FloatFormat f : formats) {
-            Accumulator total = new Accumulator();
-            for (NamedTensor t : usable) {
-                Accumulator acc = new Accumulator();
-                castAndMeasure(t, f, scaling, rounding, acc);
-                total.add(acc);
-                if (perTensorRows) addRow(acc.stats(t.name(), f), cTensor, cFormat, cMaxAbs, cRmse, cMaxRel, cOver, cUnder, cNan, all);
+        for (int k = 0; k < formats.size(); k++) {
+            FloatFormat f = formats.get(k);
+            Accumulator total = totals.get(k);
+            if (perTensorRows) {
+                for (Stats s : rows.get(k)) addRow(s, cTensor, cFormat, cMaxAbs, cRmse, cMaxRel, cOver, cUnder, cNan, all);
             }
-            addRow(total.stats(perTensorRows ? "(all)" : usable.get(0).name(), f), cTensor, cFormat, cMaxAbs, cRmse,
+            addRow(total.stats(perTensorRows ? "(all)" : firstName, f), cTensor, cFormat, cMaxAbs, cRmse,
                     cMaxRel, cOver, cUnder, cNan, all);
             double[] xs = new double[HIST_BINS], ys = new double[HIST_BINS];
             for (int b = 0; b < HIST_BINS; b++) {
@@ -147,11 +151,10 @@ public final class CastAnalysis {
             hist.addSeries(f.label(), xs, ys).setMarker(SeriesMarkers.NONE);
         }
         table.addColumns(cTensor, cFormat, cMaxAbs, cRmse, cMaxRel, cOver, cUnder, cNan);
-        long values = usable.stream().mapToLong(t -> t.values().length).sum();
         String how = "scaling " + scaling.label + ", " + (rounding == Rounding.SATURATE ? "saturating" : "non-saturating (PyTorch)")
                 + " round-to-nearest-even";
         StringBuilder md = new StringBuilder();
-        md.append(String.format(Locale.ROOT, "Cast %,d values in %d tensor(s) from %s%s; %s.", values, usable.size(), source,
+        md.append(String.format(Locale.ROOT, "Cast %,d values in %d tensor(s) from %s%s; %s.", values, used, source,
                 note.isEmpty() ? "" : " (" + note + ")", how));
         if (scaling != Scaling.NONE) {
             md.append(" Each ").append(scaling == Scaling.PER_TENSOR ? "tensor" : "row (output channel)")

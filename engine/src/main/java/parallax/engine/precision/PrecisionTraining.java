@@ -116,17 +116,6 @@ public final class PrecisionTraining {
      */
     public record Result(Config config, List<Run> runs, float[] outputGradFirst, float[] outputGradLast) {}
 
-    /** The MLP trained in FP32 for {@code steps} steps, as named tensors (for %precision cast --from model). */
-    public static List<CastAnalysis.NamedTensor> trainedModel(int steps) {
-        Config c = Config.defaults(List.of(Mode.FP32), steps);
-        Run r = train(Mode.FP32, c, dataset(c), null, 0, null);
-        long[][] shapes = {{HIDDEN, IN}, {HIDDEN}, {OUT, HIDDEN}, {OUT}};
-        String[] names = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
-        List<CastAnalysis.NamedTensor> out = new ArrayList<>();
-        for (int i = 0; i < names.length; i++) out.add(new CastAnalysis.NamedTensor(names[i], shapes[i], r.weights()[i]));
-        return out;
-    }
-
     static final int IN = 16, HIDDEN = 64, OUT = 16, SAMPLES = 8192;
 
     private PrecisionTraining() {}

@@ -1,0 +1,91 @@
+package parallax.engine.parallel;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import parallax.engine.model.Gpt;
+import parallax.engine.model.GptConfig;
+import parallax.engine.precision.CastAnalysis;
+import parallax.engine.precision.CastSources;
+
+/**
+ * {@code %precision cast --from model} takes the GPT of the last %parallel run in this JVM:
+ * here a short data-parallel run over two in-JVM ranks stands for it.
+ */
+class CastFromRunTest {
+
+    static final int STEPS = 3;
+
+    static TrainSpec spec() {
+        return TrainSpec.defaults(GptConfig.tiny()).withSteps(STEPS).withBatch(8).withLayout(2, 1, 1);
+    }
+
+    static Training.Run train(TrainSpec spec) throws Exception {
+        List<RankResult> ranks = LocalGroups.run(spec);
+        return new Training.Run(spec, Hybrid.globalLoss(ranks, spec.steps()), ranks);
+    }
+
+    static List<String> gptNames(GptConfig cfg) {
+        Gpt g = new Gpt(cfg);
+        List<String> names = new ArrayList<>();
+        for (int u = 0; u < g.units(); u++) for (Gpt.ParamSpec p : g.params(u)) names.add(p.name());
+        return names;
+    }
+
+    @AfterEach
+    void forget() {
+        Training.remember(List.of());
+    }
+
+    @Test
+    void usesTheWeightsOfTheLastRun() throws Exception {
+        Training.Run run = train(spec().withExport(true));
+        Training.remember(List.of(run));
+        Map<String, float[]> gathered = run.parameters();
+        CastSources.ModelWeights w = CastSources.trainedGpt();
+        assertTrue(w.description().contains("last %parallel run") && w.description().contains("dp=2")
+                && w.description().contains("gathered"), w.description());
+        List<String> names = w.tensors().stream().map(CastAnalysis.NamedTensor::name).toList();
+        assertEquals(gptNames(GptConfig.tiny()), names);
+        long values = 0;
+        for (CastAnalysis.NamedTensor t : w.tensors()) {
+            assertArrayEquals(gathered.get(t.name()), t.values(), t.name());
+            long n = 1;
+            for (long d : t.shape()) n *= d;
+            assertEquals(n, t.values().length, t.name() + " shape");
+            values += n;
+        }
+        assertEquals(GptConfig.tiny().parameterCount(), values);
+
+        // A run that kept no weights is retrained from its spec: the same weights, within the reference's tolerance.
+        Training.remember(List.of(train(spec().withExport(false))));
+        CastSources.ModelWeights again = CastSources.trainedGpt();
+        assertTrue(again.description().contains("retrained"), again.description());
+        for (CastAnalysis.NamedTensor t : again.tensors()) {
+            float[] want = gathered.get(t.name());
+            for (int i = 0; i < want.length; i++) assertEquals(want[i], t.values()[i], 1e-4 + 1e-3 * Math.abs(want[i]), t.name() + "[" + i + "]");
+        }
+    }
+
+    @Test
+    void withoutARunTheTinyGptIsTrainedHere() throws Exception {
+        Training.remember(List.of());
+        CastSources.ModelWeights w = CastSources.trainedGpt();
+        assertTrue(w.description().contains("no %parallel run") && w.description().contains(CastSources.FALLBACK_STEPS + " steps"),
+                w.description());
+        assertEquals(gptNames(GptConfig.tiny()), w.tensors().stream().map(CastAnalysis.NamedTensor::name).toList());
+        // Trained, not the initial values: LayerNorm gains have moved off 1.
+        float[] ln = w.tensors().stream().filter(t -> t.name().equals("h0.ln1.w")).findFirst().orElseThrow().values();
+        boolean moved = false;
+        for (float v : ln) moved |= v != 1f;
+        assertTrue(moved, "the fallback model was trained");
+        assertSame(null, Training.lastRun());
+    }
+}
