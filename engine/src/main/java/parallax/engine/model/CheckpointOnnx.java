@@ -179,6 +179,11 @@ public final class CheckpointOnnx {
         return b.data(data).build();
     }
 
+    private static double sig(double x) {
+        if (x == 0 || !Double.isFinite(x)) return x;
+        return new java.math.BigDecimal(x).round(new java.math.MathContext(3)).doubleValue();
+    }
+
     /** The check as a report section: one row per batch, then the verdict. */
     public static Report report(Check c) {
         IntColumn batch = IntColumn.create("batch");
@@ -190,8 +195,8 @@ public final class CheckpointOnnx {
             batch.append(r.batch());
             tokens.append(r.tokens());
             logits.append((int) r.logits());
-            diff.append(r.maxAbsDiff());
-            scale.append(r.logitScale());
+            diff.append(sig(r.maxAbsDiff()));
+            scale.append(sig(r.logitScale()));
         }
         String verdict = String.format(Locale.ROOT,
                 "**--check %s**: %s vs the engine's libtorch forward of the same weights on %d token batches: "
