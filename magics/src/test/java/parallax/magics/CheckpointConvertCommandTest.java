@@ -80,4 +80,17 @@ class CheckpointConvertCommandTest {
         assertFalse(Files.exists(dir.resolve("x.gguf")));
         assertFalse(Files.exists(dir.resolve("x.onnx")));
     }
+
+    /** --save mistakes are caught before any worker starts. */
+    @Test
+    void saveMistakesAreOneLine() {
+        String e = assertThrows(MagicError.class, () -> ConvertInspectCommandTest.run("parallel", "--dp 2 --steps 1 --save " + dir.resolve("m.bin"))).getMessage();
+        assertTrue(e.contains("--save writes a safetensors checkpoint"), e);
+        e = assertThrows(MagicError.class, () -> ConvertInspectCommandTest.run("parallel", "--dp 2 --steps 1 --save " + dir.resolve("no/such/m.safetensors"))).getMessage();
+        assertTrue(e.contains("does not exist"), e);
+        e = assertThrows(MagicError.class, () -> ConvertInspectCommandTest.run("parallel",
+                "--dp 2 --steps 1 --compare dp=2 dp=1 --save " + dir.resolve("m.safetensors"))).getMessage();
+        assertTrue(e.contains("drop --compare"), e);
+        assertFalse(e.contains("\n"), e);
+    }
 }
