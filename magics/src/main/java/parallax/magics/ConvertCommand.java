@@ -86,7 +86,11 @@ public final class ConvertCommand extends MagicCommand {
             Report convert = ConvertReport.of(r);
             if (!check) return convert;
             CheckpointOnnx.Check c = CheckpointOnnx.check(Checkpoint.load(src), dst);
-            return CheckpointOnnx.report(convert, r, c);
+            Report both = CheckpointOnnx.report(convert, r, c);
+            if (c.passed()) return both;
+            output().display(both);
+            throw new UserError(String.format(java.util.Locale.ROOT, "--check failed: max |ONNX Runtime - libtorch| %.3g is above %.0e x max(1, logit scale %.3g)",
+                    c.maxAbsDiff(), c.tolerance(), c.logitScale()));
         }
         Converter.Result r = Converter.convert(src, dst, o, output().progress("convert MiB", Converter.progressTotal(src)));
         return ConvertReport.of(r);
