@@ -93,4 +93,37 @@ class CheckpointConvertCommandTest {
         assertTrue(e.contains("drop --compare"), e);
         assertFalse(e.contains("\n"), e);
     }
+
+    /**
+     * End to end: %parallel --save over real worker JVMs (dp 2), the file equals the run's
+     * gathered parameters bit for bit, then the CLI in a fresh JVM (ONNX Runtime's native
+     * library loaded from its jar) converts it with --check and exits 0.
+     */
+    @Test
+    void saveFromRealRanksThenCheckFromTheCli() throws Exception {
+        Path f = dir.resolve("trained.safetensors");
+        try {
+            String out = ConvertInspectCommandTest.run("parallel", "--dp 2 --model tiny --steps 3 --save " + f);
+            assertTrue(out.contains("Saved the trained model to"), out);
+        } finally {
+            parallax.engine.cluster.Cluster.session().stop();
+        }
+        Checkpoint.Loaded c = Checkpoint.load(f);
+        Map<String, float[]> trained = parallax.engine.parallel.Training.lastRun().parameters();
+        assertEquals(trained.keySet(), c.tensors().keySet());
+        for (String n : trained.keySet()) assertTrue(java.util.Arrays.equals(trained.get(n), c.tensors().get(n)), n);
+        assertEquals("dp=2,tp=1,pp=1", c.metadata().get("parallax.run.layout"));
+
+        Path onnx = dir.resolve("trained.onnx");
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(javaBin, "-Xmx256m", "-cp", System.getProperty("java.class.path"), Cli.class.getName(),
+                "convert", f.toString(), onnx.toString(), "--check", "--json")
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        JsonObject check = JsonParser.parseString(out).getAsJsonObject().getAsJsonObject("check");
+        assertTrue(check.get("passed").getAsBoolean(), check.toString());
+        assertTrue(check.get("runtime").getAsString().startsWith("ONNX Runtime 1.20"), check.toString());
+    }
 }
