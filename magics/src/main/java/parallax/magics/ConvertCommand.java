@@ -7,7 +7,11 @@ import parallax.engine.formats.ConvertBenchmark;
 import parallax.engine.formats.ConvertReport;
 import parallax.engine.formats.Converter;
 import parallax.engine.formats.DType;
+import parallax.engine.formats.ModelFile;
+import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.Onnx;
+import parallax.engine.model.Checkpoint;
+import parallax.engine.model.CheckpointOnnx;
 import parallax.engine.report.Report;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -16,6 +20,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "convert", description = {
     "Convert weights between safetensors, GGUF and ONNX (initializers), or from a PyTorch checkpoint (.bin/.pt, read without running its pickle).",
     "The source format is detected from its content, the destination's from its extension (.safetensors, .gguf, .onnx).",
+    "An engine checkpoint (%%parallel ... --save FILE.safetensors) becomes the full ONNX inference graph; --check then runs it in ONNX Runtime against libtorch.",
     "Example: %%convert model.safetensors model-Q8_0.gguf --to q8_0"})
 public final class ConvertCommand extends MagicCommand {
 
@@ -34,6 +39,9 @@ public final class ConvertCommand extends MagicCommand {
     @Option(names = "--names", paramLabel = "MAP", description = "Rename tensors: hf-to-gguf or gguf-to-hf (Llama).")
     String names;
 
+    @Option(names = "--check", description = "For an engine checkpoint written as .onnx: run the graph in ONNX Runtime on a few token sequences and compare its logits with the engine's libtorch forward (pass: max difference <= 1e-5 x max(1, max |logit|)).")
+    boolean check;
+
     @Option(names = "--bench", paramLabel = "MB", description = "Benchmark instead: generate an F32 safetensors file of MB megabytes in --tmp, convert it to GGUF F16 and Q8_0 and compare with a plain copy.")
     Long benchMegabytes;
 
@@ -51,6 +59,12 @@ public final class ConvertCommand extends MagicCommand {
             return ConvertBenchmark.report(r);
         }
         if (src == null || dst == null) throw new UserError("give SRC and DST (or --bench MB)");
+        boolean toOnnx = Converter.destinationFormat(dst) == parallax.engine.formats.Format.ONNX;
+        if (check && !toOnnx) throw new UserError("--check runs an exported ONNX model: DST must end in .onnx, not " + dst.getFileName());
+        boolean engineCheckpoint = toOnnx && isCheckpoint(src);
+        if (check && !engineCheckpoint)
+            throw new UserError("--check needs an engine checkpoint as SRC (parallax.* metadata, from %parallel --save); "
+                    + src + " is not one, so its ONNX would hold initializers only, no graph to run");
         DType type = to == null ? null : type(to);
         if (arch != null && !arch.equals("llama")) throw new UserError("unknown --arch " + arch + " (known: llama)");
         Converter.Names map = Converter.Names.KEEP;
@@ -65,8 +79,31 @@ public final class ConvertCommand extends MagicCommand {
             map = d.endsWith(".gguf") ? Converter.Names.HF_TO_GGUF : Converter.Names.GGUF_TO_HF;
         }
         Converter.Options o = new Converter.Options(type, arch, map, Onnx.EXTERNAL_THRESHOLD);
+        if (engineCheckpoint) {
+            if (src.toAbsolutePath().normalize().equals(dst.toAbsolutePath().normalize()))
+                throw new UserError("source and destination are the same file: " + src);
+            Converter.Result r = CheckpointOnnx.convert(src, dst, o, output().progress("export ONNX graph", 2));
+            Report convert = ConvertReport.of(r);
+            if (!check) return convert;
+            CheckpointOnnx.Check c = CheckpointOnnx.check(Checkpoint.load(src), dst);
+            Report both = CheckpointOnnx.report(convert, r, c);
+            if (c.passed()) return both;
+            output().display(both);
+            throw new UserError(String.format(java.util.Locale.ROOT, "--check failed: max |ONNX Runtime - libtorch| %.3g is above %.0e x max(1, logit scale %.3g)",
+                    c.maxAbsDiff(), c.tolerance(), c.logitScale()));
+        }
         Converter.Result r = Converter.convert(src, dst, o, output().progress("convert MiB", Converter.progressTotal(src)));
         return ConvertReport.of(r);
+    }
+
+    /** Engine checkpoints are safetensors files whose metadata says so; anything unreadable is left to the converter's errors. */
+    static boolean isCheckpoint(Path src) {
+        if (!java.nio.file.Files.isRegularFile(src)) return false;
+        try (ModelFile f = ModelFiles.open(src)) {
+            return Checkpoint.isCheckpoint(f);
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     static DType type(String s) {

@@ -12,6 +12,7 @@ import parallax.engine.UserError;
 import parallax.engine.cluster.Cluster;
 import parallax.engine.cluster.MeshShape;
 import parallax.engine.cluster.WorkerPool;
+import parallax.engine.model.Checkpoint;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
 import parallax.engine.parallel.DdpPeer;
@@ -85,12 +86,15 @@ final class ParallelTraining {
         @Option(names = "--local-sgd", description = "Local SGD: no gradient all-reduce; average parameters every K steps.")
         Integer localSgd;
 
+        @Option(names = "--save", paramLabel = "FILE.safetensors", description = "Write the trained model (gathered parameters, model shape and run in parallax.* metadata) as a safetensors checkpoint; %%convert turns it into GGUF or an ONNX graph.")
+        String save;
+
         /** True when the user asked for training. */
         boolean requested() {
             return steps != null || compare != null || config != null || zero != null || microBatches != null
                     || schedule != null || precision != null || checkpoint != null || checkpointEvery != null
                     || model != null || seed != null || batch != null || optimizer != null || lr != null
-                    || data != null || localSgd != null;
+                    || data != null || localSgd != null || save != null;
         }
     }
 
@@ -98,6 +102,17 @@ final class ParallelTraining {
     static Report run(ParallelCommand command, Flags flags, MeshShape shape, int ranks) {
         MeshShape layout = shape != null ? shape : MeshShape.dataParallel(ranks);
         TrainSpec base = spec(flags, layout);
+        Path save = null;
+        if (flags.save != null) {
+            save = Path.of(flags.save);
+            if (!save.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors"))
+                throw new UserError("--save writes a safetensors checkpoint: give a FILE.safetensors, not " + flags.save);
+            if (flags.compare != null && !flags.compare.isEmpty())
+                throw new UserError("--save keeps one trained model: drop --compare (or train the layout to keep on its own)");
+            Path dir = save.toAbsolutePath().getParent();
+            if (dir != null && !Files.isDirectory(dir)) throw new UserError("--save: directory " + dir + " does not exist");
+            base = base.withExport(true);
+        }
         if (flags.compare != null && !flags.compare.isEmpty()) {
             List<TrainSpec> specs = new ArrayList<>();
             for (String c : flags.compare) {
@@ -130,7 +145,32 @@ final class ParallelTraining {
             }
             peer = new DdpPeer.Result(peerSteps.get(0), null, median(ours), median(theirs), ours, theirs);
         }
-        return TrainingReport.single(run, peer);
+        Report report = TrainingReport.single(run, peer);
+        if (save == null) return report;
+        Checkpoint.save(run, save);
+        return withText(report, String.format(Locale.ROOT,
+                "Saved the trained model to **%s** (%,d bytes: %d float32 tensors, %,d parameters; model shape and run in `parallax.*` metadata). "
+                        + "Convert it with `%%convert %s model.onnx --check` or `... model.gguf --to q8_0`.",
+                save, sizeOf(save), Checkpoint.shapes(base.model()).size(), base.model().parameterCount(), save));
+    }
+
+    private static long sizeOf(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** The report with one more paragraph at the end (same title and data). */
+    static Report withText(Report r, String markdown) {
+        Report.Builder b = Report.builder(r.title());
+        for (Report.Part p : r.parts()) {
+            if (p instanceof Report.Text t) b.text(t.markdown());
+            else if (p instanceof Report.TablePart t) b.table(t.table(), t.caption());
+            else if (p instanceof Report.ChartPart t) b.chart(t.chart(), t.caption());
+        }
+        return b.text(markdown).data(r.data()).build();
     }
 
     private static Training.Run train(ParallelCommand command, TrainSpec spec, String label) {

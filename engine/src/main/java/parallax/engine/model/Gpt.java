@@ -187,6 +187,18 @@ public final class Gpt {
         return block(unit - 1, x, w, made);
     }
 
+    /**
+     * Inference: the logits [B, T, vocab] for {@code tokens} [B, T] (int64), through every
+     * unit of a whole (tp 1) model: embedding, blocks, final LayerNorm and LM head.
+     */
+    public Tensor logits(Tensor tokens, Function<String, Tensor> w) {
+        if (tpSize != 1) throw new IllegalStateException("logits() needs the whole model (tp 1)");
+        Tensor x = embed(tokens, w, null);
+        for (int l = 0; l < cfg.layers(); l++) x = block(l, x, w, null);
+        Tensor n = layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b"));
+        return linear(n, w.apply("head.w"), null);
+    }
+
     private Tensor embed(Tensor tokens, Function<String, Tensor> w, List<Tensor> made) {
         long t = tokens.size(1);
         Tensor pos = torch.arange(new Scalar(t), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long));
