@@ -98,6 +98,9 @@ final class ParallelTraining {
         }
     }
 
+    /** Largest model whose weights a plain run gathers to the coordinator without --save. */
+    static final long EXPORT_LIMIT_PARAMETERS = 10_000_000;
+
     /** Runs training with the given mesh on {@code ranks} ranks. */
     static Report run(ParallelCommand command, Flags flags, MeshShape shape, int ranks) {
         MeshShape layout = shape != null ? shape : MeshShape.dataParallel(ranks);
@@ -113,6 +116,10 @@ final class ParallelTraining {
             if (dir != null && !Files.isDirectory(dir)) throw new UserError("--save: directory " + dir + " does not exist");
             base = base.withExport(true);
         }
+        // A single run keeps its trained weights in Training.lastRun() (for cells and for
+        // %precision cast --from model) when they are small enough to gather cheaply.
+        boolean single = flags.compare == null || flags.compare.isEmpty();
+        if (single && base.model().parameterCount() <= EXPORT_LIMIT_PARAMETERS) base = base.withExport(true);
         if (flags.compare != null && !flags.compare.isEmpty()) {
             List<TrainSpec> specs = new ArrayList<>();
             for (String c : flags.compare) {
