@@ -51,15 +51,28 @@ public final class DataParallel implements AutoCloseable {
      * Starts averaging {@code bucket} over the DP group on the communication thread.
      * The bucket must stay alive and untouched until {@link #finish}.
      */
-    public void allReduceAsync(Tensor bucket) {
-        if (comm == null) return;
-        inFlight.add(comm.submit(() -> {
+    public Future<?> allReduceAsync(Tensor bucket) {
+        if (comm == null) return null;
+        return track(comm.submit(() -> {
             long t0 = System.nanoTime();
             try (PointerScope s = new PointerScope()) {
                 allReduceBucket(dp, bucket);
             }
             synchronized (this) { busyNanos += System.nanoTime() - t0; }
         }));
+    }
+
+    private Future<?> track(Future<?> f) {
+        inFlight.add(f);
+        return f;
+    }
+
+    /** Waits for one bucket started by {@link #allReduceAsync} (null: nothing to wait for). */
+    public void await(Future<?> f) {
+        if (f == null) return;
+        long t0 = System.nanoTime();
+        get(f);
+        waitNanos += System.nanoTime() - t0;
     }
 
     /**
@@ -84,18 +97,20 @@ public final class DataParallel implements AutoCloseable {
     /** Waits for every bucket in flight (before the optimizer step). */
     public void finish() {
         long t0 = System.nanoTime();
-        for (Future<?> f : inFlight) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted during the gradient all-reduce", e);
-            } catch (ExecutionException e) {
-                throw new IllegalStateException("gradient all-reduce failed: " + e.getCause().getMessage(), e.getCause());
-            }
-        }
+        for (Future<?> f : inFlight) get(f);
         inFlight.clear();
         waitNanos += System.nanoTime() - t0;
+    }
+
+    private static void get(Future<?> f) {
+        try {
+            f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted during the gradient all-reduce", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("gradient all-reduce failed: " + e.getCause().getMessage(), e.getCause());
+        }
     }
 
     /** Nanoseconds the buckets spent in all-reduce (overlapped) and the step waited for them, since the last call. */
