@@ -17,11 +17,12 @@ import org.bytedeco.pytorch.Tensor;
  * optimizer step, so every rank takes the same step as one process on the whole batch.
  *
  * <ul>
- *   <li>Buckets: one all-reduce per model unit (embedding, each block, head), handed to
- *       a communication thread as soon as that unit's backward is done on the last
- *       micro-batch, so it overlaps with the backward of the earlier units — the bucket
- *       scheme of PyTorch DDP (Li et al., VLDB 2020). The optimizer step waits for all
- *       buckets; only that wait is communication the step is exposed to.</li>
+ *   <li>Buckets: whole model units (embedding, each block, head) joined, in backward
+ *       order, into buckets of up to 25 MiB (DDP's default cap); a full bucket is handed
+ *       to a communication thread and overlaps with the backward of the earlier units —
+ *       the bucket scheme of PyTorch DDP (Li et al., VLDB 2020). The last bucket goes
+ *       when the backward is done. The optimizer steps each bucket's units once its
+ *       all-reduce is done; only those waits are communication the step is exposed to.</li>
  *   <li>Gradient accumulation: on every micro-batch but the last, gradients just
  *       accumulate in {@code .grad} and nothing is sent (DDP's {@code no_sync}); one
  *       all-reduce per step then serves all micro-batches.</li>
