@@ -17,11 +17,12 @@ import org.bytedeco.pytorch.Tensor;
  * optimizer step, so every rank takes the same step as one process on the whole batch.
  *
  * <ul>
- *   <li>Buckets: one all-reduce per model unit (embedding, each block, head), handed to
- *       a communication thread as soon as that unit's backward is done on the last
- *       micro-batch, so it overlaps with the backward of the earlier units — the bucket
- *       scheme of PyTorch DDP (Li et al., VLDB 2020). The optimizer step waits for all
- *       buckets; only that wait is communication the step is exposed to.</li>
+ *   <li>Buckets: whole model units (embedding, each block, head) joined, in backward
+ *       order, into buckets of up to 25 MiB (DDP's default cap); a full bucket is handed
+ *       to a communication thread and overlaps with the backward of the earlier units —
+ *       the bucket scheme of PyTorch DDP (Li et al., VLDB 2020). The last bucket goes
+ *       when the backward is done. The optimizer steps each bucket's units once its
+ *       all-reduce is done; only those waits are communication the step is exposed to.</li>
  *   <li>Gradient accumulation: on every micro-batch but the last, gradients just
  *       accumulate in {@code .grad} and nothing is sent (DDP's {@code no_sync}); one
  *       all-reduce per step then serves all micro-batches.</li>
@@ -51,15 +52,28 @@ public final class DataParallel implements AutoCloseable {
      * Starts averaging {@code bucket} over the DP group on the communication thread.
      * The bucket must stay alive and untouched until {@link #finish}.
      */
-    public void allReduceAsync(Tensor bucket) {
-        if (comm == null) return;
-        inFlight.add(comm.submit(() -> {
+    public Future<?> allReduceAsync(Tensor bucket) {
+        if (comm == null) return null;
+        return track(comm.submit(() -> {
             long t0 = System.nanoTime();
             try (PointerScope s = new PointerScope()) {
                 allReduceBucket(dp, bucket);
             }
             synchronized (this) { busyNanos += System.nanoTime() - t0; }
         }));
+    }
+
+    private Future<?> track(Future<?> f) {
+        inFlight.add(f);
+        return f;
+    }
+
+    /** Waits for one bucket started by {@link #allReduceAsync} (null: nothing to wait for). */
+    public void await(Future<?> f) {
+        if (f == null) return;
+        long t0 = System.nanoTime();
+        get(f);
+        waitNanos += System.nanoTime() - t0;
     }
 
     /**
@@ -84,18 +98,20 @@ public final class DataParallel implements AutoCloseable {
     /** Waits for every bucket in flight (before the optimizer step). */
     public void finish() {
         long t0 = System.nanoTime();
-        for (Future<?> f : inFlight) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted during the gradient all-reduce", e);
-            } catch (ExecutionException e) {
-                throw new IllegalStateException("gradient all-reduce failed: " + e.getCause().getMessage(), e.getCause());
-            }
-        }
+        for (Future<?> f : inFlight) get(f);
         inFlight.clear();
         waitNanos += System.nanoTime() - t0;
+    }
+
+    private static void get(Future<?> f) {
+        try {
+            f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted during the gradient all-reduce", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("gradient all-reduce failed: " + e.getCause().getMessage(), e.getCause());
+        }
     }
 
     /** Nanoseconds the buckets spent in all-reduce (overlapped) and the step waited for them, since the last call. */

@@ -21,7 +21,7 @@ import parallax.engine.model.GptConfig;
 public final class DdpPeer {
 
     /**
-     * Per-step wall times of rank 0 (ms) of one peer run; for a benchmark of several
+     * Per-step wall times (ms, the slowest rank at each step) of one peer run; for a benchmark of several
      * alternating rounds, also the median of the rounds' medians for both sides.
      */
     public record Result(double[] stepMs, double[] loss, double oursMedianMs, double peerMedianMs,
@@ -52,7 +52,7 @@ public final class DdpPeer {
                     "--layers", String.valueOf(cfg.layers()), "--hidden", String.valueOf(cfg.hidden()),
                     "--heads", String.valueOf(cfg.heads()), "--vocab", String.valueOf(cfg.vocab()),
                     "--seq", String.valueOf(cfg.sequence()), "--batch", String.valueOf(batch),
-                    "--steps", String.valueOf(steps), "--seed", String.valueOf(seed));
+                    "--steps", String.valueOf(steps), "--seed", String.valueOf(seed), "--out", dir.toString());
             pb.redirectErrorStream(true);
             pb.environment().put("OMP_NUM_THREADS", "1");
             Process p = pb.start();
@@ -62,10 +62,22 @@ public final class DdpPeer {
                 String last = out.lines().reduce((x, y) -> y).orElse("");
                 throw new UserError("the PyTorch DDP peer failed (needs Debian python3-torch at /usr/bin/python3): " + last);
             }
-            String json = out.lines().filter(l -> l.startsWith("{")).reduce((x, y) -> y)
-                    .orElseThrow(() -> new UserError("the PyTorch DDP peer printed no result"));
-            JsonObject o = JsonParser.parseString(json).getAsJsonObject();
-            return new Result(doubles(o.getAsJsonArray("stepMs")), doubles(o.getAsJsonArray("loss")));
+            // Per step, the slowest rank: the same statistic as our own ranks' step time
+            // (Training.Run.medianStepMs), not rank 0's alone.
+            double[] stepMs = null, loss = null;
+            for (int r = 0; r < world; r++) {
+                Path f = dir.resolve("rank" + r + ".json");
+                if (!Files.exists(f)) throw new UserError("the PyTorch DDP peer wrote no result for rank " + r);
+                JsonObject o = JsonParser.parseString(Files.readString(f)).getAsJsonObject();
+                double[] t = doubles(o.getAsJsonArray("stepMs"));
+                if (stepMs == null) {
+                    stepMs = t;
+                    loss = doubles(o.getAsJsonArray("loss"));
+                } else {
+                    for (int s = 0; s < Math.min(stepMs.length, t.length); s++) stepMs[s] = Math.max(stepMs[s], t[s]);
+                }
+            }
+            return new Result(stepMs, loss);
         } catch (IOException e) {
             throw new UserError("cannot run the PyTorch DDP peer: " + e.getMessage());
         } catch (InterruptedException e) {

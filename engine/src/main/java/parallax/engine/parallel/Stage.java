@@ -44,6 +44,7 @@ public final class Stage {
     private record MicroBatch(Tensor tokens, Tensor targets, List<Saved> saved) {}
 
     private final Map<Integer, MicroBatch> inFlight = new HashMap<>();
+    private final Map<Long, Long> heldBytes = new HashMap<>();
     private long liveActivationBytes, peakActivationBytes;
 
     /**
@@ -98,7 +99,12 @@ public final class Stage {
             } else {
                 List<Tensor> made = new ArrayList<>();
                 s.output = run(seg, s.input, tokens, targets, made);
-                s.bytes = Torch.heldByAutograd(made) + (s.input == null ? 0 : s.input.nbytes());
+                // The graph of a segment is the same every step for the same micro-batch
+                // rows, so its bytes are measured once (walking every tensor costs JNI calls).
+                long key = ((long) segments.indexOf(seg) << 32) | tokens.size(0);
+                Long held = heldBytes.get(key);
+                if (held == null) heldBytes.put(key, held = Torch.heldByAutograd(made));
+                s.bytes = held + (s.input == null ? 0 : s.input.nbytes());
             }
             saved.add(s);
             x = s.output;

@@ -3,8 +3,9 @@
 Started by parallax (DdpPeer) with /usr/bin/python3 (Debian python3-torch). One process
 per rank on 127.0.0.1, one intra-op thread each; the model mirrors parallax's Gpt
 (untied embeddings, separate Q/K/V, pre-LayerNorm, exact GELU, AdamW on every tensor).
-Rank 0 prints one JSON line {"stepMs": [...], "loss": [...]}: per-step wall time after a
-barrier-free DDP step (the all-reduce inside backward synchronises the ranks).
+Every rank writes rank<r>.json ({"stepMs": [...], "loss": [...]}: per-step wall time of a
+barrier-free DDP step, the all-reduce inside backward synchronising the ranks) to --out, so
+that the caller takes the slowest rank per step, as it does for parallax's own ranks.
 """
 import argparse
 import json
@@ -83,8 +84,10 @@ def rank_main(rank, args):
         opt.step()
         times.append((time.perf_counter() - t0) * 1000.0)
         losses.append(loss.item())
-    if rank == 0:
-        print(json.dumps({"stepMs": times, "loss": losses}), flush=True)
+    with open(f"{args.out}/rank{rank}.json.tmp", "w") as f:
+        json.dump({"stepMs": times, "loss": losses}, f)
+    import os
+    os.replace(f"{args.out}/rank{rank}.json.tmp", f"{args.out}/rank{rank}.json")
     dist.destroy_process_group()
 
 
@@ -92,6 +95,7 @@ def main():
     p = argparse.ArgumentParser()
     for k in ("world", "port", "layers", "hidden", "heads", "vocab", "seq", "batch", "steps", "seed"):
         p.add_argument("--" + k, type=int, required=True)
+    p.add_argument("--out", required=True)
     args = p.parse_args()
     import torch.multiprocessing as mp
     mp.start_processes(rank_main, args=(args,), nprocs=args.world, start_method="spawn")
