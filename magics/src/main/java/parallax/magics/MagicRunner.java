@@ -8,6 +8,7 @@ import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
 import picocli.CommandLine;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
  * Runs one magic: finds it by name, parses its flags with picocli, binds the context
@@ -44,7 +45,7 @@ public final class MagicRunner {
 
         Exception[] failure = new Exception[1];
         cl.setParameterExceptionHandler((ParameterException ex, String[] a) -> {
-            failure[0] = new MagicError(ex.getMessage(), usage(ex.getCommandLine()));
+            failure[0] = new MagicError(ex.getMessage() + suggestions(ex), usage(ex.getCommandLine()));
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, c, parsed) -> {
@@ -70,6 +71,13 @@ public final class MagicRunner {
             t = t.getCause();
         }
         return ex;
+    }
+
+    /** picocli's own "did you mean" for a misspelt option or subcommand, as one clause. */
+    static String suggestions(ParameterException ex) {
+        if (!(ex instanceof UnmatchedArgumentException u)) return "";
+        List<String> s = u.getSuggestions();
+        return s.isEmpty() ? "" : ". Did you mean " + String.join(" or ", s.subList(0, Math.min(3, s.size()))) + "?";
     }
 
     static String usage(CommandLine cl) {

@@ -75,6 +75,13 @@ class MagicRunnerTest {
     }
 
     @Test
+    void misspeltFlagGetsASuggestion() {
+        MagicError e = assertThrows(MagicError.class,
+                () -> MagicRunner.run("lsmagic", "--jsno", null, new MagicContext(new Captured(), null)));
+        assertTrue(e.getMessage().contains("Did you mean --json?"), e.getMessage());
+    }
+
+    @Test
     void lineAndCellFormsAreChecked() {
         MagicError asCell = assertThrows(MagicError.class,
                 () -> MagicRunner.run("lsmagic", "", "body", new MagicContext(new Captured(), null)));
