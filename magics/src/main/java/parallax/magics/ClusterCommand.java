@@ -27,7 +27,7 @@ import tech.tablesaw.api.Table;
         "Show or edit the nodes, and start, stop, restart or inspect the worker ranks.",
         "Actions: show (default), start, stop, status, restart, nodes.",
         "%%%%cluster nodes with a cell body writes the body as the nodes file (hostfile: 'host slots=N [devices=cuda:0,..]')."})
-public final class ClusterCommand extends MagicCommand implements CellMagic {
+public final class ClusterCommand extends MagicCommand {
 
     static final List<String> ACTIONS = List.of("show", "start", "stop", "status", "restart", "nodes");
 
@@ -46,13 +46,6 @@ public final class ClusterCommand extends MagicCommand implements CellMagic {
     @Option(names = "--metrics-port", description = "Also serve Prometheus metrics on this port of the master address (0: any free port).")
     Integer metricsPort;
 
-    private String body = "";
-
-    @Override
-    public void cellBody(String body) {
-        this.body = body == null ? "" : body;
-    }
-
     @Override
     protected Report execute() {
         Cluster c = Cluster.session();
@@ -65,7 +58,7 @@ public final class ClusterCommand extends MagicCommand implements CellMagic {
         }
         switch (action) {
             case "nodes" -> {
-                if (!body.isBlank()) c.writeNodes(body);
+                if (!cellBody().isBlank()) c.writeNodes(cellBody());
                 else if (file != null) c.useNodesFile(file);
                 else if (useDefault) c.useDefault();
                 return show(c);

@@ -26,9 +26,19 @@ public abstract class MagicCommand implements Callable<Integer> {
     protected boolean json;
 
     private MagicContext context;
+    private String cellBody = "";
 
     final void bind(MagicContext context) {
         this.context = context;
+    }
+
+    final void bindCellBody(String body) {
+        this.cellBody = body == null ? "" : body;
+    }
+
+    /** The cell's body for {@code %%name} (everything after the first line); empty for {@code %name}. */
+    protected String cellBody() {
+        return cellBody;
     }
 
     protected MagicContext context() {

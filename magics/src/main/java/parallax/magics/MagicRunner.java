@@ -41,7 +41,7 @@ public final class MagicRunner {
         cl.setOut(out);
         cl.setErr(out);
         bindAll(cl, context);
-        if (command instanceof CellMagic cm) cm.cellBody(cell ? body : "");
+        command.bindCellBody(body);
 
         Exception[] failure = new Exception[1];
         cl.setParameterExceptionHandler((ParameterException ex, String[] a) -> {

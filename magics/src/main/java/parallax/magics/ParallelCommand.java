@@ -34,7 +34,7 @@ import tech.tablesaw.api.Table;
         "%%parallel --bench algorithms --worlds 2,3,4: ring and parameter-server all-reduce vs the built-in one.",
         "%%parallel --dp a --tp b --pp c --zero z --micro-batches m --schedule 1f1b --precision bf16 --checkpoint --steps N: train a GPT",
         "  with that layout (live progress, loss, per-rank memory and time split); --compare \"dp=2\" \"tp=2\" ... side by side; --config ds.json."})
-public final class ParallelCommand extends MagicCommand implements CellMagic {
+public final class ParallelCommand extends MagicCommand {
 
     @Option(names = "--ranks", description = "Number of ranks (default: the running pool, else the nodes file's slots, else 2).")
     Integer ranks;
@@ -66,16 +66,9 @@ public final class ParallelCommand extends MagicCommand implements CellMagic {
     @Mixin
     ParallelTraining.Flags training = new ParallelTraining.Flags();
 
-    private String body = "";
-
-    @Override
-    public void cellBody(String body) {
-        this.body = body == null ? "" : body;
-    }
-
     @Override
     protected Report execute() {
-        if (!body.isBlank()) {
+        if (!cellBody().isBlank()) {
             if (bench != null || training.requested()) throw new UserError("%%parallel runs the cell on every rank; --bench and training flags belong to the line magic %parallel");
             return spmd();
         }
@@ -117,7 +110,7 @@ public final class ParallelCommand extends MagicCommand implements CellMagic {
     private Report spmd() {
         MeshShape s = shape();
         WorkerPool pool = Cluster.session().pool(s != null ? s.world() : rankCount());
-        List<JsonElement> values = pool.exec(body, s, ev -> {
+        List<JsonElement> values = pool.exec(cellBody(), s, ev -> {
             if (ev.isOutput()) output().out().println("[rank " + ev.rank() + "] " + ev.text());
         });
         output().out().flush();

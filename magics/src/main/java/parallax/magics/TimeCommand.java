@@ -11,14 +11,7 @@ import picocli.CommandLine.Command;
  * the snippet on a thread of its own and work may fan out to other threads.
  */
 @Command(name = "time", description = "Run the cell and report its wall time and the process CPU time it used.")
-public final class TimeCommand extends MagicCommand implements CellMagic {
-
-    private String body = "";
-
-    @Override
-    public void cellBody(String body) {
-        this.body = body;
-    }
+public final class TimeCommand extends MagicCommand {
 
     @Override
     protected Report execute() throws Exception {
@@ -29,7 +22,7 @@ public final class TimeCommand extends MagicCommand implements CellMagic {
         long wall0 = System.nanoTime();
         Object value;
         try {
-            value = evaluator.eval(body);
+            value = evaluator.eval(cellBody());
         } finally {
             long wall = System.nanoTime() - wall0;
             long cpu = processCpuNanos() - cpu0;

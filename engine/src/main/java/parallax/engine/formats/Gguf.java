@@ -93,13 +93,7 @@ public final class Gguf implements ModelFile {
     }
 
     public static Gguf open(Path path) {
-        MappedFile f = new MappedFile(path);
-        try {
-            return new Reader(f).read();
-        } catch (RuntimeException e) {
-            f.close();
-            throw e;
-        }
+        return MappedFile.read(path, f -> new Reader(f).read());
     }
 
     public int version() { return version; }
@@ -126,8 +120,7 @@ public final class Gguf implements ModelFile {
 
     @Override
     public ByteBuffer bytes(TensorEntry t, long from, int length) {
-        if (from < 0 || from + length > t.length()) throw new IndexOutOfBoundsException(t.name());
-        return file.map(t.offset() + from, length);
+        return file.tensorBytes(t, from, length);
     }
 
     @Override

@@ -36,6 +36,23 @@ final class MappedFile implements AutoCloseable {
 
     long size() { return size; }
 
+    /** Maps {@code path} and reads it with {@code reader}; the map is closed if reading fails. */
+    static <T> T read(Path path, java.util.function.Function<MappedFile, T> reader) {
+        MappedFile f = new MappedFile(path);
+        try {
+            return reader.apply(f);
+        } catch (RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    /** Bytes [from, from + length) of a tensor stored in this file, checked against the tensor's extent. */
+    ByteBuffer tensorBytes(TensorEntry t, long from, int length) {
+        if (from < 0 || from + length > t.length()) throw new IndexOutOfBoundsException(t.name() + " [" + from + "+" + length + ")");
+        return map(t.offset() + from, length);
+    }
+
     /** A little-endian read-only map of [offset, offset + length). */
     ByteBuffer map(long offset, long length) {
         if (offset < 0 || length < 0 || length > Integer.MAX_VALUE || offset > size - length) {

@@ -43,13 +43,7 @@ public final class Safetensors implements ModelFile {
     }
 
     public static Safetensors open(Path path) {
-        MappedFile f = new MappedFile(path);
-        try {
-            return read(f);
-        } catch (RuntimeException e) {
-            f.close();
-            throw e;
-        }
+        return MappedFile.read(path, Safetensors::read);
     }
 
     /** Whether the first bytes look like a safetensors header. */
@@ -236,8 +230,7 @@ public final class Safetensors implements ModelFile {
 
     @Override
     public ByteBuffer bytes(TensorEntry t, long from, int length) {
-        if (from < 0 || from + length > t.length()) throw new IndexOutOfBoundsException(t.name() + " [" + from + "+" + length + ")");
-        return file.map(t.offset() + from, length);
+        return file.tensorBytes(t, from, length);
     }
 
     @Override

@@ -31,13 +31,7 @@ public final class TorchCheckpoint implements ModelFile {
     }
 
     public static TorchCheckpoint open(Path path) {
-        MappedFile f = new MappedFile(path);
-        try {
-            return read(f);
-        } catch (RuntimeException e) {
-            f.close();
-            throw e;
-        }
+        return MappedFile.read(path, TorchCheckpoint::read);
     }
 
     private static TorchCheckpoint read(MappedFile f) {
@@ -131,8 +125,7 @@ public final class TorchCheckpoint implements ModelFile {
 
     @Override
     public ByteBuffer bytes(TensorEntry t, long from, int length) {
-        if (from < 0 || from + length > t.length()) throw new IndexOutOfBoundsException(t.name());
-        return file.map(t.offset() + from, length);
+        return file.tensorBytes(t, from, length);
     }
 
     @Override
