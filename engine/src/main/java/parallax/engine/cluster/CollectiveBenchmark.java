@@ -276,13 +276,16 @@ public final class CollectiveBenchmark {
                 .append(String.format(Locale.ROOT, "%.3g", busFactor(op, world)))
                 .append(" (nccl-tests). Sizes in KiB/MiB; bandwidth in GB/s (10^9 B/s). ")
                 .append(world).append(" ranks, ").append(backend).append(", on this machine (")
-                .append(Runtime.getRuntime().availableProcessors()).append(" cores).");
+                .append(Runtime.getRuntime().availableProcessors()).append(" cores). runtime = parallax's Collectives")
+                .append(" (shared memory when every rank of the group is on one machine, else the backend)");
+        if (rows.stream().anyMatch(r -> r.impl().equals("raw"))) text.append("; raw = the ProcessGroup called directly (Gloo: TCP, also on one machine)");
+        text.append(".");
         boolean hasRaw = rows.stream().anyMatch(r -> r.impl().equals("raw"));
         if (hasRaw) {
             double ratio = medianRatio(rows, "runtime", "raw", 4L << 20, 64L << 20);
             data.put("runtimeOverRawBusbw4to64MB", ratio);
             if (!Double.isNaN(ratio)) {
-                text.append(String.format(Locale.ROOT, "%nRuntime / raw ProcessGroupGloo busbw, median 4-64 MiB: %.2f.", ratio));
+                text.append(String.format(Locale.ROOT, "%nRuntime / raw ProcessGroup busbw, median 4-64 MiB: %.2f.", ratio));
             }
         }
         if (rows.stream().anyMatch(r -> r.impl().equals("torch.distributed"))) {

@@ -39,6 +39,8 @@ public final class Collectives {
     private final int[] members;
     private final long timeoutMs;
     private final CommStats stats;
+    /** Intra-node all-reduce when every member is on this machine (else null: Gloo/NCCL). */
+    private volatile SharedMemoryGroup shm;
 
     /**
      * @param name     group name for messages, such as "world" or "tp[0,1]"
@@ -73,8 +75,31 @@ public final class Collectives {
 
     public CommStats stats() { return stats; }
 
-    /** Sums {@code t} over the group, in place: afterwards every rank holds the sum. */
-    public void allReduce(Tensor t) {
+    /**
+     * How {@link #allReduce} moves data: "shm" (shared memory, all members on this machine)
+     * or the backend's name ("gloo", "nccl").
+     */
+    public String transport() { return shm != null ? "shm" : group.getBackendName().getString(); }
+
+    void useSharedMemory(SharedMemoryGroup s) { this.shm = s; }
+
+    /**
+     * Runs {@code op} through the group's shared memory when it has some and every tensor
+     * is a contiguous CPU tensor; false when the backend must do it instead.
+     */
+    private boolean viaSharedMemory(CommStats.Op op, long bytes, java.util.function.BiConsumer<SharedMemoryGroup, String> call,
+                                    Tensor... tensors) {
+        SharedMemoryGroup local = shm;
+        if (local == null) return false;
+        for (Tensor t : tensors) if (!t.is_cpu() || !t.is_contiguous()) return false;
+        long t0 = System.nanoTime();
+        call.accept(local, describe(op));
+        stats.record(op, bytes, System.nanoTime() - t0);
+        return true;
+    }
+
+    /** The backend's own all-reduce, bypassing shared memory (for benchmarks against it). */
+    void allReduceOverBackend(Tensor t) {
         run(CommStats.Op.ALL_REDUCE, t.nbytes(), () -> {
             AllreduceOptions o = new AllreduceOptions();
             o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
@@ -83,12 +108,19 @@ public final class Collectives {
         });
     }
 
+    /** Sums {@code t} over the group, in place: afterwards every rank holds the sum. */
+    public void allReduce(Tensor t) {
+        if (!viaSharedMemory(CommStats.Op.ALL_REDUCE, t.nbytes(), (m, what) -> m.allReduce(t, timeoutMs, what), t))
+            allReduceOverBackend(t);
+    }
+
     /**
      * Gathers every rank's {@code in} into {@code out}, concatenated along dim 0 in rank
      * order; {@code out} has size() times the elements of {@code in}.
      */
     public void allGather(Tensor out, Tensor in) {
         requireRatio("allGather", out, in);
+        if (viaSharedMemory(CommStats.Op.ALL_GATHER, in.nbytes(), (m, what) -> m.allGather(out, in, timeoutMs, what), out, in)) return;
         run(CommStats.Op.ALL_GATHER, in.nbytes(), () -> {
             AllgatherOptions o = new AllgatherOptions();
             o.timeout(new Milliseconds(timeoutMs));
@@ -102,6 +134,7 @@ public final class Collectives {
      */
     public void reduceScatter(Tensor out, Tensor in) {
         requireRatio("reduceScatter", in, out);
+        if (viaSharedMemory(CommStats.Op.REDUCE_SCATTER, in.nbytes(), (m, what) -> m.reduceScatter(out, in, timeoutMs, what), out, in)) return;
         run(CommStats.Op.REDUCE_SCATTER, in.nbytes(), () -> {
             ReduceScatterOptions o = new ReduceScatterOptions();
             o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));

@@ -1,5 +1,6 @@
 package parallax.engine.cluster;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.SizeTPointer;
@@ -173,6 +174,66 @@ final class Rendezvous {
         }
         keepAlive.add(ps);
         keepAlive.add(pg);
-        return new Collectives(name, pg, groupRank, members, timeoutMs, stats);
+        Collectives c = new Collectives(name, pg, groupRank, members, timeoutMs, stats);
+        if (!backend().equals("nccl") && members.length > 1 && !"0".equals(System.getenv("PARALLAX_SHM"))) {
+            SharedMemoryGroup shm = sharedMemory(prefix, groupRank, members.length);
+            if (shm != null) {
+                keepAlive.add(shm);
+                c.useSharedMemory(shm);
+            }
+        }
+        return c;
+    }
+
+    /**
+     * The group's shared-memory segment, or null when some member cannot map it (it runs on
+     * another machine, or /dev/shm is missing): then every member keeps using the backend.
+     * Group rank 0 creates the segment and names it in the store; each member reports
+     * whether it mapped it; all members read all reports, so all decide alike; rank 0
+     * then unlinks the file (the mappings stay valid until each rank closes its own).
+     */
+    private SharedMemoryGroup sharedMemory(String prefix, int groupRank, int size) {
+        String key = "shm/" + prefix;
+        long slot = SharedMemoryGroup.slotBytesFromEnv();
+        SharedMemoryGroup shm = null;
+        Path file = null;
+        if (groupRank == 0) {
+            long magic = new java.security.SecureRandom().nextLong();
+            file = Path.of("/dev/shm", "parallax-" + ProcessHandle.current().pid() + "-" + Long.toHexString(magic));
+            try {
+                shm = SharedMemoryGroup.create(file, magic, size, slot);
+                store.set(key + "segment", file + " " + magic);
+            } catch (RuntimeException e) {
+                store.set(key + "segment", "");
+            }
+        } else {
+            String[] seg = storeString(key + "segment").split(" ");
+            if (seg.length == 2) {
+                try {
+                    shm = SharedMemoryGroup.open(Path.of(seg[0]), Long.parseLong(seg[1]), groupRank, size, slot);
+                } catch (RuntimeException e) {
+                    shm = null;
+                }
+            }
+        }
+        store.set(key + "mapped/" + groupRank, shm != null ? "1" : "0");
+        boolean all = true;
+        for (int r = 0; r < size; r++) all &= storeString(key + "mapped/" + r).equals("1");
+        if (file != null) {
+            try {
+                java.nio.file.Files.deleteIfExists(file);
+            } catch (java.io.IOException ignored) {
+                // tmpfs: the segment goes when the last mapping does
+            }
+        }
+        if (!all && shm != null) {
+            shm.close();
+            shm = null;
+        }
+        return shm;
+    }
+
+    private String storeString(String key) {
+        return new String(store.get(key).get(), java.nio.charset.StandardCharsets.UTF_8);
     }
 }

@@ -224,18 +224,27 @@ public final class Gpt {
         Tensor probs = keep(made, scores.softmax(-1));
         Tensor y = keep(made, torch.matmul(probs, v));
         y = keep(made, y.transpose(1, 2).contiguous().view(b, t, local));
-        Tensor o = keep(made, linear(y, w.apply(p + "attn.wo"), null));
-        o = keep(made, tp.reduceFromTensorParallel(o));
-        Tensor x1 = keep(made, x.add(o.add(w.apply(p + "attn.bo"))));
+        Tensor x1 = keep(made, x.add(rowParallel(y, w.apply(p + "attn.wo"), w.apply(p + "attn.bo"), made)));
 
         // MLP: x1 + g(fc2(gelu(fc1(f(ln2(x1)))))).
         Tensor m = keep(made, layerNorm(x1, w.apply(p + "ln2.w"), w.apply(p + "ln2.b")));
         m = keep(made, tp.copyToTensorParallel(m));
         Tensor h1 = keep(made, linear(m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
         Tensor g = keep(made, torch.gelu(h1));
-        Tensor h2 = keep(made, linear(g, w.apply(p + "mlp.w2"), null));
-        h2 = keep(made, tp.reduceFromTensorParallel(h2));
-        return keep(made, x1.add(h2.add(w.apply(p + "mlp.b2"))));
+        return keep(made, x1.add(rowParallel(g, w.apply(p + "mlp.w2"), w.apply(p + "mlp.b2"), made)));
+    }
+
+    /**
+     * A row-parallel linear layer: each TP rank multiplies its slice of the input by its
+     * rows of the weight, the partial sums are all-reduced (Megatron's g), and the
+     * bias, held whole by every rank, is added once after the sum. With one TP rank there
+     * is nothing to reduce and the bias goes into the same fused multiply-add.
+     */
+    private Tensor rowParallel(Tensor x, Tensor weight, Tensor bias, List<Tensor> made) {
+        if (tpSize == 1) return keep(made, linear(x, weight, bias));
+        Tensor partial = keep(made, linear(x, weight, null));
+        Tensor sum = keep(made, tp.reduceFromTensorParallel(partial));
+        return keep(made, sum.add(bias));
     }
 
     private Tensor head(Tensor x, Tensor targets, Function<String, Tensor> w, List<Tensor> made) {

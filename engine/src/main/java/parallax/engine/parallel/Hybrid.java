@@ -37,6 +37,9 @@ public final class Hybrid {
         StepListener NONE = (s, m) -> {};
     }
 
+    /** Least time between two step reports sent to the coordinator (first and last always go). */
+    static final long REPORT_EVERY_NANOS = 100_000_000L;
+
     private Hybrid() {}
 
     /** Units [from, to) of pipeline stage {@code ppRank}: embedding on the first, head on the last. */
@@ -79,6 +82,7 @@ public final class Hybrid {
         double flops = (recompute ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
         double matmul = Flops.measureMatmul(256, 5);
 
+        long lastReport = 0;
         try {
             for (int s = 0; s < n; s++) {
                 try (PointerScope scope = new PointerScope()) {
@@ -121,6 +125,11 @@ public final class Hybrid {
                     rssMiB[s] = Memory.rssBytes() / (1024.0 * 1024.0);
                     if (stage.isLast() && !Double.isFinite(loss[s]) && !scaler.dynamic())
                         throw new IllegalStateException("loss is " + loss[s] + " at step " + (s + 1) + "; training stopped");
+                    // A live view needs a few updates a second, not one per step: every report is
+                    // a message the coordinator parses on the cores the ranks compute on.
+                    long now = System.nanoTime();
+                    if (s > 0 && s < n - 1 && now - lastReport < REPORT_EVERY_NANOS) continue;
+                    lastReport = now;
                     Map<String, Object> m = new LinkedHashMap<>();
                     m.put("loss", loss[s]);
                     m.put("stepMs", stepMs[s]);

@@ -83,6 +83,7 @@ public final class CollectiveCheckTask implements RankTask {
             out.put("coords", new int[] {m.dpRank(), m.tpRank(), m.ppRank()});
             out.put("prevStage", m.prevStageRank());
             out.put("nextStage", m.nextStageRank());
+            out.put("worldTransport", dist.worldGroup().transport());
             out.put("allReduceBytes", dist.stats().get(CommStats.Op.ALL_REDUCE).bytes());
             out.put("allReduceCalls", dist.stats().get(CommStats.Op.ALL_REDUCE).calls());
         }

@@ -62,6 +62,8 @@ class WorkerPoolTest {
                 assertEquals(c.dpRank(), coords.get(0).getAsInt());
                 assertEquals(c.tpRank(), coords.get(1).getAsInt());
                 assertEquals(c.ppRank(), coords.get(2).getAsInt());
+                // every rank is on this machine: the world group moves data through shared memory
+                assertEquals("shm", o.get("worldTransport").getAsString(), "transport on rank " + r);
                 // 1 world + 3 subgroup all-reduces of 4 and 1 floats
                 assertEquals(4, o.get("allReduceCalls").getAsLong());
                 assertEquals(4 * 4 + 3 * 4, o.get("allReduceBytes").getAsLong());

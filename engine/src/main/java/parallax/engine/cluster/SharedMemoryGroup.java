@@ -1,0 +1,228 @@
+package parallax.engine.cluster;
+
+import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.locks.LockSupport;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Sum all-reduce (and all-gather, reduce-scatter) for a group whose ranks share one
+ * machine, through a shared-memory segment instead of TCP over loopback: the intra-node path that NCCL takes with its SHM
+ * transport and that DeepSpeed uses for CPU ranks on one node. Over Gloo a 3.5 MB
+ * all-reduce between two local ranks costs ~3 ms of wall time and ~1.7 ms of CPU in
+ * kernel copies and socket wake-ups; here it is three memory passes.
+ *
+ * <p>The segment is a file in /dev/shm mapped by every member (libtorch's
+ * {@code from_file}, MAP_SHARED) and unlinked as soon as all have mapped it, so nothing
+ * is left behind when the ranks exit. Layout: one 64-byte line per rank holding that
+ * rank's progress counter, a line with the creator's magic number, then one slot per
+ * rank. A tensor larger than a slot goes through in pieces. For piece {@code c}
+ * (counting from 1 over the group's lifetime) every rank:
+ * <ol>
+ *   <li>waits until every counter is at least {@code 3(c-1)} (nobody still reads its slot),
+ *       copies its piece into its own slot and publishes {@code 3c-2};</li>
+ *   <li>waits for {@code 3c-2} everywhere, adds the other slots' part {@code r} into its own
+ *       slot's part {@code r} (reduce-scatter: part r is summed once, by rank r) and
+ *       publishes {@code 3c-1};</li>
+ *   <li>waits for {@code 3c-1} everywhere, copies each part j from slot j (all-gather)
+ *       and publishes {@code 3c}.</li>
+ * </ol>
+ * Every rank thus ends with bit-identical sums. Counters are written with release and
+ * read with acquire semantics; a waiting rank spins briefly, then parks in 20 µs steps,
+ * and gives up with a {@link ClusterError} after the group's timeout.
+ */
+final class SharedMemoryGroup implements AutoCloseable {
+
+    /** Default slot size per rank; {@code PARALLAX_SHM_SLOT_MB} overrides it. */
+    static final long DEFAULT_SLOT_BYTES = 4L << 20;
+    private static final long LINE = 64;
+    private static final long PAGE = 4096;
+    private static final VarHandle LONG = MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
+
+    private final int rank, size;
+    private final long slotBytes, headerBytes;
+    private final Tensor segment;
+    private final ByteBuffer header;
+    private long pieces;
+
+    private SharedMemoryGroup(Path file, int rank, int size, long slotBytes, boolean create) {
+        this.rank = rank;
+        this.size = size;
+        this.slotBytes = slotBytes;
+        this.headerBytes = ((size + 1) * LINE + PAGE - 1) / PAGE * PAGE;
+        long total = headerBytes + size * slotBytes;
+        if (!create) {
+            // from_file would create a missing file: a rank on another machine must fail here instead.
+            try {
+                if (!Files.isRegularFile(file) || Files.size(file) != total) throw new IllegalStateException("no segment " + file + " on this machine");
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot read " + file + ": " + e.getMessage(), e);
+            }
+        }
+        // Kept past any PointerScope the caller is in; close() unmaps it.
+        this.segment = parallax.engine.torch.Torch.keep(torch.from_file(file.toString(), new BoolOptional(true),
+                new LongOptional(total), new TensorOptions(torch.ScalarType.Byte)));
+        this.header = new BytePointer(segment.data_ptr()).capacity(headerBytes).asByteBuffer().order(ByteOrder.nativeOrder());
+    }
+
+    /** Rank 0 of the group: makes the segment (zero-filled) and stamps {@code magic} into it. */
+    static SharedMemoryGroup create(Path file, long magic, int size, long slotBytes) {
+        SharedMemoryGroup s = new SharedMemoryGroup(file, 0, size, slotBytes, true);
+        LONG.setRelease(s.header, (int) (size * LINE), magic);
+        return s;
+    }
+
+    /** Another member: maps the segment rank 0 made; fails if it is not there or not the same one. */
+    static SharedMemoryGroup open(Path file, long magic, int rank, int size, long slotBytes) {
+        SharedMemoryGroup s = new SharedMemoryGroup(file, rank, size, slotBytes, false);
+        if ((long) LONG.getAcquire(s.header, (int) (size * LINE)) != magic) {
+            s.close();
+            throw new IllegalStateException(file + " is not this group's segment");
+        }
+        return s;
+    }
+
+    /** Slot size from {@code PARALLAX_SHM_SLOT_MB}, whole pages, at least one. */
+    static long slotBytesFromEnv() {
+        String v = System.getenv("PARALLAX_SHM_SLOT_MB");
+        if (v == null || v.isBlank()) return DEFAULT_SLOT_BYTES;
+        long b = (long) (Double.parseDouble(v.trim()) * (1 << 20));
+        return Math.max(PAGE, b / PAGE * PAGE);
+    }
+
+    /**
+     * Sums {@code t} (a contiguous CPU tensor of any dtype with an addition) over the group,
+     * in place. Every member calls it with a tensor of the same size and dtype.
+     */
+    synchronized void allReduce(Tensor t, long timeoutMs, String what) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor flat = t.view(-1);
+            long n = flat.numel(), per = slotBytes / t.element_size();
+            torch.ScalarType type = t.scalar_type();
+            for (long off = 0; off < n; off += per) {
+                long len = Math.min(per, n - off);
+                piece(flat.narrow(0, off, len), len, type, System.nanoTime() + timeoutMs * 1_000_000L, timeoutMs, what);
+            }
+        }
+    }
+
+    /**
+     * All-gather: {@code out} (size x the elements of {@code in}) receives every member's
+     * {@code in}, in group-rank order. Same slots and counters as the all-reduce, one copy
+     * in and one copy out per piece.
+     */
+    synchronized void allGather(Tensor out, Tensor in, long timeoutMs, String what) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor src = in.view(-1), dst = out.view(-1);
+            long n = src.numel(), per = slotBytes / in.element_size();
+            torch.ScalarType type = in.scalar_type();
+            for (long off = 0; off < n; off += per) {
+                long len = Math.min(per, n - off), deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+                long c = ++pieces;
+                awaitAll(3 * (c - 1), deadline, timeoutMs, what);
+                slot(rank, len, type).copy_(src.narrow(0, off, len));
+                publish(3 * c - 2);
+                awaitAll(3 * c - 2, deadline, timeoutMs, what);
+                for (int j = 0; j < size; j++) dst.narrow(0, j * n + off, len).copy_(slot(j, len, type));
+                publish(3 * c);
+            }
+        }
+    }
+
+    /**
+     * Reduce-scatter: {@code out} receives part {@code rank} (of {@code size} equal parts of
+     * {@code in}) summed over the group. Each piece carries a sub-range of every part; each
+     * rank sums only its own part, in group-rank order.
+     */
+    synchronized void reduceScatter(Tensor out, Tensor in, long timeoutMs, String what) {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor src = in.view(-1), dst = out.view(-1);
+            long n = dst.numel(), per = slotBytes / in.element_size() / size;
+            torch.ScalarType type = in.scalar_type();
+            for (long off = 0; off < n; off += per) {
+                long len = Math.min(per, n - off), deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+                long c = ++pieces;
+                awaitAll(3 * (c - 1), deadline, timeoutMs, what);
+                Tensor mine = slot(rank, len * size, type);
+                for (int j = 0; j < size; j++) mine.narrow(0, j * len, len).copy_(src.narrow(0, j * n + off, len));
+                publish(3 * c - 2);
+                awaitAll(3 * c - 2, deadline, timeoutMs, what);
+                Tensor acc = dst.narrow(0, off, len);
+                acc.copy_(slot(0, len * size, type).narrow(0, rank * len, len));
+                for (int j = 1; j < size; j++) acc.add_(slot(j, len * size, type).narrow(0, rank * len, len));
+                publish(3 * c);
+            }
+        }
+    }
+
+    private void piece(Tensor part, long len, torch.ScalarType type, long deadline, long timeoutMs, String what) {
+        long c = ++pieces;
+        awaitAll(3 * (c - 1), deadline, timeoutMs, what);
+        Tensor mine = slot(rank, len, type);
+        mine.copy_(part);
+        publish(3 * c - 2);
+
+        awaitAll(3 * c - 2, deadline, timeoutMs, what);
+        long lo = bound(rank, len), hi = bound(rank + 1, len);
+        if (hi > lo) {
+            Tensor acc = mine.narrow(0, lo, hi - lo);
+            for (int j = 0; j < size; j++) if (j != rank) acc.add_(slot(j, len, type).narrow(0, lo, hi - lo));
+        }
+        publish(3 * c - 1);
+
+        awaitAll(3 * c - 1, deadline, timeoutMs, what);
+        for (int j = 0; j < size; j++) {
+            long a = bound(j, len), b = bound(j + 1, len);
+            if (b > a) part.narrow(0, a, b - a).copy_(slot(j, len, type).narrow(0, a, b - a));
+        }
+        publish(3 * c);
+    }
+
+    /** Start of part {@code j} of {@code len} elements (parts start on 16-element boundaries). */
+    private long bound(int j, long len) {
+        if (j >= size) return len;
+        return Math.min(len, len * j / size / 16 * 16);
+    }
+
+    private Tensor slot(int j, long len, torch.ScalarType type) {
+        long es = torch.elementSize(type);
+        return segment.narrow(0, headerBytes + j * slotBytes, len * es).view(type);
+    }
+
+    private void publish(long value) {
+        LONG.setRelease(header, (int) (rank * LINE), value);
+    }
+
+    private void awaitAll(long target, long deadline, long timeoutMs, String what) {
+        for (int j = 0; j < size; j++) {
+            int spins = 0;
+            while ((long) LONG.getAcquire(header, (int) (j * LINE)) < target) {
+                if (spins++ < 2000) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                if (Thread.currentThread().isInterrupted()) throw new ClusterError(what + " interrupted");
+                if (System.nanoTime() > deadline)
+                    throw new ClusterError(what + " " + Collectives.TIMEOUT_MARK + " " + timeoutMs / 1000.0
+                            + " s: group rank " + j + " did not arrive (shared-memory all-reduce)");
+                LockSupport.parkNanos(20_000);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        segment.close();
+    }
+}

@@ -1,0 +1,167 @@
+package parallax.engine.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import parallax.engine.torch.Torch;
+
+/**
+ * The shared-memory collectives, with the members as threads of this JVM mapping one
+ * segment (the worker tests run them across real rank processes). A small slot makes
+ * every tensor go through in several pieces.
+ */
+class SharedMemoryGroupTest {
+
+    private static final long SLOT = 4096;      // 1024 floats: forces pieces
+    private final List<SharedMemoryGroup> open = new ArrayList<>();
+    private Path file;
+
+    @BeforeAll
+    static void init() { Torch.init(); }
+
+    @AfterEach
+    void close() throws Exception {
+        for (SharedMemoryGroup g : open) g.close();
+        if (file != null) Files.deleteIfExists(file);
+    }
+
+    private SharedMemoryGroup[] group(int size) throws Exception {
+        file = Files.createTempFile(Path.of(Files.isDirectory(Path.of("/dev/shm")) ? "/dev/shm" : System.getProperty("java.io.tmpdir")),
+                "parallax-test-", "");
+        Files.delete(file);
+        SharedMemoryGroup[] g = new SharedMemoryGroup[size];
+        g[0] = SharedMemoryGroup.create(file, 1234L, size, SLOT);
+        for (int r = 1; r < size; r++) g[r] = SharedMemoryGroup.open(file, 1234L, r, size, SLOT);
+        for (SharedMemoryGroup m : g) open.add(m);
+        return g;
+    }
+
+    /** Runs {@code body} as every rank at once and returns each rank's floats. */
+    private static float[][] onEveryRank(int size, RankBody body) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(size);
+        try {
+            List<java.util.concurrent.Future<float[]>> f = new ArrayList<>();
+            for (int r = 0; r < size; r++) {
+                int rank = r;
+                f.add(pool.submit(() -> {
+                    try (PointerScope s = new PointerScope()) {
+                        return body.run(rank);
+                    }
+                }));
+            }
+            float[][] out = new float[size][];
+            for (int r = 0; r < size; r++) out[r] = f.get(r).get(60, TimeUnit.SECONDS);
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private interface RankBody {
+        float[] run(int rank) throws Exception;
+    }
+
+    private static float[] ramp(int n, int rank) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (i % 97) * 0.5f + rank * 1000f;
+        return a;
+    }
+
+    @Test
+    void allReduceSumsAcrossPiecesAndCallsForEveryRank() throws Exception {
+        for (int size : new int[] {2, 3}) {
+            SharedMemoryGroup[] g = group(size);
+            int n = 2500;   // 3 pieces of at most 1024, parts not multiples of 16
+            float[][] got = onEveryRank(size, rank -> {
+                float[] last = null;
+                for (int call = 0; call < 3; call++) {   // the counters carry over between calls
+                    Tensor t = Torch.fromFloats(ramp(n, rank + call), n);
+                    g[rank].allReduce(t, 10_000, "test");
+                    last = Torch.toFloats(t);
+                }
+                return last;
+            });
+            float[] want = new float[n];
+            for (int r = 0; r < size; r++) {
+                float[] a = ramp(n, r + 2);
+                for (int i = 0; i < n; i++) want[i] += a[i];
+            }
+            for (int r = 0; r < size; r++) assertArrayEquals(want, got[r], 1e-3f, "rank " + r + " of " + size);
+            close();
+            open.clear();
+        }
+    }
+
+    @Test
+    void allGatherAndReduceScatterMatchTheirDefinitions() throws Exception {
+        int size = 2, n = 1500;   // 2 all-gather pieces; reduce-scatter pieces of 512 per part
+        SharedMemoryGroup[] g = group(size);
+        float[][] gathered = onEveryRank(size, rank -> {
+            Tensor out = torch.empty(size * (long) n);
+            g[rank].allGather(out, Torch.fromFloats(ramp(n, rank), n), 10_000, "test");
+            return Torch.toFloats(out);
+        });
+        float[] want = new float[size * n];
+        for (int r = 0; r < size; r++) System.arraycopy(ramp(n, r), 0, want, r * n, n);
+        for (int r = 0; r < size; r++) assertArrayEquals(want, gathered[r], "all-gather on rank " + r);
+
+        float[][] scattered = onEveryRank(size, rank -> {
+            Tensor out = torch.empty(n);
+            g[rank].reduceScatter(out, Torch.fromFloats(ramp(size * n, rank), size * (long) n), 10_000, "test");
+            return Torch.toFloats(out);
+        });
+        for (int r = 0; r < size; r++) {
+            float[] part = new float[n];
+            for (int q = 0; q < size; q++) {
+                float[] a = ramp(size * n, q);
+                for (int i = 0; i < n; i++) part[i] += a[r * n + i];
+            }
+            assertArrayEquals(part, scattered[r], 1e-3f, "reduce-scatter on rank " + r);
+        }
+    }
+
+    @Test
+    void bf16TensorsAreSummedInTheirOwnType() throws Exception {
+        SharedMemoryGroup[] g = group(2);
+        float[][] got = onEveryRank(2, rank -> {
+            Tensor t = Torch.fromFloats(ramp(3000, rank), 3000).to(torch.ScalarType.BFloat16);
+            g[rank].allReduce(t, 10_000, "test");
+            return Torch.toFloats(t.to(torch.ScalarType.Float));
+        });
+        assertArrayEquals(got[0], got[1], "both ranks hold the same bf16 sum");
+        assertTrue(Math.abs(got[0][5] - (2.5f + 2.5f + 1000f)) < 8f, "bf16 sum near 1005: " + got[0][5]);
+    }
+
+    @Test
+    void aMemberThatNeverArrivesTimesOutWithTheGroupsMessage() throws Exception {
+        SharedMemoryGroup[] g = group(2);
+        Tensor t = torch.ones(10);
+        ClusterError e = assertThrows(ClusterError.class, () -> g[0].allReduce(t, 300, "allreduce on group dp"));
+        assertTrue(e.getMessage().startsWith("allreduce on group dp " + Collectives.TIMEOUT_MARK), e.getMessage());
+        assertTrue(e.getMessage().contains("group rank 1 did not arrive"), e.getMessage());
+    }
+
+    @Test
+    void aSegmentFromAnotherMachineOrGroupIsRefused() throws Exception {
+        group(2);
+        assertThrows(IllegalStateException.class, () -> SharedMemoryGroup.open(file, 999L, 1, 2, SLOT));
+        Path missing = file.resolveSibling(file.getFileName() + "-missing");
+        assertThrows(IllegalStateException.class, () -> SharedMemoryGroup.open(missing, 1234L, 1, 2, SLOT));
+        assertFalse(Files.exists(missing), "opening never creates a segment");
+    }
+}
