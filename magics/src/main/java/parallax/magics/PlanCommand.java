@@ -219,7 +219,7 @@ public final class PlanCommand extends MagicCommand {
             if (!hadPool) session.stop();
         }
         if (save != null) ValidationRuns.save(m.name(), runs, save);
-        return MemoryValidation.report(m, MemoryValidation.compare(m, runs), "the engine's " + ranks + " worker ranks (Gloo on CPU), "
+        return MemoryValidation.report(m, MemoryValidation.compare(m, runs), "the engine's " + ranks + " worker ranks (CPU, Gloo and shared memory), "
                 + steps + " steps of " + cfg.name() + " GPT, global batch 8, measured this run" + (save != null ? ", saved to " + save : ""));
     }
 

@@ -199,7 +199,7 @@ final class Rendezvous {
         Path file = null;
         if (groupRank == 0) {
             long magic = new java.security.SecureRandom().nextLong();
-            file = Path.of("/dev/shm", "parallax-" + ProcessHandle.current().pid() + "-" + Long.toHexString(magic));
+            file = SharedMemoryGroup.segmentFile(ProcessHandle.current().pid(), magic);
             try {
                 shm = SharedMemoryGroup.create(file, magic, size, slot);
                 store.set(key + "segment", file + " " + magic);

@@ -93,6 +93,22 @@ final class SharedMemoryGroup implements AutoCloseable {
         return s;
     }
 
+    /** The segment file name group rank 0 in process {@code pid} gives a group with {@code magic}. */
+    static Path segmentFile(long pid, long magic) {
+        return Path.of("/dev/shm", "parallax-" + pid + "-" + Long.toHexString(magic));
+    }
+
+    /** Deletes segments a process left in /dev/shm (it died before unlinking them). */
+    static void removeLeftovers(long pid) {
+        Path dir = Path.of("/dev/shm");
+        if (!Files.isDirectory(dir)) return;
+        try (var files = Files.newDirectoryStream(dir, "parallax-" + pid + "-*")) {
+            for (Path f : files) Files.deleteIfExists(f);
+        } catch (IOException ignored) {
+            // best effort: tmpfs, gone at the next boot anyway
+        }
+    }
+
     /** Slot size from {@code PARALLAX_SHM_SLOT_MB}, whole pages, at least one. */
     static long slotBytesFromEnv() {
         String v = System.getenv("PARALLAX_SHM_SLOT_MB");

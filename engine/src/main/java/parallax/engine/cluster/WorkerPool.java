@@ -640,6 +640,9 @@ public final class WorkerPool implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        // A rank unlinks its group's shared-memory segment once every member has mapped it;
+        // one that died in between leaves it behind, named after its pid.
+        for (Rank r : ranks) if (r.pid > 0 && r.place.node().local()) SharedMemoryGroup.removeLeftovers(r.pid);
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException ignored) {

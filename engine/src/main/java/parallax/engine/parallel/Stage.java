@@ -23,7 +23,9 @@ import parallax.engine.torch.Torch;
  * (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"): a checkpointed
  * segment runs its forward without a graph, keeps only its input, and runs the forward
  * again, with a graph, just before its backward. With checkpointing every k, k blocks
- * form one segment. ZeRO-3 recomputes every segment, since its parameters were freed.
+ * form one segment. Under ZeRO-3 each unit's gathered parameters are freed after its
+ * forward and gathered again before its backward; where that cannot be done in place (a
+ * non-CPU device) the segment is recomputed instead.
  */
 public final class Stage {
 
@@ -34,6 +36,7 @@ public final class Stage {
         Tensor input;     // leaf (requires grad) or null for the embedding
         Tensor output;    // with its graph, unless recomputed
         long bytes;       // activation bytes held for this segment
+        final List<Zero.Gathered> gathered = new ArrayList<>();   // ZeRO-3: parameters freed until backward
     }
 
     private final Gpt model;
@@ -57,7 +60,7 @@ public final class Stage {
         this.to = to;
         this.first = from == 0;
         this.last = to == model.units();
-        boolean zero3 = params.stage() == 3;
+        boolean zero3Recompute = params.stage() == 3 && !params.freesBetweenForwardAndBackward();
         int u = from;
         while (u < to) {
             boolean block = u > 0 && u < model.units() - 1;
@@ -67,7 +70,7 @@ public final class Stage {
                 segments.add(new Segment(u, end, true));
                 u = end;
             } else {
-                segments.add(new Segment(u, u + 1, zero3));
+                segments.add(new Segment(u, u + 1, zero3Recompute));
                 u++;
             }
         }
@@ -93,12 +96,12 @@ public final class Stage {
             }
             if (seg.recompute) {
                 try (NoGradGuard ng = new NoGradGuard()) {
-                    s.output = run(seg, s.input, tokens, targets, null);
+                    s.output = run(seg, s.input, tokens, targets, null, null);
                 }
                 s.bytes = s.input == null ? 0 : s.input.nbytes();
             } else {
                 List<Tensor> made = new ArrayList<>();
-                s.output = run(seg, s.input, tokens, targets, made);
+                s.output = run(seg, s.input, tokens, targets, made, s.gathered);
                 // The graph of a segment is the same every step for the same micro-batch
                 // rows, so its bytes are measured once (walking every tensor costs JNI calls).
                 long key = ((long) segments.indexOf(seg) << 32) | tokens.size(0);
@@ -132,9 +135,10 @@ public final class Stage {
             if (seg.recompute) {
                 Tensor in = s.input == null ? null : s.input.detach();
                 if (in != null) in.requires_grad_(true);
-                out = run(seg, in, batch.tokens(), batch.targets(), null);
+                out = run(seg, in, batch.tokens(), batch.targets(), null, null);
                 s.input = in;
             }
+            for (Zero.Gathered g : s.gathered) params.refill(g);
             if (grad == null) {
                 out.mul(new Scalar(lossScale)).backward();
             } else {
@@ -142,18 +146,24 @@ public final class Stage {
             }
             for (int u = seg.to - 1; u >= seg.from; u--) params.afterBackward(u, lastMicroBatch);
             if (seg.recompute) for (int u = seg.from; u < seg.to; u++) params.release(u);
+            for (Zero.Gathered g : s.gathered) params.drop(g);
+            s.gathered.clear();
             grad = s.input == null ? null : s.input.grad();
             liveActivationBytes -= s.bytes;
         }
         return grad;
     }
 
-    private Tensor run(Segment seg, Tensor input, Tensor tokens, Tensor targets, List<Tensor> made) {
+    private Tensor run(Segment seg, Tensor input, Tensor tokens, Tensor targets, List<Tensor> made,
+                       List<Zero.Gathered> offloaded) {
         Tensor x = input;
         for (int u = seg.from; u < seg.to; u++) {
             params.gather(u);
             x = model.forward(u, x, tokens, targets, params::weight, made);
-            if (!seg.recompute) continue;
+            if (!seg.recompute) {
+                if (offloaded != null && params.stage() == 3) offloaded.add(params.offload(u));
+                continue;
+            }
             if (org.bytedeco.pytorch.GradMode.is_enabled()) continue; // recompute pass: freed after backward
             params.release(u);
         }

@@ -7,6 +7,7 @@ import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.StorageImpl;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import parallax.engine.model.Gpt;
@@ -31,9 +32,11 @@ import parallax.engine.torch.Torch;
  *   <li>stage 2: + gradients: each micro-step's gradients are reduce-scattered and only
  *       the owned slice is kept (accumulated in fp32); full gradients are freed.</li>
  *   <li>stage 3: + parameters: only the owned slice is kept between uses; a unit's
- *       parameters are all-gathered before its forward and again before its backward
- *       (which recomputes the unit's forward, since the gathered copy was freed), then
- *       freed.</li>
+ *       parameters are all-gathered before its forward, their memory is freed after it
+ *       while the autograd graph keeps the tensors ({@link #offload}), and they are
+ *       all-gathered again into the same storage before the unit's backward
+ *       ({@link #refill}), then freed. Activations are kept as in plain DP; with
+ *       activation checkpointing the unit's forward is recomputed instead.</li>
  * </ul>
  * In mixed precision the compute copy is bf16/fp16 and an fp32 master copy (full for
  * stage 0, the owned slice otherwise) is what the optimizer updates.
@@ -201,6 +204,73 @@ public final class Zero {
         u.flat = Torch.keep(full);
         u.bindViews();
         for (Tensor p : u.params.values()) Torch.keep(p);
+    }
+
+    /**
+     * A unit's gathered parameters whose memory was handed back after the forward while
+     * the autograd graph still holds the tensors (PyTorch FSDP's "reshard after forward";
+     * DeepSpeed's ZeRO-3 likewise re-gathers for the backward instead of recomputing).
+     */
+    public static final class Gathered {
+        final Unit unit;
+        final Tensor flat;
+        final List<Tensor> views;
+
+        Gathered(Unit unit, Tensor flat, List<Tensor> views) {
+            this.unit = unit;
+            this.flat = flat;
+            this.views = views;
+        }
+    }
+
+    /** Whether ZeRO-3 can free gathered parameters between forward and backward (CPU storage). */
+    public boolean freesBetweenForwardAndBackward() {
+        return stage == 3 && !units.isEmpty() && units.get(0).shard.is_cpu();
+    }
+
+    /**
+     * Stage 3, right after a unit's forward that built a graph: frees the memory of the
+     * gathered parameters (the storage becomes empty; the graph keeps its tensors, and the
+     * views stay valid objects) and hands them over to the caller until the backward.
+     */
+    public Gathered offload(int index) {
+        Unit u = unit(index);
+        Gathered g = new Gathered(u, u.flat, new ArrayList<>(u.params.values()));
+        u.flat.storage().unsafeGetStorageImpl().reset();
+        u.params.clear();
+        u.flat = null;
+        return g;
+    }
+
+    /**
+     * Stage 3, before the unit's backward: all-gathers the parameters again into the same
+     * storage the graph's tensors use. The copy is raw (not a tensor op), so the graph's
+     * saved tensors keep their version and autograd accepts them.
+     */
+    public void refill(Gathered g) {
+        long bytes = g.unit.padded * dtype.bytes();
+        StorageImpl impl = g.flat.storage().unsafeGetStorageImpl();
+        impl.set_data_ptr_noswap(impl.allocator()._allocate(bytes));
+        impl.set_nbytes(bytes);
+        try (PointerScope s = new PointerScope()) {
+            Tensor full = Torch.empty(dtype, g.unit.padded);
+            dp.allGather(full, g.unit.shard);
+            org.bytedeco.javacpp.Pointer.memcpy(g.flat.data_ptr(), full.data_ptr(), bytes);
+        }
+        // bound again for the backward, so that afterBackward finds the gradients
+        g.unit.flat = g.flat;
+        g.unit.params.clear();
+        for (int i = 0; i < g.views.size(); i++) g.unit.params.put(g.unit.specs.get(i).name(), g.views.get(i));
+    }
+
+    /** Stage 3, after the unit's backward: frees the re-gathered parameters for good. */
+    public void drop(Gathered g) {
+        if (g.unit.flat == g.flat) {
+            g.unit.params.clear();
+            g.unit.flat = null;
+        }
+        for (Tensor v : g.views) v.close();
+        g.flat.close();
     }
 
     /** Stage 3: drop the gathered copy after use. */

@@ -157,6 +157,24 @@ class SharedMemoryGroupTest {
     }
 
     @Test
+    void segmentsADeadRankLeftBehindAreRemovedByPid() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/dev/shm")));
+        long pid = 2_000_000_000L + (System.nanoTime() & 0xffff);   // no such process
+        Path left = SharedMemoryGroup.segmentFile(pid, 0xabcL);
+        Path other = SharedMemoryGroup.segmentFile(pid + 1, 0xabcL);
+        Files.write(left, new byte[16]);
+        Files.write(other, new byte[16]);
+        try {
+            SharedMemoryGroup.removeLeftovers(pid);
+            assertFalse(Files.exists(left));
+            assertTrue(Files.exists(other), "another process's segment stays");
+        } finally {
+            Files.deleteIfExists(left);
+            Files.deleteIfExists(other);
+        }
+    }
+
+    @Test
     void aSegmentFromAnotherMachineOrGroupIsRefused() throws Exception {
         group(2);
         assertThrows(IllegalStateException.class, () -> SharedMemoryGroup.open(file, 999L, 1, 2, SLOT));

@@ -15,9 +15,8 @@ import parallax.engine.model.GptConfig;
  * The planner against the training engine over real worker JVMs (Gloo on 127.0.0.1):
  * every rank of every default strategy (DP, ZeRO 1-3, TP, PP 1F1B and GPipe, bf16,
  * checkpointing) holds exactly the predicted parameter, gradient and optimizer bytes.
- * Activations are within 15% wherever the engine keeps what the paper keeps; under
- * ZeRO-3 the engine also recomputes its output layer, which the paper's count keeps,
- * so that gap is reported by %plan --validate rather than asserted here.
+ * Activations are within 15% on every rank, ZeRO-3 included (its parameters are
+ * re-gathered for the backward; the activations are kept as the paper counts them).
  * Run with: mvn -B -q -o -pl engine test -Dtest=MemoryValidationRanksTest
  */
 class MemoryValidationRanksTest {
@@ -42,7 +41,7 @@ class MemoryValidationRanksTest {
             assertEquals(r.predicted().gradBytes(), r.measured().gradBytes(), where + " gradients");
             assertEquals(r.predicted().optimizerBytes(), r.measured().optimizerBytes(), where + " optimizer");
             assertTrue(r.measured().activationBytes() > 0, where);
-            if (r.measured().zero() != 3) assertTrue(r.activationOk(), where + " activation gap " + r.activationGap());
+            assertTrue(r.activationOk(), where + " activation gap " + r.activationGap());
         }
     }
 }
