@@ -112,7 +112,8 @@ public final class ClusterCommand extends MagicCommand {
                     .data(Map.of("ranks", List.of())).build();
         }
         Table t = Table.create("ranks", IntColumn.create("rank"), StringColumn.create("host"), LongColumn.create("pid"),
-                StringColumn.create("device"), StringColumn.create("backend"), DoubleColumn.create("rss_MiB"),
+                StringColumn.create("device"), StringColumn.create("backend"), StringColumn.create("transport"),
+                DoubleColumn.create("rss_MiB"),
                 StringColumn.create("health"), LongColumn.create("last_step"));
         for (WorkerPool.RankStatus s : st) {
             t.intColumn("rank").append(s.rank());
@@ -120,6 +121,7 @@ public final class ClusterCommand extends MagicCommand {
             t.longColumn("pid").append(s.pid());
             t.stringColumn("device").append(s.device());
             t.stringColumn("backend").append(s.backend());
+            t.stringColumn("transport").append(s.transport());
             t.doubleColumn("rss_MiB").append(s.rssBytes() < 0 ? Double.NaN : Math.round(s.rssBytes() / 1048576.0 * 10) / 10.0);
             t.stringColumn("health").append(s.health());
             t.longColumn("last_step").append(s.lastStep());

@@ -179,6 +179,8 @@ public final class WorkerMain {
         st.addProperty("host", host);
         st.addProperty("device", device);
         st.addProperty("backend", rdv == null ? "" : rdv.backend());
+        // how the world group moves tensors: "shm" when every rank is on this machine
+        st.addProperty("transport", worldGroup == null ? "" : worldGroup.transport());
         st.addProperty("rssBytes", rssBytes());
         st.addProperty("busy", busy);
         st.addProperty("lastStep", lastStep);

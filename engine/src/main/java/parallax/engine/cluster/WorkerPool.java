@@ -72,8 +72,8 @@ public final class WorkerPool implements AutoCloseable {
     }
 
     /** One rank as the coordinator sees it. */
-    public record RankStatus(int rank, String host, long pid, String device, String backend, long rssBytes,
-                             String health, long lastStep) {}
+    public record RankStatus(int rank, String host, long pid, String device, String backend, String transport,
+                             long rssBytes, String health, long lastStep) {}
 
     private static final class Rank {
         final Nodes.Placement place;
@@ -554,6 +554,7 @@ public final class WorkerPool implements AutoCloseable {
                     : s.get("busy").getAsBoolean() ? "busy" : "idle";
             out.add(new RankStatus(r.place.rank(), r.place.node().host(), r.pid, r.place.device(),
                     r.backend.isEmpty() ? Nodes.backendOf(r.place.device()) : r.backend,
+                    s == null || !s.has("transport") ? "" : s.get("transport").getAsString(),
                     s == null ? -1 : s.get("rssBytes").getAsLong(), health, r.lastStep));
         }
         MetricsServer ms = metrics;
