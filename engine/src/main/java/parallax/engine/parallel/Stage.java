@@ -62,6 +62,13 @@ public final class Stage {
         this.last = to == model.units();
         boolean zero3Recompute = params.stage() == 3 && !params.freesBetweenForwardAndBackward();
         int u = from;
+        if (checkpointEvery == 0 && params.gradientsFitOneBucket()) {
+            // Nothing to overlap: all gradients go in one all-reduce after the backward
+            // anyway, so the stage is one graph (per-unit graph boundaries cost ~1 ms a
+            // step on model small).
+            segments.add(new Segment(from, to, false));
+            u = to;
+        }
         while (u < to) {
             boolean block = u > 0 && u < model.units() - 1;
             if (block && checkpointEvery > 0) {

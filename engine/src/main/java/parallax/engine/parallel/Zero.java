@@ -170,6 +170,17 @@ public final class Zero {
 
     public int stage() { return stage; }
 
+    /**
+     * Plain DP (stage 0) whose gradients, as fp32, fit in one bucket: they are all-reduced
+     * in one call after the backward, so there is no per-unit communication to overlap.
+     */
+    public boolean gradientsFitOneBucket() {
+        if (stage != 0) return false;
+        long bytes = 0;
+        for (Unit u : units) bytes += u.padded * 4;
+        return bytes <= bucketBytes;
+    }
+
     private boolean localSgd;
     private final DataParallel dataParallel;
 
