@@ -12,6 +12,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
@@ -122,7 +123,8 @@ final class SharedMemoryGroup implements AutoCloseable {
      * in place. Every member calls it with a tensor of the same size and dtype.
      */
     synchronized void allReduce(Tensor t, long timeoutMs, String what) {
-        try (PointerScope scope = new PointerScope()) {
+        // Writes into the caller's tensor are raw data movement, as Gloo's are: never recorded by autograd.
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             Tensor flat = t.view(-1);
             long n = flat.numel(), per = slotBytes / t.element_size();
             torch.ScalarType type = t.scalar_type();
@@ -139,7 +141,8 @@ final class SharedMemoryGroup implements AutoCloseable {
      * in and one copy out per piece.
      */
     synchronized void allGather(Tensor out, Tensor in, long timeoutMs, String what) {
-        try (PointerScope scope = new PointerScope()) {
+        // Writes into the caller's tensor are raw data movement, as Gloo's are: never recorded by autograd.
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             Tensor src = in.view(-1), dst = out.view(-1);
             long n = src.numel(), per = slotBytes / in.element_size();
             torch.ScalarType type = in.scalar_type();
@@ -162,7 +165,8 @@ final class SharedMemoryGroup implements AutoCloseable {
      * rank sums only its own part, in group-rank order.
      */
     synchronized void reduceScatter(Tensor out, Tensor in, long timeoutMs, String what) {
-        try (PointerScope scope = new PointerScope()) {
+        // Writes into the caller's tensor are raw data movement, as Gloo's are: never recorded by autograd.
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             Tensor src = in.view(-1), dst = out.view(-1);
             long n = dst.numel(), per = slotBytes / in.element_size() / size;
             torch.ScalarType type = in.scalar_type();

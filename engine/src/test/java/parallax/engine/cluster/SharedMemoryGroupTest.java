@@ -148,6 +148,20 @@ class SharedMemoryGroupTest {
     }
 
     @Test
+    void aTensorThatRequiresGradIsWrittenOutsideAutograd() throws Exception {
+        SharedMemoryGroup[] g = group(2);
+        float[][] got = onEveryRank(2, rank -> {
+            Tensor leaf = Torch.fromFloats(ramp(100, rank), 100);
+            leaf.requires_grad_(true);          // as Gloo does, the sum lands in the leaf's memory
+            g[rank].allReduce(leaf, 10_000, "test");
+            assertTrue(leaf.is_leaf() && leaf.requires_grad(), "still a leaf, no autograd history");
+            return Torch.toFloats(leaf.detach());
+        });
+        assertArrayEquals(got[0], got[1]);
+        assertTrue(Math.abs(got[0][3] - (1.5f + 1001.5f)) < 1e-3f, "sum " + got[0][3]);
+    }
+
+    @Test
     void aMemberThatNeverArrivesTimesOutWithTheGroupsMessage() throws Exception {
         SharedMemoryGroup[] g = group(2);
         Tensor t = torch.ones(10);
