@@ -175,8 +175,8 @@ final class Rendezvous {
         keepAlive.add(ps);
         keepAlive.add(pg);
         Collectives c = new Collectives(name, pg, groupRank, members, timeoutMs, stats);
-        if (!backend().equals("nccl") && members.length > 1 && !"0".equals(System.getenv("PARALLAX_SHM"))) {
-            SharedMemoryGroup shm = sharedMemory(prefix, groupRank, members.length);
+        if (!backend().equals("nccl") && members.length > 1) {
+            SharedMemoryGroup shm = sharedMemory(prefix, groupRank, members.length, !"0".equals(System.getenv("PARALLAX_SHM")));
             if (shm != null) {
                 keepAlive.add(shm);
                 c.useSharedMemory(shm);
@@ -190,9 +190,10 @@ final class Rendezvous {
      * another machine, or /dev/shm is missing): then every member keeps using the backend.
      * Group rank 0 creates the segment and names it in the store; each member reports
      * whether it mapped it; all members read all reports, so all decide alike; rank 0
-     * then unlinks the file (the mappings stay valid until each rank closes its own).
+     * then unlinks the file (the mappings stay valid until each rank closes its own). A
+     * member with PARALLAX_SHM=0 takes part and says no, so a mixed setting means Gloo for all.
      */
-    private SharedMemoryGroup sharedMemory(String prefix, int groupRank, int size) {
+    private SharedMemoryGroup sharedMemory(String prefix, int groupRank, int size, boolean wanted) {
         String key = "shm/" + prefix;
         long slot = SharedMemoryGroup.slotBytesFromEnv();
         SharedMemoryGroup shm = null;
@@ -201,6 +202,7 @@ final class Rendezvous {
             long magic = new java.security.SecureRandom().nextLong();
             file = SharedMemoryGroup.segmentFile(ProcessHandle.current().pid(), magic);
             try {
+                if (!wanted) throw new IllegalStateException("PARALLAX_SHM=0");
                 shm = SharedMemoryGroup.create(file, magic, size, slot);
                 store.set(key + "segment", file + " " + magic);
             } catch (RuntimeException e) {
@@ -208,7 +210,7 @@ final class Rendezvous {
             }
         } else {
             String[] seg = storeString(key + "segment").split(" ");
-            if (seg.length == 2) {
+            if (seg.length == 2 && wanted) {
                 try {
                     shm = SharedMemoryGroup.open(Path.of(seg[0]), Long.parseLong(seg[1]), groupRank, size, slot);
                 } catch (RuntimeException e) {

@@ -63,7 +63,26 @@ final class SharedMemoryGroup implements AutoCloseable {
         this.slotBytes = slotBytes;
         this.headerBytes = ((size + 1) * LINE + PAGE - 1) / PAGE * PAGE;
         long total = headerBytes + size * slotBytes;
-        if (!create) {
+        if (create) {
+            // Written out in full now: tmpfs allocates pages on write, and a mapping whose
+            // pages cannot be had later (a small /dev/shm, as in containers) kills the
+            // process with SIGBUS. A full disk fails here instead, and the group uses Gloo.
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                    java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+                ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(total, 1 << 20));
+                for (long off = 0; off < total; ) {
+                    zeros.clear().limit((int) Math.min(zeros.capacity(), total - off));
+                    off += ch.write(zeros, off);
+                }
+            } catch (IOException e) {
+                try {
+                    Files.deleteIfExists(file);
+                } catch (IOException ignored) {
+                    // nothing more to do
+                }
+                throw new IllegalStateException("cannot make " + file + ": " + e.getMessage(), e);
+            }
+        } else {
             // from_file would create a missing file: a rank on another machine must fail here instead.
             try {
                 if (!Files.isRegularFile(file) || Files.size(file) != total) throw new IllegalStateException("no segment " + file + " on this machine");

@@ -196,4 +196,13 @@ class SharedMemoryGroupTest {
         assertThrows(IllegalStateException.class, () -> SharedMemoryGroup.open(missing, 1234L, 1, 2, SLOT));
         assertFalse(Files.exists(missing), "opening never creates a segment");
     }
+
+    @Test
+    void aSegmentThatCannotBeWrittenOutFailsAtCreationNotLater(@org.junit.jupiter.api.io.TempDir Path dir) {
+        Path nowhere = dir.resolve("no-such-dir").resolve("segment");
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> SharedMemoryGroup.create(nowhere, 1L, 2, SLOT));
+        assertTrue(e.getMessage().startsWith("cannot make " + nowhere), e.getMessage());
+        assertFalse(Files.exists(nowhere));
+    }
 }
