@@ -19,14 +19,18 @@ public final class MixedPrecision {
 
     private MixedPrecision() {}
 
-    /** Dynamic loss scale; a constant 1 for fp32 and bf16. */
+    /**
+     * Dynamic loss scale (fp16 here and in {@code %precision train}); a constant for fp32
+     * and bf16. Halving stops at 1.
+     */
     public static final class LossScaler {
         private final boolean dynamic;
         private double scale;
         private final int growthInterval;
         private int cleanSteps;
 
-        LossScaler(boolean dynamic, double initial, int growthInterval) {
+        /** A dynamic scaler (or, with {@code dynamic} false, a constant {@code initial}). */
+        public LossScaler(boolean dynamic, double initial, int growthInterval) {
             this.dynamic = dynamic;
             this.scale = initial;
             this.growthInterval = growthInterval;

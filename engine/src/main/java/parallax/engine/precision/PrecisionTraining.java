@@ -14,6 +14,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
+import parallax.engine.parallel.MixedPrecision;
 import parallax.engine.report.Progress;
 
 /**
@@ -30,9 +31,11 @@ import parallax.engine.report.Progress;
  * smallest subnormal 2^-24 and falls below it as the fit improves. Real models reach the
  * same regime through small activation gradients deep in the network (paper, Fig. 3).
  *
- * <p>Dynamic loss scaling follows PyTorch's GradScaler: start at 2^16, multiply the loss
- * before backward, skip the step and halve the scale when a gradient is inf/NaN, double
- * it after {@code growthInterval} clean steps. The optimizer (SGD with momentum) runs in
+ * <p>Dynamic loss scaling follows PyTorch's GradScaler, with the training engine's
+ * {@link MixedPrecision.LossScaler}: start at 2^16, multiply the loss before backward, skip
+ * the step and halve the scale when a gradient is inf/NaN, double it after
+ * {@code growthInterval} clean steps. Without loss scaling a non-finite step is skipped too
+ * and the scale stays 1. The optimizer (SGD with momentum) runs in
  * Java on the FP32 master copy.
  */
 public final class PrecisionTraining {
@@ -199,8 +202,8 @@ public final class PrecisionTraining {
 
         double[] loss = new double[c.steps()];
         double[] scaleTrace = new double[c.steps()];
-        double scale = mode.lossScaling ? c.initialScale() : 1;
-        int clean = 0;
+        MixedPrecision.LossScaler scaler = new MixedPrecision.LossScaler(mode.lossScaling,
+                mode.lossScaling ? c.initialScale() : 1, c.growthInterval());
         List<Integer> skipped = new ArrayList<>();
         long zeroGrads = 0, gradCount = 0;
         float[] xb = new float[c.batch() * IN];
@@ -213,6 +216,7 @@ public final class PrecisionTraining {
                 System.arraycopy(data[0], row * IN, xb, s * IN, IN);
                 System.arraycopy(data[1], row * OUT, tb, s * OUT, OUT);
             }
+            double scale = scaler.scale();
             scaleTrace[step] = scale;
             try (PointerScope scope = new PointerScope()) {
                 Tensor[] p = new Tensor[params.length];
@@ -239,8 +243,6 @@ public final class PrecisionTraining {
             for (float[] g : grads) for (float v : g) if (!Float.isFinite(v)) finite = false;
             if (!finite) {
                 skipped.add(step);
-                scale /= 2;
-                clean = 0;
             } else {
                 for (int i = 0; i < params.length; i++) {
                     float[] w = params[i], g = grads[i], m = momentum[i];
@@ -252,11 +254,8 @@ public final class PrecisionTraining {
                         w[k] -= (float) (c.lr() * m[k]);
                     }
                 }
-                if (mode.lossScaling && ++clean >= c.growthInterval()) {
-                    scale *= 2;
-                    clean = 0;
-                }
             }
+            scaler.update(!finite);   // halve on overflow, double after growthInterval clean steps
             if (progress != null && (step % 10 == 9 || step == c.steps() - 1)) {
                 progress.update(offset + step + 1, Map.of("dtype", mode.label, "loss", String.format("%.3g", loss[step])));
             }
