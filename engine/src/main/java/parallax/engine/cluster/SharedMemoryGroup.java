@@ -40,8 +40,8 @@ import org.bytedeco.pytorch.global.torch;
  *       and publishes {@code 3c}.</li>
  * </ol>
  * Every rank thus ends with bit-identical sums. Counters are written with release and
- * read with acquire semantics; a waiting rank spins briefly, then parks in 20 µs steps,
- * and gives up with a {@link ClusterError} after the group's timeout.
+ * read with acquire semantics; a waiting rank spins briefly, yields, then parks in 20 µs
+ * steps, and gives up with a {@link ClusterError} after the group's timeout.
  */
 final class SharedMemoryGroup implements AutoCloseable {
 
@@ -243,19 +243,33 @@ final class SharedMemoryGroup implements AutoCloseable {
         LONG.setRelease(header, (int) (rank * LINE), value);
     }
 
+    /**
+     * How a rank waits for the others: spin for 20 µs (a neighbour that is about to arrive
+     * costs no wake-up), then yield the core for up to 100 µs more, then park in 20 µs steps
+     * (Linux adds ~50 µs of timer slack to each). Chosen on this 2-core machine: against
+     * spin-then-park, step-time communication fell from 4.5-4.8 to 3.3 ms (tp=2) and from
+     * 3.0-3.4 to 1.4-2.2 ms (dp=2), model small, two runs each.
+     */
+    private static final long SPIN_NANOS = 20_000, YIELD_NANOS = 100_000;
+
     private void awaitAll(long target, long deadline, long timeoutMs, String what) {
         for (int j = 0; j < size; j++) {
-            int spins = 0;
+            long start = 0;
             while ((long) LONG.getAcquire(header, (int) (j * LINE)) < target) {
-                if (spins++ < 2000) {
+                long now = System.nanoTime();
+                if (start == 0) start = now;
+                long waited = now - start;
+                if (waited < SPIN_NANOS) {
                     Thread.onSpinWait();
-                    continue;
+                } else if (waited < SPIN_NANOS + YIELD_NANOS) {
+                    Thread.yield();
+                } else {
+                    if (Thread.currentThread().isInterrupted()) throw new ClusterError(what + " interrupted");
+                    if (now > deadline)
+                        throw new ClusterError(what + " " + Collectives.TIMEOUT_MARK + " " + timeoutMs / 1000.0
+                                + " s: group rank " + j + " did not arrive (shared-memory all-reduce)");
+                    LockSupport.parkNanos(20_000);
                 }
-                if (Thread.currentThread().isInterrupted()) throw new ClusterError(what + " interrupted");
-                if (System.nanoTime() > deadline)
-                    throw new ClusterError(what + " " + Collectives.TIMEOUT_MARK + " " + timeoutMs / 1000.0
-                            + " s: group rank " + j + " did not arrive (shared-memory all-reduce)");
-                LockSupport.parkNanos(20_000);
             }
         }
     }
