@@ -263,6 +263,9 @@ public final class CollectiveBenchmark {
         return r.get(r.size() / 2);
     }
 
+    /** Key of {@code extra} in {@link #report}: why the PyTorch peer's rows are missing. */
+    public static final String TORCH_PEER_SKIPPED = "torchPeerSkipped";
+
     /** Builds the report of a bandwidth benchmark (one op, one world). */
     public static Report report(String op, int world, String backend, List<Row> rows, Map<String, Object> extra) {
         Map<String, Object> data = new LinkedHashMap<>();
@@ -288,6 +291,7 @@ public final class CollectiveBenchmark {
                 text.append(String.format(Locale.ROOT, "%nRuntime / raw ProcessGroup busbw, median 4-64 MiB: %.2f.", ratio));
             }
         }
+        if (extra.get(TORCH_PEER_SKIPPED) != null) text.append("\nNo PyTorch rows: ").append(extra.get(TORCH_PEER_SKIPPED)).append('.');
         if (rows.stream().anyMatch(r -> r.impl().equals("torch.distributed"))) {
             double ratio = medianRatio(rows, "runtime", "torch.distributed", 0, Long.MAX_VALUE);
             data.put("runtimeOverTorchBusbw", ratio);
