@@ -34,13 +34,16 @@ import org.bytedeco.pytorch.global.torch;
  */
 public final class CollectiveBenchTask implements RankTask {
 
+    /** Untimed calls of each implementation before the first size. */
+    static final int JIT_WARMUP_CALLS = 50;
+
     @Override
     public Object run(Dist dist, String argsJson, RankReporter reporter) {
         JsonObject a = JsonParser.parseString(argsJson).getAsJsonObject();
         String op = a.get("op").getAsString();
         List<String> impls = new ArrayList<>();
         a.getAsJsonArray("impls").forEach(e -> impls.add(e.getAsString()));
-        int warmup = a.has("warmup") ? a.get("warmup").getAsInt() : 2;
+        int warmup = a.has("warmup") ? a.get("warmup").getAsInt() : 3;
         int fixedIters = a.has("iters") ? a.get("iters").getAsInt() : 0;
         Collectives g = dist.worldGroup();
         int n = g.size();
@@ -56,7 +59,11 @@ public final class CollectiveBenchTask implements RankTask {
                 Tensor shard = torch.zeros(elems / n);
                 List<Runnable> once = new ArrayList<>();
                 for (String impl : impls) once.add(step(op, impl, g, big, shard));
-                for (Runnable r : once) for (int w = 0; w < warmup; w++) r.run();
+                // Before the first size, each implementation runs long enough for the JIT to
+                // compile its Java path (cold, the first calls cost milliseconds): then the
+                // per-size warm-up only has to settle the buffers, as nccl-tests' does.
+                int calls = i == 0 ? Math.max(warmup, JIT_WARMUP_CALLS) : warmup;
+                for (Runnable r : once) for (int w = 0; w < calls; w++) r.run();
                 double[][] t = new double[impls.size()][iters];
                 g.barrier();
                 // Implementations take turns call by call, so a change in machine load
