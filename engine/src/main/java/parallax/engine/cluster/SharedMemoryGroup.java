@@ -39,11 +39,20 @@ import org.bytedeco.pytorch.global.torch;
  *   <li>waits for {@code 3c-1} everywhere, copies each part j from slot j (all-gather)
  *       and publishes {@code 3c}.</li>
  * </ol>
- * Every rank thus ends with bit-identical sums. Counters are written with release and
+ * Every rank thus ends with bit-identical sums. A small piece (see {@link #SMALL_BYTES})
+ * skips the middle phase: after step 1 every rank sums all slots in rank order. Counters are written with release and
  * read with acquire semantics; a waiting rank spins briefly, yields, then parks in 20 µs
  * steps, and gives up with a {@link ClusterError} after the group's timeout.
  */
 final class SharedMemoryGroup implements AutoCloseable {
+
+    /**
+     * Up to this many bytes read per rank (piece x ranks), an all-reduce piece is summed by
+     * every rank from all slots after one hand-off, not reduce-scattered and gathered after
+     * two: each hand-off to a rank that is parked costs a wake-up (tens of µs), which is
+     * most of a small all-reduce (Megatron's activation all-reduces, the fp16 overflow flag).
+     */
+    static final long SMALL_BYTES = 1L << 20;
 
     /** Default slot size per rank; {@code PARALLAX_SHM_SLOT_MB} overrides it. */
     static final long DEFAULT_SLOT_BYTES = 4L << 20;
@@ -56,6 +65,7 @@ final class SharedMemoryGroup implements AutoCloseable {
     private final Tensor segment;
     private final ByteBuffer header;
     private long pieces;
+    private long smallBytes = SMALL_BYTES;
 
     private SharedMemoryGroup(Path file, int rank, int size, long slotBytes, boolean create) {
         this.rank = rank;
@@ -127,6 +137,12 @@ final class SharedMemoryGroup implements AutoCloseable {
         } catch (IOException ignored) {
             // best effort: tmpfs, gone at the next boot anyway
         }
+    }
+
+    /** Sets the small-piece limit (tests use it to take either path); every member must agree. */
+    SharedMemoryGroup smallBytes(long bytes) {
+        this.smallBytes = bytes;
+        return this;
     }
 
     /** Slot size from {@code PARALLAX_SHM_SLOT_MB}, whole pages, at least one. */
@@ -213,6 +229,14 @@ final class SharedMemoryGroup implements AutoCloseable {
         publish(3 * c - 2);
 
         awaitAll(3 * c - 2, deadline, timeoutMs, what);
+        if (len * torch.elementSize(type) * size <= smallBytes) {
+            // Small: one hand-off instead of two. Every rank adds up all slots itself, in
+            // rank order, so all get the same bits; reading size x the piece is cheap here.
+            part.copy_(slot(0, len, type));
+            for (int j = 1; j < size; j++) part.add_(slot(j, len, type));
+            publish(3 * c);
+            return;
+        }
         long lo = bound(rank, len), hi = bound(rank + 1, len);
         if (hi > lo) {
             Tensor acc = mine.narrow(0, lo, hi - lo);

@@ -84,8 +84,16 @@ class SharedMemoryGroupTest {
 
     @Test
     void allReduceSumsAcrossPiecesAndCallsForEveryRank() throws Exception {
-        for (int size : new int[] {2, 3}) {
+        // small pieces (one hand-off, every rank sums all slots) and large ones
+        // (reduce-scatter, then all-gather), for 2 and 3 ranks
+        for (long small : new long[] {SharedMemoryGroup.SMALL_BYTES, 0})
+            for (int size : new int[] {2, 3}) allReduceOnce(size, small);
+    }
+
+    private void allReduceOnce(int size, long small) throws Exception {
+        {
             SharedMemoryGroup[] g = group(size);
+            for (SharedMemoryGroup m : g) m.smallBytes(small);
             int n = 2500;   // 3 pieces of at most 1024, parts not multiples of 16
             float[][] got = onEveryRank(size, rank -> {
                 float[] last = null;
@@ -101,7 +109,8 @@ class SharedMemoryGroupTest {
                 float[] a = ramp(n, r + 2);
                 for (int i = 0; i < n; i++) want[i] += a[i];
             }
-            for (int r = 0; r < size; r++) assertArrayEquals(want, got[r], 1e-3f, "rank " + r + " of " + size);
+            for (int r = 0; r < size; r++) assertArrayEquals(want, got[r], 1e-3f, "rank " + r + " of " + size + ", small " + small);
+            for (int r = 1; r < size; r++) assertArrayEquals(got[0], got[r], "every rank holds the same bits");
             close();
             open.clear();
         }
