@@ -3,23 +3,17 @@ package parallax.engine.cluster;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import java.io.IOException;
-import java.io.InputStream;
-import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.DidYouMean;
+import parallax.engine.PythonPeer;
 import parallax.engine.UserError;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.DoubleColumn;
@@ -156,53 +150,19 @@ public final class CollectiveBenchmark {
      * reduce_scatter, so that op is timed as its all-reduce, and said so in the report.
      */
     public static List<Row> torchPeer(String op, int world, List<Long> sizes, int iters) {
-        Path dir = null;
-        try {
-            dir = Files.createTempDirectory("parallax-torch");
-            Path script = dir.resolve("torch_collectives.py");
-            try (InputStream in = CollectiveBenchmark.class.getResourceAsStream("torch_collectives.py")) {
-                Files.copy(in, script);
-            }
-            int port;
-            try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-                port = s.getLocalPort();
-            }
-            StringBuilder sz = new StringBuilder();
-            for (long b : sizes) sz.append(sz.length() == 0 ? "" : ",").append(b);
-            ProcessBuilder pb = new ProcessBuilder("/usr/bin/python3", script.toString(), "--op", op,
-                    "--world", String.valueOf(world), "--port", String.valueOf(port), "--sizes", sz.toString(),
-                    "--iters", String.valueOf(iters), "--out", dir.resolve("out.json").toString());
-            pb.redirectErrorStream(true);
-            pb.environment().put("OMP_NUM_THREADS", "1");
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(600, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                p.destroyForcibly();
-                String last = out.lines().reduce((x, y) -> y).orElse("");
-                throw new UserError("the PyTorch peer failed (needs Debian python3-torch at /usr/bin/python3): " + last);
-            }
-            String json = out.lines().filter(l -> l.startsWith("{")).reduce((x, y) -> y)
-                    .orElseThrow(() -> new UserError("the PyTorch peer printed no result"));
-            var arr = JsonParser.parseString(json).getAsJsonObject().getAsJsonArray("seconds");
-            double[] t = new double[arr.size()];
-            for (int i = 0; i < t.length; i++) t[i] = arr.get(i).getAsDouble();
-            return rows(op, "torch.distributed", world, sizes, t);
-        } catch (IOException e) {
-            throw new UserError("cannot run the PyTorch peer: " + e.getMessage());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new UserError("interrupted while running the PyTorch peer");
-        } finally {
-            if (dir != null) deleteQuietly(dir);
-        }
-    }
-
-    private static void deleteQuietly(Path dir) {
-        try (var s = Files.walk(dir)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // temp files; the OS cleans up
-        }
+        StringBuilder sz = new StringBuilder();
+        for (long b : sizes) sz.append(sz.length() == 0 ? "" : ",").append(b);
+        return PythonPeer.run(CollectiveBenchmark.class, "torch_collectives.py", "PyTorch peer", 600,
+                (dir, port) -> List.of("--op", op, "--world", String.valueOf(world), "--port", String.valueOf(port),
+                        "--sizes", sz.toString(), "--iters", String.valueOf(iters), "--out", dir.resolve("out.json").toString()),
+                (dir, out) -> {
+                    String json = out.lines().filter(l -> l.startsWith("{")).reduce((x, y) -> y)
+                            .orElseThrow(() -> new UserError("the PyTorch peer printed no result"));
+                    var arr = JsonParser.parseString(json).getAsJsonObject().getAsJsonArray("seconds");
+                    double[] t = new double[arr.size()];
+                    for (int i = 0; i < t.length; i++) t[i] = arr.get(i).getAsDouble();
+                    return rows(op, "torch.distributed", world, sizes, t);
+                });
     }
 
     public static String human(long bytes) {

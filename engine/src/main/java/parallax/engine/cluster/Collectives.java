@@ -98,20 +98,16 @@ public final class Collectives {
         return true;
     }
 
-    /** The backend's own all-reduce, bypassing shared memory (for benchmarks against it). */
-    void allReduceOverBackend(Tensor t) {
+
+    /** Sums {@code t} over the group, in place: afterwards every rank holds the sum. */
+    public void allReduce(Tensor t) {
+        if (viaSharedMemory(CommStats.Op.ALL_REDUCE, t.nbytes(), (m, what) -> m.allReduce(t, timeoutMs, what), t)) return;
         run(CommStats.Op.ALL_REDUCE, t.nbytes(), () -> {
             AllreduceOptions o = new AllreduceOptions();
             o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
             o.timeout(new Milliseconds(timeoutMs));
             return group.allreduce(new TensorVector(t), o);
         });
-    }
-
-    /** Sums {@code t} over the group, in place: afterwards every rank holds the sum. */
-    public void allReduce(Tensor t) {
-        if (!viaSharedMemory(CommStats.Op.ALL_REDUCE, t.nbytes(), (m, what) -> m.allReduce(t, timeoutMs, what), t))
-            allReduceOverBackend(t);
     }
 
     /**

@@ -78,8 +78,7 @@ public final class Hybrid {
         long tokens = (long) spec.batch() * cfg.sequence();
         // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (Narayanan et al. 2021;
         // REFERENCE.md "Pipelines, communication, FLOPs"); counted for the whole model.
-        boolean recompute = spec.checkpointEvery() > 0 || (spec.zero() == 3 && !params.freesBetweenForwardAndBackward());
-        double flops = (recompute ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
+        double flops = (stage.recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
         double matmul = Flops.measureMatmul(256, 5);
 
         long lastReport = 0;

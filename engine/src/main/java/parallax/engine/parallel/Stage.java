@@ -83,6 +83,11 @@ public final class Stage {
         }
     }
 
+    /** Whether a backward here runs forwards again (checkpointing, or ZeRO-3 off the CPU). */
+    public boolean recomputes() {
+        return segments.stream().anyMatch(Segment::recompute);
+    }
+
     public boolean isFirst() { return first; }
 
     public boolean isLast() { return last; }
