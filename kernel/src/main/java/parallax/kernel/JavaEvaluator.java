@@ -21,7 +21,8 @@ import jdk.jshell.UnresolvedReferenceException;
 final class JavaEvaluator implements AutoCloseable {
 
     /**
-     * Imports every cell starts with, so lessons read naturally. The display helpers are
+     * Imports every cell starts with, so lessons read naturally: the display helpers and
+     * the session's last training runs ({@code lastRun()}, {@code lastRuns()}). They are
      * imported one by one: a static import on demand ("Display.*") makes javac search the
      * whole class path on every snippet, about 25 ms per cell with the engine's jars.
      */
@@ -34,7 +35,9 @@ final class JavaEvaluator implements AutoCloseable {
             "import static parallax.kernel.Display.clearOutput;",
             "import static parallax.kernel.Display.markdown;",
             "import static parallax.kernel.Display.html;",
-            "import static parallax.kernel.Display.progress;");
+            "import static parallax.kernel.Display.progress;",
+            "import static parallax.magics.Session.lastRun;",
+            "import static parallax.magics.Session.lastRuns;");
 
     private final JShell shell;
     private final CellExecutionControl control;

@@ -6,7 +6,7 @@ import parallax.engine.UserError;
 import parallax.engine.formats.ConvertBenchmark;
 import parallax.engine.formats.ConvertReport;
 import parallax.engine.formats.Converter;
-import parallax.engine.formats.DType;
+import parallax.engine.numerics.DType;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.Onnx;

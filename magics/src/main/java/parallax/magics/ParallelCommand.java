@@ -36,17 +36,8 @@ import tech.tablesaw.api.Table;
         "  with that layout (live progress, loss, per-rank memory and time split); --compare \"dp=2\" \"tp=2\" ... side by side; --config ds.json."})
 public final class ParallelCommand extends MagicCommand {
 
-    @Option(names = "--ranks", description = "Number of ranks (default: the running pool, else the nodes file's slots, else 2).")
-    Integer ranks;
-
-    @Option(names = "--dp", description = "Data-parallel size.")
-    Integer dp;
-
-    @Option(names = "--tp", description = "Tensor-parallel size.")
-    Integer tp;
-
-    @Option(names = "--pp", description = "Pipeline-parallel size.")
-    Integer pp;
+    @Mixin
+    TrainingOptions.Layout layout = new TrainingOptions.Layout();
 
     @Option(names = "--bench", description = "Benchmark a collective: allreduce, allgather, reduce_scatter, broadcast; or 'algorithms'.")
     String bench;
@@ -64,7 +55,7 @@ public final class ParallelCommand extends MagicCommand {
     String worlds;
 
     @Mixin
-    ParallelTraining.Flags training = new ParallelTraining.Flags();
+    TrainingOptions.Flags training = new TrainingOptions.Flags();
 
     @Override
     protected Report execute() {
@@ -78,26 +69,14 @@ public final class ParallelCommand extends MagicCommand {
         }
         if (training.requested()) {
             MeshShape shape = shape();
-            return ParallelTraining.run(this, training, shape, shape == null ? rankCount() : shape.world());
+            return ParallelTraining.run(this, training, shape, shape == null ? rankCount() : shape.world(),
+                    spec.commandLine().getParseResult());
         }
         throw new UserError("nothing to do: write %%parallel with Java code below it, or %parallel --bench allreduce, or training flags (see %parallel --help)");
     }
 
     /** The mesh the flags ask for, or null when they name none (keep the pool's). */
-    MeshShape shape() {
-        if (dp == null && tp == null && pp == null) return ranks == null ? null : MeshShape.dataParallel(ranks);
-        int t = tp == null ? 1 : tp;
-        int p = pp == null ? 1 : pp;
-        int d;
-        if (dp != null) d = dp;
-        else if (ranks != null) {
-            if (ranks % (t * p) != 0) throw new UserError("world size " + ranks + " is not divisible by tp x pp = " + t * p);
-            d = ranks / (t * p);
-        } else d = 1;
-        MeshShape s = new MeshShape(d, t, p);
-        if (ranks != null) s.requireWorld(ranks);
-        return s;
-    }
+    MeshShape shape() { return layout.shape(); }
 
     int rankCount() {
         MeshShape s = shape();

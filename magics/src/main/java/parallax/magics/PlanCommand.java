@@ -7,7 +7,7 @@ import java.util.Locale;
 import parallax.engine.UserError;
 import parallax.engine.plan.Cluster;
 import parallax.engine.plan.Conventions;
-import parallax.engine.plan.Dtype;
+import parallax.engine.numerics.DType;
 import parallax.engine.plan.GpuProfile;
 import parallax.engine.plan.HfConfig;
 import parallax.engine.plan.InferencePlan;
@@ -292,8 +292,8 @@ public final class PlanCommand extends MagicCommand {
         };
     }
 
-    private Dtype dtype() {
-        for (Dtype d : Dtype.values()) if (d.label().equalsIgnoreCase(dtype)) return d;
+    private DType dtype() {
+        for (DType d : Layout.DTYPES) if (d.label().equalsIgnoreCase(dtype)) return d;
         throw new UserError("unknown --dtype '" + dtype + "' (fp32, bf16, fp16, fp8)");
     }
 

@@ -8,10 +8,10 @@ import parallax.engine.UserError;
 import parallax.engine.precision.CastAnalysis;
 import parallax.engine.precision.CastSources;
 import parallax.engine.precision.CodecBenchmark;
-import parallax.engine.precision.FloatFormat;
+import parallax.engine.numerics.FloatFormat;
 import parallax.engine.precision.FormatReports;
 import parallax.engine.precision.PrecisionTraining;
-import parallax.engine.precision.Rounding;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.precision.TrainingReport;
 import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
@@ -125,7 +125,7 @@ public final class PrecisionCommand extends MagicCommand {
                             + "1%% N(0, 1e-6²) tiny values, 1%% N(0, 1000²) outliers; seed %d", count, seed),
                             List.of(CastAnalysis.random(count, seed)), formats, sc, r);
                 case "model": {
-                    CastSources.ModelWeights w = CastSources.trainedGpt();
+                    CastSources.ModelWeights w = CastSources.trainedGpt(Session.lastRun());
                     return CastAnalysis.analyse("the trained GPT", w.description(), w.tensors(), formats, sc, r);
                 }
                 default:

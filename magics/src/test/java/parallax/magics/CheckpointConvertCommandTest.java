@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import parallax.engine.formats.DType;
+import parallax.engine.numerics.DType;
 import parallax.engine.formats.Onnx;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
@@ -109,7 +109,7 @@ class CheckpointConvertCommandTest {
             parallax.engine.cluster.Cluster.session().stop();
         }
         Checkpoint.Loaded c = Checkpoint.load(f);
-        Map<String, float[]> trained = parallax.engine.parallel.Training.lastRun().parameters();
+        Map<String, float[]> trained = Session.lastRun().parameters();
         assertEquals(trained.keySet(), c.tensors().keySet());
         for (String n : trained.keySet()) assertTrue(java.util.Arrays.equals(trained.get(n), c.tensors().get(n)), n);
         assertEquals("dp=2,tp=1,pp=1", c.metadata().get("parallax.run.layout"));

@@ -19,7 +19,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import parallax.engine.formats.DType;
+import parallax.engine.numerics.DType;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
 import parallax.engine.formats.TensorWriter;

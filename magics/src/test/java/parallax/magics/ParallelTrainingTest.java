@@ -10,22 +10,44 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
 import parallax.engine.cluster.MeshShape;
+import parallax.engine.numerics.DType;
 import parallax.engine.parallel.PipelineParallel;
 import parallax.engine.parallel.TrainSpec;
-import parallax.engine.torch.DType;
+import picocli.CommandLine;
 
-/** Flags and DeepSpeed configs become the right TrainSpec; bad input is one clear line. */
+/** Flags, --compare items and DeepSpeed configs become the right TrainSpec; bad input is one clear line. */
 class ParallelTrainingTest {
 
     @TempDir
     Path dir;
 
+    /** Parses {@code args} as %parallel does and returns the command with picocli's record of them. */
+    static String[] words(String args) {
+        return args.isBlank() ? new String[0] : args.trim().split("\\s+");
+    }
+
+    static ParallelCommand parse(String args) {
+        ParallelCommand c = new ParallelCommand();
+        new CommandLine(c).parseArgs(words(args));
+        return c;
+    }
+
+    static TrainSpec spec(String args) {
+        ParallelCommand c = parse(args);
+        MeshShape shape = c.shape();
+        return TrainingOptions.toSpec(c.training, shape == null ? MeshShape.dataParallel(1) : shape);
+    }
+
+    static TrainSpec item(String args, String item) {
+        ParallelCommand c = new ParallelCommand();
+        CommandLine cl = new CommandLine(c);
+        cl.parseArgs(words(args));
+        return TrainingOptions.compareItem(item, cl.getParseResult());
+    }
+
     @Test
     void issueExampleFlags() {
-        ParallelTraining.Flags f = new ParallelTraining.Flags();
-        f.zero = 1; f.microBatches = 4; f.schedule = "1f1b"; f.precision = "bf16"; f.checkpoint = true;
-        f.model = "tiny"; f.steps = 50; f.seed = 7L;
-        TrainSpec s = ParallelTraining.spec(f, new MeshShape(2, 1, 2));
+        TrainSpec s = spec("--dp 2 --pp 2 --zero 1 --micro-batches 4 --schedule 1f1b --precision bf16 --checkpoint --model tiny --steps 50 --seed 7");
         assertEquals(2, s.dp());
         assertEquals(2, s.pp());
         assertEquals(1, s.zero());
@@ -35,20 +57,35 @@ class ParallelTrainingTest {
         assertEquals(1, s.checkpointEvery());
         assertEquals(50, s.steps());
         s.validate(4);
+        assertEquals(3, spec("--checkpoint 3").checkpointEvery(), "--checkpoint K keeps one input per K blocks");
+        assertEquals(2, spec("--checkpoint-every 2").checkpointEvery());
+        assertEquals(4, spec("--pp 2").microBatches(), "pipelines default to 2*pp micro-batches");
     }
 
     @Test
-    void compareItemsOverrideLayout() {
-        ParallelTraining.Flags f = new ParallelTraining.Flags();
-        TrainSpec base = ParallelTraining.spec(f, new MeshShape(1, 1, 1));
-        TrainSpec s = ParallelTraining.override(base, "tp=2,dp=2,zero=1", f);
+    void compareItemsAreTheSameFlags() {
+        TrainSpec s = item("--compare x --steps 5 --precision bf16", "tp=2,dp=2,zero=1");
         assertEquals(2, s.tp());
         assertEquals(2, s.dp());
         assertEquals(1, s.zero());
-        TrainSpec p = ParallelTraining.override(base, "pp=2,dp=2", f);
+        assertEquals(5, s.steps(), "the command's own flags apply to every item");
+        assertEquals(DType.BF16, s.precision());
+        TrainSpec p = item("--compare x", "pp=2,dp=2");
         assertEquals(4, p.microBatches(), "pipelines default to 2*pp micro-batches");
-        UserError e = assertThrows(UserError.class, () -> ParallelTraining.override(base, "dp=2,zeor=1", f));
-        assertTrue(e.getMessage().contains("zeor"), e.getMessage());
+        assertEquals(2, item("--compare x", "pp=2,mb=2,schedule=gpipe").microBatches());
+        assertEquals(PipelineParallel.Schedule.GPIPE, item("--compare x", "pp=2,mb=2,schedule=gpipe").schedule());
+        assertEquals(1, item("--compare x", "dp=2,ckpt").checkpointEvery());
+        assertEquals(2, item("--compare x", "dp=2,checkpoint=2").checkpointEvery());
+        assertEquals(4, item("--compare x", "dp=2,localsgd=4").localSgdEvery());
+        assertEquals(DType.F16, item("--compare x --precision bf16", "dp=2,precision=fp16").precision(), "an item overrides the command");
+        assertEquals(1, item("--compare x --dp 4", "zero=1").dp(), "an item describes a whole layout");
+
+        UserError e = assertThrows(UserError.class, () -> item("--compare x", "dp=2,zeor=1"));
+        assertTrue(e.getMessage().contains("zeor") && e.getMessage().contains("--zero"), e.getMessage());
+        UserError n = assertThrows(UserError.class, () -> item("--compare x", "dp=two"));
+        assertTrue(n.getMessage().contains("dp=two") && n.getMessage().contains("two"), n.getMessage());
+        UserError pr = assertThrows(UserError.class, () -> item("--compare x", "dp=2,precision=fp13"));
+        assertTrue(pr.getMessage().contains("fp13"), pr.getMessage());
     }
 
     @Test
@@ -56,9 +93,7 @@ class ParallelTrainingTest {
         Path cfg = dir.resolve("ds.json");
         Files.writeString(cfg, "{\"train_micro_batch_size_per_gpu\": 2, \"gradient_accumulation_steps\": 2,"
                 + " \"zero_optimization\": {\"stage\": 2}, \"bf16\": {\"enabled\": true}, \"activation_checkpointing\": {}}");
-        ParallelTraining.Flags f = new ParallelTraining.Flags();
-        f.config = cfg.toString();
-        TrainSpec s = ParallelTraining.spec(f, new MeshShape(2, 1, 1));
+        TrainSpec s = spec("--dp 2 --config " + cfg);
         assertEquals(8, s.batch(), "micro 2 x accumulation 2 x dp 2");
         assertEquals(2, s.microBatches());
         assertEquals(2, s.zero());
@@ -66,16 +101,19 @@ class ParallelTrainingTest {
         assertEquals(1, s.checkpointEvery());
 
         Files.writeString(cfg, "{\"zero_optimization\": {\"stage\": 3, \"offload_param\": {\"device\": \"cpu\"}}, \"gradient_clipping\": 1.0}");
-        UserError e = assertThrows(UserError.class, () -> ParallelTraining.spec(f, new MeshShape(2, 1, 1)));
+        UserError e = assertThrows(UserError.class, () -> spec("--dp 2 --config " + cfg));
         assertTrue(e.getMessage().contains("gradient_clipping") && e.getMessage().contains("zero_optimization.offload_param"), e.getMessage());
+        UserError d = assertThrows(UserError.class, () -> spec("--config " + dir));
+        assertTrue(d.getMessage().contains("directory"), d.getMessage());
     }
 
     @Test
     void shapesThatDoNotDivide() {
-        TrainSpec base = ParallelTraining.spec(new ParallelTraining.Flags(), new MeshShape(1, 1, 1));
+        TrainSpec base = spec("");
         assertThrows(UserError.class, () -> base.withLayout(1, 3, 1).validate(3), "heads % tp");
         assertThrows(UserError.class, () -> base.withLayout(1, 1, 3).validate(3), "layers % pp");
         assertThrows(UserError.class, () -> base.withLayout(2, 1, 1).validate(4), "world % (dp*tp*pp)");
         assertThrows(UserError.class, () -> base.withLayout(2, 1, 1).withBatch(6).withMicroBatches(2, PipelineParallel.Schedule.GPIPE).validate(2), "batch % micro-batches");
+        assertThrows(UserError.class, () -> spec("--ranks 6 --tp 4"), "ranks % (tp*pp)");
     }
 }

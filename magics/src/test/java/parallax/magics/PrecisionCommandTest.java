@@ -17,7 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import parallax.engine.formats.GptOnnxExporter;
 import parallax.engine.formats.SampleModels;
-import parallax.engine.precision.FloatFormat;
+import parallax.engine.numerics.FloatFormat;
 
 class PrecisionCommandTest {
 
@@ -67,7 +67,7 @@ class PrecisionCommandTest {
 
     @Test
     void castFromModelTakesTheTinyGptWhenNoParallelRunExists() throws Exception {
-        parallax.engine.parallel.Training.remember(List.of());
+        Session.remember(List.of());
         String text = run("cast --from model --to bf16");
         assertTrue(text.contains("no %parallel run") && text.contains("tiny GPT"), text);
         JsonObject j = JsonParser.parseString(run("cast --from model --to bf16,e4m3 --json")).getAsJsonObject();

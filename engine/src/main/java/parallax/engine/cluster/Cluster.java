@@ -99,10 +99,13 @@ public final class Cluster {
     public synchronized WorkerPool pool(int ranks) {
         if (pool != null && pool.alive() && pool.size() == ranks) return pool;
         stop();
-        pool = WorkerPool.start(nodes(ranks), ranks, WorkerPool.Options.defaults());
+        pool = WorkerPool.start(nodes(ranks), ranks, workerOptions());
         if (metrics != null) pool.metrics(metrics);
         return pool;
     }
+
+    /** The options this session starts workers with. */
+    public WorkerPool.Options workerOptions() { return WorkerPool.Options.defaults(); }
 
     /** The pool if one is up, else null. */
     public synchronized WorkerPool current() {

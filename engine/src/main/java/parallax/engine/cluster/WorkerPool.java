@@ -64,6 +64,9 @@ public final class WorkerPool implements AutoCloseable {
             return new Options(logs, 60_000, 60_000, cp, jvm);
         }
 
+        /** The worker JVM's maximum heap: the last -Xmx among the JVM arguments (PARALLAX_WORKER_OPTS may raise it). */
+        public long heapBytes() { return JvmArgs.maxHeapBytes(jvmArgs); }
+
         public Options withLogDir(Path dir) { return new Options(dir, startTimeoutMs, collectiveTimeoutMs, classpath, jvmArgs); }
 
         public Options withTimeouts(long startMs, long collectiveMs) { return new Options(logDir, startMs, collectiveMs, classpath, jvmArgs); }
@@ -574,6 +577,9 @@ public final class WorkerPool implements AutoCloseable {
     public Nodes nodes() { return nodes; }
 
     public Path logDir() { return options.logDir(); }
+
+    /** The options the pool's workers were started with. */
+    public Options options() { return options; }
 
     /** Seconds from launching the first worker to every rank in the world group. */
     public double startSeconds() { return startSeconds; }

@@ -1,5 +1,6 @@
 package parallax.engine.formats;
 
+import parallax.engine.numerics.DType;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

@@ -1,5 +1,8 @@
 package parallax.engine.formats;
 
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
+import parallax.engine.numerics.ElementCodec;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.nio.ByteBuffer;

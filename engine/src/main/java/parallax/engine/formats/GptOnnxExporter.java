@@ -1,5 +1,6 @@
 package parallax.engine.formats;
 
+import parallax.engine.numerics.DType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package parallax.engine.formats;
 
+import parallax.engine.numerics.DType;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
 import com.google.gson.stream.JsonWriter;

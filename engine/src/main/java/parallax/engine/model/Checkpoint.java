@@ -16,16 +16,14 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import parallax.engine.UserError;
-import parallax.engine.formats.DType;
-import parallax.engine.formats.FloatCodec;
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorEntry;
 import parallax.engine.formats.TensorSpec;
 import parallax.engine.formats.TensorWriter;
-import parallax.engine.parallel.TrainSpec;
-import parallax.engine.parallel.Training;
 import parallax.engine.torch.Torch;
 
 /**
@@ -41,7 +39,8 @@ public final class Checkpoint {
 
     /** The value of {@code parallax.format} in a checkpoint's metadata. */
     public static final String FORMAT = "engine-checkpoint";
-    static final String PREFIX = "parallax.";
+    /** The prefix of every metadata key the engine writes. */
+    public static final String PREFIX = "parallax.";
     /** Where the GGUF writer keeps a safetensors source's metadata. */
     static final String GGUF_PREFIX = "safetensors.metadata.";
 
@@ -49,33 +48,6 @@ public final class Checkpoint {
     public record Loaded(GptConfig config, Map<String, float[]> tensors, Map<String, long[]> shapes, Map<String, String> metadata) {}
 
     private Checkpoint() {}
-
-    /** Writes the last run's gathered parameters (the run must have exported them). */
-    public static void save(Training.Run run, Path path) {
-        if (run == null) throw new UserError("no training run to save: run %parallel ... --steps N first");
-        boolean exported = run.ranks().stream().anyMatch(r -> r.parameters() != null);
-        if (!exported) throw new UserError("this run did not export its parameters: train with --save FILE (or TrainSpec.withExport(true))");
-        Map<String, String> info = runInfo(run.spec());
-        double last = Double.NaN;
-        for (int i = run.loss().length - 1; i >= 0 && Double.isNaN(last); i--) last = run.loss()[i];
-        info.put(PREFIX + "run.final_loss", Double.toString(last));
-        save(run.spec().model(), run.parameters(), info, path);
-    }
-
-    /** The run fields recorded in a checkpoint's metadata. */
-    public static Map<String, String> runInfo(TrainSpec s) {
-        Map<String, String> m = new LinkedHashMap<>();
-        m.put(PREFIX + "run.layout", "dp=" + s.dp() + ",tp=" + s.tp() + ",pp=" + s.pp());
-        m.put(PREFIX + "run.zero", Integer.toString(s.zero()));
-        m.put(PREFIX + "run.precision", s.precision().toString().toLowerCase(Locale.ROOT));
-        m.put(PREFIX + "run.steps", Integer.toString(s.steps()));
-        m.put(PREFIX + "run.seed", Long.toString(s.seed()));
-        m.put(PREFIX + "run.batch", Integer.toString(s.batch()));
-        m.put(PREFIX + "run.optimizer", s.optimizer());
-        m.put(PREFIX + "run.lr", Double.toString(s.lr()));
-        m.put(PREFIX + "run.data", s.data().toString().toLowerCase(Locale.ROOT));
-        return m;
-    }
 
     /**
      * Writes full-size parameters of {@code cfg} (engine names, every one required) with

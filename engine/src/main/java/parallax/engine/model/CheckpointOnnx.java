@@ -58,7 +58,7 @@ public final class CheckpointOnnx {
      * (one row per engine tensor; lossless float32).
      */
     public static Converter.Result convert(Path src, Path dst, Converter.Options o, Progress progress) {
-        if (o.to() != null && o.to() != parallax.engine.formats.DType.F32)
+        if (o.to() != null && o.to() != parallax.engine.numerics.DType.F32)
             throw new UserError("the ONNX inference graph is float32: drop --to " + o.to().name().toLowerCase(Locale.ROOT)
                     + " (or write .safetensors / .gguf for other types)");
         if (o.names() != Converter.Names.KEEP || o.arch() != null)

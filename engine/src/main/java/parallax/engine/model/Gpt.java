@@ -138,7 +138,7 @@ public final class Gpt {
     public float[] initialValues(ParamSpec p, long seed) {
         float[] full = fullInit(p, seed);
         if (p.shardDim() < 0) return full;
-        return cut(full, p.fullShape(), p.shardDim(), tpRank, tpSize);
+        return Shards.cut(full, p.fullShape(), p.shardDim(), tpRank, tpSize);
     }
 
     static float[] fullInit(ParamSpec p, long seed) {
@@ -152,27 +152,6 @@ public final class Gpt {
         SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + p.name().hashCode());
         for (int i = 0; i < a.length; i++) a[i] = (float) (rnd.nextGaussian() * p.init().std());
         return a;
-    }
-
-    /** Part {@code part} of {@code parts} along {@code dim} of a row-major 1-D or 2-D tensor. */
-    public static float[] cut(float[] full, long[] shape, int dim, int part, int parts) {
-        if (shape.length == 1) {
-            int n = (int) shape[0] / parts;
-            float[] out = new float[n];
-            System.arraycopy(full, part * n, out, 0, n);
-            return out;
-        }
-        int rows = (int) shape[0], cols = (int) shape[1];
-        if (dim == 0) {
-            int r = rows / parts;
-            float[] out = new float[r * cols];
-            System.arraycopy(full, part * r * cols, out, 0, r * cols);
-            return out;
-        }
-        int c = cols / parts;
-        float[] out = new float[rows * c];
-        for (int i = 0; i < rows; i++) System.arraycopy(full, i * cols + part * c, out, i * c, c);
-        return out;
     }
 
     /**

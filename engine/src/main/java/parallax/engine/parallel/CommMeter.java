@@ -5,28 +5,55 @@ import java.util.TreeMap;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * A {@link Comm} that counts, per collective type, the calls, the bytes this rank puts
- * on the wire and the wall time spent in the call: the communication part of a step's
- * time split. Bytes follow the ring algorithm's traffic per rank, the nccl-tests "bus"
- * convention (REFERENCE.md): all-reduce 2(n-1)/n of the buffer, all-gather and
- * reduce-scatter (n-1)/n of the full (gathered / unscattered) buffer, send its size. So
- * plain DP moves 2Ψ(n-1)/n per step and ZeRO-3 1.5 times that, as in the ZeRO paper.
- * Shared by all the groups of one rank.
+ * A {@link Comm} wrapper that counts, per collective type, what each call was handed and
+ * how long it took: the communication part of a step's time split and of the per-rank
+ * traffic table. Shared by all the groups of one rank.
+ *
+ * <ul>
+ *   <li><b>Bytes handed</b>: the size of the collective's buffer as the call received it
+ *       (all-reduce: the tensor; all-gather: the gathered output; reduce-scatter: the
+ *       unscattered input; send/recv: the message). Counted, not derived.</li>
+ *   <li><b>Ring traffic</b>: bytes handed times the ring algorithm's per-rank traffic
+ *       factor, the nccl-tests "bus" convention (docs/reference.md#collectives):
+ *       all-reduce 2(n-1)/n, all-gather and reduce-scatter (n-1)/n, send/recv 1. So plain
+ *       DP moves 2Ψ(n-1)/n per step and ZeRO-3 1.5 times that, as in the ZeRO paper. It
+ *       is an estimate of what the algorithm puts on the wire, and is labelled so.</li>
+ *   <li><b>Exposed time</b>: time spent in calls made on the training thread (the one
+ *       that created this meter), measured directly; calls on other threads (the DP
+ *       bucket thread, the pipeline sender) overlap with compute and are not exposed.</li>
+ * </ul>
  */
 public final class CommMeter {
 
-    /** Totals of one collective type. */
+    /** Totals of one collective type since the last {@link #take()}. */
     public static final class Totals {
-        public long calls, bytes, nanos;
+        public long calls, bytesHanded, nanos, exposedNanos;
+        public double ringBytes;
     }
 
-    private final Map<String, Totals> totals = new TreeMap<>();
+    /** The ring algorithm's per-rank traffic as a multiple of the bytes handed, for a group of {@code n}. */
+    public static double ringFactor(String op, int n) {
+        return switch (op) {
+            case "allReduce" -> 2.0 * (n - 1) / n;
+            case "allGather", "reduceScatter" -> (n - 1.0) / n;
+            default -> 1.0;
+        };
+    }
 
-    synchronized void add(String op, long bytes, long nanos) {
+    /** The factor above, written out for captions. */
+    public static final String FACTORS = "all-reduce 2(n−1)/n, all-gather and reduce-scatter (n−1)/n, send/recv 1";
+
+    private final Map<String, Totals> totals = new TreeMap<>();
+    private final Thread trainingThread = Thread.currentThread();
+
+    /** Records one call of {@code op} over a group of {@code n} that was handed {@code bytes}. */
+    synchronized void add(String op, int n, long bytes, long nanos) {
         Totals t = totals.computeIfAbsent(op, k -> new Totals());
         t.calls++;
-        t.bytes += bytes;
+        t.bytesHanded += bytes;
+        t.ringBytes += bytes * ringFactor(op, n);
         t.nanos += nanos;
+        if (Thread.currentThread() == trainingThread) t.exposedNanos += nanos;
     }
 
     /** A copy of the totals so far, then reset. */
@@ -40,14 +67,14 @@ public final class CommMeter {
     public Comm wrap(Comm c) {
         if (c.size() == 1) return c;
         return new Comm() {
-            @Override public int rank() { return c.rank(); }
-            @Override public int size() { return c.size(); }
             final int n = c.size();
-            @Override public void allReduce(Tensor t) { long t0 = System.nanoTime(); c.allReduce(t); add("allReduce", 2 * t.nbytes() * (n - 1) / n, System.nanoTime() - t0); }
-            @Override public void allGather(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.allGather(out, in); add("allGather", out.nbytes() * (n - 1) / n, System.nanoTime() - t0); }
-            @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.reduceScatter(out, in); add("reduceScatter", in.nbytes() * (n - 1) / n, System.nanoTime() - t0); }
-            @Override public void send(Tensor t, int dst) { long t0 = System.nanoTime(); c.send(t, dst); add("send", t.nbytes(), System.nanoTime() - t0); }
-            @Override public void recv(Tensor t, int src) { long t0 = System.nanoTime(); c.recv(t, src); add("recv", t.nbytes(), System.nanoTime() - t0); }
+            @Override public int rank() { return c.rank(); }
+            @Override public int size() { return n; }
+            @Override public void allReduce(Tensor t) { long t0 = System.nanoTime(); c.allReduce(t); add("allReduce", n, t.nbytes(), System.nanoTime() - t0); }
+            @Override public void allGather(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.allGather(out, in); add("allGather", n, out.nbytes(), System.nanoTime() - t0); }
+            @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.reduceScatter(out, in); add("reduceScatter", n, in.nbytes(), System.nanoTime() - t0); }
+            @Override public void send(Tensor t, int dst) { long t0 = System.nanoTime(); c.send(t, dst); add("send", n, t.nbytes(), System.nanoTime() - t0); }
+            @Override public void recv(Tensor t, int src) { long t0 = System.nanoTime(); c.recv(t, src); add("recv", n, t.nbytes(), System.nanoTime() - t0); }
         };
     }
 }

@@ -26,7 +26,7 @@ public final class DdpPeer {
         public Result(double[] stepMs, double[] loss) { this(stepMs, loss, Double.NaN, Double.NaN, null, null); }
 
         public double medianStepMs() {
-            return Double.isNaN(peerMedianMs) ? Training.median(stepMs, stepMs.length > 2 ? 1 : 0) : peerMedianMs;
+            return Double.isNaN(peerMedianMs) ? parallax.engine.report.Stats.median(stepMs, stepMs.length > 2 ? 1 : 0) : peerMedianMs;
         }
     }
 
@@ -41,7 +41,7 @@ public final class DdpPeer {
                         "--steps", String.valueOf(steps), "--seed", String.valueOf(seed), "--out", dir.toString()),
                 (dir, out) -> {
                     // Per step, the slowest rank: the same statistic as our own ranks' step time
-                    // (Training.Run.medianStepMs), not rank 0's alone.
+                    // (TrainingRun.medianStepMs), not rank 0's alone.
                     double[] stepMs = null, loss = null;
                     for (int r = 0; r < world; r++) {
                         Path f = dir.resolve("rank" + r + ".json");

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import parallax.engine.UserError;
-import parallax.engine.torch.DType;
+import parallax.engine.numerics.DType;
 
 /**
  * Reads the part of a DeepSpeed JSON config (deepspeed.ai/docs/config-json) that maps
@@ -66,7 +66,7 @@ public final class DeepSpeedConfig {
             if (o.has("fp16") && o.getAsJsonObject("fp16").has(k)) unsupported.add("fp16." + k);
         if (bf16 && fp16) throw new UserError("bf16.enabled and fp16.enabled are both true; pick one");
         if (bf16) s = s.withPrecision(DType.BF16);
-        if (fp16) s = s.withPrecision(DType.FP16);
+        if (fp16) s = s.withPrecision(DType.F16);
         if (o.has("activation_checkpointing")) {
             JsonObject a = o.getAsJsonObject("activation_checkpointing");
             for (String k : a.keySet()) {

@@ -3,7 +3,7 @@ package parallax.engine.parallel;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
-import parallax.engine.torch.DType;
+import parallax.engine.numerics.DType;
 
 /**
  * Mixed-precision training (Micikevicius et al., ICLR 2018): the forward and backward
@@ -53,7 +53,7 @@ public final class MixedPrecision {
     }
 
     public static LossScaler scalerFor(DType precision) {
-        if (precision == DType.FP16) return new LossScaler(true, 65536.0, 50);
+        if (precision == DType.F16) return new LossScaler(true, 65536.0, 50);
         return new LossScaler(false, 1.0, Integer.MAX_VALUE);
     }
 

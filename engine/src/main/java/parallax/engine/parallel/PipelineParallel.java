@@ -10,7 +10,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import parallax.engine.model.TextData;
-import parallax.engine.torch.DType;
+import parallax.engine.numerics.DType;
 import parallax.engine.torch.Torch;
 
 /**
@@ -44,6 +44,14 @@ public final class PipelineParallel {
             for (Schedule x : values()) if (x.label.equalsIgnoreCase(s)) return x;
             throw new parallax.engine.UserError("unknown schedule '" + s + "' (gpipe, 1f1b)");
         }
+    }
+
+    /** Units [from, to) of pipeline stage {@code ppRank}: the embedding on the first, the head on the last. */
+    public static int[] stageUnits(parallax.engine.model.GptConfig cfg, int pp, int ppRank) {
+        int per = cfg.layers() / pp;
+        int from = ppRank == 0 ? 0 : 1 + ppRank * per;
+        int to = ppRank == pp - 1 ? cfg.layers() + 2 : 1 + (ppRank + 1) * per;
+        return new int[] {from, to};
     }
 
     private final Stage stage;

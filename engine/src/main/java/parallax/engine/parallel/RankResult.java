@@ -2,20 +2,39 @@ package parallax.engine.parallel;
 
 import java.util.List;
 import java.util.Map;
+import parallax.engine.cluster.Mesh;
 
 /**
- * What one rank measured during a run: per-step loss (last pipeline stage only, else
- * NaN) and time split, communication by collective type (per step and in total), memory, and optionally its
- * final parameters (for comparing layouts).
+ * What one rank measured during a run: per-step loss (last pipeline stage only, else NaN)
+ * and time split, communication by collective type, memory, and optionally its final
+ * parameters (for comparing layouts and saving).
  */
 public record RankResult(
-        int rank, int dpRank, int tpRank, int ppRank,
+        int rank, Mesh.Coords coords,
         double[] loss, double[] stepMs, double[] computeMs, double[] commMs, double[] idleMs, double[] rssMiB,
-        Map<String, Long> commBytes, Map<String, Long> commCalls, Map<String, Double> commMsByOp,
-        Map<String, double[]> commMsPerStep,
+        Map<String, CommTotals> comm,
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
         int skippedSteps, double finalLossScale,
-        List<ParamInfo> paramInfo, Map<String, float[]> parameters) {
+        List<ParamInfo> paramInfo, @com.google.gson.annotations.JsonAdapter(PackedFloats.class) Map<String, float[]> parameters) {
+
+    public int dpRank() { return coords.dpRank(); }
+
+    public int tpRank() { return coords.tpRank(); }
+
+    public int ppRank() { return coords.ppRank(); }
+
+    /**
+     * One collective type over the run: calls, bytes handed to them (counted), the ring
+     * algorithm's traffic for those bytes (an estimate, {@link CommMeter#FACTORS}), wall
+     * time in the calls and its part on the training thread, and the time per step.
+     */
+    public record CommTotals(long calls, long bytesHanded, double ringBytes, double ms, double exposedMs, double[] msPerStep) {}
+
+    /** Bytes handed to {@code op} over the run, 0 when it was never called. */
+    public long bytesHanded(String op) {
+        CommTotals t = comm.get(op);
+        return t == null ? 0 : t.bytesHanded();
+    }
 
     /** How a parameter this rank exported is cut: shardDim -1 means whole. */
     public record ParamInfo(String name, long[] fullShape, int shardDim) {}

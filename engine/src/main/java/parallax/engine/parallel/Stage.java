@@ -23,9 +23,13 @@ import parallax.engine.torch.Torch;
  * (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"): a checkpointed
  * segment runs its forward without a graph, keeps only its input, and runs the forward
  * again, with a graph, just before its backward. With checkpointing every k, k blocks
- * form one segment. Under ZeRO-3 each unit's gathered parameters are freed after its
- * forward and gathered again before its backward; where that cannot be done in place (a
- * non-CPU device) the segment is recomputed instead.
+ * form one segment.
+ *
+ * <p>Around every unit it calls the {@link ParameterStore}'s hooks (before and after
+ * forward, before and after backward): that is where ZeRO-3 gathers and frees parameters
+ * and where every store synchronises gradients. Where the store cannot free gathered
+ * parameters between forward and backward (ZeRO-3 off host memory) the segment is
+ * recomputed instead.
  */
 public final class Stage {
 
@@ -36,11 +40,10 @@ public final class Stage {
         Tensor input;     // leaf (requires grad) or null for the embedding
         Tensor output;    // with its graph, unless recomputed
         long bytes;       // activation bytes held for this segment
-        final List<Zero.Gathered> gathered = new ArrayList<>();   // ZeRO-3: parameters freed until backward
     }
 
     private final Gpt model;
-    private final Zero params;
+    private final ParameterStore params;
     private final int from, to;
     private final boolean first, last;
     private final List<Segment> segments = new ArrayList<>();
@@ -53,19 +56,18 @@ public final class Stage {
     /**
      * @param checkpointEvery 0: no recompute; k: recompute, k blocks per segment.
      */
-    public Stage(Gpt model, Zero params, int from, int to, int checkpointEvery) {
+    public Stage(Gpt model, ParameterStore params, int from, int to, int checkpointEvery) {
         this.model = model;
         this.params = params;
         this.from = from;
         this.to = to;
         this.first = from == 0;
         this.last = to == model.units();
-        boolean zero3Recompute = params.stage() == 3 && !params.freesBetweenForwardAndBackward();
+        boolean recomputeAlways = !params.freesBetweenForwardAndBackward();
         int u = from;
         if (checkpointEvery == 0 && params.gradientsFitOneBucket()) {
             // Nothing to overlap: all gradients go in one all-reduce after the backward
-            // anyway, so the stage is one graph (per-unit graph boundaries cost ~1 ms a
-            // step on model small).
+            // anyway, so the stage is one graph (a graph boundary per unit has a cost).
             segments.add(new Segment(from, to, false));
             u = to;
         }
@@ -77,7 +79,7 @@ public final class Stage {
                 segments.add(new Segment(u, end, true));
                 u = end;
             } else {
-                segments.add(new Segment(u, u + 1, zero3Recompute));
+                segments.add(new Segment(u, u + 1, recomputeAlways));
                 u++;
             }
         }
@@ -108,12 +110,12 @@ public final class Stage {
             }
             if (seg.recompute) {
                 try (NoGradGuard ng = new NoGradGuard()) {
-                    s.output = run(seg, s.input, tokens, targets, null, null);
+                    s.output = run(seg, mb, s.input, tokens, targets, null, ParameterStore.Pass.NO_GRAPH);
                 }
                 s.bytes = s.input == null ? 0 : s.input.nbytes();
             } else {
                 List<Tensor> made = new ArrayList<>();
-                s.output = run(seg, s.input, tokens, targets, made, s.gathered);
+                s.output = run(seg, mb, s.input, tokens, targets, made, ParameterStore.Pass.GRAPH);
                 // The graph of a segment is the same every step for the same micro-batch
                 // rows, so its bytes are measured once (walking every tensor costs JNI calls).
                 long key = ((long) segments.indexOf(seg) << 32) | tokens.size(0);
@@ -147,37 +149,29 @@ public final class Stage {
             if (seg.recompute) {
                 Tensor in = s.input == null ? null : s.input.detach();
                 if (in != null) in.requires_grad_(true);
-                out = run(seg, in, batch.tokens(), batch.targets(), null, null);
+                out = run(seg, mb, in, batch.tokens(), batch.targets(), null, ParameterStore.Pass.RECOMPUTE);
                 s.input = in;
             }
-            for (Zero.Gathered g : s.gathered) params.refill(g);
+            for (int u = seg.from; u < seg.to; u++) params.beforeBackward(u, mb);
             if (grad == null) {
                 out.mul(new Scalar(lossScale)).backward();
             } else {
                 org.bytedeco.pytorch.global.torch.backward(new TensorVector(out), new TensorVector(grad), new org.bytedeco.pytorch.BoolOptional(), false, new TensorVector());
             }
-            for (int u = seg.to - 1; u >= seg.from; u--) params.afterBackward(u, lastMicroBatch);
-            if (seg.recompute) for (int u = seg.from; u < seg.to; u++) params.release(u);
-            for (Zero.Gathered g : s.gathered) params.drop(g);
-            s.gathered.clear();
+            for (int u = seg.to - 1; u >= seg.from; u--) params.afterBackward(u, mb, lastMicroBatch);
             grad = s.input == null ? null : s.input.grad();
             liveActivationBytes -= s.bytes;
         }
         return grad;
     }
 
-    private Tensor run(Segment seg, Tensor input, Tensor tokens, Tensor targets, List<Tensor> made,
-                       List<Zero.Gathered> offloaded) {
+    private Tensor run(Segment seg, int mb, Tensor input, Tensor tokens, Tensor targets, List<Tensor> made,
+                       ParameterStore.Pass pass) {
         Tensor x = input;
         for (int u = seg.from; u < seg.to; u++) {
-            params.gather(u);
+            params.beforeForward(u);
             x = model.forward(u, x, tokens, targets, params::weight, made);
-            if (!seg.recompute) {
-                if (offloaded != null && params.stage() == 3) offloaded.add(params.offload(u));
-                continue;
-            }
-            if (org.bytedeco.pytorch.GradMode.is_enabled()) continue; // recompute pass: freed after backward
-            params.release(u);
+            params.afterForward(u, mb, pass);
         }
         return x;
     }

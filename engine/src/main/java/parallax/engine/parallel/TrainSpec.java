@@ -3,7 +3,7 @@ package parallax.engine.parallel;
 import parallax.engine.UserError;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
-import parallax.engine.torch.DType;
+import parallax.engine.numerics.DType;
 
 /**
  * One training run: model, layout (dp x tp x pp), ZeRO stage, micro-batching and
@@ -18,11 +18,28 @@ public record TrainSpec(
         TextData.Source data, int localSgdEvery, boolean exportParameters) {
 
     public static TrainSpec defaults(GptConfig model) {
-        return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.FP32, 0,
+        return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.F32, 0,
                 20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, 0, false);
     }
 
     public int world() { return dp * tp * pp; }
+
+    /** The mesh this run's ranks form. */
+    public parallax.engine.cluster.MeshShape mesh() { return new parallax.engine.cluster.MeshShape(dp, tp, pp); }
+
+    /** The layout in a few characters, e.g. "dp=2,tp=2,zero=1" or "pp=2,m=4,1f1b". */
+    public String label() {
+        StringBuilder b = new StringBuilder();
+        if (dp > 1 || (tp == 1 && pp == 1)) b.append("dp=").append(dp);
+        if (tp > 1) b.append(b.length() > 0 ? "," : "").append("tp=").append(tp);
+        if (pp > 1) b.append(b.length() > 0 ? "," : "").append("pp=").append(pp).append(",m=").append(microBatches).append(",").append(schedule.label());
+        else if (microBatches > 1) b.append(",accum=").append(microBatches);
+        if (zero > 0) b.append(",zero=").append(zero);
+        if (checkpointEvery > 0) b.append(",ckpt").append(checkpointEvery > 1 ? "=" + checkpointEvery : "");
+        if (precision != DType.F32) b.append(",").append(precision.label());
+        if (localSgdEvery > 0) b.append(",localsgd=").append(localSgdEvery);
+        return b.toString();
+    }
 
     public TrainSpec withLayout(int dp, int tp, int pp) {
         return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
@@ -102,6 +119,6 @@ public record TrainSpec(
             throw new UserError("per-rank batch " + batch / dp + " is not divisible by --micro-batches " + microBatches);
         if (checkpointEvery < 0) throw new UserError("checkpoint interval must be >= 0");
         if (localSgdEvery > 0 && zero != 0) throw new UserError("local SGD needs --zero 0");
-        if (localSgdEvery > 0 && precision != DType.FP32) throw new UserError("local SGD runs in fp32 only");
+        if (localSgdEvery > 0 && precision != DType.F32) throw new UserError("local SGD runs in fp32 only");
     }
 }

@@ -10,7 +10,7 @@ import parallax.engine.cluster.RankTask;
 /**
  * The worker side of a training run: on every rank of the pool, reads the
  * {@link TrainSpec}, asks the runtime's mesh for its DP, TP and PP groups and runs
- * {@link Hybrid#train}, streaming each step's metrics back.
+ * {@link TrainingLoop#train}, streaming each step's metrics back.
  */
 public final class TrainTask implements RankTask {
 
@@ -18,8 +18,7 @@ public final class TrainTask implements RankTask {
     public Object run(Dist dist, String argsJson, RankReporter reporter) {
         TrainSpec spec = Training.GSON.fromJson(argsJson, TrainSpec.class);
         spec.validate(dist.world());
-        Hybrid.Coords at = new Hybrid.Coords(dist.mesh().dpRank(), dist.mesh().tpRank(), dist.mesh().ppRank());
-        return Hybrid.train(spec, dist.rank(), at, comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
+        return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
                 (step, metrics) -> reporter.step(step, metrics));
     }
 

@@ -5,16 +5,15 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.function.Consumer;
+import parallax.engine.cluster.Mesh;
 import parallax.engine.cluster.MeshShape;
-import parallax.engine.cluster.RankEvent;
 import parallax.engine.cluster.WorkerPool;
+import parallax.engine.model.Gpt;
 
 /**
- * The coordinator side of a training run: sends a {@link TrainSpec} to every rank of the
- * worker pool, relays live step events, and collects the ranks' {@link RankResult}s into
- * a {@link Run}.
+ * The coordinator side of a training run: validates the {@link TrainSpec}, sends it to
+ * every rank of the worker pool ({@link TrainTask} runs it there), relays the live view,
+ * and collects the ranks' {@link RankResult}s into a {@link TrainingRun}.
  */
 public final class Training {
 
@@ -22,47 +21,63 @@ public final class Training {
 
     private Training() {}
 
-    private static volatile List<Run> last = List.of();
+    /** The live view of a run: the global loss of each reported step. */
+    @FunctionalInterface
+    public interface Progress {
+        void step(int step, double globalLoss);
 
-    /** The runs of the last %parallel training command in this session (for cells). */
-    public static List<Run> lastRuns() { return last; }
-
-    /** The last run (of a --compare, the last layout), or null before any. */
-    public static Run lastRun() { return last.isEmpty() ? null : last.get(last.size() - 1); }
-
-    public static void remember(List<Run> runs) { last = List.copyOf(runs); }
-
-    /** A finished run: what was asked and what every rank measured. */
-    public record Run(TrainSpec spec, double[] loss, List<RankResult> ranks) {
-
-        public double medianStepMs() {
-            double[] worst = new double[spec.steps()];
-            for (RankResult r : ranks) for (int s = 0; s < worst.length; s++) worst[s] = Math.max(worst[s], r.stepMs()[s]);
-            return median(worst, spec.steps() > 2 ? 1 : 0);
-        }
-
-        /** Global tokens per second from the median step (first step excluded as warm-up). */
-        public double tokensPerSecond() {
-            return spec.batch() * (double) spec.model().sequence() / (medianStepMs() / 1000.0);
-        }
-
-        public Map<String, float[]> parameters() { return Hybrid.gatherParameters(ranks); }
+        Progress NONE = (s, l) -> {};
     }
 
-    public static double median(double[] values, int skip) {
-        double[] v = java.util.Arrays.copyOfRange(values, Math.min(skip, values.length - 1), values.length);
-        java.util.Arrays.sort(v);
-        int n = v.length;
-        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    /**
+     * Worker heap taken per parameter value the fullest rank hands back: two float copies
+     * (8 bytes), the value's base64 text (5.3 bytes) as a JSON tree string, in the message
+     * string, in the writer's growing buffer (up to twice) and as output bytes; rounded up.
+     */
+    static final double HEAP_BYTES_PER_VALUE = 32;
+
+    /** Share of the worker heap that handing back the parameters may take (the rest runs the rank). */
+    static final double HEAP_SHARE = 0.75;
+
+    /** Worker heap the fullest rank needs to hand back its parameters (the largest TP shard of a pipeline stage). */
+    public static long exportHeapBytes(TrainSpec spec) {
+        Gpt model = new Gpt(spec.model(), 0, spec.tp(), null);
+        long most = 0;
+        for (int p = 0; p < spec.pp(); p++) {
+            int[] units = PipelineParallel.stageUnits(spec.model(), spec.pp(), p);
+            long n = 0;
+            for (int u = units[0]; u < units[1]; u++) for (Gpt.ParamSpec ps : model.params(u)) n += ps.numel();
+            most = Math.max(most, n);
+        }
+        return (long) (most * HEAP_BYTES_PER_VALUE);
     }
 
-    /** Runs {@code spec} on {@code pool} (its size must be dp*tp*pp). */
-    public static Run run(WorkerPool pool, TrainSpec spec, Consumer<RankEvent> events) {
+    /** Whether a worker with {@code heapBytes} of heap can hand back {@code spec}'s parameters. */
+    public static boolean exportFits(TrainSpec spec, long heapBytes) {
+        return heapBytes <= 0 || exportHeapBytes(spec) <= HEAP_SHARE * heapBytes;
+    }
+
+    /** Runs {@code spec} on {@code pool} (its size must be the spec's world size). */
+    public static TrainingRun run(WorkerPool pool, TrainSpec spec, Progress progress) {
         spec.validate(pool.size());
-        List<JsonElement> out = pool.run(TrainTask.class.getName(), GSON.toJson(spec),
-                new MeshShape(spec.dp(), spec.tp(), spec.pp()), events == null ? e -> {} : events);
+        long heap = pool.options().heapBytes();
+        if (spec.exportParameters() && !exportFits(spec, heap))
+            throw new parallax.engine.UserError(String.format(java.util.Locale.ROOT,
+                    "handing back %s's trained weights needs about %,d MiB of heap on the fullest rank, more than %.0f%% of the "
+                            + "workers' %,d MiB: raise it (PARALLAX_WORKER_OPTS=-Xmx%dg in the kernel's environment) or split the model "
+                            + "further with --tp/--pp", spec.model().name(), exportHeapBytes(spec) >> 20, 100 * HEAP_SHARE, heap >> 20,
+                    Math.max(1, (long) Math.ceil(exportHeapBytes(spec) / HEAP_SHARE / (1L << 30)))));
+        MeshShape shape = spec.mesh();
+        // The rank that reports the live loss: last pipeline stage, dp 0, tp 0 (it averages
+        // the loss over its DP group every step).
+        int reporter = Mesh.rankOf(shape, 0, 0, shape.pp() - 1);
+        Progress p = progress == null ? Progress.NONE : progress;
+        List<JsonElement> out = pool.run(TrainTask.class.getName(), GSON.toJson(spec), shape, ev -> {
+            if (ev.rank() == reporter && "step".equals(ev.kind()) && ev.fields() != null
+                    && ev.fields().get("loss") instanceof Number loss) p.step((int) ev.step(), loss.doubleValue());
+        });
         List<RankResult> ranks = new ArrayList<>();
         for (JsonElement e : out) ranks.add(GSON.fromJson(e, RankResult.class));
-        return new Run(spec, Hybrid.globalLoss(ranks, spec.steps()), ranks);
+        return TrainingRun.of(spec, ranks);
     }
 }

@@ -10,6 +10,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.Styler;
 import parallax.engine.report.Report;
+import parallax.engine.report.Stats;
 import tech.tablesaw.api.DoubleColumn;
 import tech.tablesaw.api.IntColumn;
 import tech.tablesaw.api.StringColumn;
@@ -27,26 +28,13 @@ public final class TrainingReport {
 
     private TrainingReport() {}
 
-    public static String label(TrainSpec s) {
-        StringBuilder b = new StringBuilder();
-        if (s.dp() > 1 || (s.tp() == 1 && s.pp() == 1)) b.append("dp=").append(s.dp());
-        if (s.tp() > 1) b.append(b.length() > 0 ? "," : "").append("tp=").append(s.tp());
-        if (s.pp() > 1) b.append(b.length() > 0 ? "," : "").append("pp=").append(s.pp()).append(",m=").append(s.microBatches()).append(",").append(s.schedule().label());
-        else if (s.microBatches() > 1) b.append(",accum=").append(s.microBatches());
-        if (s.zero() > 0) b.append(",zero=").append(s.zero());
-        if (s.checkpointEvery() > 0) b.append(",ckpt").append(s.checkpointEvery() > 1 ? "=" + s.checkpointEvery() : "");
-        if (s.precision() != parallax.engine.torch.DType.FP32) b.append(",").append(s.precision().label());
-        if (s.localSgdEvery() > 0) b.append(",localsgd=").append(s.localSgdEvery());
-        return b.toString();
-    }
-
     /** Median over steps (first excluded as warm-up) of a per-step series of one rank. */
-    static double med(double[] perStep) { return Training.median(perStep, perStep.length > 2 ? 1 : 0); }
+    static double med(double[] perStep) { return Stats.median(perStep, perStep.length > 2 ? 1 : 0); }
 
-    public static Report single(Training.Run run) { return single(run, null); }
+    public static Report single(TrainingRun run) { return single(run, null); }
 
     /** One run; with {@code peer}, also PyTorch DDP's step time on the same shape and batch. */
-    public static Report single(Training.Run run, DdpPeer.Result peer) {
+    public static Report single(TrainingRun run, DdpPeer.Result peer) {
         TrainSpec s = run.spec();
         double[] loss = run.loss();
         double stepMs = run.medianStepMs();
@@ -59,7 +47,7 @@ public final class TrainingReport {
                         + "Loss %.4f -> %.4f. Median step %.1f ms (slowest rank), %,.0f tokens/s. "
                         + "Achieved %.2f GFLOP/s per rank (6·Ψ·tokens%s / step time) = %.0f%% of this machine's measured "
                         + "256x256 fp32 matmul rate (%.2f GFLOP/s, one thread).",
-                label(s), s.world(), s.model().name(), s.model().parameterCount(), s.batch(), s.model().sequence(),
+                s.label(), s.world(), s.model().name(), s.model().parameterCount(), s.batch(), s.model().sequence(),
                 s.precision().label(), s.steps(), loss[0], loss[loss.length - 1], stepMs, tps,
                 achieved / 1e9, s.checkpointEvery() > 0 || s.zero() == 3 ? ", 8· with recompute" : "", 100 * fraction, r0.matmulFlops() / 1e9);
         if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
@@ -83,21 +71,24 @@ public final class TrainingReport {
             }
             data.put("peer", p);
         }
-        return Report.builder("%parallel " + label(s))
+        return Report.builder("%parallel " + s.label())
                 .text(text)
                 .chart(lossChart(List.of(run)), "Training loss per step (mean cross-entropy over the global batch), measured.")
                 .chart(memoryChart(run), "Per-rank memory counted from live tensors at the end of backward (activations: peak held for backward).")
-                .chart(timeChart(run), "Per-rank median step time split, measured: compute = wall − collectives − recv wait.")
-                .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes), median times (ms), bytes put on the wire per collective type over the run (ring traffic, nccl-tests bus convention).")
+                .chart(timeChart(run), "Per-rank median step time split, measured: communication = time in collectives on the training thread "
+                        + "and waits for overlapped DP buckets; idle = time blocked in pipeline receives; compute = the rest of the step.")
+                .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes); median times (ms): comm = time inside collectives on the training thread "
+                        + "plus waits for overlapped DP buckets, measured; bytes handed to each collective type over the run (counted per call, "
+                        + "receives excluded); ring traffic = handed x the ring algorithm's factor (" + CommMeter.FACTORS + "), an estimate of the bytes on the wire.")
                 .data(data)
                 .build();
     }
 
-    public static Report compare(List<Training.Run> runs) {
+    public static Report compare(List<TrainingRun> runs) {
         Table t = Table.create("compare", StringColumn.create("layout"), IntColumn.create("ranks"),
                 DoubleColumn.create("tokens/s"), DoubleColumn.create("step ms"), DoubleColumn.create("compute ms"),
                 DoubleColumn.create("comm ms"), DoubleColumn.create("idle ms"), DoubleColumn.create("max model-state MiB"),
-                DoubleColumn.create("max activations MiB"), DoubleColumn.create("comm MiB/step"), DoubleColumn.create("final loss"));
+                DoubleColumn.create("max activations MiB"), DoubleColumn.create("handed to collectives MiB/step"), DoubleColumn.create("final loss"));
         CategoryChart mem = bars("Memory of the fullest rank", "MiB");
         CategoryChart time = bars("Median step time split (slowest rank)", "ms");
         CategoryChart tput = new CategoryChartBuilder().width(720).height(360).title("Throughput").xAxisTitle("layout").yAxisTitle("tokens/s").build();
@@ -108,8 +99,8 @@ public final class TrainingReport {
         double[] tokens = new double[runs.size()];
         List<Map<String, Object>> rows = new ArrayList<>();
         for (int i = 0; i < runs.size(); i++) {
-            Training.Run run = runs.get(i);
-            String name = label(run.spec());
+            TrainingRun run = runs.get(i);
+            String name = run.label();
             names.add(name);
             RankResult full = fullest(run);
             RankResult slow = slowest(run);
@@ -122,7 +113,7 @@ public final class TrainingReport {
             timeParts[2][i] = med(slow.idleMs());
             tokens[i] = run.tokensPerSecond();
             long bytes = 0;
-            for (long b : full.commBytes().values()) bytes += b;
+            for (Map.Entry<String, RankResult.CommTotals> e : full.comm().entrySet()) if (!e.getKey().equals("recv")) bytes += e.getValue().bytesHanded();
             double maxAct = 0;
             for (RankResult r : run.ranks()) maxAct = Math.max(maxAct, r.memory().activationBytes() / MIB);
             t.stringColumn("layout").append(name);
@@ -134,7 +125,7 @@ public final class TrainingReport {
             t.doubleColumn("idle ms").append(round(timeParts[2][i]));
             t.doubleColumn("max model-state MiB").append(round(full.memory().modelStateBytes() / MIB));
             t.doubleColumn("max activations MiB").append(round(maxAct));
-            t.doubleColumn("comm MiB/step").append(round(bytes / MIB / run.spec().steps()));
+            t.doubleColumn("handed to collectives MiB/step").append(round(bytes / MIB / run.spec().steps()));
             t.doubleColumn("final loss").append(Math.round(run.loss()[run.loss().length - 1] * 10000) / 10000.0);
             Map<String, Object> row = data(run);
             row.put("layout", name);
@@ -146,7 +137,8 @@ public final class TrainingReport {
         for (int k = 0; k < 3; k++) time.addSeries(timeNames[k], names, toList(timeParts[k]));
         tput.addSeries("tokens/s", names, toList(tokens));
         return Report.builder("%parallel --compare")
-                .table(t, "Each layout trained the same model, batch and steps; all numbers measured on the ranks.")
+                .table(t, "Each layout trained the same model, batch and steps; all numbers measured on the ranks. "
+                        + "Handed: bytes given to collectives by the fullest rank, counted per call (receives excluded).")
                 .chart(mem, "Memory of each layout's fullest rank, counted from live tensors.")
                 .chart(tput, "Global tokens per second from the median step.")
                 .chart(time, "Median step time split on each layout's slowest rank.")
@@ -155,32 +147,32 @@ public final class TrainingReport {
                 .build();
     }
 
-    static RankResult fullest(Training.Run run) {
+    static RankResult fullest(TrainingRun run) {
         RankResult best = run.ranks().get(0);
         for (RankResult r : run.ranks())
             if (r.memory().modelStateBytes() + r.memory().activationBytes() > best.memory().modelStateBytes() + best.memory().activationBytes()) best = r;
         return best;
     }
 
-    static RankResult slowest(Training.Run run) {
+    static RankResult slowest(TrainingRun run) {
         RankResult best = run.ranks().get(0);
         for (RankResult r : run.ranks()) if (med(r.stepMs()) > med(best.stepMs())) best = r;
         return best;
     }
 
-    static XYChart lossChart(List<Training.Run> runs) {
+    static XYChart lossChart(List<TrainingRun> runs) {
         XYChart c = new XYChartBuilder().width(720).height(360).title("Training loss").xAxisTitle("step").yAxisTitle("loss").build();
         c.getStyler().setMarkerSize(3);
         c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
-        for (Training.Run run : runs) {
+        for (TrainingRun run : runs) {
             double[] x = new double[run.loss().length];
             for (int i = 0; i < x.length; i++) x[i] = i + 1;
-            c.addSeries(label(run.spec()), x, run.loss());
+            c.addSeries(run.label(), x, run.loss());
         }
         return c;
     }
 
-    static CategoryChart memoryChart(Training.Run run) {
+    static CategoryChart memoryChart(TrainingRun run) {
         CategoryChart c = bars("Memory per rank", "MiB");
         List<String> ranks = new ArrayList<>();
         double[][] parts = new double[4][run.ranks().size()];
@@ -197,7 +189,7 @@ public final class TrainingReport {
         return c;
     }
 
-    static CategoryChart timeChart(Training.Run run) {
+    static CategoryChart timeChart(TrainingRun run) {
         CategoryChart c = bars("Median step time per rank", "ms");
         List<String> ranks = new ArrayList<>();
         double[][] parts = new double[3][run.ranks().size()];
@@ -221,12 +213,12 @@ public final class TrainingReport {
         return c;
     }
 
-    static Table rankTable(Training.Run run) {
+    static Table rankTable(TrainingRun run) {
         Table t = Table.create("ranks", IntColumn.create("rank"), StringColumn.create("dp,tp,pp"),
                 DoubleColumn.create("params MiB"), DoubleColumn.create("grads MiB"), DoubleColumn.create("optimizer MiB"),
                 DoubleColumn.create("activations MiB"), DoubleColumn.create("peak RSS MiB"),
                 DoubleColumn.create("compute ms"), DoubleColumn.create("comm ms"), DoubleColumn.create("idle ms"),
-                StringColumn.create("bytes sent by collective"));
+                StringColumn.create("handed to collectives (MiB)"), DoubleColumn.create("ring traffic MiB"));
         for (RankResult r : run.ranks()) {
             t.intColumn("rank").append(r.rank());
             t.stringColumn("dp,tp,pp").append(r.dpRank() + "," + r.tpRank() + "," + r.ppRank());
@@ -239,20 +231,23 @@ public final class TrainingReport {
             t.doubleColumn("comm ms").append(round(med(r.commMs())));
             t.doubleColumn("idle ms").append(round(med(r.idleMs())));
             StringBuilder b = new StringBuilder();
-            for (Map.Entry<String, Long> e : r.commBytes().entrySet()) {
+            double ring = 0;
+            for (Map.Entry<String, RankResult.CommTotals> e : r.comm().entrySet()) {
                 if (e.getKey().equals("recv")) continue;
                 if (b.length() > 0) b.append(", ");
-                b.append(e.getKey()).append(' ').append(String.format(java.util.Locale.ROOT, "%.2f MiB", e.getValue() / MIB));
+                b.append(e.getKey()).append(' ').append(String.format(java.util.Locale.ROOT, "%.2f", e.getValue().bytesHanded() / MIB));
+                ring += e.getValue().ringBytes();
             }
-            t.stringColumn("bytes sent by collective").append(b.length() == 0 ? "-" : b.toString());
+            t.stringColumn("handed to collectives (MiB)").append(b.length() == 0 ? "-" : b.toString());
+            t.doubleColumn("ring traffic MiB").append(round(ring / MIB));
         }
         return t;
     }
 
     /** The --json payload: spec, per-step loss, throughput, and per-rank measurements. */
-    public static Map<String, Object> data(Training.Run run) {
+    public static Map<String, Object> data(TrainingRun run) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("layout", label(run.spec()));
+        m.put("layout", run.label());
         m.put("spec", run.spec());
         m.put("loss", run.loss());
         m.put("medianStepMs", run.medianStepMs());
@@ -271,10 +266,7 @@ public final class TrainingReport {
             x.put("commMs", r.commMs());
             x.put("idleMs", r.idleMs());
             x.put("rssMiB", r.rssMiB());
-            x.put("commBytes", r.commBytes());
-            x.put("commCalls", r.commCalls());
-            x.put("commMsByOp", r.commMsByOp());
-            x.put("commMsPerStep", r.commMsPerStep());
+            x.put("comm", r.comm());
             x.put("matmulFlops", r.matmulFlops());
             x.put("skippedSteps", r.skippedSteps());
             ranks.add(x);

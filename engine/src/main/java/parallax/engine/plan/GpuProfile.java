@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -88,12 +89,13 @@ public record GpuProfile(String name, String description, long memoryBytes, doub
     }
 
     /** Dense tensor-core FLOP/s for a compute dtype; one clear line when the chip lacks it. */
-    public double flopsFor(Dtype d) {
+    public double flopsFor(DType d) {
         double f = switch (d) {
-            case FP32 -> fp32Flops;
+            case F32 -> fp32Flops;
             case BF16 -> bf16Flops;
-            case FP16 -> fp16Flops;
-            case FP8 -> fp8Flops;
+            case F16 -> fp16Flops;
+            case F8_E4M3 -> fp8Flops;
+            default -> throw new UserError(d.label() + " is not a training compute type (fp32, bf16, fp16, fp8)");
         };
         if (f <= 0) throw new UserError(description + " has no " + d.label() + " tensor cores (choose another --dtype)");
         return f;

@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import parallax.engine.UserError;
 
 /**
@@ -9,7 +10,7 @@ import parallax.engine.UserError;
  * {@code dp x microBatch x microBatches} sequences of {@code seq} tokens.
  */
 public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int microBatch, int microBatches, int seq,
-                     Recompute recompute, boolean sequenceParallel, Optimizer optimizer, Dtype dtype,
+                     Recompute recompute, boolean sequenceParallel, Optimizer optimizer, DType dtype,
                      boolean offloadOptimizer, boolean offloadParams, Schedule schedule) {
 
     /** Activation recomputation (Korthikanti et al. 2022). */
@@ -20,7 +21,11 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
     /** Pipeline schedule; INTERLEAVED needs virtualStages > 1 (Narayanan et al. 2021). */
     public enum Schedule { GPIPE, ONE_F_ONE_B, INTERLEAVED }
 
+    /** The compute types a plan can assume: fp32, bf16, fp16 and fp8 (E4M3) training. */
+    public static final java.util.List<DType> DTYPES = java.util.List.of(DType.F32, DType.BF16, DType.F16, DType.F8_E4M3);
+
     public Layout {
+        if (!DTYPES.contains(dtype)) throw new UserError("a plan computes in fp32, bf16, fp16 or fp8, not " + dtype.label());
         ModelSpec.positive("dp", dp);
         ModelSpec.positive("tp", tp);
         ModelSpec.positive("pp", pp);
@@ -36,6 +41,9 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
         if (schedule == Schedule.INTERLEAVED && virtualStages == 1) schedule = Schedule.ONE_F_ONE_B;
         if (virtualStages > 1) schedule = Schedule.INTERLEAVED;
     }
+
+    /** Bytes of one stored activation element: 4 in fp32, else 2 (fp8 recipes keep activations in bf16). */
+    public int activationBytes() { return dtype == DType.F32 ? 4 : 2; }
 
     public int gpus() { return dp * tp * pp; }
 

@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -19,7 +20,7 @@ import parallax.engine.plan.Layout.Recompute;
 public final class LayoutSearch {
 
     /** The fixed part of every candidate: batch, sequence, precision, optimizer. */
-    public record Request(long globalBatch, int seq, Dtype dtype, Layout.Optimizer optimizer, int[] microBatchSizes) {
+    public record Request(long globalBatch, int seq, DType dtype, Layout.Optimizer optimizer, int[] microBatchSizes) {
         public Request {
             ModelSpec.positive("global batch", globalBatch);
             ModelSpec.positive("sequence length", seq);

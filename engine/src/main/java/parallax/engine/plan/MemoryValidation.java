@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -70,9 +71,9 @@ public final class MemoryValidation {
         int dpRank = (rank / l.tp()) % l.dp();
         int stage = rank / (l.tp() * l.dp());
         int dp = l.dp(), z = l.zero();
-        int cb = l.dtype() == Dtype.FP32 ? 4 : 2;
+        int cb = l.dtype() == DType.F32 ? 4 : 2;
         int k = switch (l.optimizer()) { case ADAMW -> 8; case SGD -> 4; case ADAM_8BIT -> 2; };
-        boolean mixed = l.dtype() != Dtype.FP32;
+        boolean mixed = l.dtype() != DType.F32;
         long numel = 0, padded = 0, shard = 0;
         for (long n : units(m, l.tp(), l.pp(), stage)) {
             long p = ModelSpec.ceilDiv(n, dp) * dp;
@@ -85,7 +86,7 @@ public final class MemoryValidation {
         long master = z == 0 ? padded : shard;
         long opt = master * k + (mixed ? master * 4 : 0);
         // The engine's GPT has no dropout (GptConfig refuses it), so no masks are counted.
-        int e = l.dtype().activationBytes();
+        int e = l.activationBytes();
         double inflight = Activations.inFlight(l.schedule(), l.pp(), l.virtualStages(), l.microBatches(), stage);
         double act = Planner.layersOfStage(m.layers(), l.pp(), stage)
                 * Activations.perLayer(m, l.seq(), l.microBatch(), l.tp(), l.sequenceParallel(), l.recompute(), e, false) * inflight;
@@ -149,8 +150,8 @@ public final class MemoryValidation {
                 Planner.optimizer(x.optimizer()), dtype(x.dtype()), false, false, s);
     }
 
-    static Dtype dtype(String s) {
-        for (Dtype d : Dtype.values()) if (d.label().equalsIgnoreCase(s)) return d;
+    static DType dtype(String s) {
+        for (DType d : Layout.DTYPES) if (d.label().equalsIgnoreCase(s)) return d;
         throw new UserError("unknown dtype '" + s + "' in measurement record (fp32, bf16, fp16, fp8)");
     }
 

@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import java.util.ArrayList;
 import java.util.List;
 import parallax.engine.UserError;
@@ -45,8 +46,8 @@ public final class Planner {
     }
 
     public static StateBytes stateBytes(Layout l, Conventions c) {
-        boolean fp32 = l.dtype() == Dtype.FP32;
-        int param = switch (l.dtype()) { case FP32 -> 4; case FP8 -> 3; default -> 2; };
+        boolean fp32 = l.dtype() == DType.F32;
+        int param = switch (l.dtype()) { case F32 -> 4; case F8_E4M3 -> 3; default -> 2; };
         int grad = fp32 || c.bytesPerParam() == 18 ? 4 : 2;
         int opt = switch (l.optimizer()) {
             case ADAMW -> fp32 ? 8 : 12;        // (fp32 master) + m + v
@@ -133,7 +134,7 @@ public final class Planner {
         int t = l.tp(), p = l.pp(), dp = l.dp(), mbs = l.microBatches();
         long s = l.seq(), b = l.microBatch();
         boolean sp = l.sequenceParallel();
-        int e = l.dtype().activationBytes();
+        int e = l.activationBytes();
         double perLayerAct = Activations.perLayer(m, s, b, t, sp, l.recompute(), e, c.dropout());
 
         // Memory: evaluate every stage, keep the one that needs the most.
@@ -169,7 +170,7 @@ public final class Planner {
             if (dp > 1 && l.zero() < 3) { buffers += 2 * DDP_BUCKET_BYTES; bw.add("2 x 25 MiB gradient buckets [8]"); }
             if (dp > 1 && l.zero() == 3 || l.offloadParams()) { buffers += 4.0 * largestLayer; bw.add("4 B x largest layer (one weight matrix) [7]"); }
             if (p > 1) {
-                buffers += 4.0 * s * b * m.hidden() / (t > 1 ? t : 1) * l.dtype().activationBytes();
+                buffers += 4.0 * s * b * m.hidden() / (t > 1 ? t : 1) * l.activationBytes();
                 bw.add("4 x sbh/t stage send/recv buffers");
             }
             lines.add(new Line("communication buffers", buffers, !explain ? "" : bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw),
@@ -185,7 +186,7 @@ public final class Planner {
 
         // Communication per optimizer step and per GPU, on the link the group crosses.
         int gpn = g.gpusPerNode();
-        double act = l.dtype().activationBytes();
+        double act = l.activationBytes();
         List<Comm> comms = new ArrayList<>();
         long worstN = shards.stage(m.layers(), p, worstStage);
         int layersW = layersOfStage(m.layers(), p, worstStage);
@@ -265,7 +266,7 @@ public final class Planner {
     }
 
     static String optimizerWords(Layout l) {
-        boolean fp32 = l.dtype() == Dtype.FP32;
+        boolean fp32 = l.dtype() == DType.F32;
         return switch (l.optimizer()) {
             case ADAMW -> fp32 ? "m, v" : "fp32 master, m, v";
             case ADAM_8BIT -> fp32 ? "8-bit m, v" : "fp32 master, 8-bit m, v";
@@ -284,7 +285,7 @@ public final class Planner {
             case FULL -> l.sequenceParallel() ? "2sbh/t" : "2sbh";
         };
         // The paper's bytes assume 2-byte elements and dropout.
-        return base + (l.dtype() == Dtype.FP32 ? " x 2 (fp32 elements)" : "") + (c.dropout() ? "" : " less the dropout terms");
+        return base + (l.dtype() == DType.F32 ? " x 2 (fp32 elements)" : "") + (c.dropout() ? "" : " less the dropout terms");
     }
 
     /**

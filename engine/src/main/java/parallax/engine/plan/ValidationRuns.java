@@ -18,7 +18,8 @@ import parallax.engine.parallel.PipelineParallel;
 import parallax.engine.parallel.RankResult;
 import parallax.engine.parallel.TrainSpec;
 import parallax.engine.parallel.Training;
-import parallax.engine.torch.DType;
+import parallax.engine.parallel.TrainingRun;
+import parallax.engine.numerics.DType;
 
 /**
  * Runs the engine's strategies on a small GPT over real worker ranks and records what
@@ -40,19 +41,19 @@ public final class ValidationRuns {
         if (ranks != 2 && ranks != 4) throw new UserError("validation runs on 2 or 4 ranks, not " + ranks);
         var f = PipelineParallel.Schedule.ONE_F_ONE_B;
         List<Strategy> s = new ArrayList<>(List.of(
-                new Strategy("DP (ZeRO-0)", 2, 1, 1, 0, 1, f, DType.FP32, 0),
-                new Strategy("ZeRO-1", 2, 1, 1, 1, 1, f, DType.FP32, 0),
-                new Strategy("ZeRO-2", 2, 1, 1, 2, 1, f, DType.FP32, 0),
-                new Strategy("ZeRO-3", 2, 1, 1, 3, 1, f, DType.FP32, 0),
-                new Strategy("TP", 1, 2, 1, 0, 1, f, DType.FP32, 0),
-                new Strategy("PP 1F1B", 1, 1, 2, 0, 4, f, DType.FP32, 0),
-                new Strategy("PP GPipe", 1, 1, 2, 0, 4, PipelineParallel.Schedule.GPIPE, DType.FP32, 0),
+                new Strategy("DP (ZeRO-0)", 2, 1, 1, 0, 1, f, DType.F32, 0),
+                new Strategy("ZeRO-1", 2, 1, 1, 1, 1, f, DType.F32, 0),
+                new Strategy("ZeRO-2", 2, 1, 1, 2, 1, f, DType.F32, 0),
+                new Strategy("ZeRO-3", 2, 1, 1, 3, 1, f, DType.F32, 0),
+                new Strategy("TP", 1, 2, 1, 0, 1, f, DType.F32, 0),
+                new Strategy("PP 1F1B", 1, 1, 2, 0, 4, f, DType.F32, 0),
+                new Strategy("PP GPipe", 1, 1, 2, 0, 4, PipelineParallel.Schedule.GPIPE, DType.F32, 0),
                 new Strategy("ZeRO-1 bf16", 2, 1, 1, 1, 1, f, DType.BF16, 0),
-                new Strategy("DP + checkpointing", 2, 1, 1, 0, 1, f, DType.FP32, 1)));
+                new Strategy("DP + checkpointing", 2, 1, 1, 0, 1, f, DType.F32, 1)));
         if (ranks == 4) {
-            s.add(new Strategy("DP x TP", 2, 2, 1, 0, 1, f, DType.FP32, 0));
-            s.add(new Strategy("DP x PP ZeRO-1", 2, 1, 2, 1, 2, f, DType.FP32, 0));
-            s.add(new Strategy("TP x PP", 1, 2, 2, 0, 2, f, DType.FP32, 0));
+            s.add(new Strategy("DP x TP", 2, 2, 1, 0, 1, f, DType.F32, 0));
+            s.add(new Strategy("DP x PP ZeRO-1", 2, 1, 2, 1, 2, f, DType.F32, 0));
+            s.add(new Strategy("TP x PP", 1, 2, 2, 0, 2, f, DType.F32, 0));
         }
         return s;
     }
@@ -76,7 +77,7 @@ public final class ValidationRuns {
             TrainSpec spec = TrainSpec.defaults(cfg).withLayout(s.dp(), s.tp(), s.pp()).withZero(s.zero())
                     .withMicroBatches(s.microBatches(), s.schedule()).withPrecision(s.precision())
                     .withCheckpoint(s.checkpointEvery()).withSteps(steps).withBatch(batch);
-            Training.Run run = Training.run(pools.apply(s.world()), spec, null);
+            TrainingRun run = Training.run(pools.apply(s.world()), spec, null);
             // With checkpointing the engine recomputes each block's forward: only block inputs are kept.
             // (ZeRO-3 keeps activations: its parameters are re-gathered for the backward, not recomputed.)
             String recompute = s.checkpointEvery() > 0 ? "full" : "none";

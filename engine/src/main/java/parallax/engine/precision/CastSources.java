@@ -1,5 +1,7 @@
 package parallax.engine.precision;
 
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -12,8 +14,8 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.TreeMap;
 import parallax.engine.UserError;
-import parallax.engine.formats.DType;
-import parallax.engine.formats.FloatCodec;
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.TensorEntry;
@@ -21,7 +23,7 @@ import parallax.engine.model.Gpt;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.Trainer;
 import parallax.engine.parallel.TrainSpec;
-import parallax.engine.parallel.Training;
+import parallax.engine.parallel.TrainingRun;
 import parallax.engine.report.Report;
 
 /**
@@ -130,13 +132,12 @@ public final class CastSources {
     public record ModelWeights(String description, List<CastAnalysis.NamedTensor> tensors) {}
 
     /**
-     * The GPT of the last {@code %parallel} run in this JVM, with the weights gathered from its
-     * ranks. A run that kept no weights is retrained here from its spec with the
+     * The GPT of {@code run} (the session's last {@code %parallel} run, or null), with the
+     * weights gathered from its ranks. A run that kept no weights is retrained here from its spec with the
      * single-process FP32 reference ({@link Trainer}), which every layout reproduces. Without
      * any run, the tiny GPT is trained in-process for {@link #FALLBACK_STEPS} steps.
      */
-    public static ModelWeights trainedGpt() {
-        Training.Run run = Training.lastRun();
+    public static ModelWeights trainedGpt(TrainingRun run) {
         if (run != null) {
             TrainSpec s = run.spec();
             Map<String, float[]> p = run.parameters();
@@ -145,7 +146,7 @@ public final class CastSources {
             if (!p.isEmpty()) return new ModelWeights(what + ", weights gathered from its ranks", named(s.model(), p));
             Trainer.Result r = Trainer.train(s.model(), s.data(), s.seed(), s.steps(), s.batch(), s.optimizer(), s.lr());
             String caveat = "";
-            if (s.precision() != parallax.engine.torch.DType.FP32) caveat += "; the run trained in " + s.precision().label()
+            if (s.precision() != parallax.engine.numerics.DType.F32) caveat += "; the run trained in " + s.precision().label()
                     + ", the reference in FP32, so the weights are close, not identical";
             if (s.localSgdEvery() > 0) caveat += "; the run used local SGD, the reference does not, so the weights differ";
             return new ModelWeights(what + ": the run kept no weights, so its spec was retrained in-process with the single-process "

@@ -1,5 +1,7 @@
 package parallax.engine.precision;
 
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;

@@ -1,5 +1,6 @@
 package parallax.engine.precision;
 
+import parallax.engine.numerics.FloatFormat;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AbstractTensor;

@@ -9,6 +9,7 @@ import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
+import parallax.engine.numerics.DType;
 
 /**
  * Small libtorch glue: one thread per process, tensors from and to Java arrays, flat
@@ -92,13 +93,32 @@ public final class Torch {
         return torch.cat(v);
     }
 
+    /** libtorch's scalar type for {@code d}; the one place the two type systems meet. */
+    public static torch.ScalarType scalarType(DType d) {
+        switch (d) {
+            case F32: return torch.ScalarType.Float;
+            case BF16: return torch.ScalarType.BFloat16;
+            case F16: return torch.ScalarType.Half;
+            case F64: return torch.ScalarType.Double;
+            case F8_E4M3: return torch.ScalarType.Float8_e4m3fn;
+            case F8_E5M2: return torch.ScalarType.Float8_e5m2;
+            case I8: return torch.ScalarType.Char;
+            case U8: return torch.ScalarType.Byte;
+            case I16: return torch.ScalarType.Short;
+            case I32: return torch.ScalarType.Int;
+            case I64: return torch.ScalarType.Long;
+            case BOOL: return torch.ScalarType.Bool;
+            default: throw new IllegalArgumentException(d + " has no libtorch scalar type");
+        }
+    }
+
     public static Tensor zeros(long n, DType dtype) {
         return empty(dtype, n).zero_();
     }
 
     /** An uninitialised tensor of the given type and shape. */
     public static Tensor empty(DType dtype, long... shape) {
-        return torch.empty(shape, new org.bytedeco.pytorch.TensorOptions(dtype.scalarType()),
+        return torch.empty(shape, new org.bytedeco.pytorch.TensorOptions(scalarType(dtype)),
                 new org.bytedeco.pytorch.MemoryFormatOptional());
     }
 

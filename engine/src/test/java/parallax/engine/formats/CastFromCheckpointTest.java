@@ -14,8 +14,8 @@ import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
 import parallax.engine.precision.CastAnalysis;
 import parallax.engine.precision.CastSources;
-import parallax.engine.precision.FloatFormat;
-import parallax.engine.precision.Rounding;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.report.Report;
 
 /** %precision cast reads PyTorch checkpoints through the safe unpickler, like %inspect. */

@@ -1,5 +1,6 @@
 package parallax.engine.formats;
 
+import parallax.engine.numerics.FloatFormat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.junit.jupiter.api.Test;
@@ -25,7 +26,7 @@ class ConverterErrorsTest {
         for (int n : new int[] {1, 1023, 1024, 5000}) {
             float[] x = TestData.gaussian(n, 1, n);
             float[] y = new float[n];
-            for (int i = 0; i < n; i++) y[i] = MiniFloats.halfToFloat(MiniFloats.floatToHalf(x[i]));
+            for (int i = 0; i < n; i++) y[i] = FloatFormat.FP16.decode(FloatFormat.FP16.encode(x[i]));
             double[] a = Converter.errors(x, y, n);
             double[] b = plain(x, y);
             assertEquals(b[0], a[0], 0.0, "max, n=" + n);

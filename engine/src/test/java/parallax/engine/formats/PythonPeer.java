@@ -9,13 +9,13 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** Runs Debian's /usr/bin/python3 as a peer for cross-checks (never a PyPI install). */
-final class PythonPeer {
+public final class PythonPeer {
 
-    static final Path PYTHON = Path.of("/usr/bin/python3");
+    public static final Path PYTHON = Path.of("/usr/bin/python3");
 
-    record Result(int exit, String output) {}
+    public record Result(int exit, String output) {}
 
-    static boolean hasModule(String module) {
+    public static boolean hasModule(String module) {
         if (!Files.isExecutable(PYTHON)) return false;
         try {
             return run("import " + module).exit() == 0;
@@ -24,7 +24,7 @@ final class PythonPeer {
         }
     }
 
-    static Result run(String script, String... args) throws IOException, InterruptedException {
+    public static Result run(String script, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(PYTHON.toString(), "-c", script));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);

@@ -1,5 +1,6 @@
 package parallax.engine.formats;
 
+import parallax.engine.numerics.DType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -10,17 +11,17 @@ import java.util.Map;
 import java.util.Random;
 
 /** Small model files with known contents, written with our writers. */
-final class TestData {
+public final class TestData {
 
     private TestData() {}
 
     /** A tensor with explicit bytes. */
-    record T(String name, DType dtype, long[] shape, byte[] bytes) {
+    public record T(String name, DType dtype, long[] shape, byte[] bytes) {
         TensorSpec spec() { return new TensorSpec(name, dtype, shape); }
     }
 
     /** Random bit patterns for {@code dtype}; floats avoid NaN (whose payloads need not survive a cast). */
-    static byte[] randomBytes(DType d, long elements, Random r) {
+    public static byte[] randomBytes(DType d, long elements, Random r) {
         byte[] b = new byte[(int) d.bytesFor(elements)];
         r.nextBytes(b);
         ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
@@ -59,7 +60,7 @@ final class TestData {
     }
 
     /** One tensor of every safetensors dtype, shapes chosen so sub-byte types fill whole bytes. */
-    static List<T> everyDtype(long seed) {
+    public static List<T> everyDtype(long seed) {
         Random r = new Random(seed);
         List<T> out = new ArrayList<>();
         for (DType d : DType.values()) {
@@ -72,7 +73,7 @@ final class TestData {
         return out;
     }
 
-    static void writeSafetensors(Path file, Map<String, String> meta, List<T> tensors) {
+    public static void writeSafetensors(Path file, Map<String, String> meta, List<T> tensors) {
         List<TensorSpec> specs = tensors.stream().map(T::spec).toList();
         try (TensorWriter w = Safetensors.writer(file, meta, specs)) {
             for (T t : tensors) {
@@ -83,7 +84,7 @@ final class TestData {
         }
     }
 
-    static Map<String, byte[]> readAll(ModelFile m) {
+    public static Map<String, byte[]> readAll(ModelFile m) {
         Map<String, byte[]> out = new LinkedHashMap<>();
         for (TensorEntry t : m.tensors()) {
             byte[] b = new byte[(int) t.length()];
@@ -93,14 +94,14 @@ final class TestData {
         return out;
     }
 
-    static float[] gaussian(int n, double std, long seed) {
+    public static float[] gaussian(int n, double std, long seed) {
         Random r = new Random(seed);
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = (float) (std * r.nextGaussian());
         return x;
     }
 
-    static byte[] floats(float[] x) {
+    public static byte[] floats(float[] x) {
         ByteBuffer b = ByteBuffer.allocate(x.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         b.asFloatBuffer().put(x);
         return b.array();

@@ -1,5 +1,6 @@
 package parallax.engine.formats;
 
+import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -2,13 +2,11 @@ package parallax.engine.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import parallax.engine.model.Gpt;
 import parallax.engine.model.GptConfig;
@@ -27,9 +25,8 @@ class CastFromRunTest {
         return TrainSpec.defaults(GptConfig.tiny()).withSteps(STEPS).withBatch(8).withLayout(2, 1, 1);
     }
 
-    static Training.Run train(TrainSpec spec) throws Exception {
-        List<RankResult> ranks = LocalGroups.run(spec);
-        return new Training.Run(spec, Hybrid.globalLoss(ranks, spec.steps()), ranks);
+    static TrainingRun train(TrainSpec spec) throws Exception {
+        return TrainingRun.of(spec, LocalGroups.run(spec));
     }
 
     static List<String> gptNames(GptConfig cfg) {
@@ -39,17 +36,11 @@ class CastFromRunTest {
         return names;
     }
 
-    @AfterEach
-    void forget() {
-        Training.remember(List.of());
-    }
-
     @Test
     void usesTheWeightsOfTheLastRun() throws Exception {
-        Training.Run run = train(spec().withExport(true));
-        Training.remember(List.of(run));
+        TrainingRun run = train(spec().withExport(true));
         Map<String, float[]> gathered = run.parameters();
-        CastSources.ModelWeights w = CastSources.trainedGpt();
+        CastSources.ModelWeights w = CastSources.trainedGpt(run);
         assertTrue(w.description().contains("last %parallel run") && w.description().contains("dp=2")
                 && w.description().contains("gathered"), w.description());
         List<String> names = w.tensors().stream().map(CastAnalysis.NamedTensor::name).toList();
@@ -65,8 +56,7 @@ class CastFromRunTest {
         assertEquals(GptConfig.tiny().parameterCount(), values);
 
         // A run that kept no weights is retrained from its spec: the same weights, within the reference's tolerance.
-        Training.remember(List.of(train(spec().withExport(false))));
-        CastSources.ModelWeights again = CastSources.trainedGpt();
+        CastSources.ModelWeights again = CastSources.trainedGpt(train(spec().withExport(false)));
         assertTrue(again.description().contains("retrained"), again.description());
         for (CastAnalysis.NamedTensor t : again.tensors()) {
             float[] want = gathered.get(t.name());
@@ -76,8 +66,7 @@ class CastFromRunTest {
 
     @Test
     void withoutARunTheTinyGptIsTrainedHere() throws Exception {
-        Training.remember(List.of());
-        CastSources.ModelWeights w = CastSources.trainedGpt();
+        CastSources.ModelWeights w = CastSources.trainedGpt(null);
         assertTrue(w.description().contains("no %parallel run") && w.description().contains(CastSources.FALLBACK_STEPS + " steps"),
                 w.description());
         assertEquals(gptNames(GptConfig.tiny()), w.tensors().stream().map(CastAnalysis.NamedTensor::name).toList());
@@ -86,6 +75,5 @@ class CastFromRunTest {
         boolean moved = false;
         for (float v : ln) moved |= v != 1f;
         assertTrue(moved, "the fallback model was trained");
-        assertSame(null, Training.lastRun());
     }
 }

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
 import parallax.engine.formats.Converter;
-import parallax.engine.formats.DType;
+import parallax.engine.numerics.DType;
 import parallax.engine.formats.Onnx;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
@@ -33,7 +33,7 @@ import parallax.engine.report.Progress;
  */
 class CheckpointTest {
 
-    static Training.Run run;
+    static TrainingRun run;
 
     @TempDir
     static Path dir;
@@ -45,9 +45,9 @@ class CheckpointTest {
         torch.set_num_threads(1);
         TrainSpec spec = TrainSpec.defaults(GptConfig.tiny()).withSteps(3).withBatch(4).withLayout(1, 2, 1).withExport(true);
         List<RankResult> ranks = LocalGroups.run(spec);
-        run = new Training.Run(spec, Hybrid.globalLoss(ranks, spec.steps()), ranks);
+        run = TrainingRun.of(spec, ranks);
         saved = dir.resolve("tiny.safetensors");
-        Checkpoint.save(run, saved);
+        run.saveCheckpoint(saved);
     }
 
     static void assertBitExact(Map<String, float[]> want, Map<String, float[]> got) {
@@ -126,8 +126,8 @@ class CheckpointTest {
 
     @Test
     void runWithoutExportCannotBeSaved() {
-        Training.Run noExport = new Training.Run(run.spec(), run.loss(), List.of());
-        String m = assertThrows(UserError.class, () -> Checkpoint.save(noExport, dir.resolve("x.safetensors"))).getMessage();
+        TrainingRun noExport = new TrainingRun(run.spec(), run.loss(), List.of());
+        String m = assertThrows(UserError.class, () -> noExport.saveCheckpoint(dir.resolve("x.safetensors"))).getMessage();
         assertTrue(m.contains("did not export its parameters"), m);
         assertFalse(Files.exists(dir.resolve("x.safetensors")));
     }

@@ -129,7 +129,7 @@ final class LocalGroups {
                 Comm dpC = dpGroups[t + tp * p].member(d);
                 Comm ppC = ppGroups[t + tp * d].member(p);
                 int r = rank;
-                futures.add(pool.submit(() -> Hybrid.train(spec, r, new Hybrid.Coords(d, t, p), dpC, tpC, ppC, Hybrid.StepListener.NONE)));
+                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, new parallax.engine.cluster.Mesh.Coords(d, t, p), dpC, tpC, ppC, TrainingLoop.StepListener.NONE)));
             }
             List<RankResult> out = new ArrayList<>();
             for (Future<RankResult> f : futures) out.add(f.get(300, TimeUnit.SECONDS));

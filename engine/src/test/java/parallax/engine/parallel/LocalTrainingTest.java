@@ -64,12 +64,12 @@ class LocalTrainingTest {
         TrainSpec spec = base().withLayout(dp, tp, pp).withZero(zero)
                 .withMicroBatches(m, PipelineParallel.Schedule.parse(schedule)).withCheckpoint(ckpt);
         List<RankResult> ranks = LocalGroups.run(spec);
-        double[] loss = Hybrid.globalLoss(ranks, STEPS);
+        double[] loss = TrainingRun.globalLoss(ranks, STEPS);
         for (int s = 0; s < STEPS; s++) {
             double rel = Math.abs(loss[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
             assertTrue(rel < 1e-5, "step " + (s + 1) + ": " + loss[s] + " vs reference " + reference.loss()[s]);
         }
-        Map<String, float[]> params = Hybrid.gatherParameters(ranks);
+        Map<String, float[]> params = TrainingRun.of(spec, ranks).parameters();
         assertEquals(reference.parameters().keySet(), params.keySet());
         for (Map.Entry<String, float[]> e : reference.parameters().entrySet()) {
             float[] want = e.getValue(), got = params.get(e.getKey());
@@ -83,7 +83,7 @@ class LocalTrainingTest {
     @ParameterizedTest(name = "zero={0} {1}")
     @CsvSource({"0,fp32", "1,fp32", "2,fp32", "3,fp32", "0,bf16", "1,bf16", "3,bf16"})
     void modelStateBytesAreExact(int zero, String precision) throws Exception {
-        parallax.engine.torch.DType d = parallax.engine.torch.DType.parse(precision);
+        parallax.engine.numerics.DType d = parallax.engine.numerics.DType.fromLabel(precision, parallax.engine.numerics.DType.TRAINING).orElse(null);
         TrainSpec spec = base().withSteps(2).withExport(false).withLayout(2, 1, 1).withZero(zero).withPrecision(d);
         List<RankResult> ranks = LocalGroups.run(spec);
         parallax.engine.model.Gpt gpt = new parallax.engine.model.Gpt(GptConfig.tiny());
@@ -98,7 +98,7 @@ class LocalTrainingTest {
         long params = zero == 3 ? c * shard : c * padded;
         long grads = zero >= 2 ? 4 * shard : c * numel;
         long state = 8 * (zero == 0 ? padded : shard);
-        long master = d == parallax.engine.torch.DType.FP32 ? 0 : 4 * (zero == 0 ? padded : shard);
+        long master = d == parallax.engine.numerics.DType.F32 ? 0 : 4 * (zero == 0 ? padded : shard);
         for (RankResult r : ranks) {
             assertEquals(params, r.memory().parameterBytes(), "parameters");
             assertEquals(grads, r.memory().gradientBytes(), "gradients");

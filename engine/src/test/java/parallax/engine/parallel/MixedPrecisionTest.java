@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 import parallax.engine.model.GptConfig;
-import parallax.engine.torch.DType;
+import parallax.engine.numerics.DType;
 
 class MixedPrecisionTest {
 
     @Test
     void dynamicLossScaleHalvesOnOverflowAndGrowsWhenClean() {
-        MixedPrecision.LossScaler s = MixedPrecision.scalerFor(DType.FP16);
+        MixedPrecision.LossScaler s = MixedPrecision.scalerFor(DType.F16);
         assertTrue(s.dynamic());
         double start = s.scale();
         s.update(true);
@@ -24,9 +24,9 @@ class MixedPrecisionTest {
 
     @Test
     void fp16SkipsOverflowingStepsAndStillLearns() throws Exception {
-        TrainSpec spec = TrainSpec.defaults(GptConfig.tiny()).withSteps(12).withPrecision(DType.FP16).withLayout(2, 1, 1);
+        TrainSpec spec = TrainSpec.defaults(GptConfig.tiny()).withSteps(12).withPrecision(DType.F16).withLayout(2, 1, 1);
         var ranks = LocalGroups.run(spec);
-        double[] loss = Hybrid.globalLoss(ranks, 12);
+        double[] loss = TrainingRun.globalLoss(ranks, 12);
         RankResult r = ranks.get(0);
         assertEquals(r.skippedSteps(), ranks.get(1).skippedSteps(), "ranks agree on every skip");
         assertTrue(loss[11] < loss[0], "loss falls: " + loss[0] + " -> " + loss[11]);

@@ -15,7 +15,7 @@ import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
 import parallax.engine.model.Trainer;
-import parallax.engine.torch.DType;
+import parallax.engine.numerics.DType;
 
 /**
  * The correctness heart of the training engine, over real worker JVMs and Gloo on
@@ -85,8 +85,8 @@ class TrainingTest {
     @Test
     void mixedPrecisionStaysNearFp32() {
         try (WorkerPool pool = pool(2)) {
-            for (DType p : new DType[] {DType.BF16, DType.FP16}) {
-                Training.Run run = Training.run(pool, base().withLayout(2, 1, 1).withPrecision(p).withExport(false), null);
+            for (DType p : new DType[] {DType.BF16, DType.F16}) {
+                TrainingRun run = Training.run(pool, base().withLayout(2, 1, 1).withPrecision(p).withExport(false), null);
                 // Documented tolerance (docs/training.md): within 2% of the fp32 loss per step.
                 for (int s = 0; s < STEPS; s++) {
                     double rel = Math.abs(run.loss()[s] - reference.loss()[s]) / reference.loss()[s];
@@ -96,7 +96,7 @@ class TrainingTest {
         }
     }
 
-    static void check(Training.Run run) {
+    static void check(TrainingRun run) {
         String what = run.spec().dp() + "x" + run.spec().tp() + "x" + run.spec().pp() + " zero " + run.spec().zero()
                 + " m " + run.spec().microBatches() + " " + run.spec().schedule() + " ckpt " + run.spec().checkpointEvery();
         for (int s = 0; s < STEPS; s++) {

@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,7 +13,7 @@ class LayoutSearchTest {
     void seventyBOnOneThousandTwentyFourGpus() {
         ModelSpec m = ModelCatalog.get("llama-2-70b");
         Cluster cl = Cluster.ofGpus(GpuProfile.get("h100"), 1024);
-        LayoutSearch.Result r = LayoutSearch.search(m, cl, new LayoutSearch.Request(1024, 4096, Dtype.BF16, Layout.Optimizer.ADAMW, null),
+        LayoutSearch.Result r = LayoutSearch.search(m, cl, new LayoutSearch.Request(1024, 4096, DType.BF16, Layout.Optimizer.ADAMW, null),
                 Conventions.defaults());
         assertTrue(r.evaluated() > 100);
         assertTrue(r.fitting() > 0);
@@ -48,7 +49,7 @@ class LayoutSearchTest {
     void nothingFitsIsReportedNotHidden() {
         ModelSpec m = ModelCatalog.get("llama-2-70b");
         LayoutSearch.Result r = LayoutSearch.search(m, Cluster.ofGpus(GpuProfile.get("a100-40gb"), 8),
-                new LayoutSearch.Request(64, 4096, Dtype.BF16, Layout.Optimizer.ADAMW, null), Conventions.defaults());
+                new LayoutSearch.Request(64, 4096, DType.BF16, Layout.Optimizer.ADAMW, null), Conventions.defaults());
         assertEquals(0, r.fitting());
         assertEquals(null, r.best());
         assertTrue(r.pareto().isEmpty());

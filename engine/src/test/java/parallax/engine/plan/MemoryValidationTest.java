@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -43,14 +44,14 @@ class MemoryValidationTest {
 
     @Test
     void modelStatesPerRankExactForEveryZeroStageSplitAndPrecision() {
-        for (Dtype dt : new Dtype[] {Dtype.FP32, Dtype.BF16}) {
+        for (DType dt : new DType[] {DType.F32, DType.BF16}) {
             for (int dp : new int[] {1, 2, 3, 4}) {
                 for (int tp : new int[] {1, 2, 4}) {
                     for (int pp : new int[] {1, 2, 4}) {
                         for (int zero = 0; zero <= 3; zero++) {
                             Layout l = new Layout(dp, tp, pp, 1, zero, 2, 1, 32, Recompute.NONE, false, Optimizer.ADAMW, dt,
                                     false, false, null);
-                            int cb = dt == Dtype.FP32 ? 4 : 2;
+                            int cb = dt == DType.F32 ? 4 : 2;
                             for (int rank = 0; rank < l.gpus(); rank++) {
                                 MemoryValidation.Prediction p = MemoryValidation.predict(TINY, l, rank);
                                 int st = rank / (tp * dp);
@@ -61,7 +62,7 @@ class MemoryValidationTest {
                                 assertEquals((zero < 3 ? padded : shard) * cb, p.paramBytes(), where);
                                 assertEquals(zero <= 1 ? numel * cb : shard * 4, p.gradBytes(), where);
                                 long master = zero == 0 ? padded : shard;
-                                assertEquals(master * 8 + (dt == Dtype.FP32 ? 0 : master * 4), p.optimizerBytes(), where);
+                                assertEquals(master * 8 + (dt == DType.F32 ? 0 : master * 4), p.optimizerBytes(), where);
                             }
                         }
                     }
@@ -77,7 +78,7 @@ class MemoryValidationTest {
         long numel = 0, padded = 0;
         for (long n : unitsByHand(1, 1, 0)) { numel += n; padded += (n + 1) / 2 * 2; }
         long shard = padded / 2;
-        Layout l = new Layout(2, 1, 1, 1, 1, 4, 1, 32, Recompute.NONE, false, Optimizer.ADAMW, Dtype.FP32, false, false, null);
+        Layout l = new Layout(2, 1, 1, 1, 1, 4, 1, 32, Recompute.NONE, false, Optimizer.ADAMW, DType.F32, false, false, null);
         double act = MemoryValidation.predict(TINY, l, 0).activationBytes();
         String run = """
                  {"strategy": "ZeRO-1", "rank": %d, "dp": 2, "tp": 1, "pp": 1, "zero": 1, "dtype": "fp32", "optimizer": "adamw",

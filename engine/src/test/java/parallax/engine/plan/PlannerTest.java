@@ -1,5 +1,6 @@
 package parallax.engine.plan;
 
+import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,7 +20,7 @@ class PlannerTest {
     static final Conventions C = Conventions.defaults();
 
     static Layout layout(int dp, int tp, int pp, int zero, int mb, int acc, int seq, Recompute r) {
-        return new Layout(dp, tp, pp, 1, zero, mb, acc, seq, r, tp > 1, Optimizer.ADAMW, Dtype.BF16, false, false, null);
+        return new Layout(dp, tp, pp, 1, zero, mb, acc, seq, r, tp > 1, Optimizer.ADAMW, DType.BF16, false, false, null);
     }
 
     static double states(TrainingPlan p) {
@@ -71,11 +72,11 @@ class PlannerTest {
         ModelSpec m = ModelCatalog.get("gpt2");
         long psi = m.parameters();
         Cluster one = Cluster.ofGpus(H100, 1);
-        Layout sgd = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.SGD, Dtype.BF16, false, false, null);
+        Layout sgd = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.SGD, DType.BF16, false, false, null);
         assertEquals(12.0 * psi, states(Planner.plan(m, one, sgd, C)), 0.0);           // 2 + 2 + 4 master + 4 momentum
-        Layout fp32 = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.ADAMW, Dtype.FP32, false, false, null);
+        Layout fp32 = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.ADAMW, DType.F32, false, false, null);
         assertEquals(16.0 * psi, states(Planner.plan(m, one, fp32, C)), 0.0);         // 4 + 4 + 8
-        Layout a8 = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.ADAM_8BIT, Dtype.BF16, false, false, null);
+        Layout a8 = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.ADAM_8BIT, DType.BF16, false, false, null);
         assertEquals(10.0 * psi, states(Planner.plan(m, one, a8, C)), 0.0);           // 2 + 2 + 4 + 1 + 1
     }
 
@@ -151,7 +152,7 @@ class PlannerTest {
         Cluster cl = Cluster.ofGpus(H100, 32);
         assertEquals(3.0 / 8, Planner.plan(m, cl, layout(1, 8, 4, 0, 1, 8, 4096, Recompute.FULL), C).bubbleFraction(), 1e-12);
         assertEquals(3.0 / 32, Planner.plan(m, cl, layout(1, 8, 4, 0, 1, 32, 4096, Recompute.FULL), C).bubbleFraction(), 1e-12);
-        Layout v2 = new Layout(1, 8, 4, 2, 0, 1, 8, 4096, Recompute.FULL, true, Optimizer.ADAMW, Dtype.BF16, false, false, null);
+        Layout v2 = new Layout(1, 8, 4, 2, 0, 1, 8, 4096, Recompute.FULL, true, Optimizer.ADAMW, DType.BF16, false, false, null);
         assertEquals(3.0 / 16, Planner.plan(m, cl, v2, C).bubbleFraction(), 1e-12);
         assertEquals(0.0, Planner.plan(m, cl, layout(4, 8, 1, 0, 1, 8, 4096, Recompute.FULL), C).bubbleFraction());
         // In flight on the first stage: 1F1B holds p micro-batches, GPipe all m, the last 1F1B stage one.
@@ -229,7 +230,7 @@ class PlannerTest {
                 () -> layout(1, 1, 1, 0, -2, 1, 4096, Recompute.NONE),
                 () -> GpuProfile.get("h10"),
                 () -> Planner.plan(m, Cluster.ofGpus(GpuProfile.get("a100-80gb"), 1),
-                        new Layout(1, 1, 1, 1, 0, 1, 1, 4096, Recompute.NONE, false, Optimizer.ADAMW, Dtype.FP8, false, false, null), C),
+                        new Layout(1, 1, 1, 1, 0, 1, 1, 4096, Recompute.NONE, false, Optimizer.ADAMW, DType.F8_E4M3, false, false, null), C),
                 () -> Cluster.ofGpus(H100, 12),
                 () -> new Conventions(Conventions.Units.GB, 17, 0.1, 0.5, 0.8, 1));
         List<String> expect = List.of("does not divide the 32 attention heads", "more pipeline stages than the 32 layers",

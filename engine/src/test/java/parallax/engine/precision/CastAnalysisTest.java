@@ -1,5 +1,7 @@
 package parallax.engine.precision;
 
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,7 @@
 package parallax.engine.precision;
 
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -15,8 +17,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
-import parallax.engine.formats.DType;
-import parallax.engine.formats.FloatCodec;
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.Safetensors;

@@ -1,5 +1,7 @@
-package parallax.engine.formats;
+package parallax.engine.numerics;
 
+import parallax.engine.formats.PythonPeer;
+import parallax.engine.formats.TestData;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,8 +1,8 @@
-package parallax.engine.formats;
+package parallax.engine.numerics;
 
 import java.nio.ByteBuffer;
-import parallax.engine.precision.FloatFormat;
-import parallax.engine.precision.Rounding;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 
 /**
  * The default {@link ElementCodec}: FP16, BF16 and FP8 through the precision package's bulk

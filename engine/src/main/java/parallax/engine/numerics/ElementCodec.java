@@ -1,4 +1,4 @@
-package parallax.engine.formats;
+package parallax.engine.numerics;
 
 import java.nio.ByteBuffer;
 

@@ -1,13 +1,18 @@
-package parallax.engine.formats;
+package parallax.engine.numerics;
 
+import parallax.engine.numerics.DType;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
 /**
- * Element types of stored tensors. The names are safetensors' dtype strings
- * (huggingface/safetensors, Dtype); the last five are ggml block types, which only GGUF
+ * The one element-type enum of the project: what a stored tensor holds, what a training
+ * run computes in, what the planner assumes. The names are safetensors' dtype strings
+ * (huggingface/safetensors, DType); the last five are ggml block types, which only GGUF
  * stores: blocks of 32 elements sharing a scale (ggml docs/gguf.md, ggml-quants.c).
+ *
+ * <p>Training and planning speak of precisions by their short labels ({@link #label()}):
+ * fp32, bf16, fp16, and fp8 (the E4M3 element type of FP8 training recipes).
  */
 public enum DType {
     BOOL(8), U8(8), I8(8),
@@ -77,6 +82,33 @@ public enum DType {
         }
         return b / 8;
     }
+
+    /** Bytes of one element; only for whole-byte element types (not sub-byte, not block types). */
+    public int bytes() {
+        if (isBlock() || bits % 8 != 0) throw new IllegalStateException(name() + " has no whole number of bytes per element");
+        return bits / 8;
+    }
+
+    /** The short name used for precisions: fp32, bf16, fp16, fp8 (E4M3), fp64; else the lower-case name. */
+    public String label() {
+        switch (this) {
+            case F32: return "fp32";
+            case F16: return "fp16";
+            case BF16: return "bf16";
+            case F64: return "fp64";
+            case F8_E4M3: return "fp8";
+            default: return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    /** The type whose {@link #label()} is {@code label} (case-insensitive), among {@code allowed}; empty when none. */
+    public static Optional<DType> fromLabel(String label, List<DType> allowed) {
+        for (DType d : allowed) if (d.label().equalsIgnoreCase(label.trim())) return Optional.of(d);
+        return Optional.empty();
+    }
+
+    /** The precisions a training run computes in (fp32 master weights behind the 16-bit ones). */
+    public static final List<DType> TRAINING = List.of(F32, BF16, F16);
 
     public static Optional<DType> parse(String name) {
         for (DType d : values()) if (d.name().equals(name)) return Optional.of(d);

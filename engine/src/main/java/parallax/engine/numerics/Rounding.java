@@ -1,4 +1,4 @@
-package parallax.engine.precision;
+package parallax.engine.numerics;
 
 /**
  * What an encoder does with a finite value beyond the target's largest finite number.

@@ -1,4 +1,4 @@
-package parallax.engine.precision;
+package parallax.engine.numerics;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,4 +1,4 @@
-package parallax.engine.precision;
+package parallax.engine.numerics;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

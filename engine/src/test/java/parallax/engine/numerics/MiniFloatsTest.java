@@ -1,4 +1,4 @@
-package parallax.engine.formats;
+package parallax.engine.numerics;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,0 +1,121 @@
+package parallax.engine.parallel;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import parallax.engine.cluster.Mesh;
+import parallax.engine.model.Gpt;
+import parallax.engine.model.GptConfig;
+import parallax.engine.model.TextData;
+import parallax.engine.torch.Flops;
+import parallax.engine.torch.Memory;
+import parallax.engine.torch.Torch;
+
+/**
+ * One rank's training loop, the only one: plain DP is the layout dp x 1 x 1, and any
+ * dp x tp x pp layout (3D parallelism, Narayanan et al. 2021) is composed from the
+ * strategies. The rank builds its TP shard ({@link TensorParallel}) of its pipeline
+ * stage's units ({@link PipelineParallel}), keeps them in the {@link ParameterStore} of
+ * its ZeRO stage over its DP group, and per step: takes its DP slice of the global batch,
+ * runs the micro-batch schedule, checks fp16 overflow ({@link MixedPrecision}), steps the
+ * optimizer and records the step ({@link StepMetrics}). The groups come from the
+ * runtime's mesh (Megatron's parallel_state); this class never builds one.
+ */
+public final class TrainingLoop {
+
+    /** Receives each reported step's metrics (the worker forwards them to the coordinator). */
+    public interface StepListener {
+        void step(int step, Map<String, Object> metrics);
+
+        StepListener NONE = (s, m) -> {};
+    }
+
+    private TrainingLoop() {}
+
+    public static RankResult train(TrainSpec spec, int rank, Mesh.Coords at, Comm dpGroup, Comm tpGroup, Comm ppGroup,
+                                   StepListener listener) {
+        Torch.init();
+        GptConfig cfg = spec.model();
+        CommMeter meter = new CommMeter();
+        Comm dp = meter.wrap(dpGroup), tp = meter.wrap(tpGroup), pp = meter.wrap(ppGroup);
+
+        Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp));
+        int[] units = PipelineParallel.stageUnits(cfg, spec.pp(), at.ppRank());
+        ParameterStore store = ParameterStore.create(spec.zero(), model, units[0], units[1], spec.seed(), spec.precision(),
+                dp, spec.optimizer(), spec.lr());
+        boolean localSgd = spec.localSgdEvery() > 0;
+        if (localSgd) ((FullReplica) store).localSgd(true);
+        Stage stage = new Stage(model, store, units[0], units[1], spec.checkpointEvery());
+        PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), cfg.sequence());
+        MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
+        TextData data = new TextData(spec.data(), cfg, spec.seed());
+
+        int n = spec.steps();
+        StepMetrics metrics = new StepMetrics(n);
+        int skipped = 0;
+        long tokens = (long) spec.batch() * cfg.sequence();
+        // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops);
+        // counted for the whole model.
+        double flops = (stage.recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
+        double matmul = Flops.measureMatmul(256, 5);
+
+        try {
+            for (int s = 0; s < n; s++) {
+                try (PointerScope scope = new PointerScope()) {
+                    long t0 = System.nanoTime();
+                    TextData.Batch mine = data.batch(s, spec.batch()).slice(at.dpRank(), spec.dp());
+                    List<TextData.Batch> micro = new ArrayList<>();
+                    for (int i = 0; i < spec.microBatches(); i++) micro.add(mine.slice(i, spec.microBatches()));
+
+                    double lossSum = pipe.step(micro, spec.schedule(), scaler.scale());
+                    metrics.gradientsHeld(store.gradientBytes());
+
+                    boolean overflow = scaler.dynamic() && MixedPrecision.anyRankOverflowed(store.gradientsOverflow(), dp, tp, pp);
+                    if (overflow) skipped++;
+                    else store.step(1.0 / scaler.scale());
+                    scaler.update(overflow);
+                    store.zeroGrad();
+                    if (localSgd && (s + 1) % spec.localSgdEvery() == 0) ((FullReplica) store).averageParameters();
+
+                    double loss = stage.isLast() ? lossSum / spec.microBatches() : Double.NaN;
+                    metrics.record(s, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
+                            meter.take());
+                    if (stage.isLast() && !Double.isFinite(loss) && !scaler.dynamic())
+                        throw new IllegalStateException("loss is " + loss + " at step " + (s + 1) + "; training stopped");
+                    // Every last-stage rank averages the loss over its DP group, as Megatron does for
+                    // logging, so the live view shows the global batch's loss (outside the meter:
+                    // it is not the training's traffic).
+                    double global = stage.isLast() ? dpMean(dpGroup, loss) : Double.NaN;
+                    if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
+                }
+            }
+            RankResult.RankMemory memory = new RankResult.RankMemory(store.parameterBytes(), metrics.maxGradientBytes(),
+                    store.optimizerBytes(), stage.peakActivationBytes(), Memory.peakRssBytes());
+            List<RankResult.ParamInfo> info = new ArrayList<>();
+            for (Gpt.ParamSpec p : store.specs()) info.add(new RankResult.ParamInfo(p.name(), p.fullShape(), p.shardDim()));
+            Map<String, float[]> exported = null;
+            if (spec.exportParameters()) {
+                exported = store.exportParameters(); // collective under ZeRO-3: every DP rank takes part
+                if (at.dpRank() != 0) exported = null; // DP replicas hold the same values: one copy travels
+            }
+            return metrics.result(rank, at, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
+        } finally {
+            pipe.close();
+            store.close();
+        }
+    }
+
+    /** The mean of {@code value} over the group (the group of one returns it). */
+    private static double dpMean(Comm group, double value) {
+        if (group.size() == 1) return value;
+        try (PointerScope s = new PointerScope()) {
+            Tensor t = torch.full(new long[] {1}, new org.bytedeco.pytorch.Scalar(value),
+                    new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Float));
+            group.allReduce(t);
+            return (double) t.item_float() / group.size();
+        }
+    }
+}

@@ -1,0 +1,115 @@
+package parallax.engine.parallel;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import parallax.engine.UserError;
+import parallax.engine.model.Checkpoint;
+import parallax.engine.model.Shards;
+import parallax.engine.report.Stats;
+
+/** A finished run: what was asked, the global loss per step, and what every rank measured. */
+public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks) {
+
+    /** A run from its ranks' results: the loss is the mean over the last stage's DP ranks. */
+    public static TrainingRun of(TrainSpec spec, List<RankResult> ranks) {
+        return new TrainingRun(spec, globalLoss(ranks, spec.steps()), ranks);
+    }
+
+    /** The layout in a few characters, e.g. "dp=2,tp=2,zero=1". */
+    public String label() { return spec.label(); }
+
+    /** Median over steps (the first excluded as warm-up) of the slowest rank's step time. */
+    public double medianStepMs() {
+        double[] worst = new double[spec.steps()];
+        for (RankResult r : ranks) for (int s = 0; s < worst.length; s++) worst[s] = Math.max(worst[s], r.stepMs()[s]);
+        return Stats.median(worst, spec.steps() > 2 ? 1 : 0);
+    }
+
+    /** Global tokens per second from the median step. */
+    public double tokensPerSecond() {
+        return spec.batch() * (double) spec.model().sequence() / (medianStepMs() / 1000.0);
+    }
+
+    /** The global loss per step: mean over the last-stage ranks of the DP group (tp rank 0). */
+    static double[] globalLoss(List<RankResult> ranks, int steps) {
+        double[] out = new double[steps];
+        int count = 0;
+        for (RankResult r : ranks) {
+            // Only last-stage ranks have a loss (others hold NaN); TP ranks repeat it.
+            if (r.tpRank() != 0 || r.loss() == null || allNaN(r.loss())) continue;
+            for (int s = 0; s < steps; s++) out[s] += r.loss()[s];
+            count++;
+        }
+        for (int s = 0; s < steps; s++) out[s] /= Math.max(1, count);
+        return out;
+    }
+
+    private static boolean allNaN(double[] a) {
+        for (double d : a) if (!Double.isNaN(d)) return false;
+        return true;
+    }
+
+    /** Whether the ranks handed back their parameters (the run exported them). */
+    public boolean hasParameters() { return ranks.stream().anyMatch(r -> r.parameters() != null); }
+
+    /** The full parameters reassembled from the ranks' exported shards (dp rank 0's copies). */
+    public Map<String, float[]> parameters() {
+        Map<String, List<RankResult>> holders = new LinkedHashMap<>();
+        Map<String, RankResult.ParamInfo> infos = new LinkedHashMap<>();
+        for (RankResult r : ranks) {
+            if (r.dpRank() != 0 || r.parameters() == null) continue;
+            for (RankResult.ParamInfo p : r.paramInfo()) {
+                infos.put(p.name(), p);
+                holders.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(r);
+            }
+        }
+        Map<String, float[]> out = new LinkedHashMap<>();
+        for (Map.Entry<String, RankResult.ParamInfo> e : infos.entrySet()) {
+            RankResult.ParamInfo p = e.getValue();
+            List<RankResult> hs = holders.get(e.getKey());
+            hs.sort(Comparator.comparingInt(RankResult::tpRank));
+            if (p.shardDim() < 0) {
+                out.put(p.name(), hs.get(0).parameters().get(p.name()));
+                continue;
+            }
+            long total = 1;
+            for (long d : p.fullShape()) total *= d;
+            float[] full = new float[(int) total];
+            for (int i = 0; i < hs.size(); i++)
+                Shards.place(full, hs.get(i).parameters().get(p.name()), p.fullShape(), p.shardDim(), i, hs.size());
+            out.put(p.name(), full);
+        }
+        return out;
+    }
+
+    /** The run fields recorded in a checkpoint's metadata ({@code parallax.run.*}). */
+    public Map<String, String> checkpointMetadata() {
+        String prefix = Checkpoint.PREFIX + "run.";
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put(prefix + "layout", "dp=" + spec.dp() + ",tp=" + spec.tp() + ",pp=" + spec.pp());
+        m.put(prefix + "zero", Integer.toString(spec.zero()));
+        m.put(prefix + "precision", spec.precision().label());
+        m.put(prefix + "steps", Integer.toString(spec.steps()));
+        m.put(prefix + "seed", Long.toString(spec.seed()));
+        m.put(prefix + "batch", Integer.toString(spec.batch()));
+        m.put(prefix + "optimizer", spec.optimizer());
+        m.put(prefix + "lr", Double.toString(spec.lr()));
+        m.put(prefix + "data", spec.data().toString().toLowerCase(Locale.ROOT));
+        double last = Double.NaN;
+        for (int i = loss.length - 1; i >= 0 && Double.isNaN(last); i--) last = loss[i];
+        m.put(prefix + "final_loss", Double.toString(last));
+        return m;
+    }
+
+    /** Writes the trained model as an engine checkpoint (the run must have exported its parameters). */
+    public void saveCheckpoint(Path path) {
+        if (!hasParameters())
+            throw new UserError("this run did not export its parameters: train with --save FILE (or TrainSpec.withExport(true))");
+        Checkpoint.save(spec.model(), parameters(), checkpointMetadata(), path);
+    }
+}

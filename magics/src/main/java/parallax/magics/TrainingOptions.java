@@ -1,0 +1,215 @@
+package parallax.magics;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import parallax.engine.DidYouMean;
+import parallax.engine.UserError;
+import parallax.engine.cluster.MeshShape;
+import parallax.engine.model.GptConfig;
+import parallax.engine.model.TextData;
+import parallax.engine.numerics.DType;
+import parallax.engine.parallel.DeepSpeedConfig;
+import parallax.engine.parallel.PipelineParallel;
+import parallax.engine.parallel.TrainSpec;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+
+/**
+ * The flag model of {@code %parallel} training: every training option, parsed by picocli,
+ * and the one place they become a {@link TrainSpec} ({@link #toSpec}). A {@code --compare}
+ * item such as {@code "dp=2,zero=3"} is parsed by the same options: each {@code key=value}
+ * is the option {@code --key value}, applied over the command's own flags.
+ */
+final class TrainingOptions {
+
+    /** The training flags, mixed into {@link ParallelCommand}. */
+    static final class Flags {
+        @Option(names = "--steps", description = "Train for this many optimizer steps (default 20).")
+        Integer steps;
+
+        @Option(names = "--compare", arity = "1..*", paramLabel = "LAYOUT",
+                description = "Train several layouts side by side, e.g. \"dp=4\" \"dp=4,zero=3\" \"tp=2,dp=2\" \"pp=2,dp=2,mb=4\": "
+                        + "each key=value is the training flag --key value (dp tp pp zero mb schedule precision checkpoint localsgd ...).")
+        List<String> compare;
+
+        @Option(names = "--config", paramLabel = "FILE", description = "DeepSpeed-style JSON file (train_micro_batch_size_per_gpu, gradient_accumulation_steps, zero_optimization.stage, bf16/fp16.enabled, activation_checkpointing, optimizer; \"auto\" values are filled from the other flags).")
+        String config;
+
+        @Option(names = "--zero", description = "ZeRO stage 0-3 over the data-parallel group (default 0).")
+        Integer zero;
+
+        @Option(names = {"--micro-batches", "--mb"}, description = "Micro-batches per step (pipeline micro-batches, or gradient-accumulation steps when pp = 1; default 1, or 2*pp with --pp).")
+        Integer microBatches;
+
+        @Option(names = "--schedule", description = "Pipeline schedule: gpipe or 1f1b (default 1f1b).")
+        String schedule;
+
+        @Option(names = "--precision", description = "fp32 (default), bf16 or fp16 (fp16 uses dynamic loss scaling).")
+        String precision;
+
+        @Option(names = {"--checkpoint", "--ckpt"}, arity = "0..1", fallbackValue = "1", paramLabel = "K",
+                description = "Activation checkpointing: recompute blocks in backward, keeping one input per K blocks (default 1).")
+        Integer checkpoint;
+
+        @Option(names = "--checkpoint-every", hidden = true, description = "Same as --checkpoint K.")
+        Integer checkpointEvery;
+
+        @Option(names = "--model", description = "Model preset: tiny, small, medium (default tiny).")
+        String model;
+
+        @Option(names = "--seed", description = "Seed of weights and data order (default 7).")
+        Long seed;
+
+        @Option(names = "--batch", description = "Global batch in sequences per step (default 8).")
+        Integer batch;
+
+        @Option(names = "--optimizer", description = "adamw (default) or sgd.")
+        String optimizer;
+
+        @Option(names = "--lr", description = "Learning rate (default 1e-3 for AdamW, 0.05 for SGD).")
+        Double lr;
+
+        @Option(names = "--data", description = "text (default: byte-level public-domain text) or synthetic.")
+        String data;
+
+        @Option(names = {"--local-sgd", "--localsgd"}, paramLabel = "K", description = "Local SGD: no gradient all-reduce; average parameters every K steps.")
+        Integer localSgd;
+
+        @Option(names = "--save", paramLabel = "FILE.safetensors", description = "Write the trained model (gathered parameters, model shape and run in parallax.* metadata) as a safetensors checkpoint; %%convert turns it into GGUF or an ONNX graph.")
+        String save;
+
+        /** True when the user asked for training. */
+        boolean requested() {
+            return steps != null || compare != null || config != null || zero != null || microBatches != null
+                    || schedule != null || precision != null || checkpoint != null || checkpointEvery != null
+                    || model != null || seed != null || batch != null || optimizer != null || lr != null
+                    || data != null || localSgd != null || save != null;
+        }
+    }
+
+    /** The mesh flags, shared by training, SPMD cells and benchmarks. */
+    static final class Layout {
+        @Option(names = "--ranks", description = "Number of ranks (default: the running pool, else the nodes file's slots, else 2).")
+        Integer ranks;
+
+        @Option(names = "--dp", description = "Data-parallel size.")
+        Integer dp;
+
+        @Option(names = "--tp", description = "Tensor-parallel size.")
+        Integer tp;
+
+        @Option(names = "--pp", description = "Pipeline-parallel size.")
+        Integer pp;
+
+        /** The mesh these flags ask for, or null when they name none. */
+        MeshShape shape() { return MeshShape.of(ranks, dp, tp, pp); }
+    }
+
+    /** What one {@code --compare} item is parsed into: the same options as the command. */
+    @Command(name = "--compare item")
+    static final class Item {
+        @CommandLine.Mixin Layout layout = new Layout();
+        @CommandLine.Mixin Flags flags = new Flags();
+    }
+
+    private TrainingOptions() {}
+
+    /**
+     * The one place flags become a run: preset, layout, the run's own settings, then a
+     * DeepSpeed config, then the flags that override it.
+     */
+    static TrainSpec toSpec(Flags f, MeshShape layout) {
+        GptConfig cfg = GptConfig.preset(f.model == null ? "tiny" : f.model);
+        TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp());
+        if (f.steps != null) s = s.withSteps(f.steps);
+        if (f.seed != null) s = s.withSeed(f.seed);
+        if (f.batch != null) s = s.withBatch(f.batch);
+        if (f.optimizer != null) {
+            String o = f.optimizer.toLowerCase(Locale.ROOT);
+            if (!o.equals("adamw") && !o.equals("sgd"))
+                throw new UserError("unknown optimizer '" + f.optimizer + "'" + DidYouMean.hint(o, List.of("adamw", "sgd")) + " (adamw, sgd)");
+            s = s.withOptimizer(o, o.equals("sgd") ? 0.05 : 1e-3);
+        }
+        if (f.lr != null) s = s.withOptimizer(s.optimizer(), f.lr);
+        if (f.data != null) s = s.withData(data(f.data));
+        if (f.precision != null) s = s.withPrecision(precision(f.precision));
+        if (f.microBatches != null) s = s.withMicroBatches(f.microBatches, s.schedule());
+        if (f.config != null) s = DeepSpeedConfig.apply(readConfig(f.config), s);
+        if (s.pp() > 1 && f.microBatches == null && s.microBatches() == 1) s = s.withMicroBatches(2 * s.pp(), s.schedule());
+        if (f.microBatches != null) s = s.withMicroBatches(f.microBatches, s.schedule());
+        if (f.schedule != null) s = s.withMicroBatches(s.microBatches(), PipelineParallel.Schedule.parse(f.schedule));
+        if (f.zero != null) s = s.withZero(f.zero);
+        if (f.precision != null) s = s.withPrecision(precision(f.precision));
+        Integer every = f.checkpointEvery != null ? f.checkpointEvery : f.checkpoint;
+        if (every != null) s = s.withCheckpoint(every);
+        if (f.localSgd != null) s = s.withLocalSgd(f.localSgd);
+        return s;
+    }
+
+    private static TextData.Source data(String d) {
+        if (d.equalsIgnoreCase("text")) return TextData.Source.TEXT;
+        if (d.equalsIgnoreCase("synthetic")) return TextData.Source.SYNTHETIC;
+        throw new UserError("unknown --data '" + d + "'" + DidYouMean.hint(d, List.of("text", "synthetic")) + " (text, synthetic)");
+    }
+
+    private static DType precision(String p) {
+        return DType.fromLabel(p, DType.TRAINING).orElseThrow(() -> new UserError("unknown --precision '" + p + "'"
+                + DidYouMean.hint(p, List.of("fp32", "bf16", "fp16")) + " (fp32, bf16, fp16)"));
+    }
+
+    private static String readConfig(String file) {
+        Path p = Path.of(file);
+        if (Files.isDirectory(p)) throw new UserError("--config " + file + " is a directory, not a DeepSpeed JSON file");
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            throw new UserError("cannot read --config " + file + ": " + (e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getMessage()));
+        }
+    }
+
+    /**
+     * The run of one {@code --compare} item: the command's own training and layout flags
+     * ({@code given}: picocli's record of what was typed), then the item's keys as flags
+     * over them, parsed by the same options and turned into a spec by {@link #toSpec}.
+     * A layout the item does not name is 1 (items describe whole layouts).
+     */
+    static TrainSpec compareItem(String item, CommandLine.ParseResult given) {
+        List<String> args = new ArrayList<>();
+        for (OptionSpec o : given.matchedOptions()) {
+            if (!isTrainingFlag(o) || o.longestName().equals("--compare")) continue;
+            args.add(o.longestName());
+            args.addAll(o.originalStringValues());
+        }
+        for (String kv : item.split(",")) {
+            String t = kv.trim();
+            if (t.isEmpty()) continue;
+            int eq = t.indexOf('=');
+            String key = (eq < 0 ? t : t.substring(0, eq)).trim().toLowerCase(Locale.ROOT);
+            if (key.startsWith("-")) throw new UserError("--compare '" + item + "': write keys without dashes, as key=value (e.g. dp=2,zero=1)");
+            args.add("--" + key);
+            if (eq >= 0) args.add(t.substring(eq + 1).trim());
+        }
+        Item parsed = new Item();
+        CommandLine cl = new CommandLine(parsed).setOverwrittenOptionsAllowed(true).setCaseInsensitiveEnumValuesAllowed(true);
+        try {
+            cl.parseArgs(args.toArray(String[]::new));
+        } catch (CommandLine.ParameterException e) {
+            throw new UserError("--compare '" + item + "': " + e.getMessage() + MagicRunner.suggestions(e));
+        }
+        Layout l = parsed.layout;
+        MeshShape shape = new MeshShape(l.dp == null ? 1 : l.dp, l.tp == null ? 1 : l.tp, l.pp == null ? 1 : l.pp);
+        return toSpec(parsed.flags, shape);
+    }
+
+    /** The names of the training flags (not --bench, --json, the layout ...). */
+    private static final java.util.Set<String> TRAINING_FLAGS =
+            CommandLine.Model.CommandSpec.forAnnotatedObject(new Flags()).optionsMap().keySet();
+
+    private static boolean isTrainingFlag(OptionSpec o) { return TRAINING_FLAGS.contains(o.longestName()); }
+}
