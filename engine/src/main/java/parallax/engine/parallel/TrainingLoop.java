@@ -99,7 +99,9 @@ public final class TrainingLoop {
             Map<String, float[]> exported = null;
             if (spec.exportParameters()) {
                 exported = store.exportParameters(); // collective under ZeRO-3: every DP rank takes part
-                if (at.dpRank() != 0) exported = null; // DP replicas hold the same values: one copy travels
+                // DP replicas hold the same values, so one copy travels; local SGD's replicas
+                // drift between averages, so each is handed back.
+                if (at.dpRank() != 0 && !localSgd) exported = null;
             }
             return metrics.result(rank, at, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
         } finally {

@@ -1,6 +1,11 @@
 package parallax.engine.parallel;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import parallax.engine.cluster.Mesh;
+import parallax.engine.cluster.MeshShape;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CyclicBarrier;
@@ -114,22 +119,26 @@ final class LocalGroups {
      * dp, then pp) and returns every rank's result.
      */
     static List<RankResult> run(TrainSpec spec) throws Exception {
-        int dp = spec.dp(), tp = spec.tp(), pp = spec.pp(), world = spec.world();
+        int world = spec.world();
         spec.validate(world);
-        LocalGroups[] tpGroups = new LocalGroups[dp * pp], dpGroups = new LocalGroups[tp * pp], ppGroups = new LocalGroups[dp * tp];
-        for (int i = 0; i < tpGroups.length; i++) tpGroups[i] = new LocalGroups(tp);
-        for (int i = 0; i < dpGroups.length; i++) dpGroups[i] = new LocalGroups(dp);
-        for (int i = 0; i < ppGroups.length; i++) ppGroups[i] = new LocalGroups(pp);
+        MeshShape shape = spec.mesh();
+        // One in-JVM group per group of the mesh, found by its members.
+        Map<String, LocalGroups> groups = new HashMap<>();
+        java.util.function.BiFunction<int[], Integer, Comm> member = (members, rank) -> {
+            LocalGroups g = groups.computeIfAbsent(Arrays.toString(members), k -> new LocalGroups(members.length));
+            for (int i = 0; i < members.length; i++) if (members[i] == rank) return g.member(i);
+            throw new IllegalStateException(rank + " not in " + Arrays.toString(members));
+        };
         ExecutorService pool = Executors.newFixedThreadPool(world);
         try {
             List<Future<RankResult>> futures = new ArrayList<>();
             for (int rank = 0; rank < world; rank++) {
-                int t = rank % tp, d = (rank / tp) % dp, p = rank / (tp * dp);
-                Comm tpC = tpGroups[d + dp * p].member(t);
-                Comm dpC = dpGroups[t + tp * p].member(d);
-                Comm ppC = ppGroups[t + tp * d].member(p);
+                Comm tpC = member.apply(Mesh.tpGroup(shape, rank), rank);
+                Comm dpC = member.apply(Mesh.dpGroup(shape, rank), rank);
+                Comm ppC = member.apply(Mesh.ppGroup(shape, rank), rank);
                 int r = rank;
-                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, new parallax.engine.cluster.Mesh.Coords(d, t, p), dpC, tpC, ppC, TrainingLoop.StepListener.NONE)));
+                Mesh.Coords at = Mesh.coords(shape, rank);
+                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, at, dpC, tpC, ppC, TrainingLoop.StepListener.NONE)));
             }
             List<RankResult> out = new ArrayList<>();
             for (Future<RankResult> f : futures) out.add(f.get(300, TimeUnit.SECONDS));

@@ -106,4 +106,28 @@ class LocalTrainingTest {
             assertTrue(r.memory().activationBytes() > 0, "activations counted");
         }
     }
+
+    /**
+     * Local SGD with k = 4: right after an average every rank holds the same weights; two
+     * local steps later they differ; and the DP all-reduce moves k times fewer bytes than
+     * plain DP's per-step gradient all-reduce (the same padded fp32 buffers, k times less often).
+     */
+    @org.junit.jupiter.api.Test
+    void localSgdAveragesEveryKSteps() throws Exception {
+        TrainSpec spec = base().withLayout(2, 1, 1).withOptimizer("sgd", 0.05).withLocalSgd(4).withSteps(8);
+        List<RankResult> afterAverage = LocalGroups.run(spec);
+        Map<String, float[]> a = afterAverage.get(0).parameters(), b = afterAverage.get(1).parameters();
+        assertEquals(a.keySet(), b.keySet());
+        for (String name : a.keySet()) assertTrue(java.util.Arrays.equals(a.get(name), b.get(name)), name + " differs right after an average");
+
+        List<RankResult> between = LocalGroups.run(spec.withSteps(6));
+        Map<String, float[]> c = between.get(0).parameters(), d = between.get(1).parameters();
+        long differing = c.keySet().stream().filter(n -> !java.util.Arrays.equals(c.get(n), d.get(n))).count();
+        assertTrue(differing > c.size() / 2, "two local steps after the average most tensors differ, got " + differing + " of " + c.size());
+
+        long local = afterAverage.get(0).bytesHanded("allReduce");
+        long plain = LocalGroups.run(spec.withLocalSgd(0).withExport(false)).get(0).bytesHanded("allReduce");
+        assertTrue(local > 0, "local SGD averages over the DP group");
+        assertEquals(plain, 4 * local, "k = 4 times fewer bytes handed to the all-reduce");
+    }
 }

@@ -96,12 +96,59 @@ class TrainingTest {
         }
     }
 
+    /**
+     * Every preset trains two steps on two ranks and hands its weights back (the medium
+     * preset used to end every run with OutOfMemoryError in the worker: its parameters
+     * travelled as a JSON tree of boxed numbers). The live view reports the global loss,
+     * the mean over the DP ranks, not one rank's loss on its slice of the batch.
+     */
+    @Test
+    void everyPresetTrainsAndHandsBackItsWeights() {
+        try (WorkerPool pool = pool(2)) {
+            for (String name : GptConfig.presetNames()) {
+                TrainSpec spec = TrainSpec.defaults(GptConfig.preset(name)).withLayout(2, 1, 1).withSteps(2).withExport(true);
+                assertTrue(Training.exportFits(spec, pool.options().heapBytes()), name + " fits the default worker heap");
+                Map<Integer, Double> live = new java.util.TreeMap<>();
+                TrainingRun run = Training.run(pool, spec, live::put);
+                assertEquals(2, run.loss().length);
+                for (double l : run.loss()) assertTrue(Double.isFinite(l) && l > 0, name + " loss " + l);
+                long values = run.parameters().values().stream().mapToLong(v -> v.length).sum();
+                assertEquals(spec.model().parameterCount(), values, name + ": every parameter handed back");
+                assertTrue(live.containsKey(1) && live.containsKey(2), name + ": first and last steps reported live, got " + live.keySet());
+                for (Map.Entry<Integer, Double> e : live.entrySet()) {
+                    double global = run.loss()[e.getKey() - 1];
+                    assertEquals(global, e.getValue(), 1e-5 * global, name + " step " + e.getKey() + ": live loss is the global loss");
+                }
+                RankResult r0 = run.ranks().stream().filter(r -> r.rank() == 0).findFirst().orElseThrow();
+                assertTrue(Math.abs(r0.loss()[0] - live.get(1)) > 1e-6,
+                        name + ": rank 0's own loss " + r0.loss()[0] + " is not the global " + live.get(1));
+            }
+        }
+    }
+
+    @Test
+    void exportBeyondTheWorkerHeapIsRefusedBeforeTheRun() {
+        TrainSpec medium = TrainSpec.defaults(GptConfig.medium()).withExport(true);
+        long need = Training.exportHeapBytes(medium);
+        assertTrue(need > medium.model().parameterCount() * 8L, "at least the two float copies: " + need);
+        assertTrue(Training.exportFits(medium, 512L << 20));
+        assertTrue(!Training.exportFits(medium, 128L << 20));
+        assertTrue(Training.exportHeapBytes(medium.withLayout(1, 2, 2)) < need / 3, "tp 2 x pp 2 splits what one rank hands back");
+    }
+
     static void check(TrainingRun run) {
         String what = run.spec().dp() + "x" + run.spec().tp() + "x" + run.spec().pp() + " zero " + run.spec().zero()
                 + " m " + run.spec().microBatches() + " " + run.spec().schedule() + " ckpt " + run.spec().checkpointEvery();
         for (int s = 0; s < STEPS; s++) {
             double rel = Math.abs(run.loss()[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
             assertTrue(rel < 1e-5, what + " step " + (s + 1) + ": " + run.loss()[s] + " vs " + reference.loss()[s]);
+        }
+        for (RankResult r : run.ranks()) {
+            for (int s = 0; s < STEPS; s++) {
+                // Measured, disjoint parts of one thread's step: none negative, together no more than the step.
+                assertTrue(r.commMs()[s] >= 0 && r.idleMs()[s] >= 0 && r.computeMs()[s] >= 0, what + " rank " + r.rank() + " step " + s);
+                assertTrue(r.commMs()[s] + r.idleMs()[s] <= r.stepMs()[s] + 1e-6, what + " comm + idle within the step");
+            }
         }
         Map<String, float[]> params = run.parameters();
         assertEquals(reference.parameters().keySet(), params.keySet(), what);
