@@ -25,8 +25,8 @@ import parallax.engine.precision.FloatFormat;
 
 /**
  * docs/reference.md against the code that relies on it: every cited section exists, and the
- * numbers its tables state are the numbers the codecs and readers use. A change on either
- * side without the other fails here.
+ * numbers its tables state are the numbers the codecs and readers use (expected: the code;
+ * actual: the page). A change on either side without the other fails here.
  */
 class ReferenceDocTest {
 
@@ -142,8 +142,8 @@ class ReferenceDocTest {
             FloatFormat f = FloatFormat.valueOf(r[0]);
             double threshold = r[1].startsWith("max + ") ? f.maxFinite() + power(r[1]) : valueAfterEquals(r[1]);
             assertEquals(f.overflowThreshold(), threshold, 0.0, f + " threshold");
-            assertEquals(r[2], describe(f.round((float) threshold)), f + " at the threshold");
-            assertEquals(r[3], describe(f.round(Math.nextUp((float) threshold))), f + " above it");
+            assertEquals(describe(f.round((float) threshold)), r[2], f + " at the threshold");
+            assertEquals(describe(f.round(Math.nextUp((float) threshold))), r[3], f + " above it");
         }
     }
 
@@ -182,7 +182,7 @@ class ReferenceDocTest {
             assertEquals(d.blockBytes() - 1, Integer.parseInt(last.replaceFirst(".*[–-] *", "")), d + " last byte of the table");
         }
         for (String[] r : rows(section(text, "GGUF metadata values"))) {
-            assertEquals(Integer.parseInt(r[0]), GgufValue.Type.valueOf(r[1]).id(), r[1] + " value type id");
+            assertEquals(GgufValue.Type.valueOf(r[1]).id(), Integer.parseInt(r[0]), r[1] + " value type id");
         }
     }
 
