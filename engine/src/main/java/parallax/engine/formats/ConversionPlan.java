@@ -128,7 +128,11 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
         return new Target(dt, s.shape(), note);
     }
 
-    /** What the destination format can hold: GGUF has no FP8 (F16 is exact) and no F64 or mini-floats (kept as bytes); only GGUF has blocks. */
+    /**
+     * What the destination format can hold: GGUF has no FP8 (F16 holds it exactly) and no
+     * unsigned, boolean or other mini-float types (kept as bytes); only GGUF has blocks;
+     * ONNX has no FP4, FP6 or E8M0.
+     */
     private static Target storable(Target want, Stored s, String name, Format dstFormat, String srcName) {
         DType dt = want.type();
         long[] dshape = want.shape();
