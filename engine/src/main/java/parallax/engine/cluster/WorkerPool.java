@@ -2,33 +2,31 @@ package parallax.engine.cluster;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.reflect.TypeToken;
 import java.io.BufferedReader;
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.OutputStreamWriter;
-import java.io.Writer;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
+import parallax.engine.cluster.RankChannel.Incoming;
 
 /**
  * The coordinator's side of the runtime: a pool of worker JVMs, one per rank, joined into
@@ -46,6 +44,10 @@ import java.util.stream.Collectors;
  * step; the other ranks are stopped and the pool is closed (the next start is clean). An
  * interrupt of the calling thread does the same within the stop grace (about 2 s).
  * Workers exit by themselves when this process dies (their control socket closes).
+ *
+ * <p>The parts: each rank's process and control connection is a {@link RankChannel}; one
+ * {@link #run} or {@link #exec} is a {@link RunCollector}; the line a lost rank gets is a
+ * {@link FailureReport}. This class starts the ranks, answers status and stops them.
  */
 public final class WorkerPool implements AutoCloseable {
 
@@ -78,40 +80,15 @@ public final class WorkerPool implements AutoCloseable {
     public record RankStatus(int rank, String host, long pid, String device, String backend, String transport,
                              long rssBytes, String health, long lastStep) {}
 
-    private static final class Rank {
-        final Nodes.Placement place;
-        final Process process;
-        volatile Socket socket;
-        volatile Writer out;
-        volatile long pid = -1;
-        volatile double readyMs = -1;
-        volatile JsonObject phases;
-        volatile String backend = "";
-        volatile long lastStep = -1;
-        volatile JsonObject lastStatus;
-        final Path log;
-        final Path jsonLog;
-
-        Rank(Nodes.Placement place, Process process, Path log, Path jsonLog) {
-            this.place = place;
-            this.process = process;
-            this.log = log;
-            this.jsonLog = jsonLog;
-        }
-    }
-
-    /** A message from rank {@code rank}; {@code msg == null} means the rank is gone. */
-    private record Incoming(int rank, JsonObject msg) {}
-
     private final Nodes nodes;
     private final Options options;
-    private final List<Rank> ranks = new ArrayList<>();
+    private final List<RankChannel> ranks = new ArrayList<>();
     private final BlockingQueue<Incoming> inbox = new LinkedBlockingQueue<>();
     private final ServerSocket control;
     private final String token;
     private final int masterPort;
     private final long startNanos = System.nanoTime();
-    private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closing = new AtomicBoolean();
     private volatile boolean closed;
     private long nextId = 1;
     private double startSeconds;
@@ -165,7 +142,7 @@ public final class WorkerPool implements AutoCloseable {
 
     private static boolean isThisMachine(InetAddress a) {
         try {
-            return a.isLoopbackAddress() || java.net.NetworkInterface.getByInetAddress(a) != null;
+            return a.isLoopbackAddress() || NetworkInterface.getByInetAddress(a) != null;
         } catch (IOException e) {
             return false;
         }
@@ -214,9 +191,7 @@ public final class WorkerPool implements AutoCloseable {
             } catch (IOException e) {
                 throw new ClusterError("cannot start rank " + p.rank() + " on " + p.node().host() + ": " + e.getMessage());
             }
-            Rank r = new Rank(p, proc, log, jsonLog);
-            ranks.add(r);
-            proc.onExit().thenRun(() -> inbox.add(new Incoming(p.rank(), null)));
+            ranks.add(new RankChannel(p, proc, log, jsonLog, inbox));
         }
         Runtime.getRuntime().addShutdownHook(shutdownHook);
         Thread acceptor = new Thread(this::acceptLoop, "parallax-accept");
@@ -253,44 +228,13 @@ public final class WorkerPool implements AutoCloseable {
                 return;
             }
             s.setSoTimeout(0);
-            int rank = hello.get("rank").getAsInt();
-            Rank r = ranks.get(rank);
-            r.pid = hello.get("pid").getAsLong();
-            r.out = new BufferedWriter(new OutputStreamWriter(s.getOutputStream(), StandardCharsets.UTF_8));
-            r.socket = s;
-            readLoop(rank, in);
+            ranks.get(hello.get("rank").getAsInt()).attach(s, hello.get("pid").getAsLong(), in, inbox);
         } catch (IOException | RuntimeException e) {
             try {
                 s.close();
             } catch (IOException ignored) {
                 // a stranger, or a rank that died while saying hello (its exit is reported)
             }
-        }
-    }
-
-    private void readLoop(int rank, BufferedReader in) {
-        Rank r = ranks.get(rank);
-        try {
-            JsonObject m;
-            while ((m = Wire.read(in)) != null) {
-                appendJsonLog(r, m);
-                inbox.add(new Incoming(rank, m));
-            }
-        } catch (IOException | RuntimeException e) {
-            // the connection broke: treated as the rank being gone
-        }
-        inbox.add(new Incoming(rank, null));
-    }
-
-    private void appendJsonLog(Rank r, JsonObject m) {
-        try {
-            JsonObject line = m.deepCopy();
-            line.addProperty("ts", System.currentTimeMillis() / 1000.0);
-            line.addProperty("rank", r.place.rank());
-            Files.writeString(r.jsonLog, Wire.GSON.toJson(line) + "\n", StandardCharsets.UTF_8,
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        } catch (IOException ignored) {
-            // logs are best effort; the run goes on
         }
     }
 
@@ -304,13 +248,13 @@ public final class WorkerPool implements AutoCloseable {
                 List<Integer> missing = new ArrayList<>();
                 for (int i = 0; i < ready.length; i++) if (!ready[i]) missing.add(i);
                 throw new ClusterError("rendezvous timed out after " + options.startTimeoutMs() / 1000 + " s: rank(s) "
-                        + missing + " on " + missing.stream().map(i -> ranks.get(i).place.node().host()).distinct()
+                        + missing + " on " + missing.stream().map(i -> ranks.get(i).host()).distinct()
                         .collect(Collectors.joining(", ")) + " did not join; see " + options.logDir());
             }
-            Rank r = ranks.get(in.rank());
+            RankChannel r = ranks.get(in.rank());
             if (in.msg() == null) {
-                if (!ready[in.rank()] || !r.process.isAlive() || r.socket == null) {
-                    throw new ClusterError(deathMessage(in.rank(), "before joining"));
+                if (!ready[in.rank()] || !r.process.isAlive() || !r.connected()) {
+                    throw new ClusterError(FailureReport.death(r, "before joining"));
                 }
                 continue;
             }
@@ -322,7 +266,7 @@ public final class WorkerPool implements AutoCloseable {
                 r.backend = in.msg().get("backend").getAsString();
                 n++;
             } else if (type.equals("fatal")) {
-                throw new ClusterError("rank " + in.rank() + " on " + r.place.node().host() + " failed to start: "
+                throw new ClusterError("rank " + in.rank() + " on " + r.host() + " failed to start: "
                         + in.msg().get("message").getAsString());
             }
         }
@@ -368,170 +312,16 @@ public final class WorkerPool implements AutoCloseable {
             shape.requireWorld(ranks.size());
             cmd.addProperty("mesh", WorkerMain.meshArg(shape));
         }
-        long id = nextId++;
-        cmd.addProperty("id", id);
-        for (Rank r : ranks) {
-            r.lastStep = -1;
-            sendTo(r, cmd);
-        }
-        JsonElement[] results = new JsonElement[ranks.size()];
-        String[] errors = new String[ranks.size()];
-        boolean[] done = new boolean[ranks.size()];
-        int finished = 0;
-        long errorDeadline = Long.MAX_VALUE;
-        while (finished < ranks.size()) {
-            Incoming in;
-            try {
-                long wait = errorDeadline == Long.MAX_VALUE ? 200 : Math.max(1, (errorDeadline - System.nanoTime()) / 1_000_000);
-                in = inbox.poll(wait, TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                close();
-                Thread.currentThread().interrupt();
-                throw new ClusterError("interrupted: all " + ranks.size() + " ranks stopped");
-            }
-            if (in == null) {
-                if (System.nanoTime() >= errorDeadline) {
-                    List<Integer> pending = new ArrayList<>();
-                    for (int i = 0; i < done.length; i++) if (!done[i]) pending.add(i);
-                    int bad = firstError(errors);
-                    close();
-                    throw new ClusterError("rank " + bad + " on " + ranks.get(bad).place.node().host() + " failed: "
-                            + errors[bad] + lastStepText(bad) + "; ranks " + pending + " were stopped");
-                }
-                continue;
-            }
-            Rank r = ranks.get(in.rank());
-            if (in.msg() == null) {
-                if (done[in.rank()] && r.process.isAlive()) continue;
-                String msg = deathMessage(in.rank(), "during the run");
-                close();
-                throw new ClusterError(msg + "; the other ranks were stopped");
-            }
-            JsonObject m = in.msg();
-            String type = m.get("type").getAsString();
-            if (m.has("id") && m.get("id").getAsLong() != id) continue;   // stale, from an earlier run
-            switch (type) {
-                case "out" -> listener.accept(new RankEvent(in.rank(), "out", -1, null, m.get("text").getAsString()));
-                case "event" -> {
-                    long step = m.get("step").getAsLong();
-                    if (m.get("kind").getAsString().equals("step")) r.lastStep = step;
-                    Map<String, Object> fields = Wire.GSON.fromJson(m.get("fields"), new TypeToken<Map<String, Object>>() { }.getType());
-                    RankEvent ev = new RankEvent(in.rank(), m.get("kind").getAsString(), step, fields, null);
-                    MetricsServer ms = metrics;
-                    if (ms != null) ms.onEvent(ev);
-                    listener.accept(ev);
-                }
-                case "result", "error" -> {
-                    if (!done[in.rank()]) {
-                        done[in.rank()] = true;
-                        finished++;
-                        r.lastStep = Math.max(r.lastStep, m.get("lastStep").getAsLong());
-                        if (type.equals("result")) {
-                            results[in.rank()] = m.get("value");
-                        } else {
-                            errors[in.rank()] = m.get("message").getAsString();
-                            // Give the others a moment to finish (or fail the same way, as a
-                            // compile error does); ranks stuck in a collective get stopped.
-                            if (errorDeadline == Long.MAX_VALUE) errorDeadline = System.nanoTime() + 2_000_000_000L;
-                        }
-                    }
-                }
-                case "fatal" -> errors[in.rank()] = m.get("message").getAsString();
-                default -> { }
-            }
-        }
-        int bad = firstError(errors);
-        if (bad >= 0 && errors[bad].contains(Collectives.TIMEOUT_MARK)) {
-            // The ranks' groups are out of step after a timeout: start clean next time.
-            List<Integer> finished0 = new ArrayList<>();
-            for (int i = 0; i < results.length; i++) if (done[i] && errors[i] == null) finished0.add(i);
-            close();
-            throw new ClusterError("rank " + bad + " failed: " + errors[bad] + lastStepText(bad)
-                    + (finished0.isEmpty() ? "" : "; rank(s) " + finished0 + " had finished without calling it")
-                    + "; all ranks were stopped (a group that timed out cannot be reused)");
-        }
-        if (bad >= 0) {
-            long same = Arrays.stream(errors).filter(e -> errors[bad].equals(e)).count();
-            throw new ClusterError((same == ranks.size() ? "every rank failed: " : "rank " + bad + " failed: ")
-                    + errors[bad] + lastStepText(bad));
-        }
-        return Arrays.asList(results);
-    }
-
-    private static int firstError(String[] errors) {
-        for (int i = 0; i < errors.length; i++) if (errors[i] != null) return i;
-        return -1;
-    }
-
-    private String lastStepText(int rank) {
-        long s = ranks.get(rank).lastStep;
-        return s >= 0 ? " (last completed step " + s + ")" : "";
-    }
-
-    /** One line: which rank died where, why, and after which step. */
-    private String deathMessage(int rank, String when) {
-        Rank r = ranks.get(rank);
-        String cause;
-        try {
-            if (r.process.waitFor(1, TimeUnit.SECONDS)) {
-                int code = r.process.exitValue();
-                cause = code > 128 ? "killed by signal " + (code - 128) + signalName(code - 128) : "exit code " + code;
-                if (code == 4) cause = "lost its connection to the coordinator";
-                if (code == 255 && !r.place.node().local()) cause = "ssh failed (exit 255)";
-            } else {
-                cause = "closed its control connection";
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            cause = "unknown";
-        }
-        String tail = lastLogLine(r);
-        return "rank " + rank + " on " + r.place.node().host() + (r.pid > 0 ? " (pid " + r.pid + ")" : "") + " died "
-                + when + ": " + cause + lastStepText(rank) + (tail.isEmpty() ? "" : "; last output: " + tail);
-    }
-
-    private static String signalName(int sig) {
-        return switch (sig) {
-            case 9 -> " (SIGKILL: killed, or out of memory)";
-            case 15 -> " (SIGTERM)";
-            case 6 -> " (SIGABRT: native crash)";
-            case 11 -> " (SIGSEGV: native crash)";
-            default -> "";
-        };
-    }
-
-    private static String lastLogLine(Rank r) {
-        try {
-            List<String> lines = Files.readAllLines(r.log);
-            for (int i = lines.size() - 1; i >= 0; i--) {
-                String l = lines.get(i).strip();
-                if (!l.isEmpty() && !l.startsWith("[Gloo]") && !l.startsWith("at ")) {
-                    return l.length() > 200 ? l.substring(0, 200) + "..." : l;
-                }
-            }
-        } catch (IOException | RuntimeException ignored) {
-            // no log yet
-        }
-        return "";
-    }
-
-    private void sendTo(Rank r, JsonObject m) {
-        try {
-            Wire.send(r.out, m);
-        } catch (IOException | RuntimeException e) {
-            String msg = deathMessage(r.place.rank(), "before the run");
-            close();
-            throw new ClusterError(msg);
-        }
+        return new RunCollector(ranks, inbox, this::close, () -> metrics, listener, nextId++).run(cmd);
     }
 
     /** Asks every rank for pid, RSS and whether it is busy; a rank silent for 2 s is "unresponsive". */
     public synchronized List<RankStatus> status() {
         if (closed) return List.of();
-        for (Rank r : ranks) {
+        for (RankChannel r : ranks) {
             r.lastStatus = null;
             try {
-                Wire.send(r.out, Wire.msg("status"));
+                r.send(Wire.msg("status"));
             } catch (IOException | RuntimeException ignored) {
                 // reported as dead below
             }
@@ -551,11 +341,11 @@ public final class WorkerPool implements AutoCloseable {
         }
         inbox.addAll(others);
         List<RankStatus> out = new ArrayList<>();
-        for (Rank r : ranks) {
+        for (RankChannel r : ranks) {
             JsonObject s = r.lastStatus;
             String health = !r.process.isAlive() ? "dead" : s == null ? "unresponsive"
                     : s.get("busy").getAsBoolean() ? "busy" : "idle";
-            out.add(new RankStatus(r.place.rank(), r.place.node().host(), r.pid, r.place.device(),
+            out.add(new RankStatus(r.rank(), r.host(), r.pid, r.place.device(),
                     r.backend.isEmpty() ? Nodes.backendOf(r.place.device()) : r.backend,
                     s == null || !s.has("transport") ? "" : s.get("transport").getAsString(),
                     s == null ? -1 : s.get("rssBytes").getAsLong(), health, r.lastStep));
@@ -592,8 +382,8 @@ public final class WorkerPool implements AutoCloseable {
     /** Per rank, where start-up time went: JVM to main, libtorch load, store, groups (ms). */
     public List<Map<String, Double>> readyPhases() {
         List<Map<String, Double>> out = new ArrayList<>();
-        for (Rank r : ranks) {
-            Map<String, Double> m = new java.util.LinkedHashMap<>();
+        for (RankChannel r : ranks) {
+            Map<String, Double> m = new LinkedHashMap<>();
             if (r.phases != null) r.phases.entrySet().forEach(e -> m.put(e.getKey(), e.getValue().getAsDouble()));
             out.add(m);
         }
@@ -616,40 +406,17 @@ public final class WorkerPool implements AutoCloseable {
         // Not synchronized: an interrupt or the shutdown hook must be able to stop a running job.
         if (!closing.compareAndSet(false, true)) return;
         closed = true;
-        for (Rank r : ranks) {
-            try {
-                if (r.out != null) Wire.send(r.out, Wire.msg("exit"));
-            } catch (IOException | RuntimeException ignored) {
-                // already gone
-            }
-            try {
-                if (r.socket != null) r.socket.close();
-            } catch (IOException ignored) {
-                // closing anyway
-            }
-        }
+        for (RankChannel r : ranks) r.hangUp();
         try {
             control.close();
         } catch (IOException ignored) {
             // closing anyway
         }
         long deadline = System.nanoTime() + 2_000_000_000L;
-        for (Rank r : ranks) {
-            try {
-                long left = Math.max(1, deadline - System.nanoTime());
-                if (!r.process.waitFor(left, TimeUnit.NANOSECONDS)) {
-                    r.process.descendants().forEach(ProcessHandle::destroyForcibly);
-                    r.process.destroyForcibly();
-                    r.process.waitFor(1, TimeUnit.SECONDS);
-                }
-            } catch (InterruptedException e) {
-                r.process.destroyForcibly();
-                Thread.currentThread().interrupt();
-            }
-        }
+        for (RankChannel r : ranks) r.awaitExitOrKill(deadline);
         // A rank unlinks its group's shared-memory segment once every member has mapped it;
         // one that died in between leaves it behind, named after its pid.
-        for (Rank r : ranks) if (r.pid > 0 && r.place.node().local()) SharedMemoryGroup.removeLeftovers(r.pid);
+        for (RankChannel r : ranks) if (r.pid > 0 && r.place.node().local()) SharedMemoryGroup.removeLeftovers(r.pid);
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException ignored) {

@@ -87,7 +87,7 @@ public final class ConvertBenchmark {
             double copyMedian = median(rates.get("copy"));
             List<Case> cases = new ArrayList<>();
             rates.forEach((k, v) -> cases.add(new Case(k, v, median(v), median(v) / copyMedian)));
-            return new Result(size, tensors, repeats, Converter.THREADS, Runtime.getRuntime().maxMemory(), cases, dir.toString());
+            return new Result(size, tensors, repeats, ChunkedCopy.THREADS, Runtime.getRuntime().maxMemory(), cases, dir.toString());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } finally {

@@ -4,7 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -74,6 +79,17 @@ class ModelNameTest {
             "openlm-research/open_llama_7b | LLaMA | '' | 7e9 | 0 | '' | '' | OTHER:open",
             "bigscience/bloomz-7b1-mt | BLOOMZ | '' | 7.1e9 | 0 | '' | '' | SIZE:7b1 OTHER:mt",
             "Llama-3-8B-LoRA-F16.gguf | LLaMA | 3 | 8e9 | 0 | F16 | llama-3-8b | TRAINING:LoRA",
+            "bigscience/bloom-1b7 | BLOOM | '' | 1.7e9 | 0 | '' | '' | SIZE:1b7",
+            "google/flan-t5-base | FLAN-T5 | '' | 0 | 0 | '' | '' | FAMILY:flan FAMILY:t5 SCALE:base",
+            "Qwen2.5-7B-base | Qwen | 2.5 | 7e9 | 0 | '' | qwen2.5-7b | TRAINING:base",
+            "mistralai/Pixtral-12B-2409 | Pixtral | '' | 12e9 | 0 | '' | '' | VERSION:2409",
+            "lmsys/vicuna-13b-v1.5-16k | Vicuna | 1.5 | 13e9 | 0 | '' | '' | CONTEXT:16k VERSION:v1.5",
+            "ggml-vocab-llama.gguf | LLaMA | '' | 0 | 0 | '' | '' | FORMAT:ggml TYPE:vocab FORMAT:.gguf",
+            "llama-3-8b-adapter.gguf | LLaMA | 3 | 8e9 | 0 | '' | llama-3-8b | TRAINING:adapter",
+            "mixtral-8x22b-a39b | Mixtral | '' | 22e9 | 8 | '' | '' | ACTIVE:a39b",
+            "Llama 3.1 8B Instruct | LLaMA | 3.1 | 8e9 | 0 | '' | '' | SIZE:8B PURPOSE:Instruct",
+            "llama-2-7b-q6_k.gguf | LLaMA | 2 | 7e9 | 0 | Q6_K | llama-2-7b | ENCODING:q6_k",
+            "llama-2-7b-frobnicated-42 | LLaMA | 2 | 7e9 | 0 | '' | llama-2-7b | UNKNOWN:frobnicated UNKNOWN:42",
     })
     void decodesRealNames(String name, String family, String version, double params, int experts, String encoding,
                           String catalog, String kinds) {
@@ -96,6 +112,40 @@ class ModelNameTest {
             if (part.isEmpty() || part.matches("\\d{5}") || part.equals("of")) continue;
             assertTrue(joined.contains(part), name + ": lost '" + part + "'");
         }
+    }
+
+    /**
+     * Every field and every token (kind, GGUF field, meaning) of the names in
+     * model-names.txt, exactly as the decoder wrote them when the file was recorded: a
+     * change to any meaning text or token kind shows up here. Each entry is a "name:" line
+     * followed by {@link #render} of its decode.
+     */
+    @Test
+    void decodesEveryRecordedNameExactly() throws IOException {
+        String recorded;
+        try (InputStream in = ModelNameTest.class.getResourceAsStream("model-names.txt")) {
+            recorded = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+        List<String> names = new ArrayList<>();
+        for (String line : recorded.split("\n")) if (line.startsWith("name: ")) names.add(line.substring(6));
+        assertTrue(names.size() > 100, "recorded names: " + names.size());
+        StringBuilder now = new StringBuilder();
+        for (String n : names) now.append("name: ").append(n).append('\n').append(render(ModelName.decode(n)));
+        assertEquals(recorded, now.toString());
+    }
+
+    static String render(ModelName.Decoded d) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("  family=").append(d.family()).append(" version=").append(d.version()).append(" parameters=").append(d.parameters())
+                .append(" experts=").append(d.experts()).append(" active=").append(d.activeParameters()).append(" context=").append(d.context())
+                .append(" encoding=").append(d.encoding()).append(" format=").append(d.format()).append(" shard=").append(d.shard())
+                .append(" purposes=").append(d.purposes()).append(" catalog=").append(d.catalog().map(ModelSpec::name).orElse("-"))
+                .append(" nearest=").append(d.nearest().map(ModelSpec::name).orElse("-")).append('\n');
+        for (ModelName.Token t : d.tokens()) {
+            sb.append("  ").append(t.kind()).append(' ').append(t.text()).append(" [").append(t.ggufField()).append("] ")
+                    .append(t.meaning()).append('\n');
+        }
+        return sb.toString();
     }
 
     @Test

@@ -1,0 +1,182 @@
+package parallax.engine.cluster;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.reflect.TypeToken;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+import parallax.engine.cluster.RankChannel.Incoming;
+
+/**
+ * One task on every rank, from the command to the per-rank results: sends the command,
+ * streams each rank's output and events to the listener on the calling thread, gathers
+ * one result or error per rank, and decides the outcome. Anything that leaves the ranks
+ * out of step stops them all (through {@code stopAll}, the pool's close) and throws a
+ * one-line {@link ClusterError}: a rank that dies, an interrupt of the calling thread,
+ * ranks still running 2 s after another failed (stuck in a collective it left), or a
+ * collective timeout.
+ */
+final class RunCollector {
+
+    /** How long the other ranks get to finish (or fail the same way) after one reports an error. */
+    private static final long ERROR_GRACE_NANOS = 2_000_000_000L;
+
+    private final List<RankChannel> ranks;
+    private final BlockingQueue<Incoming> inbox;
+    private final Runnable stopAll;
+    private final Supplier<MetricsServer> metrics;
+    private final Consumer<RankEvent> listener;
+    private final long id;
+
+    private final JsonElement[] results;
+    private final String[] errors;
+    private final boolean[] done;
+    private int finished;
+    private long errorDeadline = Long.MAX_VALUE;
+
+    /** @param id the run's id: messages carrying another (from an earlier run) are ignored */
+    RunCollector(List<RankChannel> ranks, BlockingQueue<Incoming> inbox, Runnable stopAll, Supplier<MetricsServer> metrics,
+                 Consumer<RankEvent> listener, long id) {
+        this.ranks = ranks;
+        this.inbox = inbox;
+        this.stopAll = stopAll;
+        this.metrics = metrics;
+        this.listener = listener;
+        this.id = id;
+        results = new JsonElement[ranks.size()];
+        errors = new String[ranks.size()];
+        done = new boolean[ranks.size()];
+    }
+
+    /** Sends {@code cmd} (with this run's id) to every rank and returns each rank's value, index = rank. */
+    List<JsonElement> run(JsonObject cmd) {
+        cmd.addProperty("id", id);
+        for (RankChannel r : ranks) {
+            r.lastStep = -1;
+            sendTo(r, cmd);
+        }
+        while (finished < ranks.size()) {
+            Incoming in = next();
+            if (in == null) {
+                stopIfGraceIsOver();
+            } else if (in.msg() == null) {
+                rankGone(in.rank());
+            } else {
+                handle(in.rank(), in.msg());
+            }
+        }
+        return outcome();
+    }
+
+    private void sendTo(RankChannel r, JsonObject m) {
+        try {
+            r.send(m);
+        } catch (IOException | RuntimeException e) {
+            String msg = FailureReport.death(r, "before the run");
+            stopAll.run();
+            throw new ClusterError(msg);
+        }
+    }
+
+    /** The next message, or null after 200 ms (or when the error grace is over). */
+    private Incoming next() {
+        try {
+            long wait = errorDeadline == Long.MAX_VALUE ? 200 : Math.max(1, (errorDeadline - System.nanoTime()) / 1_000_000);
+            return inbox.poll(wait, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            stopAll.run();
+            Thread.currentThread().interrupt();
+            throw new ClusterError("interrupted: all " + ranks.size() + " ranks stopped");
+        }
+    }
+
+    /** Ranks still running when the grace after an error is over are stuck (in a collective the failed rank left). */
+    private void stopIfGraceIsOver() {
+        if (System.nanoTime() < errorDeadline) return;
+        List<Integer> pending = new ArrayList<>();
+        for (int i = 0; i < done.length; i++) if (!done[i]) pending.add(i);
+        int bad = firstError();
+        stopAll.run();
+        throw new ClusterError("rank " + bad + " on " + ranks.get(bad).host() + " failed: "
+                + errors[bad] + FailureReport.lastStep(ranks.get(bad)) + "; ranks " + pending + " were stopped");
+    }
+
+    /** A rank's process exited or its connection broke: fine after its result if it is still alive, else the run ends. */
+    private void rankGone(int rank) {
+        RankChannel r = ranks.get(rank);
+        if (done[rank] && r.process.isAlive()) return;
+        String msg = FailureReport.death(r, "during the run");
+        stopAll.run();
+        throw new ClusterError(msg + "; the other ranks were stopped");
+    }
+
+    private void handle(int rank, JsonObject m) {
+        String type = m.get("type").getAsString();
+        if (m.has("id") && m.get("id").getAsLong() != id) return;   // stale, from an earlier run
+        switch (type) {
+            case "out" -> listener.accept(new RankEvent(rank, "out", -1, null, m.get("text").getAsString()));
+            case "event" -> event(rank, m);
+            case "result", "error" -> finish(rank, type, m);
+            case "fatal" -> errors[rank] = m.get("message").getAsString();
+            default -> { }
+        }
+    }
+
+    private void event(int rank, JsonObject m) {
+        long step = m.get("step").getAsLong();
+        if (m.get("kind").getAsString().equals("step")) ranks.get(rank).lastStep = step;
+        Map<String, Object> fields = Wire.GSON.fromJson(m.get("fields"), new TypeToken<Map<String, Object>>() { }.getType());
+        RankEvent ev = new RankEvent(rank, m.get("kind").getAsString(), step, fields, null);
+        MetricsServer ms = metrics.get();
+        if (ms != null) ms.onEvent(ev);
+        listener.accept(ev);
+    }
+
+    private void finish(int rank, String type, JsonObject m) {
+        if (done[rank]) return;
+        done[rank] = true;
+        finished++;
+        RankChannel r = ranks.get(rank);
+        r.lastStep = Math.max(r.lastStep, m.get("lastStep").getAsLong());
+        if (type.equals("result")) {
+            results[rank] = m.get("value");
+            return;
+        }
+        errors[rank] = m.get("message").getAsString();
+        // Give the others a moment to finish (or fail the same way, as a compile error does);
+        // ranks stuck in a collective get stopped.
+        if (errorDeadline == Long.MAX_VALUE) errorDeadline = System.nanoTime() + ERROR_GRACE_NANOS;
+    }
+
+    /** Every rank answered: the results, or the first error (a collective timeout also stops the pool). */
+    private List<JsonElement> outcome() {
+        int bad = firstError();
+        if (bad >= 0 && errors[bad].contains(Collectives.TIMEOUT_MARK)) {
+            // The ranks' groups are out of step after a timeout: start clean next time.
+            List<Integer> finishedOk = new ArrayList<>();
+            for (int i = 0; i < results.length; i++) if (done[i] && errors[i] == null) finishedOk.add(i);
+            stopAll.run();
+            throw new ClusterError("rank " + bad + " failed: " + errors[bad] + FailureReport.lastStep(ranks.get(bad))
+                    + (finishedOk.isEmpty() ? "" : "; rank(s) " + finishedOk + " had finished without calling it")
+                    + "; all ranks were stopped (a group that timed out cannot be reused)");
+        }
+        if (bad >= 0) {
+            long same = Arrays.stream(errors).filter(e -> errors[bad].equals(e)).count();
+            throw new ClusterError((same == ranks.size() ? "every rank failed: " : "rank " + bad + " failed: ")
+                    + errors[bad] + FailureReport.lastStep(ranks.get(bad)));
+        }
+        return Arrays.asList(results);
+    }
+
+    private int firstError() {
+        for (int i = 0; i < errors.length; i++) if (errors[i] != null) return i;
+        return -1;
+    }
+}
