@@ -1,5 +1,6 @@
 package parallax.engine.cluster;
 
+import com.google.gson.JsonElement;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -31,8 +32,8 @@ public final class AllReduceCheck implements RankTask {
     /** Unit roundoff of float32 (round to nearest): half the distance from 1 to the next float. */
     static final double UNIT_ROUNDOFF = 0x1p-24;
 
-    /** The implementations checked, by their benchmark names. */
-    static final List<String> IMPLS = List.of("runtime", "ring", "tree", "ps");
+    /** The implementations checked, by their benchmark names: the built-in one and the three of {@link AllReduceAlgorithms}. */
+    public static final List<String> IMPLS = List.of("runtime", "ring", "tree", "ps");
 
     /** The send/recv algorithms, whose traffic is counted. */
     static final List<String> COUNTED = List.of("ring", "tree", "ps");
@@ -274,11 +275,11 @@ public final class AllReduceCheck implements RankTask {
 
     /** Runs the check on every rank of {@code pool}; the worst over ranks, not yet judged. */
     public static Outcome run(WorkerPool pool) {
-        List<com.google.gson.JsonElement> res = pool.run(AllReduceCheck.class.getName(), "{}", null, ev -> { });
+        List<JsonElement> res = pool.run(AllReduceCheck.class.getName(), "{}", null, ev -> { });
         int n = pool.size();
         Map<String, Deviation> worst = new LinkedHashMap<>();
         Map<String, long[]> sent = new LinkedHashMap<>();   // impl -> {busiest, all}
-        for (com.google.gson.JsonElement e : res) {
+        for (JsonElement e : res) {
             var o = e.getAsJsonObject();
             for (var d : o.getAsJsonArray("deviations")) {
                 Deviation dev = Wire.GSON.fromJson(d, Deviation.class);

@@ -4,6 +4,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -140,8 +141,8 @@ public final class CollectiveBenchmark {
         return AllReduceCheck.run(pool).requireWithinTolerance();
     }
 
-    /** Implementations timed by {@code --bench algorithms}, by their benchmark names. */
-    public static final List<String> ALGORITHMS = List.of("runtime", "ring", "tree", "ps");
+    /** Implementations timed by {@code --bench algorithms}: the ones the check verifies. */
+    public static final List<String> ALGORITHMS = AllReduceCheck.IMPLS;
 
     /**
      * Builds the report of {@code --bench algorithms}: the check of every implementation
@@ -156,8 +157,8 @@ public final class CollectiveBenchmark {
             devs.addAll(o.deviations());
             traffic.addAll(o.traffic());
         }
-        AllReduceCheck.Deviation worstDiff = devs.stream().max(java.util.Comparator.comparingDouble(AllReduceCheck.Deviation::maxAbsDiff)).orElseThrow();
-        AllReduceCheck.Deviation worstFraction = devs.stream().max(java.util.Comparator.comparingDouble(AllReduceCheck.Deviation::worstFraction)).orElseThrow();
+        AllReduceCheck.Deviation worstDiff = devs.stream().max(Comparator.comparingDouble(AllReduceCheck.Deviation::maxAbsDiff)).orElseThrow();
+        AllReduceCheck.Deviation worstFraction = devs.stream().max(Comparator.comparingDouble(AllReduceCheck.Deviation::worstFraction)).orElseThrow();
         StringBuilder text = new StringBuilder(String.format(Locale.ROOT,
                 "Ring, binary-tree and parameter-server all-reduce written with send/recv in Java (AllReduceAlgorithms) against "
                         + "the built-in all-reduce (parallax's Collectives: shared memory when every rank is on one machine), "
@@ -167,27 +168,28 @@ public final class CollectiveBenchmark {
                         + "elements (fewer than the ranks, counts the ranks do not divide, several tree chunks). Tolerance per element: "
                         + "(n-1) u sum|x_i| with u = 2^-24 (exactly gamma(n-1) = (n-1)u / (1 - (n-1)u); the most n-1 float32 "
                         + "roundings can add, in any order). Largest difference %.3g (%s, %d ranks, %d elements; tolerance there %.3g); "
-                        + "worst element at %s of its tolerance (%s, %d ranks; a two-rank sum is one rounding, which may use all of it).",
+                        + "worst element at %s of its tolerance (%s, %d ranks%s).",
                 3 * AllReduceAlgorithms.TREE_CHUNK_ELEMENTS + 1, worstDiff.maxAbsDiff(), AllReduceCheck.label(worstDiff.impl()), worstDiff.world(),
                 worstDiff.elements(), worstDiff.toleranceAtMaxDiff(), fraction(worstFraction.worstFraction()),
-                AllReduceCheck.label(worstFraction.impl()), worstFraction.world()));
+                AllReduceCheck.label(worstFraction.impl()), worstFraction.world(),
+                worstFraction.world() == 2 ? "; a two-rank sum is one rounding, which may use all of it" : ""));
         long counted = traffic.isEmpty() ? 0 : traffic.get(0).bytes();
         String trafficText = String.format(Locale.ROOT, "Bytes sent per call for a tensor of S = %s, counted by every rank's "
                 + "CommStats: all three move 2(n-1) S in total; the ring spreads it evenly (2(n-1)/n S per rank), the parameter "
                 + "server sends (n-1) S from rank 0, the tree at most 3 S from any rank (one copy up, one per child). steps: "
                 + "message latencies one after another in each algorithm's model (ring 2(n-1), tree 2 floor(log2 n), parameter "
                 + "server 2(n-1) through rank 0), not measured.", human(counted));
+        List<Row> labelled = rows.stream().map(r -> new Row(r.op(), AllReduceCheck.label(r.impl()), r.world(), r.bytes(),
+                r.seconds(), r.algbwGBps(), r.busbwGBps())).toList();
         Report.Builder b = Report.builder("All-reduce: built-in vs ring vs tree vs parameter server")
                 .text(text.toString())
                 .table(checkTable(devs), "Largest difference from the exact sum per implementation and world size, over all checked sizes")
                 .text(trafficText)
                 .table(trafficTable(traffic), "Bytes sent, measured vs formula, in multiples of S")
-                .table(table(rows.stream().map(r -> new Row(r.op(), AllReduceCheck.label(r.impl()), r.world(), r.bytes(), r.seconds(),
-                        r.algbwGBps(), r.busbwGBps())).toList()), "Median time per call of the slowest rank")
+                .table(table(labelled), "Median time per call of the slowest rank")
                 .table(ratioTable(rows), "Time per call over the ring's, smallest and largest size (below 1: faster than the ring)");
         for (int w : worlds) {
-            List<Row> one = rows.stream().filter(r -> r.world() == w).map(r -> new Row(r.op(), AllReduceCheck.label(r.impl()),
-                    r.world(), r.bytes(), r.seconds(), r.algbwGBps(), r.busbwGBps())).toList();
+            List<Row> one = labelled.stream().filter(r -> r.world() == w).toList();
             b.chart(chart("all-reduce time, " + w + " ranks", one, "time"),
                     "Measured time per call vs message size, " + w + " ranks, on this machine");
         }
