@@ -4,9 +4,9 @@ import com.google.gson.JsonElement;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import parallax.engine.UserError;
+import parallax.engine.cluster.AllReduceCheck;
 import parallax.engine.cluster.Cluster;
 import parallax.engine.cluster.CollectiveBenchmark;
 import parallax.engine.cluster.CollectiveBenchmark.Row;
@@ -31,7 +31,7 @@ import tech.tablesaw.api.Table;
         "%%%%parallel [--ranks N | --dp a --tp b --pp c]: run the cell's Java code on every rank with `dist` bound;",
         "  output is prefixed [rank k], the last value of every rank is gathered into a table, variables persist.",
         "%%parallel --bench allreduce|allgather|reduce_scatter|broadcast --ranks N --sizes 1KB..64MB: bandwidth benchmark.",
-        "%%parallel --bench algorithms --worlds 2,3,4: ring and parameter-server all-reduce vs the built-in one.",
+        "%%parallel --bench algorithms --worlds 2,3,4: ring, tree and parameter-server all-reduce vs the built-in one, checked against the exact sum.",
         "%%parallel --dp a --tp b --pp c --zero z --micro-batches m --schedule 1f1b --precision bf16 --checkpoint --steps N: train a GPT",
         "  with that layout (live progress, loss, per-rank memory and time split); --compare \"dp=2\" \"tp=2\" ... side by side; --config ds.json."})
 public final class ParallelCommand extends MagicCommand {
@@ -42,7 +42,7 @@ public final class ParallelCommand extends MagicCommand {
     @Option(names = "--bench", description = "Benchmark a collective: allreduce, allgather, reduce_scatter, broadcast; or 'algorithms'.")
     String bench;
 
-    @Option(names = "--sizes", description = "Message sizes: FROM..TO (powers of two, KB/MB binary) or a list (default 1KB..64MB; algorithms 1KB..1MB).")
+    @Option(names = "--sizes", description = "Message sizes: FROM..TO (powers of two, KB/MB binary) or a list (default 1KB..64MB; algorithms 1KB..4MB).")
     String sizes;
 
     @Option(names = "--iters", defaultValue = "0", description = "Timed iterations per size (0: 20 up to 1 MiB, 10 up to 8 MiB, then 5).")
@@ -153,7 +153,7 @@ public final class ParallelCommand extends MagicCommand {
     }
 
     private Report algorithms() {
-        List<Long> sz = CollectiveBenchmark.parseSizes(sizes == null ? "1KB..1MB" : sizes);
+        List<Long> sz = CollectiveBenchmark.parseSizes(sizes == null ? "1KB..4MB" : sizes);
         List<Integer> ws = new ArrayList<>();
         for (String w : worlds.split(",")) {
             try {
@@ -166,40 +166,17 @@ public final class ParallelCommand extends MagicCommand {
         }
         Cluster c = Cluster.session();
         List<Row> rows = new ArrayList<>();
-        Map<String, Object> diffs = new LinkedHashMap<>();
+        Map<Integer, AllReduceCheck.Outcome> checks = new LinkedHashMap<>();
         try (Progress p = output().progress("all-reduce algorithms", (long) ws.size() * sz.size())) {
             long[] done = {0};
             for (int w : ws) {
                 WorkerPool pool = c.pool(w);
-                diffs.put(String.valueOf(w), CollectiveBenchmark.checkAllReduce(pool));
-                rows.addAll(CollectiveBenchmark.measure(pool, "allreduce", sz, List.of("runtime", "ring", "ps"), iters,
+                // a wrong result stops here, with one line naming the algorithm, world, size and difference
+                checks.put(w, CollectiveBenchmark.checkAllReduce(pool));
+                rows.addAll(CollectiveBenchmark.measure(pool, "allreduce", sz, CollectiveBenchmark.ALGORITHMS, iters,
                         ev -> tick(p, ev, done)));
             }
         }
-        double worst = diffs.values().stream().mapToDouble(v -> (Double) v).max().orElse(0);
-        Map<String, Object> data = new LinkedHashMap<>();
-        data.put("maxAbsDiffByWorld", diffs);
-        data.put("rows", rows);
-        List<Row> renamed = rows.stream().map(r -> new Row(r.op(), label(r.impl()), r.world(), r.bytes(), r.seconds(),
-                r.algbwGBps(), r.busbwGBps())).toList();
-        Report.Builder b = Report.builder("All-reduce: built-in (Gloo) vs ring vs parameter server")
-                .text(String.format(Locale.ROOT, "Ring and parameter-server all-reduce written with send/recv in Java "
-                        + "(RingAllReduce) against Gloo's all-reduce, world sizes %s, on this machine over loopback. "
-                        + "Results checked equal: largest difference from the exact sum %.2g (float32 rounding).", ws, worst))
-                .table(CollectiveBenchmark.table(renamed), "Median time per call of the slowest rank");
-        for (int w : ws) {
-            List<Row> one = renamed.stream().filter(r -> r.world() == w).toList();
-            b.chart(CollectiveBenchmark.chart("all-reduce time, " + w + " ranks", one, "time"),
-                    "Measured time per call vs message size, " + w + " ranks, Gloo on this machine");
-        }
-        return b.data(data).build();
-    }
-
-    private static String label(String impl) {
-        return switch (impl) {
-            case "runtime" -> "built-in";
-            case "ps" -> "parameter server";
-            default -> impl;
-        };
+        return CollectiveBenchmark.algorithmsReport(checks, rows);
     }
 }

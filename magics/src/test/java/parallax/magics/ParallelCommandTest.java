@@ -59,6 +59,27 @@ class ParallelCommandTest {
     }
 
     @Test
+    void algorithmsAreCheckedAgainstTheExactSumAndTimed() throws Exception {
+        String out = run("parallel", "--bench algorithms --worlds 2 --sizes 4KB --iters 3 --json", null);
+        JsonObject o = JsonParser.parseString(out).getAsJsonObject();
+        var devs = o.getAsJsonObject("checks").getAsJsonObject("2").getAsJsonArray("deviations");
+        java.util.Set<String> impls = new java.util.TreeSet<>();
+        double worst = 0;
+        for (var d : devs) {
+            impls.add(d.getAsJsonObject().get("impl").getAsString());
+            worst = Math.max(worst, d.getAsJsonObject().get("worstFraction").getAsDouble());
+        }
+        assertEquals(java.util.Set.of("runtime", "ring", "tree", "ps"), impls);
+        assertTrue(worst > 0 && worst <= 1, "worst fraction of the tolerance " + worst);
+        assertEquals(worst, o.get("worstFractionOfTolerance").getAsDouble());
+        assertEquals(3, o.getAsJsonObject("checks").getAsJsonObject("2").getAsJsonArray("traffic").size());
+        assertEquals(4, o.getAsJsonArray("rows").size(), "one row per implementation");
+
+        MagicError e = assertThrows(MagicError.class, () -> run("parallel", "--bench algorithms --worlds 2,1", null));
+        assertEquals("%parallel: --worlds takes world sizes of at least 2 separated by commas, such as 2,3,4: '2,1'", e.getMessage());
+    }
+
+    @Test
     void mistakesAreOneLine() {
         MagicError e = assertThrows(MagicError.class, () -> run("parallel", "--ranks 4 --dp 3", "1"));
         assertEquals("%parallel: world size 4 is not dp x tp x pp = 3 x 1 x 1 = 3; try dp=4", e.getMessage());

@@ -3,7 +3,6 @@ package parallax.engine.cluster;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -25,12 +24,13 @@ import org.bytedeco.pytorch.global.torch;
  * and returns this rank's median seconds per size.
  *
  * <p>Arguments: {@code {"op": "allreduce|allgather|reduce_scatter|broadcast", "sizes": [bytes...],
- * "impls": ["runtime", "raw", "ring", "ps"], "iters": n, "warmup": n}}; the result maps each
+ * "impls": ["runtime", "raw", "ring", "tree", "ps"], "iters": n, "warmup": n}}; the result maps each
  * implementation to its median seconds per size. "runtime" goes through
  * {@link Collectives} (timeouts, byte counting); "raw" calls the ProcessGroupGloo directly,
- * the baseline for the runtime's overhead; "ring" and "ps" are the send/recv all-reduces of
- * {@link RingAllReduce}. The size is the nccl-tests message size: the all-reduce buffer, the
- * all-gather output, the reduce-scatter input, the broadcast buffer.
+ * the baseline for the runtime's overhead; "ring", "tree" and "ps" are the send/recv
+ * all-reduces of {@link AllReduceAlgorithms} (all-reduce only). The size is the nccl-tests
+ * message size: the all-reduce buffer, the all-gather output, the reduce-scatter input, the
+ * broadcast buffer.
  */
 public final class CollectiveBenchTask implements RankTask {
 
@@ -85,7 +85,6 @@ public final class CollectiveBenchTask implements RankTask {
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("seconds", medians);
-        if (a.has("check") && a.get("check").getAsBoolean()) out.put("maxAbsDiff", check(g));
         return out;
     }
 
@@ -115,47 +114,13 @@ public final class CollectiveBenchTask implements RankTask {
                 };
             }
             case "ring":
-                return () -> RingAllReduce.ring(g, big);
+                return () -> AllReduceAlgorithms.ring(g, big);
+            case "tree":
+                return () -> AllReduceAlgorithms.tree(g, big);
             case "ps":
-                return () -> RingAllReduce.parameterServer(g, big);
+                return () -> AllReduceAlgorithms.parameterServer(g, big);
             default:
-                throw new ClusterError("unknown implementation " + impl + " (runtime, raw, ring, ps)");
+                throw new ClusterError("unknown implementation " + impl + " (runtime, raw, ring, tree, ps)");
         }
-    }
-
-    /**
-     * All-reduces the same rank-dependent values with the library, the ring and the
-     * parameter server, and returns the largest difference between their results and the
-     * sum worked out on the CPU in Java.
-     */
-    static double check(Collectives g) {
-        try (PointerScope s = new PointerScope()) {
-            int len = 1000 + 7;   // not divisible by the world: uneven ring chunks
-            float[] v = new float[len];
-            for (int i = 0; i < len; i++) v[i] = (float) Math.sin(i * 0.37 + g.rank());
-            Tensor builtin = Tensor.create(v.clone());
-            Tensor ring = Tensor.create(v.clone());
-            Tensor ps = Tensor.create(v.clone());
-            g.allReduce(builtin);
-            RingAllReduce.ring(g, ring);
-            RingAllReduce.parameterServer(g, ps);
-            float[] expected = new float[len];
-            for (int i = 0; i < len; i++) {
-                double sum = 0;
-                for (int q = 0; q < g.size(); q++) sum += (float) Math.sin(i * 0.37 + q);
-                expected[i] = (float) sum;
-            }
-            double d0 = builtin.sub(Tensor.create(expected)).abs().max().item_double();
-            double d1 = builtin.sub(ring).abs().max().item_double();
-            double d2 = builtin.sub(ps).abs().max().item_double();
-            return Math.max(d0, Math.max(d1, d2));
-        }
-    }
-
-    static float[] values(Tensor t) {
-        float[] a = new float[(int) t.numel()];
-        FloatBuffer b = t.contiguous().createBuffer();
-        b.get(a);
-        return a;
     }
 }

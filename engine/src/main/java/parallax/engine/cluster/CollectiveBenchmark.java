@@ -4,6 +4,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -130,18 +131,145 @@ public final class CollectiveBenchmark {
         return out;
     }
 
-    /** Largest difference between built-in, ring and parameter-server all-reduce and the exact sum. */
-    public static double checkAllReduce(WorkerPool pool) {
-        JsonObject a = new JsonObject();
-        a.addProperty("op", "allreduce");
-        a.addProperty("check", true);
-        a.add("impls", Wire.GSON.toJsonTree(List.of("runtime")));
-        a.add("sizes", Wire.GSON.toJsonTree(List.of()));
-        double worst = 0;
-        for (JsonElement e : pool.run(CollectiveBenchTask.class.getName(), a.toString(), null, ev -> { })) {
-            worst = Math.max(worst, e.getAsJsonObject().get("maxAbsDiff").getAsDouble());
+    /**
+     * Checks the built-in, ring, tree and parameter-server all-reduce of {@code pool} against
+     * the exact sum ({@link AllReduceCheck}) and counts their traffic; throws a
+     * {@link ClusterError} naming the implementation, world size, size and difference when
+     * a result is outside the float32 tolerance.
+     */
+    public static AllReduceCheck.Outcome checkAllReduce(WorkerPool pool) {
+        return AllReduceCheck.run(pool).requireWithinTolerance();
+    }
+
+    /** Implementations timed by {@code --bench algorithms}: the ones the check verifies. */
+    public static final List<String> ALGORITHMS = AllReduceCheck.IMPLS;
+
+    /**
+     * Builds the report of {@code --bench algorithms}: the check of every implementation
+     * against the exact sum, the bytes each send/recv algorithm sent against its formula,
+     * and the measured times per world size.
+     */
+    public static Report algorithmsReport(Map<Integer, AllReduceCheck.Outcome> checks, List<Row> rows) {
+        List<Integer> worlds = new ArrayList<>(checks.keySet());
+        List<AllReduceCheck.Deviation> devs = new ArrayList<>();
+        List<AllReduceCheck.Traffic> traffic = new ArrayList<>();
+        for (AllReduceCheck.Outcome o : checks.values()) {
+            devs.addAll(o.deviations());
+            traffic.addAll(o.traffic());
         }
-        return worst;
+        AllReduceCheck.Deviation worstDiff = devs.stream().max(Comparator.comparingDouble(AllReduceCheck.Deviation::maxAbsDiff)).orElseThrow();
+        AllReduceCheck.Deviation worstFraction = devs.stream().max(Comparator.comparingDouble(AllReduceCheck.Deviation::worstFraction)).orElseThrow();
+        StringBuilder text = new StringBuilder(String.format(Locale.ROOT,
+                "Ring, binary-tree and parameter-server all-reduce written with send/recv in Java (AllReduceAlgorithms) against "
+                        + "the built-in all-reduce (parallax's Collectives: shared memory when every rank is on one machine), "
+                        + "world sizes %s, on this machine (%d cores) over loopback.%n%n", worlds, Runtime.getRuntime().availableProcessors()));
+        text.append(String.format(Locale.ROOT,
+                "Checked against the exact sum, worked out in double from the same float32 inputs, of 1, n-1, 7, 1001 and %d "
+                        + "elements (fewer than the ranks, counts the ranks do not divide, several tree chunks). Tolerance per element: "
+                        + "(n-1) u sum|x_i| with u = 2^-24 (exactly gamma(n-1) = (n-1)u / (1 - (n-1)u); the most n-1 float32 "
+                        + "roundings can add, in any order). Largest difference %.3g (%s, %d ranks, %d elements; tolerance there %.3g); "
+                        + "worst element at %s of its tolerance (%s, %d ranks%s).",
+                3 * AllReduceAlgorithms.TREE_CHUNK_ELEMENTS + 1, worstDiff.maxAbsDiff(), AllReduceCheck.label(worstDiff.impl()), worstDiff.world(),
+                worstDiff.elements(), worstDiff.toleranceAtMaxDiff(), fraction(worstFraction.worstFraction()),
+                AllReduceCheck.label(worstFraction.impl()), worstFraction.world(),
+                worstFraction.world() == 2 ? "; a two-rank sum is one rounding, which may use all of it" : ""));
+        long counted = traffic.isEmpty() ? 0 : traffic.get(0).bytes();
+        String trafficText = String.format(Locale.ROOT, "Bytes sent per call for a tensor of S = %s, counted by every rank's "
+                + "CommStats: all three move 2(n-1) S in total; the ring spreads it evenly (2(n-1)/n S per rank), the parameter "
+                + "server sends (n-1) S from rank 0, the tree at most 3 S from any rank (one copy up, one per child). steps: "
+                + "message latencies one after another in each algorithm's model (ring 2(n-1), tree 2 floor(log2 n), parameter "
+                + "server 2(n-1) through rank 0), not measured.", human(counted));
+        List<Row> labelled = rows.stream().map(r -> new Row(r.op(), AllReduceCheck.label(r.impl()), r.world(), r.bytes(),
+                r.seconds(), r.algbwGBps(), r.busbwGBps())).toList();
+        Report.Builder b = Report.builder("All-reduce: built-in vs ring vs tree vs parameter server")
+                .text(text.toString())
+                .table(checkTable(devs), "Largest difference from the exact sum per implementation and world size, over all checked sizes")
+                .text(trafficText)
+                .table(trafficTable(traffic), "Bytes sent, measured vs formula, in multiples of S")
+                .table(table(labelled), "Median time per call of the slowest rank")
+                .table(ratioTable(rows), "Time per call over the ring's, smallest and largest size (below 1: faster than the ring)");
+        for (int w : worlds) {
+            List<Row> one = labelled.stream().filter(r -> r.world() == w).toList();
+            b.chart(chart("all-reduce time, " + w + " ranks", one, "time"),
+                    "Measured time per call vs message size, " + w + " ranks, on this machine");
+        }
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("worlds", worlds);
+        data.put("tolerance", "per element (n-1) u sum|x_i|, u = 2^-24");
+        data.put("maxAbsDiff", worstDiff.maxAbsDiff());
+        data.put("worstFractionOfTolerance", worstFraction.worstFraction());
+        data.put("checks", checks);
+        data.put("rows", rows);
+        return b.data(data).build();
+    }
+
+    /** Time of each implementation over the ring's, per world, at the smallest and the largest size. */
+    static Table ratioTable(List<Row> rows) {
+        Table t = Table.create("allreduce ratios", IntColumn.create("ranks"), StringColumn.create("size"), LongColumn.create("bytes"),
+                DoubleColumn.create("tree_over_ring"), DoubleColumn.create("ps_over_ring"), DoubleColumn.create("builtin_over_ring"));
+        for (int w : rows.stream().map(Row::world).distinct().toList()) {
+            List<Long> sizes = rows.stream().filter(r -> r.world() == w).map(Row::bytes).distinct().sorted().toList();
+            for (long b : sizes.size() > 1 ? List.of(sizes.get(0), sizes.get(sizes.size() - 1)) : sizes) {
+                double ring = seconds(rows, "ring", w, b);
+                t.intColumn("ranks").append(w);
+                t.stringColumn("size").append(human(b));
+                t.longColumn("bytes").append(b);
+                t.doubleColumn("tree_over_ring").append(Math.round(seconds(rows, "tree", w, b) / ring * 1000) / 1000.0);
+                t.doubleColumn("ps_over_ring").append(Math.round(seconds(rows, "ps", w, b) / ring * 1000) / 1000.0);
+                t.doubleColumn("builtin_over_ring").append(Math.round(seconds(rows, "runtime", w, b) / ring * 1000) / 1000.0);
+            }
+        }
+        return t;
+    }
+
+    private static double seconds(List<Row> rows, String impl, int world, long bytes) {
+        return rows.stream().filter(r -> r.impl().equals(impl) && r.world() == world && r.bytes() == bytes)
+                .mapToDouble(Row::seconds).findFirst().orElse(Double.NaN);
+    }
+
+    static Table checkTable(List<AllReduceCheck.Deviation> devs) {
+        Map<String, AllReduceCheck.Deviation> worst = new LinkedHashMap<>();
+        for (AllReduceCheck.Deviation d : devs) worst.merge(d.impl() + "/" + d.world(), d, AllReduceCheck.Deviation::worse);
+        Table t = Table.create("allreduce check", StringColumn.create("algorithm"), IntColumn.create("ranks"),
+                DoubleColumn.create("max_abs_diff"), DoubleColumn.create("tolerance_there"),
+                DoubleColumn.create("worst_fraction_of_tolerance"));
+        for (AllReduceCheck.Deviation d : worst.values()) {
+            t.stringColumn("algorithm").append(AllReduceCheck.label(d.impl()));
+            t.intColumn("ranks").append(d.world());
+            t.doubleColumn("max_abs_diff").append(sig(d.maxAbsDiff()));
+            t.doubleColumn("tolerance_there").append(sig(d.toleranceAtMaxDiff()));
+            t.doubleColumn("worst_fraction_of_tolerance").append(fraction(d.worstFraction()));
+        }
+        return t;
+    }
+
+    static Table trafficTable(List<AllReduceCheck.Traffic> traffic) {
+        Table t = Table.create("allreduce traffic", StringColumn.create("algorithm"), IntColumn.create("ranks"),
+                DoubleColumn.create("busiest_rank_sent_xS"), DoubleColumn.create("formula_busiest_xS"),
+                DoubleColumn.create("all_ranks_sent_xS"), DoubleColumn.create("formula_all_xS"), IntColumn.create("steps"));
+        for (AllReduceCheck.Traffic x : traffic) {
+            t.stringColumn("algorithm").append(AllReduceCheck.label(x.impl()));
+            t.intColumn("ranks").append(x.world());
+            t.doubleColumn("busiest_rank_sent_xS").append(Math.round(x.busiestOverSize() * 1e4) / 1e4);
+            t.doubleColumn("formula_busiest_xS").append(Math.round(x.busiestFormula() * 1e4) / 1e4);
+            t.doubleColumn("all_ranks_sent_xS").append(Math.round(x.allOverSize() * 1e4) / 1e4);
+            t.doubleColumn("formula_all_xS").append(Math.round(x.allFormula() * 1e4) / 1e4);
+            t.intColumn("steps").append(x.steps());
+        }
+        return t;
+    }
+
+    /**
+     * A fraction of the tolerance to 6 decimals, rounded away from 1, so that a correctly
+     * rounded two-rank sum (which can come within 1e-7 of the bound) never shows as 1.
+     */
+    private static double fraction(double f) {
+        return f <= 1 ? Math.floor(f * 1e6) / 1e6 : Math.ceil(f * 1e6) / 1e6;
+    }
+
+    /** Three significant digits, for differences of order 1e-7. */
+    private static double sig(double v) {
+        return v == 0 || !Double.isFinite(v) ? v : Double.parseDouble(String.format(Locale.ROOT, "%.3g", v));
     }
 
     /**
