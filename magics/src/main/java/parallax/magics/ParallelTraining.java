@@ -104,7 +104,8 @@ final class ParallelTraining {
     /** Runs training with the given mesh on {@code ranks} ranks. */
     static Report run(ParallelCommand command, Flags flags, MeshShape shape, int ranks) {
         MeshShape layout = shape != null ? shape : MeshShape.dataParallel(ranks);
-        TrainSpec base = spec(flags, layout);
+        DeepSpeedConfig.Applied config = specAndConfig(flags, layout);
+        TrainSpec base = config.spec();
         Path save = null;
         if (flags.save != null) {
             save = Path.of(flags.save);
@@ -130,7 +131,7 @@ final class ParallelTraining {
             List<Training.Run> runs = new ArrayList<>();
             for (int i = 0; i < specs.size(); i++) runs.add(train(command, specs.get(i), flags.compare.get(i)));
             Training.remember(runs);
-            return TrainingReport.compare(runs);
+            return withConfig(TrainingReport.compare(runs), config);
         }
         if (command.baseline && (base.tp() > 1 || base.pp() > 1))
             throw new UserError("--baseline compares with PyTorch DDP: use a pure data-parallel layout (--dp N only)");
@@ -152,7 +153,7 @@ final class ParallelTraining {
             }
             peer = new DdpPeer.Result(peerSteps.get(0), null, median(ours), median(theirs), ours, theirs);
         }
-        Report report = TrainingReport.single(run, peer);
+        Report report = withConfig(TrainingReport.single(run, peer), config);
         if (save == null) return report;
         Checkpoint.save(run, save);
         return withText(report, String.format(Locale.ROOT,
@@ -171,13 +172,27 @@ final class ParallelTraining {
 
     /** The report with one more paragraph at the end (same title and data). */
     static Report withText(Report r, String markdown) {
+        return withText(r, markdown, r.data());
+    }
+
+    private static Report withText(Report r, String markdown, Object data) {
         Report.Builder b = Report.builder(r.title());
         for (Report.Part p : r.parts()) {
             if (p instanceof Report.Text t) b.text(t.markdown());
             else if (p instanceof Report.TablePart t) b.table(t.table(), t.caption());
             else if (p instanceof Report.ChartPart t) b.chart(t.chart(), t.caption());
         }
-        return b.text(markdown).data(r.data()).build();
+        return b.text(markdown).data(data).build();
+    }
+
+    /** Says which "auto" keys of the DeepSpeed config took which values (text, and "deepspeed_auto" in the data). */
+    @SuppressWarnings("unchecked")
+    static Report withConfig(Report r, DeepSpeedConfig.Applied config) {
+        if (config.filled().isEmpty()) return r;
+        Map<String, Object> data = r.data() instanceof Map<?, ?> m ? new java.util.LinkedHashMap<>((Map<String, Object>) m)
+                : new java.util.LinkedHashMap<>();
+        data.put("deepspeed_auto", config.filledValues());
+        return withText(r, config.note(), data);
     }
 
     private static Training.Run train(ParallelCommand command, TrainSpec spec, String label) {
@@ -201,6 +216,11 @@ final class ParallelTraining {
     }
 
     static TrainSpec spec(Flags f, MeshShape layout) {
+        return specAndConfig(f, layout).spec();
+    }
+
+    /** The run the flags ask for, with --config applied, and the config's "auto" keys it filled. */
+    static DeepSpeedConfig.Applied specAndConfig(Flags f, MeshShape layout) {
         GptConfig cfg = GptConfig.preset(f.model == null ? "tiny" : f.model);
         TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp());
         if (f.steps != null) s = s.withSteps(f.steps);
@@ -217,15 +237,6 @@ final class ParallelTraining {
             else if (f.data.equalsIgnoreCase("synthetic")) s = s.withData(TextData.Source.SYNTHETIC);
             else throw new UserError("unknown --data '" + f.data + "' (text, synthetic)");
         }
-        if (f.config != null) {
-            String text;
-            try {
-                text = Files.readString(Path.of(f.config));
-            } catch (IOException e) {
-                throw new UserError("cannot read --config " + f.config + ": " + e.getMessage());
-            }
-            s = DeepSpeedConfig.apply(text, s);
-        }
         if (s.pp() > 1 && f.microBatches == null && s.microBatches() == 1) s = s.withMicroBatches(2 * s.pp(), s.schedule());
         if (f.microBatches != null) s = s.withMicroBatches(f.microBatches, s.schedule());
         if (f.schedule != null) s = s.withMicroBatches(s.microBatches(), PipelineParallel.Schedule.parse(f.schedule));
@@ -238,7 +249,15 @@ final class ParallelTraining {
         if (Boolean.TRUE.equals(f.checkpoint) || f.checkpointEvery != null)
             s = s.withCheckpoint(f.checkpointEvery == null ? 1 : f.checkpointEvery);
         if (f.localSgd != null) s = s.withLocalSgd(f.localSgd);
-        return s;
+        // Last, so that its "auto" values can take the flags' values.
+        if (f.config == null) return new DeepSpeedConfig.Applied(s, List.of());
+        String text;
+        try {
+            text = Files.readString(Path.of(f.config));
+        } catch (IOException e) {
+            throw new UserError("cannot read --config " + f.config + ": " + e.getMessage());
+        }
+        return DeepSpeedConfig.resolve(text, s);
     }
 
     /** One --compare item, e.g. "tp=2,dp=2,zero=1", applied over the base flags. */
