@@ -153,6 +153,37 @@ class KernelBehaviour(unittest.TestCase):
         reply, msgs = run(self.kc, '%lsmagic "unterminated')
         self.assertIn("unterminated", errors(msgs)[0]["evalue"])
 
+    def test_bad_values_in_magics_are_one_line_and_the_kernel_lives(self):
+        # The magics module sweeps every flag (BadInputPropertyTest); this checks the same
+        # promise end to end, through the kernel's error reply and output streams.
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            ds = os.path.join(tmp, "ds.json")
+            with open(ds, "w") as f:
+                f.write('{"zero_optimization": 2}')
+            cases = {
+                "%plan llama-2-7b --gpus 8 --tp 0": "--tp must be a positive number, got 0",
+                "%plan llama-2-7b --gpus 8 --compute-eff NaN": "compute efficiency must be in (0, 1], got NaN",
+                "%parallel --config " + ds: 'zero_optimization must be an object such as {"stage": 2}, not 2',
+                "%precision cast --from random --count 0": "--count must be at least 1, got 0",
+                "%inspect " + os.path.join(tmp, "absent.safetensors"): "no such file",
+                "%convert " + tmp + " " + os.path.join(tmp, "out.gguf"): tmp,
+            }
+            for code, expected in cases.items():
+                reply, msgs = run(self.kc, code)
+                self.assertEqual(reply["status"], "error", code)
+                errs = errors(msgs)
+                self.assertEqual(len(errs), 1, code)
+                self.assertEqual(errs[0]["ename"], "MagicError", code)
+                self.assertNotIn("\n", errs[0]["evalue"], code)
+                self.assertIn(expected, errs[0]["evalue"], code)
+                shown = "\n".join(errs[0]["traceback"]) + text_of(msgs, "stdout") + text_of(msgs, "stderr")
+                self.assertNotIn("at parallax.", shown, code)
+                self.assertNotIn("Exception", shown, code)
+        reply, msgs = run(self.kc, "1 + 1")
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual([m for m in msgs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"], "2")
+
     def test_magic_help_prints_usage(self):
         reply, msgs = run(self.kc, "%lsmagic --help")
         self.assertEqual(reply["status"], "ok")

@@ -54,6 +54,7 @@ public final class ConvertCommand extends MagicCommand {
     @Override
     protected Report execute() {
         if (benchMegabytes != null) {
+            ConvertBenchmark.validate(benchMegabytes, repeat, tmp);
             ConvertBenchmark.Result r = ConvertBenchmark.run(benchMegabytes, repeat, tmp,
                     output().progress("bench", 3L * (repeat + 1)));
             return ConvertBenchmark.report(r);

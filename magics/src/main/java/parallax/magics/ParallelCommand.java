@@ -65,6 +65,7 @@ public final class ParallelCommand extends MagicCommand {
         }
         if (bench != null) {
             if (training.requested()) throw new UserError("give either --bench or training flags, not both");
+            if (iters < 0) throw new UserError("--iters must be 0 (automatic) or more, not " + iters);
             return bench.equalsIgnoreCase("algorithms") ? algorithms() : bandwidth();
         }
         if (training.requested()) {

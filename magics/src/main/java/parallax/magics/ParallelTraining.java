@@ -13,6 +13,7 @@ import parallax.engine.cluster.MeshShape;
 import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.Checkpoint;
 import parallax.engine.parallel.DdpPeer;
+import parallax.engine.parallel.DeepSpeedConfig;
 import parallax.engine.parallel.TrainSpec;
 import parallax.engine.parallel.Training;
 import parallax.engine.parallel.TrainingReport;
@@ -36,7 +37,8 @@ final class ParallelTraining {
     static Report run(ParallelCommand command, TrainingOptions.Flags flags, MeshShape shape, int ranks,
                       CommandLine.ParseResult given) {
         MeshShape layout = shape != null ? shape : MeshShape.dataParallel(ranks);
-        TrainSpec base = TrainingOptions.toSpec(flags, layout);
+        DeepSpeedConfig.Applied config = TrainingOptions.resolve(flags, layout);
+        TrainSpec base = config.spec();
         boolean compare = flags.compare != null && !flags.compare.isEmpty();
         Path save = flags.save == null ? null : saveTarget(flags.save, compare);
         if (compare) {
@@ -49,7 +51,7 @@ final class ParallelTraining {
             List<TrainingRun> runs = new ArrayList<>();
             for (int i = 0; i < specs.size(); i++) runs.add(train(command, specs.get(i), flags.compare.get(i)));
             Session.remember(runs);
-            return TrainingReport.compare(runs);
+            return withConfig(TrainingReport.compare(runs), config);
         }
         if (command.baseline && (base.tp() > 1 || base.pp() > 1))
             throw new UserError("--baseline compares with PyTorch DDP: use a pure data-parallel layout (--dp N only)");
@@ -60,7 +62,7 @@ final class ParallelTraining {
         TrainingRun run = train(command, base.withExport(keep), base.label());
         Session.remember(List.of(run));
         DdpPeer.Result peer = command.baseline ? ddpPeer(command, base, run) : null;
-        Report report = TrainingReport.single(run, peer);
+        Report report = withConfig(TrainingReport.single(run, peer), config);
         if (!keep) report = withText(report, String.format(Locale.ROOT, "The trained weights were not handed back: %s needs about "
                 + "%,d MiB of worker heap for that, more than the workers' %,d MiB allow (raise it with PARALLAX_WORKER_OPTS=-Xmx...).",
                 base.model().name(), Training.exportHeapBytes(base) >> 20, heap >> 20));
@@ -112,13 +114,27 @@ final class ParallelTraining {
 
     /** The report with one more paragraph at the end (same title and data). */
     static Report withText(Report r, String markdown) {
+        return withText(r, markdown, r.data());
+    }
+
+    private static Report withText(Report r, String markdown, Object data) {
         Report.Builder b = Report.builder(r.title());
         for (Report.Part p : r.parts()) {
             if (p instanceof Report.Text t) b.text(t.markdown());
             else if (p instanceof Report.TablePart t) b.table(t.table(), t.caption());
             else if (p instanceof Report.ChartPart t) b.chart(t.chart(), t.caption());
         }
-        return b.text(markdown).data(r.data()).build();
+        return b.text(markdown).data(data).build();
+    }
+
+    /** Says which "auto" keys of the DeepSpeed config took which values (text, and "deepspeed_auto" in the data). */
+    @SuppressWarnings("unchecked")
+    static Report withConfig(Report r, DeepSpeedConfig.Applied config) {
+        if (config.filled().isEmpty()) return r;
+        Map<String, Object> data = r.data() instanceof Map<?, ?> m ? new java.util.LinkedHashMap<>((Map<String, Object>) m)
+                : new java.util.LinkedHashMap<>();
+        data.put("deepspeed_auto", config.filledValues());
+        return withText(r, config.note(), data);
     }
 
     /** One run on the session's pool, with a live bar of the global loss. */

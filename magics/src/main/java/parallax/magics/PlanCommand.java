@@ -124,14 +124,15 @@ public final class PlanCommand extends MagicCommand {
     @Override
     protected Report execute() {
         if (list) return listing();
+        checkRanges();
         if (validate) return validate();
         ModelSpec m = model();
         Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap, dropout);
         if (infer) {
             int ctx = context != null ? context : m.maxSeq();
             List<GpuProfile> gs = new ArrayList<>(GpuProfile.all());
+            GpuProfile chosen = gpuProfile();
             if (!gpu.equals("h100-80gb") || gpuMemGib != null) {
-                GpuProfile chosen = gpuProfile();
                 gs.removeIf(x -> x.name().equals(chosen.name()));
                 gs.add(0, chosen);
             }
@@ -143,7 +144,6 @@ public final class PlanCommand extends MagicCommand {
         if (search) {
             Cluster cl = cluster(g, null);
             long gb = globalBatch != null ? globalBatch : Math.max(cl.gpus(), 4L * 1024 * 1024 / s);
-            if (repeat < 1) throw new UserError("--repeat must be at least 1");
             LayoutSearch.Request req = new LayoutSearch.Request(gb, s, dtype(), Planner.optimizer(optimizer), null);
             double[] times = new double[repeat];
             LayoutSearch.Result r = null;
@@ -180,6 +180,8 @@ public final class PlanCommand extends MagicCommand {
         if (globalBatch != null) {
             if (globalBatch % ((long) d * microBatch) != 0)
                 throw new UserError("global batch " + globalBatch + " is not a multiple of dp x micro-batch = " + (long) d * microBatch);
+            if (globalBatch / ((long) d * microBatch) > Integer.MAX_VALUE)
+                throw new UserError("--global-batch " + globalBatch + " needs more than " + Integer.MAX_VALUE + " micro-batches per step");
             acc = (int) (globalBatch / ((long) d * microBatch));
         }
         boolean off = offload.equalsIgnoreCase("optimizer") || offload.equalsIgnoreCase("both");
@@ -205,7 +207,7 @@ public final class PlanCommand extends MagicCommand {
             if (rows.isEmpty()) throw new UserError(measured + " holds no runs");
             return MemoryValidation.report(m, rows, measured.getFileName().toString());
         }
-        if (steps < 1) throw new UserError("--steps must be at least 1");
+        if (save != null) ValidationRuns.checkSaveTarget(save);
         String preset = name == null ? "tiny" : name.toLowerCase(Locale.ROOT).replaceFirst("-gpt$", "");
         GptConfig cfg = GptConfig.preset(preset);
         ModelSpec m = ValidationRuns.spec(cfg);
@@ -221,6 +223,47 @@ public final class PlanCommand extends MagicCommand {
         if (save != null) ValidationRuns.save(m.name(), runs, save);
         return MemoryValidation.report(m, MemoryValidation.compare(m, runs), "the engine's " + ranks + " worker ranks (CPU, Gloo and shared memory), "
                 + steps + " steps of " + cfg.name() + " GPT, global batch 8, measured this run" + (save != null ? ", saved to " + save : ""));
+    }
+
+    /**
+     * Every numeric flag in its range, named, before any of them is used (arithmetic on
+     * --tp or --seq comes before the engine's records check them), and in every mode, so a
+     * value that a mode ignores is still refused rather than passed over.
+     */
+    private void checkRanges() {
+        positive("--tp", tp);
+        positive("--pp", pp);
+        positive("--vpp", vpp);
+        positive("--micro-batch", microBatch);
+        if (dp != null) positive("--dp", dp);
+        if (accum != null) positive("--micro-batches", accum);
+        if (globalBatch != null) positive("--global-batch", globalBatch);
+        if (seq != null) positive("--seq", seq);
+        if (gpus != null && gpus < 1) throw new UserError("number of GPUs must be positive, got " + gpus);
+        if (nodes != null && nodes < 1) throw new UserError("number of nodes must be positive, got " + nodes);
+        if (gpusPerNode != null) positive("--gpus-per-node", gpusPerNode);
+        if (zero < 0 || zero > 3) throw new UserError("--zero: ZeRO stage must be 0, 1, 2 or 3, got " + zero);
+        positive("--top", top);
+        positive("--repeat", repeat);
+        if (context != null) positive("--context", context);
+        positive("--batch", batch);
+        positive("--kv-bytes", kvBytes);
+        positive("--steps", steps);
+        if (arch != null) archOf(arch);
+        if (tflops != null) positiveFinite("--tflops", tflops);
+        if (fp8Tflops != null && !(fp8Tflops >= 0 && !Double.isInfinite(fp8Tflops)))
+            throw new UserError("--fp8-tflops must be 0 (no FP8) or a positive number, got " + fp8Tflops);
+        if (nvlinkGBs != null) positiveFinite("--nvlink-gbs", nvlinkGBs);
+        if (netGbps != null) positiveFinite("--net-gbps", netGbps);
+        if (gpuMemGib != null) GpuProfile.gibToBytes("--gpu-mem-gib", gpuMemGib);
+    }
+
+    private static void positiveFinite(String flag, double value) {
+        if (!(value > 0) || Double.isInfinite(value)) throw new UserError(flag + " must be a positive number, got " + value);
+    }
+
+    private static void positive(String flag, long value) {
+        if (value < 1) throw new UserError(flag + " must be a positive number, got " + value);
     }
 
     private ModelSpec model() {
@@ -270,8 +313,7 @@ public final class PlanCommand extends MagicCommand {
                     netGbps != null ? netGbps / 8 : 25, gpusPerNode != null ? gpusPerNode : 8);
         }
         g = GpuProfile.get(gpu);
-        if (gpuMemGib != null && gpuMemGib <= 0) throw new UserError("--gpu-mem-gib must be positive");
-        return g.with(gpuMemGib != null ? (long) (gpuMemGib * (1L << 30)) : null, tflops != null ? tflops * 1e12 : null,
+        return g.with(gpuMemGib != null ? GpuProfile.gibToBytes("--gpu-mem-gib", gpuMemGib) : null, tflops != null ? tflops * 1e12 : null,
                 fp8Tflops != null ? fp8Tflops * 1e12 : null, nvlinkGBs != null ? nvlinkGBs * 1e9 : null,
                 netGbps != null ? netGbps / 8 * 1e9 : null, gpusPerNode);
     }

@@ -120,11 +120,17 @@ final class TrainingOptions {
 
     private TrainingOptions() {}
 
-    /**
-     * The one place flags become a run: preset, layout, the run's own settings, then a
-     * DeepSpeed config, then the flags that override it.
-     */
+    /** The one place flags become a run (see {@link #resolve}). */
     static TrainSpec toSpec(Flags f, MeshShape layout) {
+        return resolve(f, layout).spec();
+    }
+
+    /**
+     * The one place flags become a run: the preset, the layout and every flag, then a
+     * DeepSpeed config last, whose explicit values win and whose {@code "auto"} values take
+     * the flags' (as the Hugging Face Trainer fills them); returns which "auto" keys were filled.
+     */
+    static DeepSpeedConfig.Applied resolve(Flags f, MeshShape layout) {
         GptConfig cfg = GptConfig.preset(f.model == null ? "tiny" : f.model);
         TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp());
         if (f.steps != null) s = s.withSteps(f.steps);
@@ -138,18 +144,17 @@ final class TrainingOptions {
         }
         if (f.lr != null) s = s.withOptimizer(s.optimizer(), f.lr);
         if (f.data != null) s = s.withData(data(f.data));
-        if (f.precision != null) s = s.withPrecision(precision(f.precision));
-        if (f.microBatches != null) s = s.withMicroBatches(f.microBatches, s.schedule());
-        if (f.config != null) s = DeepSpeedConfig.apply(readConfig(f.config), s);
         if (s.pp() > 1 && f.microBatches == null && s.microBatches() == 1) s = s.withMicroBatches(2 * s.pp(), s.schedule());
         if (f.microBatches != null) s = s.withMicroBatches(f.microBatches, s.schedule());
         if (f.schedule != null) s = s.withMicroBatches(s.microBatches(), PipelineParallel.Schedule.parse(f.schedule));
         if (f.zero != null) s = s.withZero(f.zero);
         if (f.precision != null) s = s.withPrecision(precision(f.precision));
         Integer every = f.checkpointEvery != null ? f.checkpointEvery : f.checkpoint;
+        if (every != null && every < 1) throw new UserError("--checkpoint K keeps one input per K blocks: K must be at least 1, not " + every);
         if (every != null) s = s.withCheckpoint(every);
         if (f.localSgd != null) s = s.withLocalSgd(f.localSgd);
-        return s;
+        if (f.config == null) return new DeepSpeedConfig.Applied(s, List.of());
+        return DeepSpeedConfig.resolve(readConfig(f.config), s);
     }
 
     private static TextData.Source data(String d) {
@@ -180,6 +185,7 @@ final class TrainingOptions {
      * A layout the item does not name is 1 (items describe whole layouts).
      */
     static TrainSpec compareItem(String item, CommandLine.ParseResult given) {
+        if (item.isBlank()) throw new UserError("--compare takes layouts such as \"dp=2\" \"tp=2,zero=1\": an empty one describes nothing");
         List<String> args = new ArrayList<>();
         for (OptionSpec o : given.matchedOptions()) {
             if (!isTrainingFlag(o) || o.longestName().equals("--compare")) continue;
@@ -203,7 +209,7 @@ final class TrainingOptions {
             throw new UserError("--compare '" + item + "': " + e.getMessage() + MagicRunner.suggestions(e));
         }
         Layout l = parsed.layout;
-        MeshShape shape = new MeshShape(l.dp == null ? 1 : l.dp, l.tp == null ? 1 : l.tp, l.pp == null ? 1 : l.pp);
+        MeshShape shape = MeshShape.of(null, l.dp == null ? 1 : l.dp, l.tp, l.pp);
         return toSpec(parsed.flags, shape);
     }
 

@@ -1,17 +1,21 @@
 package parallax.magics;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
 import parallax.engine.cluster.MeshShape;
 import parallax.engine.numerics.DType;
+import parallax.engine.parallel.DeepSpeedConfig;
 import parallax.engine.parallel.PipelineParallel;
+import parallax.engine.report.Report;
 import parallax.engine.parallel.TrainSpec;
 import picocli.CommandLine;
 
@@ -105,6 +109,35 @@ class ParallelTrainingTest {
         assertTrue(e.getMessage().contains("gradient_clipping") && e.getMessage().contains("zero_optimization.offload_param"), e.getMessage());
         UserError d = assertThrows(UserError.class, () -> spec("--config " + dir));
         assertTrue(d.getMessage().contains("directory"), d.getMessage());
+    }
+
+    @Test
+    void deepSpeedAutoTakesTheFlagsAndTheReportSaysSo() throws Exception {
+        Path cfg = dir.resolve("hf.json");
+        Files.writeString(cfg, "{\"train_batch_size\": \"auto\", \"train_micro_batch_size_per_gpu\": \"auto\","
+                + " \"gradient_accumulation_steps\": \"auto\", \"bf16\": {\"enabled\": \"auto\"},"
+                + " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": \"auto\"}}, \"zero_optimization\": {\"stage\": 1}}");
+        ParallelCommand c = parse("--dp 2 --config " + cfg + " --batch 16 --micro-batches 2 --precision bf16 --lr 3e-4");
+        DeepSpeedConfig.Applied a = TrainingOptions.resolve(c.training, c.shape());
+        assertEquals(16, a.spec().batch());
+        assertEquals(2, a.spec().microBatches());
+        assertEquals(DType.BF16, a.spec().precision());
+        assertEquals(3e-4, a.spec().lr());
+        assertEquals(1, a.spec().zero());
+        assertEquals(4L, a.filledValues().get("train_micro_batch_size_per_gpu"), "16 sequences / (dp 2 x 2 micro-batches)");
+
+        Report r = ParallelTraining.withConfig(Report.builder("run").text("trained").data(Map.of("steps", 1)).build(), a);
+        assertTrue(r.toText().contains("`train_micro_batch_size_per_gpu` = 4"), r.toText());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> data = (Map<String, Object>) r.data();
+        assertEquals(1, data.get("steps"));
+        assertEquals(a.filledValues(), data.get("deepspeed_auto"));
+        Report plain = Report.builder("run").text("trained").build();
+        assertSame(plain, ParallelTraining.withConfig(plain, new DeepSpeedConfig.Applied(a.spec(), java.util.List.of())));
+
+        Files.writeString(cfg, "{\"zero_optimization\": 2}");
+        UserError e = assertThrows(UserError.class, () -> spec("--dp 2 --config " + cfg));
+        assertEquals("--config: zero_optimization must be an object such as {\"stage\": 2}, not 2", e.getMessage());
     }
 
     @Test

@@ -104,6 +104,22 @@ class PlanCommandTest {
     }
 
     @Test
+    void zeroOrNegativeLayoutFlagsNameTheFlag() {
+        assertEquals("%plan: --tp must be a positive number, got 0", error("plan", "llama-2-7b --gpus 8 --tp 0"));
+        assertEquals("%plan: --pp must be a positive number, got 0", error("plan", "llama-2-7b --gpus 8 --pp 0"));
+        assertEquals("%plan: --micro-batch must be a positive number, got 0", error("plan", "llama-2-7b --gpus 8 --micro-batch 0"));
+        assertEquals("%plan: --seq must be a positive number, got 0", error("plan", "llama-2-7b --gpus 8 --search --seq 0"));
+        assertEquals("%plan: --top must be a positive number, got 0", error("plan", "llama-2-7b --gpus 8 --search --top 0"));
+        assertEquals("%plan: --global-batch must be a positive number, got -2147483649",
+                error("plan", "--layers 2 --hidden 64 --heads 4 --vocab 100 --gpus 1 --global-batch -2147483649"));
+        assertEquals("%plan: compute efficiency must be in (0, 1], got NaN", error("plan", "llama-2-7b --gpus 8 --compute-eff NaN"));
+        assertEquals("%plan: --tflops must be a positive number, got Infinity", error("plan", "llama-2-7b --gpus 8 --tflops Infinity"));
+        assertEquals("%plan: --gpu-mem-gib must be a positive number of GiB below 2^33, got 1.0E12",
+                error("plan", "llama-2-7b --gpus 8 --gpu-mem-gib 1e12"));
+        assertTrue(error("plan", "llama-2-7b --gpus 8 --arch nonsense").startsWith("%plan: unknown --arch 'nonsense'"));
+    }
+
+    @Test
     void validateAgainstARecord(@TempDir Path dir) throws Exception {
         // The record format ValidationRuns.save writes; numbers counted by hand for the engine's tiny GPT under
         // plain DP on 2 ranks (units padded to a multiple of 2, fp32, AdamW), so the states must read as exact.

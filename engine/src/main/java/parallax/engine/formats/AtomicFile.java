@@ -25,6 +25,8 @@ public final class AtomicFile implements AutoCloseable {
 
     public AtomicFile(Path target) {
         this.target = target.toAbsolutePath();
+        if (Files.isDirectory(this.target))
+            throw new parallax.engine.UserError(target + " is a directory: give a file name to write");
         Path dir = this.target.getParent();
         try {
             if (dir != null) Files.createDirectories(dir);
@@ -87,7 +89,8 @@ public final class AtomicFile implements AutoCloseable {
             }
             committed = true;
         } catch (IOException e) {
-            throw new UncheckedIOException(target + ": cannot finish writing", e);
+            close();
+            throw new parallax.engine.UserError(target + ": cannot finish writing: " + e.getMessage(), e);
         }
     }
 

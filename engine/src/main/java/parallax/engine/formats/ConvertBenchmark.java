@@ -2,7 +2,6 @@ package parallax.engine.formats;
 
 import parallax.engine.numerics.DType;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -20,6 +19,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
+import parallax.engine.UserError;
 import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.DoubleColumn;
@@ -43,15 +43,37 @@ public final class ConvertBenchmark {
 
     public record Result(long fileBytes, int tensors, int repeats, int threads, long maxHeapBytes, List<Case> cases, String directory) {}
 
+    /**
+     * Checks the flags before anything is written: the size, the repeats, and that
+     * {@code tmpRoot} is (or can become) a directory with room for the source file, its
+     * copy and one converted file at a time.
+     */
+    public static void validate(long megabytes, int repeats, Path tmpRoot) {
+        if (megabytes < 64) throw new UserError("--bench needs at least 64 MB, got " + megabytes);
+        if (repeats < 1) throw new UserError("--repeat must be at least 1, got " + repeats);
+        Path existing = tmpRoot.toAbsolutePath();
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null || !Files.isDirectory(existing))
+            throw new UserError("--tmp " + tmpRoot + " is not a directory");
+        try {
+            long free = Files.getFileStore(existing).getUsableSpace();
+            // source + copy + one F16 output: 2.5 bytes per byte of the source
+            if (megabytes > free / 2_500_000L)
+                throw new UserError(String.format(Locale.ROOT, "--bench %d MB needs about %.1f GB free in %s, which has %.1f GB",
+                        megabytes, megabytes * 2.5e6 / 1e9, existing, free / 1e9));
+        } catch (IOException e) {
+            throw new UserError("--tmp " + tmpRoot + ": " + e.getMessage());
+        }
+    }
+
     public static Result run(long megabytes, int repeats, Path tmpRoot, Progress progress) {
-        if (megabytes < 64) throw new parallax.engine.UserError("--bench needs at least 64 MB");
-        if (repeats < 1) throw new parallax.engine.UserError("--repeat must be at least 1");
+        validate(megabytes, repeats, tmpRoot);
         Path dir;
         try {
             Files.createDirectories(tmpRoot);
             dir = Files.createTempDirectory(tmpRoot, "parallax-bench-");
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new UserError("--tmp " + tmpRoot + ": cannot create a directory there (" + e.getMessage() + ")");
         }
         try {
             long perTensor = 4096L * 4096 * 4;
@@ -89,7 +111,7 @@ public final class ConvertBenchmark {
             rates.forEach((k, v) -> cases.add(new Case(k, v, median(v), median(v) / copyMedian)));
             return new Result(size, tensors, repeats, ChunkedCopy.THREADS, Runtime.getRuntime().maxMemory(), cases, dir.toString());
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new UserError("--bench: writing in " + dir + " failed: " + e.getMessage());
         } finally {
             deleteTree(dir);
         }

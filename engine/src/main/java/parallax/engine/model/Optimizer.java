@@ -19,10 +19,17 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
     /** Bytes of state per parameter (fp32): SGD momentum 4, AdamW m and v 8. */
     int stateBytesPerParam();
 
+    /** SGD's momentum and AdamW's betas, epsilon and decoupled weight decay in every run. */
+    double SGD_MOMENTUM = 0.9;
+    double ADAMW_BETA1 = 0.9;
+    double ADAMW_BETA2 = 0.95;
+    double ADAMW_EPS = 1e-8;
+    double ADAMW_WEIGHT_DECAY = 0.01;
+
     static Optimizer create(String name, long numel, double lr) {
         switch (name.toLowerCase(Locale.ROOT)) {
-            case "sgd": return new Sgd(numel, lr, 0.9);
-            case "adamw": return new AdamW(numel, lr, 0.9, 0.95, 1e-8, 0.01);
+            case "sgd": return new Sgd(numel, lr, SGD_MOMENTUM);
+            case "adamw": return new AdamW(numel, lr, ADAMW_BETA1, ADAMW_BETA2, ADAMW_EPS, ADAMW_WEIGHT_DECAY);
             default: throw new parallax.engine.UserError("unknown optimizer '" + name + "' (sgd, adamw)");
         }
     }

@@ -113,6 +113,9 @@ public record TrainSpec(
         if (zero < 0 || zero > 3) throw new UserError("--zero must be 0, 1, 2 or 3, not " + zero);
         if (steps < 1) throw new UserError("--steps must be at least 1");
         if (microBatches < 1) throw new UserError("--micro-batches must be at least 1");
+        if (batch < 1) throw new UserError("--batch must be at least 1 sequence per step, not " + batch);
+        if (!(lr > 0) || Double.isInfinite(lr)) throw new UserError("--lr must be a positive number, not " + lr);
+        if (localSgdEvery < 0) throw new UserError("--local-sgd must be 0 (off) or a number of steps, not " + localSgdEvery);
         if (batch % dp != 0)
             throw new UserError("global batch " + batch + " is not divisible by --dp " + dp);
         if ((batch / dp) % microBatches != 0)

@@ -48,11 +48,12 @@ public record Conventions(Units units, int bytesPerParam, double headroom, doubl
     public Conventions {
         if (bytesPerParam != 16 && bytesPerParam != 18)
             throw new UserError("bytes per parameter convention must be 16 (ZeRO paper) or 18 (fp32 gradients), got " + bytesPerParam);
-        if (headroom < 0 || headroom >= 1) throw new UserError("headroom must be a fraction in [0, 1), got " + headroom);
-        if (computeEfficiency <= 0 || computeEfficiency > 1)
+        // Written as "inside the range" so that NaN is refused too.
+        if (!(headroom >= 0 && headroom < 1)) throw new UserError("headroom must be a fraction in [0, 1), got " + headroom);
+        if (!(computeEfficiency > 0 && computeEfficiency <= 1))
             throw new UserError("compute efficiency must be in (0, 1], got " + computeEfficiency);
-        if (linkEfficiency <= 0 || linkEfficiency > 1)
+        if (!(linkEfficiency > 0 && linkEfficiency <= 1))
             throw new UserError("link efficiency must be in (0, 1], got " + linkEfficiency);
-        if (overlap < 0 || overlap > 1) throw new UserError("overlap must be in [0, 1], got " + overlap);
+        if (!(overlap >= 0 && overlap <= 1)) throw new UserError("overlap must be in [0, 1], got " + overlap);
     }
 }

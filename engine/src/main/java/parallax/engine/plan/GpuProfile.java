@@ -60,8 +60,19 @@ public record GpuProfile(String name, String description, long memoryBytes, doub
     public GpuProfile {
         if (memoryBytes <= 0) throw new UserError("GPU memory must be positive");
         if (gpusPerNode <= 0) throw new UserError("GPUs per node must be positive, got " + gpusPerNode);
+        for (double f : new double[] {fp32Flops, bf16Flops, fp16Flops, fp8Flops})
+            if (!(f >= 0) || Double.isInfinite(f)) throw new UserError("GPU FLOP/s must be finite and not negative (0 = no such mode), got " + f / T + " TFLOP/s");
         if (bf16Flops <= 0 && fp16Flops <= 0 && fp32Flops <= 0) throw new UserError("GPU needs a positive FLOP/s figure");
-        if (nvlinkBytesPerS <= 0 || netBytesPerS <= 0) throw new UserError("link bandwidths must be positive");
+        if (!(nvlinkBytesPerS > 0) || !(netBytesPerS > 0) || Double.isInfinite(nvlinkBytesPerS) || Double.isInfinite(netBytesPerS))
+            throw new UserError("link bandwidths must be positive and finite, got NVLink " + nvlinkBytesPerS / GB + " GB/s, network "
+                    + netBytesPerS / GB + " GB/s");
+    }
+
+    /** GiB as bytes, or one line naming {@code flag} when the amount is not a positive size a long can hold. */
+    public static long gibToBytes(String flag, double gib) {
+        if (!(gib > 0) || gib >= (double) (Long.MAX_VALUE >> 30))
+            throw new UserError(flag + " must be a positive number of GiB below 2^33, got " + gib);
+        return (long) (gib * GIB);
     }
 
     private static void add(GpuProfile g) { GPUS.put(g.name(), g); }
@@ -113,7 +124,7 @@ public record GpuProfile(String name, String description, long memoryBytes, doub
     public static GpuProfile custom(double memGib, double bf16Tflops, double fp8Tflops, double nvlinkGBs, double netGBs,
                                     int perNode) {
         return new GpuProfile("custom", String.format("custom GPU (%.0f GiB, %.0f TFLOP/s bf16)", memGib, bf16Tflops),
-                (long) (memGib * GIB), 0, bf16Tflops * T, bf16Tflops * T, fp8Tflops * T,
+                gibToBytes("--gpu-mem-gib", memGib), 0, bf16Tflops * T, bf16Tflops * T, fp8Tflops * T,
                 nvlinkGBs * GB, netGBs * GB, 32 * GB, perNode, 1024 * GB_L());
     }
 }

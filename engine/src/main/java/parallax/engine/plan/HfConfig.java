@@ -2,11 +2,11 @@ package parallax.engine.plan;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import parallax.engine.JsonText;
 import parallax.engine.UserError;
 import parallax.engine.plan.ModelSpec.Arch;
 
@@ -23,13 +23,11 @@ public final class HfConfig {
         if (!Files.isRegularFile(path)) throw new UserError("no config file at " + path);
         JsonObject o;
         try {
-            JsonElement e = JsonParser.parseString(Files.readString(path));
+            JsonElement e = JsonText.parse(Files.readString(path), path.toString());
             if (!e.isJsonObject()) throw new UserError(path + " is not a JSON object");
             o = e.getAsJsonObject();
         } catch (IOException ex) {
             throw new UserError("cannot read " + path + ": " + ex.getMessage());
-        } catch (com.google.gson.JsonParseException ex) {
-            throw new UserError(path + " is not valid JSON: " + ex.getMessage());
         }
         String name = path.getParent() != null && path.getParent().getFileName() != null
                 ? path.getParent().getFileName().toString() : path.getFileName().toString();

@@ -4,7 +4,6 @@ import parallax.engine.numerics.DType;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
+import parallax.engine.JsonText;
 import parallax.engine.UserError;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.StringColumn;
@@ -99,7 +99,7 @@ public final class MemoryValidation {
     public static List<Measurement> read(Path path) {
         if (!Files.isRegularFile(path)) throw new UserError("no measurement record at " + path);
         try {
-            JsonElement e = JsonParser.parseString(Files.readString(path));
+            JsonElement e = JsonText.parse(Files.readString(path), path.toString());
             JsonArray runs = e.isJsonObject() && e.getAsJsonObject().has("runs") ? e.getAsJsonObject().getAsJsonArray("runs")
                     : e.isJsonArray() ? e.getAsJsonArray() : null;
             if (runs == null) throw new UserError(path + " has no \"runs\" array of measurements");
@@ -117,8 +117,11 @@ public final class MemoryValidation {
             return out;
         } catch (IOException ex) {
             throw new UserError("cannot read " + path + ": " + ex.getMessage());
-        } catch (com.google.gson.JsonParseException | IllegalStateException ex) {
-            throw new UserError(path + " is not a valid measurement record: " + ex.getMessage());
+        } catch (UserError ex) {
+            throw ex;
+        } catch (RuntimeException ex) { // a value of the wrong JSON type: Gson's casts and number parsing
+            throw new UserError(path + " is not a valid measurement record" + JsonText.where(ex)
+                    + ": expected {\"model\": ..., \"runs\": [...]} as %plan --validate --save writes");
         }
     }
 

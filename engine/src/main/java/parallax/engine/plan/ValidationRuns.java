@@ -94,6 +94,16 @@ public final class ValidationRuns {
     }
 
     /** Writes a measurement record (temp file, then rename). */
+    /** Refuses a --save target that cannot be written, before minutes of runs rather than after. */
+    public static void checkSaveTarget(Path file) {
+        Path target = file.toAbsolutePath();
+        if (Files.isDirectory(target)) throw new UserError("--save " + file + " is a directory: give a file name such as measured.json");
+        Path existing = target.getParent();
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null || !Files.isDirectory(existing) || !Files.isWritable(existing))
+            throw new UserError("--save " + file + ": cannot create a file there (" + existing + " is not a writable directory)");
+    }
+
     public static void save(String model, List<MemoryValidation.Measurement> runs, Path file) {
         List<Map<String, Object>> rows = new ArrayList<>();
         for (MemoryValidation.Measurement x : runs) {
@@ -118,13 +128,20 @@ public final class ValidationRuns {
             rows.add(r);
         }
         String json = new GsonBuilder().setPrettyPrinting().create().toJson(Map.of("model", model, "runs", rows));
+        checkSaveTarget(file);
+        Path tmp = null;
         try {
             Path dir = file.toAbsolutePath().getParent();
             Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, ".measured", ".tmp");
+            tmp = Files.createTempFile(dir, ".measured", ".tmp");
             Files.writeString(tmp, json);
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
+            try {
+                if (tmp != null) Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // best effort: the name starts with a dot and ends in .tmp
+            }
             throw new UserError("cannot write " + file + ": " + e.getMessage());
         }
     }
