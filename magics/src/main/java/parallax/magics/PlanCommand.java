@@ -5,7 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import parallax.engine.UserError;
-import parallax.engine.plan.Cluster;
+import parallax.engine.plan.GpuCluster;
 import parallax.engine.plan.Conventions;
 import parallax.engine.numerics.DType;
 import parallax.engine.plan.GpuProfile;
@@ -67,7 +67,7 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--experts", description = "MoE experts per layer.") Integer experts;
     @Option(names = "--top-k", description = "MoE experts per token.") Integer topK;
 
-    // Cluster.
+    // The cluster.
     @Option(names = "--gpu", description = "GPU profile: h100-80gb, h200-141gb, a100-80gb, a100-40gb, v100-32gb, l40s, custom (default h100-80gb).")
     String gpu = "h100-80gb";
     @Option(names = "--gpus", description = "Total GPUs (default dp x tp x pp).") Integer gpus;
@@ -142,7 +142,7 @@ public final class PlanCommand extends MagicCommand {
         GpuProfile g = gpuProfile();
         int s = seq != null ? seq : Math.min(m.maxSeq(), 4096);
         if (search) {
-            Cluster cl = cluster(g, null);
+            GpuCluster cl = cluster(g, null);
             long gb = globalBatch != null ? globalBatch : Math.max(cl.gpus(), 4L * 1024 * 1024 / s);
             LayoutSearch.Request req = new LayoutSearch.Request(gb, s, dtype(), Planner.optimizer(optimizer), null);
             double[] times = new double[repeat];
@@ -172,7 +172,7 @@ public final class PlanCommand extends MagicCommand {
                     sorted[repeat / 2] * 1e3));
             return b.data(data).build();
         }
-        Cluster cl = cluster(g, (long) (dp != null ? dp : 1) * tp * pp);
+        GpuCluster cl = cluster(g, (long) (dp != null ? dp : 1) * tp * pp);
         int n = cl.gpus();
         if (n % (tp * pp) != 0) throw new UserError(n + " GPUs are not divisible by tp x pp = " + tp * pp);
         int d = dp != null ? dp : n / (tp * pp);
@@ -318,12 +318,12 @@ public final class PlanCommand extends MagicCommand {
                 netGbps != null ? netGbps / 8 * 1e9 : null, gpusPerNode);
     }
 
-    private Cluster cluster(GpuProfile g, Long layoutGpus) {
+    private GpuCluster cluster(GpuProfile g, Long layoutGpus) {
         if (gpus != null && nodes != null) throw new UserError("give --gpus or --nodes, not both");
-        if (nodes != null) return new Cluster(g, nodes);
+        if (nodes != null) return new GpuCluster(g, nodes);
         long n = gpus != null ? gpus : layoutGpus != null ? layoutGpus : g.gpusPerNode();
         if (n > Integer.MAX_VALUE || n <= 0) throw new UserError("number of GPUs must be positive, got " + n);
-        return Cluster.ofGpus(g, (int) n);
+        return GpuCluster.ofGpus(g, (int) n);
     }
 
     private Conventions.Units units() {

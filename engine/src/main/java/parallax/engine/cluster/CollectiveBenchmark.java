@@ -28,7 +28,7 @@ import tech.tablesaw.api.Table;
  * bandwidth algbw = bytes / time and bus bandwidth busbw = algbw x factor, where the factor
  * makes the number comparable with the link speed whatever the rank count: 2(n-1)/n for
  * all-reduce, (n-1)/n for all-gather and reduce-scatter, 1 for broadcast (nccl-tests
- * doc/PERFORMANCE.md; REFERENCE.md "Bus bandwidth").
+ * doc/PERFORMANCE.md; docs/reference.md#bus-bandwidth).
  */
 public final class CollectiveBenchmark {
 

@@ -13,7 +13,7 @@ import parallax.engine.formats.onnx.OnnxProto;
 /**
  * Exports a GPT (nanoGPT's model.py layout: learned positions, pre-LayerNorm blocks,
  * causal self-attention, GELU MLP of any width, tied or separate lm_head; the engine's GPT
- * through {@link #fromEngineNames}) as an ONNX opset-17
+ * arrives renamed by its model package) as an ONNX opset-17
  * inference graph: input_ids int64 [batch, seq] -> logits float [batch, seq, vocab].
  * Weights become initializers; nn.Linear weights [out, in] are stored transposed
  * ([in, out], named with a {@code .T} suffix) so each projection is one MatMul.
@@ -222,61 +222,6 @@ public final class GptOnnxExporter {
             }
             wr.commit();
         }
-    }
-
-    /**
-     * Renames the weights of the engine's GPT (engine.model.Gpt: {@code wte}, {@code wpe},
-     * {@code hL.ln1.w}, {@code hL.attn.wq/wk/wv} [h, h] with biases {@code bq/bk/bv},
-     * {@code hL.attn.wo/bo}, {@code hL.ln2.*}, {@code hL.mlp.w1/b1/w2/b2}, {@code lnf.w/b},
-     * {@code head.w}) to nanoGPT's, fusing Q, K and V into one c_attn [3h, h] as nanoGPT does.
-     */
-    public static Map<String, Weight> fromEngineNames(Map<String, Weight> engine, int layers) {
-        Map<String, Weight> out = new java.util.LinkedHashMap<>();
-        java.util.function.Function<String, Weight> get = n -> {
-            Weight x = engine.get(n);
-            if (x == null) throw new UserError("GPT export: missing engine weight " + n);
-            return x;
-        };
-        out.put("wte.weight", get.apply("wte"));
-        out.put("wpe.weight", get.apply("wpe"));
-        for (int l = 0; l < layers; l++) {
-            String e = "h" + l + ".";
-            String n = "h." + l + ".";
-            out.put(n + "ln_1.weight", get.apply(e + "ln1.w"));
-            out.put(n + "ln_1.bias", get.apply(e + "ln1.b"));
-            out.put(n + "attn.c_attn.weight", concatRows(get.apply(e + "attn.wq"), get.apply(e + "attn.wk"), get.apply(e + "attn.wv")));
-            out.put(n + "attn.c_attn.bias", concatRows(get.apply(e + "attn.bq"), get.apply(e + "attn.bk"), get.apply(e + "attn.bv")));
-            out.put(n + "attn.c_proj.weight", get.apply(e + "attn.wo"));
-            out.put(n + "attn.c_proj.bias", get.apply(e + "attn.bo"));
-            out.put(n + "ln_2.weight", get.apply(e + "ln2.w"));
-            out.put(n + "ln_2.bias", get.apply(e + "ln2.b"));
-            out.put(n + "mlp.c_fc.weight", get.apply(e + "mlp.w1"));
-            out.put(n + "mlp.c_fc.bias", get.apply(e + "mlp.b1"));
-            out.put(n + "mlp.c_proj.weight", get.apply(e + "mlp.w2"));
-            out.put(n + "mlp.c_proj.bias", get.apply(e + "mlp.b2"));
-        }
-        out.put("ln_f.weight", get.apply("lnf.w"));
-        out.put("ln_f.bias", get.apply("lnf.b"));
-        out.put("lm_head.weight", get.apply("head.w"));
-        return out;
-    }
-
-    private static Weight concatRows(Weight... parts) {
-        long rows = 0;
-        int total = 0;
-        for (Weight p : parts) {
-            rows += p.shape()[0];
-            total += p.data().length;
-        }
-        float[] d = new float[total];
-        int at = 0;
-        for (Weight p : parts) {
-            System.arraycopy(p.data(), 0, d, at, p.data().length);
-            at += p.data().length;
-        }
-        long[] shape = parts[0].shape().clone();
-        shape[0] = rows;
-        return new Weight(shape, d);
     }
 
     private String linearTFrom(String name, String as) {

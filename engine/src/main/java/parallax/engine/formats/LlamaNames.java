@@ -6,7 +6,7 @@ import java.util.regex.Pattern;
 
 /**
  * Hugging Face Llama tensor names <-> llama.cpp's GGUF names (convert_hf_to_gguf.py,
- * gguf-py tensor_mapping.py; summarised in REFERENCE.md), and the row permutation
+ * gguf-py tensor_mapping.py; summarised in docs/reference.md#llama-tensor-names), and the row permutation
  * llama.cpp applies to the Q and K projections so its RoPE can rotate adjacent pairs:
  * {@code w.reshape(heads, 2, rows/heads/2, cols).swapaxes(1, 2).reshape(rows, cols)}.
  */

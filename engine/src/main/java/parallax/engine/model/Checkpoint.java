@@ -89,9 +89,8 @@ public final class Checkpoint {
 
     /** Full shapes of every parameter of {@code cfg}, in unit order. */
     public static Map<String, long[]> shapes(GptConfig cfg) {
-        Gpt g = new Gpt(cfg);
         Map<String, long[]> out = new LinkedHashMap<>();
-        for (int u = 0; u < g.units(); u++) for (Gpt.ParamSpec p : g.params(u)) out.put(p.name(), p.fullShape());
+        for (Gpt.ParamSpec p : Gpt.allParams(cfg)) out.put(p.name(), p.fullShape());
         return out;
     }
 

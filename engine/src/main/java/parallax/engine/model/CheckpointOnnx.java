@@ -25,7 +25,7 @@ import tech.tablesaw.api.Table;
 
 /**
  * An engine checkpoint as an ONNX inference graph: the weights renamed to nanoGPT's
- * layout ({@link GptOnnxExporter#fromEngineNames}, Q/K/V fused) and exported as the full
+ * layout ({@link #nanoGptWeights}, from the model's own table; Q/K/V fused) and exported as the full
  * opset-17 GPT graph, and the check that ONNX Runtime's logits of that graph match the
  * engine's own libtorch forward ({@link Gpt#logits}) of the same weights.
  */
@@ -46,11 +46,39 @@ public final class CheckpointOnnx {
     /** Writes {@code c} as an ONNX inference graph at {@code dst} (temporary file, then rename). */
     public static void export(Checkpoint.Loaded c, Path dst, long externalThreshold) {
         GptConfig g = c.config();
-        Map<String, GptOnnxExporter.Weight> w = new LinkedHashMap<>();
-        for (Map.Entry<String, float[]> e : c.tensors().entrySet())
-            w.put(e.getKey(), new GptOnnxExporter.Weight(c.shapes().get(e.getKey()), e.getValue()));
         GptOnnxExporter.GptSpec spec = new GptOnnxExporter.GptSpec(g.layers(), g.hidden(), g.heads(), g.vocab(), g.sequence());
-        GptOnnxExporter.export(spec, GptOnnxExporter.fromEngineNames(w, g.layers()), dst, externalThreshold);
+        GptOnnxExporter.export(spec, nanoGptWeights(c), dst, externalThreshold);
+    }
+
+    /**
+     * The checkpoint's tensors under nanoGPT's names, as {@link Gpt#allParams} maps them:
+     * parameters that share a nanoGPT name (Q, K and V, and their biases) are stacked by rows
+     * in the table's order, into nanoGPT's fused c_attn.
+     */
+    static Map<String, GptOnnxExporter.Weight> nanoGptWeights(Checkpoint.Loaded c) {
+        Map<String, List<Gpt.ParamSpec>> byTarget = new LinkedHashMap<>();
+        for (Gpt.ParamSpec p : Gpt.allParams(c.config())) byTarget.computeIfAbsent(p.nanoGpt(), k -> new ArrayList<>()).add(p);
+        Map<String, GptOnnxExporter.Weight> out = new LinkedHashMap<>();
+        for (Map.Entry<String, List<Gpt.ParamSpec>> e : byTarget.entrySet()) {
+            List<Gpt.ParamSpec> parts = e.getValue();
+            long rows = 0;
+            int total = 0;
+            for (Gpt.ParamSpec p : parts) {
+                rows += p.fullShape()[0];
+                total += (int) p.numel();
+            }
+            float[] data = new float[total];
+            int at = 0;
+            for (Gpt.ParamSpec p : parts) {
+                float[] v = c.tensors().get(p.name());
+                System.arraycopy(v, 0, data, at, v.length);
+                at += v.length;
+            }
+            long[] shape = parts.get(0).fullShape().clone();
+            shape[0] = rows;
+            out.put(e.getKey(), new GptOnnxExporter.Weight(shape, data));
+        }
+        return out;
     }
 
     /**

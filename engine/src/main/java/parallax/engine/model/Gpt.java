@@ -45,8 +45,10 @@ public final class Gpt {
     /**
      * One parameter as this rank holds it. {@code shardDim} is -1 when every TP rank
      * holds the whole tensor, else the dimension cut into {@code tpSize} equal parts.
+     * {@code nanoGpt} is the name of the tensor holding it in nanoGPT's state_dict (the
+     * layout exporters write); Q, K and V share one name, stacked by rows in that order.
      */
-    public record ParamSpec(String name, int unit, long[] fullShape, long[] shape, int shardDim, Init init) {
+    public record ParamSpec(String name, int unit, long[] fullShape, long[] shape, int shardDim, Init init, String nanoGpt) {
         public long numel() {
             long n = 1;
             for (long d : shape) n *= d;
@@ -93,41 +95,50 @@ public final class Gpt {
         // GPT-2: residual projections scaled by 1/sqrt(2L) (Radford et al. 2019, section 2.3).
         double projStd = std / Math.sqrt(2.0 * cfg.layers());
         List<ParamSpec> out = new ArrayList<>();
+        //                      engine name        nanoGPT name                       init                     shape
         if (unit == 0) {
-            out.add(full("wte", unit, Init.normal(std), v, h));
-            out.add(full("wpe", unit, Init.normal(std), cfg.sequence(), h));
+            out.add(full("wte", "wte.weight", unit, Init.normal(std), v, h));
+            out.add(full("wpe", "wpe.weight", unit, Init.normal(std), cfg.sequence(), h));
         } else if (unit == cfg.layers() + 1) {
-            out.add(full("lnf.w", unit, Init.constant(1), h));
-            out.add(full("lnf.b", unit, Init.constant(0), h));
-            out.add(full("head.w", unit, Init.normal(std), v, h));
+            out.add(full("lnf.w", "ln_f.weight", unit, Init.constant(1), h));
+            out.add(full("lnf.b", "ln_f.bias", unit, Init.constant(0), h));
+            out.add(full("head.w", "lm_head.weight", unit, Init.normal(std), v, h));
         } else {
-            String p = "h" + (unit - 1) + ".";
-            out.add(full(p + "ln1.w", unit, Init.constant(1), h));
-            out.add(full(p + "ln1.b", unit, Init.constant(0), h));
+            String p = "h" + (unit - 1) + ".", n = "h." + (unit - 1) + ".";
+            out.add(full(p + "ln1.w", n + "ln_1.weight", unit, Init.constant(1), h));
+            out.add(full(p + "ln1.b", n + "ln_1.bias", unit, Init.constant(0), h));
             for (String m : new String[] {"q", "k", "v"}) {
-                out.add(shard(p + "attn.w" + m, unit, Init.normal(std), 0, h, h)); // column parallel
-                out.add(shard(p + "attn.b" + m, unit, Init.constant(0), 0, h));
+                out.add(shard(p + "attn.w" + m, n + "attn.c_attn.weight", unit, Init.normal(std), 0, h, h)); // column parallel
+                out.add(shard(p + "attn.b" + m, n + "attn.c_attn.bias", unit, Init.constant(0), 0, h));
             }
-            out.add(shard(p + "attn.wo", unit, Init.normal(projStd), 1, h, h)); // row parallel
-            out.add(full(p + "attn.bo", unit, Init.constant(0), h));
-            out.add(full(p + "ln2.w", unit, Init.constant(1), h));
-            out.add(full(p + "ln2.b", unit, Init.constant(0), h));
-            out.add(shard(p + "mlp.w1", unit, Init.normal(std), 0, f, h)); // column parallel
-            out.add(shard(p + "mlp.b1", unit, Init.constant(0), 0, f));
-            out.add(shard(p + "mlp.w2", unit, Init.normal(projStd), 1, h, f)); // row parallel
-            out.add(full(p + "mlp.b2", unit, Init.constant(0), h));
+            out.add(shard(p + "attn.wo", n + "attn.c_proj.weight", unit, Init.normal(projStd), 1, h, h)); // row parallel
+            out.add(full(p + "attn.bo", n + "attn.c_proj.bias", unit, Init.constant(0), h));
+            out.add(full(p + "ln2.w", n + "ln_2.weight", unit, Init.constant(1), h));
+            out.add(full(p + "ln2.b", n + "ln_2.bias", unit, Init.constant(0), h));
+            out.add(shard(p + "mlp.w1", n + "mlp.c_fc.weight", unit, Init.normal(std), 0, f, h)); // column parallel
+            out.add(shard(p + "mlp.b1", n + "mlp.c_fc.bias", unit, Init.constant(0), 0, f));
+            out.add(shard(p + "mlp.w2", n + "mlp.c_proj.weight", unit, Init.normal(projStd), 1, h, f)); // row parallel
+            out.add(full(p + "mlp.b2", n + "mlp.c_proj.bias", unit, Init.constant(0), h));
         }
         return out;
     }
 
-    private ParamSpec full(String name, int unit, Init init, long... shape) {
-        return new ParamSpec(name, unit, shape, shape.clone(), -1, init);
+    private ParamSpec full(String name, String nanoGpt, int unit, Init init, long... shape) {
+        return new ParamSpec(name, unit, shape, shape.clone(), -1, init, nanoGpt);
     }
 
-    private ParamSpec shard(String name, int unit, Init init, int dim, long... fullShape) {
+    private ParamSpec shard(String name, String nanoGpt, int unit, Init init, int dim, long... fullShape) {
         long[] shape = fullShape.clone();
         shape[dim] = fullShape[dim] / tpSize;
-        return new ParamSpec(name, unit, fullShape, shape, tpSize == 1 ? -1 : dim, init);
+        return new ParamSpec(name, unit, fullShape, shape, tpSize == 1 ? -1 : dim, init, nanoGpt);
+    }
+
+    /** Every parameter of the whole (tp 1) model, in unit order: the one table of names and shapes. */
+    public static List<ParamSpec> allParams(GptConfig cfg) {
+        Gpt g = new Gpt(cfg);
+        List<ParamSpec> out = new ArrayList<>();
+        for (int u = 0; u < g.units(); u++) out.addAll(g.params(u));
+        return out;
     }
 
     /**

@@ -16,7 +16,7 @@ import parallax.engine.UserError;
  * from and to FP32.
  *
  * <p>Every format is sign / exponent / mantissa with an exponent bias; they differ in how
- * the top exponent is spent (REFERENCE.md, "Number formats"):
+ * the top exponent is spent (docs/reference.md#float-layouts):
  * <ul>
  * <li>IEEE 754 style (FP32, FP16, BF16, E5M2): the all-ones exponent holds infinity and NaN.</li>
  * <li>FN, "finite" (E4M3FN, OCP OFP8 spec 2023): no infinity; only S.1111.111 is NaN, so the

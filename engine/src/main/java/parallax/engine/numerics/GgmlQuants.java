@@ -4,7 +4,7 @@ import java.nio.ByteBuffer;
 
 /**
  * ggml's block quantizers, following the reference (non-SIMD) code in ggml-quants.c as
- * summarised in REFERENCE.md. Blocks hold 32 values and an fp16 scale d:
+ * summarised in docs/reference.md#ggml-block-types. Blocks hold 32 values and an fp16 scale d:
  * <ul>
  * <li>Q8_0: d = max|x| / 127, q = round(x / d) (roundf: half away from zero); 34 bytes.</li>
  * <li>Q4_0: m = the value of largest |x| with its sign, d = m / -8,

@@ -3,7 +3,7 @@ package parallax.engine.numerics;
 /**
  * Scalar FP16 / BF16 / FP8 casts for the file codecs, delegating to the bit-exact
  * codecs ({@link FloatFormat}, non-saturating: PyTorch's casts, facts in
- * REFERENCE.md): round to nearest, ties to even; E4M3FN overflow gives NaN, E5M2 overflow
+ * docs/reference.md#rounding-and-overflow): round to nearest, ties to even; E4M3FN overflow gives NaN, E5M2 overflow
  * infinity; BF16 NaN becomes 0x7FC0.
  */
 final class MiniFloats {

@@ -14,7 +14,7 @@ import org.bytedeco.pytorch.Tensor;
  *       (all-reduce: the tensor; all-gather: the gathered output; reduce-scatter: the
  *       unscattered input; send/recv: the message). Counted, not derived.</li>
  *   <li><b>Ring traffic</b>: bytes handed times the ring algorithm's per-rank traffic
- *       factor, the nccl-tests "bus" convention (docs/reference.md#collectives):
+ *       factor, the nccl-tests "bus" convention (docs/reference.md#bus-bandwidth):
  *       all-reduce 2(n-1)/n, all-gather and reduce-scatter (n-1)/n, send/recv 1. So plain
  *       DP moves 2Ψ(n-1)/n per step and ZeRO-3 1.5 times that, as in the ZeRO paper. It
  *       is an estimate of what the algorithm puts on the wire, and is labelled so.</li>

@@ -57,7 +57,7 @@ public final class TrainingLoop {
         StepMetrics metrics = new StepMetrics(n);
         int skipped = 0;
         long tokens = (long) spec.batch() * cfg.sequence();
-        // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops);
+        // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops-and-mfu);
         // counted for the whole model.
         double flops = (stage.recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
         double matmul = Flops.measureMatmul(256, 5);

@@ -34,7 +34,7 @@ public final class LayoutSearch {
 
     private LayoutSearch() {}
 
-    public static Result search(ModelSpec m, Cluster cl, Request r, Conventions c) {
+    public static Result search(ModelSpec m, GpuCluster cl, Request r, Conventions c) {
         int n = cl.gpus(), gpn = cl.gpu().gpusPerNode();
         cl.gpu().flopsFor(r.dtype());
         List<TrainingPlan> plans = new ArrayList<>();

@@ -421,7 +421,7 @@ public final class PlanReports {
         return Report.builder("Inference: " + m.name() + " in " + r.encoding().label)
                 .text(head).table(t, "Which GPUs hold it (weights + KV cache within usable memory)")
                 .chart(ch, "Weights by encoding (block sizes from ggml; Q4_K_M per llama.cpp's tensor rule) plus the KV cache formula; estimates.")
-                .text("Sources: KV cache 2·layers·kv_heads·head_dim·bytes per token (REFERENCE.md); GGUF block layouts: Q8_0 34 B and Q4_0 18 B "
+                .text("Sources: KV cache 2·layers·kv_heads·head_dim·bytes per token (docs/reference.md#kv-cache); GGUF block layouts: Q8_0 34 B and Q4_0 18 B "
                         + "per 32 weights, Q4_K 144 B and Q6_K 210 B per 256 (ggml/src/ggml-common.h); memory from vendor datasheets.")
                 .data(data).build();
     }

@@ -108,7 +108,7 @@ public final class Planner {
         return Math.max(0, Math.min(chunk, n - r * chunk));
     }
 
-    public static void check(ModelSpec m, Cluster cl, Layout l) {
+    public static void check(ModelSpec m, GpuCluster cl, Layout l) {
         m.checkTensorParallel(l.tp());
         if (l.pp() > m.layers())
             throw new UserError("pp=" + l.pp() + " is more pipeline stages than the " + m.layers() + " layers of " + m.name());
@@ -122,12 +122,12 @@ public final class Planner {
         cl.gpu().flopsFor(l.dtype());
     }
 
-    public static TrainingPlan plan(ModelSpec m, Cluster cl, Layout l, Conventions c) {
+    public static TrainingPlan plan(ModelSpec m, GpuCluster cl, Layout l, Conventions c) {
         return plan(m, cl, l, c, true);
     }
 
     /** With {@code explain} false the formula texts are left empty: the search needs only the numbers. */
-    public static TrainingPlan plan(ModelSpec m, Cluster cl, Layout l, Conventions c, boolean explain) {
+    public static TrainingPlan plan(ModelSpec m, GpuCluster cl, Layout l, Conventions c, boolean explain) {
         check(m, cl, l);
         GpuProfile g = cl.gpu();
         StateBytes sb = stateBytes(l, c);
@@ -243,7 +243,7 @@ public final class Planner {
     }
 
     /** Forward + backward (+ recompute) time of one step on one GPU at the assumed efficiency, no bubble. */
-    static double computeSeconds(ModelSpec m, Cluster cl, Layout l, Conventions c) {
+    static double computeSeconds(ModelSpec m, GpuCluster cl, Layout l, Conventions c) {
         double factor = l.recompute() == Recompute.FULL ? 8 : 6;
         double flops = factor * m.activeParameters() * l.tokensPerStep() / cl.gpus();
         return flops / (cl.gpu().flopsFor(l.dtype()) * c.computeEfficiency());

@@ -6,7 +6,7 @@ import java.util.List;
  * Everything the planner estimated for one layout, in bytes, seconds and FLOP/s. The
  * memory lines are those of the pipeline stage that needs the most ({@code stage}).
  */
-public record TrainingPlan(ModelSpec model, Cluster cluster, Layout layout, Conventions conventions,
+public record TrainingPlan(ModelSpec model, GpuCluster cluster, Layout layout, Conventions conventions,
                            long parameters, long activeParameters, int stage, List<Line> memory,
                            double totalBytes, double headroomBytes, double usableBytes, boolean fits,
                            double cpuBytesPerNode, List<Comm> comms, double bubbleFraction,

@@ -14,7 +14,7 @@ class FloatFormatTest {
 
     @Test
     void factsMatchTheReferenceTable() {
-        // REFERENCE.md "Number formats": max finite, min normal, min subnormal, epsilon.
+        // docs/reference.md#float-layouts: max finite, min normal, min subnormal, epsilon.
         assertFacts(FloatFormat.FP32, 3.4028235e38f, -126, -149, -23);
         assertFacts(FloatFormat.FP16, 65504f, -14, -24, -10);
         assertFacts(FloatFormat.BF16, 3.3895314e38f, -126, -133, -7);

@@ -10,7 +10,7 @@ import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
 
 /**
- * Q8_0 / Q4_0 against their definitions (REFERENCE.md, ggml-quants.c reference code):
+ * Q8_0 / Q4_0 against their definitions (docs/reference.md#ggml-block-types, ggml-quants.c reference code):
  * block bytes, and the error of each element against the block's quantization step.
  * The step is d = max|x|/127 (Q8_0) or |m|/8 (Q4_0), stored as fp16; rounding x/d to an
  * integer costs at most d/2, and the fp16 rounding of d adds |q| |d - fp16(d)|, at most

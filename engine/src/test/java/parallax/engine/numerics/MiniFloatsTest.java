@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** The private FP16/BF16/FP8 casts: exact round trips and the rounding/overflow facts of REFERENCE.md. */
+/** The private FP16/BF16/FP8 casts: exact round trips and the rounding/overflow facts of docs/reference.md#rounding-and-overflow. */
 class MiniFloatsTest {
 
     @Test

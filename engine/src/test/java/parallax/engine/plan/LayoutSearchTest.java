@@ -12,7 +12,7 @@ class LayoutSearchTest {
     @Test
     void seventyBOnOneThousandTwentyFourGpus() {
         ModelSpec m = ModelCatalog.get("llama-2-70b");
-        Cluster cl = Cluster.ofGpus(GpuProfile.get("h100"), 1024);
+        GpuCluster cl = GpuCluster.ofGpus(GpuProfile.get("h100"), 1024);
         LayoutSearch.Result r = LayoutSearch.search(m, cl, new LayoutSearch.Request(1024, 4096, DType.BF16, Layout.Optimizer.ADAMW, null),
                 Conventions.defaults());
         assertTrue(r.evaluated() > 100);
@@ -48,7 +48,7 @@ class LayoutSearchTest {
     @Test
     void nothingFitsIsReportedNotHidden() {
         ModelSpec m = ModelCatalog.get("llama-2-70b");
-        LayoutSearch.Result r = LayoutSearch.search(m, Cluster.ofGpus(GpuProfile.get("a100-40gb"), 8),
+        LayoutSearch.Result r = LayoutSearch.search(m, GpuCluster.ofGpus(GpuProfile.get("a100-40gb"), 8),
                 new LayoutSearch.Request(64, 4096, DType.BF16, Layout.Optimizer.ADAMW, null), Conventions.defaults());
         assertEquals(0, r.fitting());
         assertEquals(null, r.best());

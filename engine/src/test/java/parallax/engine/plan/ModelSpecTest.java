@@ -14,7 +14,7 @@ import parallax.engine.UserError;
 
 class ModelSpecTest {
 
-    /** The anchors of REFERENCE.md, summed from our tensor list. */
+    /** The anchors of docs/reference.md#parameter-counts, summed from our tensor list. */
     @Test
     void anchors() {
         assertEquals(6_738_415_616L, ModelCatalog.get("llama-2-7b").parameters());
@@ -35,7 +35,7 @@ class ModelSpecTest {
         assertEquals(expected, ModelCatalog.get(name).parameters(), name);
     }
 
-    /** GPT family: 12lh² + 13lh + (V + s)h (REFERENCE.md's closed form) plus the final LayerNorm 2h. */
+    /** GPT family: 12lh² + 13lh + (V + s)h (closed form, docs/reference.md#parameter-counts) plus the final LayerNorm 2h. */
     @ParameterizedTest
     @CsvSource({"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "tiny-gpt"})
     void gptClosedForm(String name) {

@@ -27,7 +27,7 @@ class PlannerTest {
         return p.bytesOf("parameters") + p.bytesOf("gradients") + p.bytesOf("optimizer states");
     }
 
-    /** REFERENCE.md / ZeRO paper table: (2+2+K)Ψ, 4Ψ + KΨ/Nd, 2Ψ + (2+K)Ψ/Nd, (2+2+K)Ψ/Nd with K = 12. */
+    /** docs/reference.md#zero-stages, the ZeRO paper table: (2+2+K)Ψ, 4Ψ + KΨ/Nd, 2Ψ + (2+K)Ψ/Nd, (2+2+K)Ψ/Nd with K = 12. */
     @ParameterizedTest
     @ValueSource(ints = {0, 1, 2, 3})
     void zeroPerDeviceMatchesThePaper(int stage) {
@@ -42,7 +42,7 @@ class PlannerTest {
             case 2 -> 2.0 * psi + (2 + k) * part;
             default -> (2 + 2 + k) * part;
         };
-        TrainingPlan p = Planner.plan(m, Cluster.ofGpus(H100, nd), layout(nd, 1, 1, stage, 1, 1, 4096, Recompute.FULL), C);
+        TrainingPlan p = Planner.plan(m, GpuCluster.ofGpus(H100, nd), layout(nd, 1, 1, stage, 1, 1, 4096, Recompute.FULL), C);
         assertEquals(expected, states(p), 0.0);
     }
 
@@ -62,7 +62,7 @@ class PlannerTest {
     void eighteenBytesConventionKeepsFp32Gradients() {
         ModelSpec m = ModelCatalog.get("llama-2-7b");
         Conventions c18 = new Conventions(Conventions.Units.GIB, 18, 0.1, 0.55, 0.8, 1.0);
-        TrainingPlan p = Planner.plan(m, Cluster.ofGpus(H100, 1), layout(1, 1, 1, 0, 1, 1, 4096, Recompute.FULL), c18);
+        TrainingPlan p = Planner.plan(m, GpuCluster.ofGpus(H100, 1), layout(1, 1, 1, 0, 1, 1, 4096, Recompute.FULL), c18);
         assertEquals(18.0 * m.parameters(), states(p), 0.0);
         assertEquals(4.0 * m.parameters(), p.bytesOf("gradients"), 0.0);
     }
@@ -71,7 +71,7 @@ class PlannerTest {
     void optimizersAndFp32() {
         ModelSpec m = ModelCatalog.get("gpt2");
         long psi = m.parameters();
-        Cluster one = Cluster.ofGpus(H100, 1);
+        GpuCluster one = GpuCluster.ofGpus(H100, 1);
         Layout sgd = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.SGD, DType.BF16, false, false, null);
         assertEquals(12.0 * psi, states(Planner.plan(m, one, sgd, C)), 0.0);           // 2 + 2 + 4 master + 4 momentum
         Layout fp32 = new Layout(1, 1, 1, 1, 0, 1, 1, 1024, Recompute.NONE, false, Optimizer.ADAMW, DType.F32, false, false, null);
@@ -84,11 +84,11 @@ class PlannerTest {
     void offloadMovesOptimizerToCpu() {
         ModelSpec m = ModelCatalog.get("llama-2-7b");
         Layout l = layout(1, 1, 1, 0, 1, 1, 4096, Recompute.FULL).withOffload(true, false);
-        TrainingPlan p = Planner.plan(m, Cluster.ofGpus(H100, 1), l, C);
+        TrainingPlan p = Planner.plan(m, GpuCluster.ofGpus(H100, 1), l, C);
         assertEquals(0.0, p.bytesOf("optimizer states"));
         assertEquals(16.0 * m.parameters(), p.cpuBytesPerNode(), 0.0);   // 12 B states + 4 B fp32 gradients, one GPU per node
         assertTrue(p.fits());
-        assertFalse(Planner.plan(m, Cluster.ofGpus(H100, 1), layout(1, 1, 1, 0, 1, 1, 4096, Recompute.FULL), C).fits());
+        assertFalse(Planner.plan(m, GpuCluster.ofGpus(H100, 1), layout(1, 1, 1, 0, 1, 1, 4096, Recompute.FULL), C).fits());
         assertThrows(UserError.class, () -> layout(8, 1, 1, 2, 1, 1, 4096, Recompute.FULL).withOffload(false, true));
     }
 
@@ -140,7 +140,7 @@ class PlannerTest {
     @Test
     void plannerActivationLineIsLayersTimesFormulaPlusEnds() {
         ModelSpec m = ModelCatalog.get("gpt2");
-        TrainingPlan p = Planner.plan(m, Cluster.ofGpus(H100, 1), layout(1, 1, 1, 0, 4, 1, 1024, Recompute.SELECTIVE), C);
+        TrainingPlan p = Planner.plan(m, GpuCluster.ofGpus(H100, 1), layout(1, 1, 1, 0, 4, 1, 1024, Recompute.SELECTIVE), C);
         double expected = 12 * Activations.paperPerLayer(1024, 4, 768, 12, 1, false, Recompute.SELECTIVE)
                 + 1024.0 * 4 * 768 + 4.0 * 1024 * 4 * 768 * (1 + 50257.0 / 768);
         assertEquals(expected, p.bytesOf("activations"), 1.0);
@@ -149,7 +149,7 @@ class PlannerTest {
     @Test
     void bubbleFractions() {
         ModelSpec m = ModelCatalog.get("llama-2-13b");
-        Cluster cl = Cluster.ofGpus(H100, 32);
+        GpuCluster cl = GpuCluster.ofGpus(H100, 32);
         assertEquals(3.0 / 8, Planner.plan(m, cl, layout(1, 8, 4, 0, 1, 8, 4096, Recompute.FULL), C).bubbleFraction(), 1e-12);
         assertEquals(3.0 / 32, Planner.plan(m, cl, layout(1, 8, 4, 0, 1, 32, 4096, Recompute.FULL), C).bubbleFraction(), 1e-12);
         Layout v2 = new Layout(1, 8, 4, 2, 0, 1, 8, 4096, Recompute.FULL, true, Optimizer.ADAMW, DType.BF16, false, false, null);
@@ -166,7 +166,7 @@ class PlannerTest {
     void communicationVolumesAndLinks() {
         ModelSpec m = ModelCatalog.get("llama-2-7b");
         long psi = m.parameters();
-        Cluster cl = Cluster.ofGpus(H100, 64);
+        GpuCluster cl = GpuCluster.ofGpus(H100, 64);
         TrainingPlan z0 = Planner.plan(m, cl, layout(64, 1, 1, 0, 1, 1, 4096, Recompute.FULL), C);
         TrainingPlan.Comm dp = z0.comms().get(0);
         assertEquals(2.0 * 63 / 64 * psi * 2, dp.bytes(), 1.0);   // all-reduce of 2-byte gradients
@@ -196,7 +196,7 @@ class PlannerTest {
     @Test
     void trainingTimeUsesSixPsiT() {
         ModelSpec m = ModelCatalog.get("llama-2-7b");
-        TrainingPlan p = Planner.plan(m, Cluster.ofGpus(H100, 8), layout(8, 1, 1, 1, 1, 4, 4096, Recompute.SELECTIVE), C);
+        TrainingPlan p = Planner.plan(m, GpuCluster.ofGpus(H100, 8), layout(8, 1, 1, 1, 1, 4, 4096, Recompute.SELECTIVE), C);
         assertEquals(6.0 * m.parameters() * 2e12, p.trainingFlops(2e12), 1e6);
         // With no exposed communication the MFU equals the assumed GEMM efficiency.
         // dp=8 inside one node: the all-reduce hides behind backward, so MFU is the assumed GEMM efficiency.
@@ -222,16 +222,16 @@ class PlannerTest {
     void badLayoutsAreOneLine() {
         ModelSpec m = ModelCatalog.get("llama-2-7b");
         List<Runnable> bad = List.of(
-                () -> Planner.plan(m, Cluster.ofGpus(H100, 3), layout(1, 3, 1, 0, 1, 1, 4096, Recompute.NONE), C),
-                () -> Planner.plan(m, Cluster.ofGpus(H100, 64), layout(1, 1, 64, 0, 1, 1, 4096, Recompute.NONE), C),
-                () -> Planner.plan(m, Cluster.ofGpus(H100, 16), layout(1, 8, 1, 0, 1, 1, 4096, Recompute.NONE), C),
+                () -> Planner.plan(m, GpuCluster.ofGpus(H100, 3), layout(1, 3, 1, 0, 1, 1, 4096, Recompute.NONE), C),
+                () -> Planner.plan(m, GpuCluster.ofGpus(H100, 64), layout(1, 1, 64, 0, 1, 1, 4096, Recompute.NONE), C),
+                () -> Planner.plan(m, GpuCluster.ofGpus(H100, 16), layout(1, 8, 1, 0, 1, 1, 4096, Recompute.NONE), C),
                 () -> layout(1, 1, 1, 5, 1, 1, 4096, Recompute.NONE),
                 () -> layout(0, 1, 1, 0, 1, 1, 4096, Recompute.NONE),
                 () -> layout(1, 1, 1, 0, -2, 1, 4096, Recompute.NONE),
                 () -> GpuProfile.get("h10"),
-                () -> Planner.plan(m, Cluster.ofGpus(GpuProfile.get("a100-80gb"), 1),
+                () -> Planner.plan(m, GpuCluster.ofGpus(GpuProfile.get("a100-80gb"), 1),
                         new Layout(1, 1, 1, 1, 0, 1, 1, 4096, Recompute.NONE, false, Optimizer.ADAMW, DType.F8_E4M3, false, false, null), C),
-                () -> Cluster.ofGpus(H100, 12),
+                () -> GpuCluster.ofGpus(H100, 12),
                 () -> new Conventions(Conventions.Units.GB, 17, 0.1, 0.5, 0.8, 1));
         List<String> expect = List.of("does not divide the 32 attention heads", "more pipeline stages than the 32 layers",
                 "but the cluster has 16", "ZeRO stage must be 0, 1, 2 or 3", "dp must be a positive number",

@@ -3,21 +3,21 @@ package parallax.engine.plan;
 import parallax.engine.UserError;
 
 /** {@code nodes} servers of {@code gpu.gpusPerNode()} GPUs each. */
-public record Cluster(GpuProfile gpu, int nodes) {
+public record GpuCluster(GpuProfile gpu, int nodes) {
 
-    public Cluster {
+    public GpuCluster {
         if (nodes <= 0) throw new UserError("number of nodes must be positive, got " + nodes);
     }
 
     /** The smallest cluster of this GPU holding {@code gpus} GPUs (a partial last node rounds up). */
-    public static Cluster ofGpus(GpuProfile gpu, int gpus) {
+    public static GpuCluster ofGpus(GpuProfile gpu, int gpus) {
         if (gpus <= 0) throw new UserError("number of GPUs must be positive, got " + gpus);
         if (gpus < gpu.gpusPerNode()) {
-            return new Cluster(gpu.with(null, null, null, null, null, gpus), 1);
+            return new GpuCluster(gpu.with(null, null, null, null, null, gpus), 1);
         }
         if (gpus % gpu.gpusPerNode() != 0)
             throw new UserError(gpus + " GPUs do not fill whole nodes of " + gpu.gpusPerNode() + " GPUs");
-        return new Cluster(gpu, gpus / gpu.gpusPerNode());
+        return new GpuCluster(gpu, gpus / gpu.gpusPerNode());
     }
 
     public int gpus() { return nodes * gpu.gpusPerNode(); }
