@@ -17,5 +17,7 @@ build
 install_kernelspec
 
 cd "$PARALLAX_ROOT"
+# Every peer above is installed now: a cross-check that finds one missing fails instead of skipping.
+export PARALLAX_REQUIRE_PEERS=1
 say "running every test (mvn -B verify)"
 exec mvn -B verify "$@"

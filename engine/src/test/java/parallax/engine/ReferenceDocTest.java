@@ -17,11 +17,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
-import parallax.engine.numerics.DType;
 import parallax.engine.formats.Gguf;
 import parallax.engine.formats.GgufValue;
-import parallax.engine.plan.ModelCatalog;
+import parallax.engine.numerics.DType;
 import parallax.engine.numerics.FloatFormat;
+import parallax.engine.plan.ModelCatalog;
 
 /**
  * docs/reference.md against the code that relies on it: every cited section exists, and the

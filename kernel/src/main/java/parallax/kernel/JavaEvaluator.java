@@ -24,7 +24,7 @@ final class JavaEvaluator implements AutoCloseable {
      * Imports every cell starts with, so lessons read naturally: the display helpers and
      * the session's last training runs ({@code lastRun()}, {@code lastRuns()}). They are
      * imported one by one: a static import on demand ("Display.*") makes javac search the
-     * whole class path on every snippet, about 25 ms per cell with the engine's jars.
+     * whole class path on every snippet (docs/kernel.md has the cost).
      */
     static final List<String> STARTUP = List.of(
             "import java.util.*;",
@@ -44,7 +44,7 @@ final class JavaEvaluator implements AutoCloseable {
     /**
      * JShell keeps every expression's value as a temporary variable ($1, $2, ...) and
      * imports all of them into each new snippet, so compiling slows down as a session
-     * grows (about 10 ms more per 100 expressions). Only the most recent ones are kept.
+     * grows. Only the most recent ones are kept.
      */
     static final int KEPT_TEMPORARIES = 20;
 

@@ -4,9 +4,9 @@ import com.google.gson.GsonBuilder;
 import java.util.concurrent.Callable;
 import parallax.engine.report.Output;
 import parallax.engine.report.Report;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * Base of every magic. A subclass is a picocli command: annotated options, and

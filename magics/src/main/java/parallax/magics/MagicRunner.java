@@ -6,9 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
-import picocli.CommandLine;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.UnmatchedArgumentException;
+import picocli.CommandLine;
 
 /**
  * Runs one magic: finds it by name, parses its flags with picocli, binds the context

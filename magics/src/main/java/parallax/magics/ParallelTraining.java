@@ -53,6 +53,7 @@ final class ParallelTraining {
             Session.remember(runs);
             return withConfig(TrainingReport.compare(runs), config);
         }
+        base.validate(base.world());
         if (command.baseline && (base.tp() > 1 || base.pp() > 1))
             throw new UserError("--baseline compares with PyTorch DDP: use a pure data-parallel layout (--dp N only)");
         // A single run hands its trained weights back (for cells and %precision cast --from

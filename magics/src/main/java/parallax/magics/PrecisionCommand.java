@@ -5,14 +5,14 @@ import java.nio.file.Path;
 import java.util.List;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.precision.CastAnalysis;
 import parallax.engine.precision.CastSources;
 import parallax.engine.precision.CodecBenchmark;
-import parallax.engine.numerics.FloatFormat;
 import parallax.engine.precision.FormatReports;
 import parallax.engine.precision.PrecisionTraining;
-import parallax.engine.numerics.Rounding;
-import parallax.engine.precision.TrainingReport;
+import parallax.engine.precision.PrecisionTrainingReport;
 import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
 import picocli.CommandLine.Command;
@@ -170,7 +170,7 @@ public final class PrecisionCommand extends MagicCommand {
             try (Progress p = output().progress("precision train", (long) steps * modes.size())) {
                 result = PrecisionTraining.run(c, p);
             }
-            return TrainingReport.of(result);
+            return PrecisionTrainingReport.of(result);
         }
     }
 

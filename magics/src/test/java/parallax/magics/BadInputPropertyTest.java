@@ -33,17 +33,17 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.cluster.Cluster;
-import parallax.engine.numerics.DType;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
 import parallax.engine.formats.TensorWriter;
+import parallax.engine.numerics.DType;
 import parallax.engine.report.Output;
 import parallax.engine.report.Progress;
-import picocli.CommandLine;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Model.PositionalParamSpec;
+import picocli.CommandLine;
 
 /**
  * Bad input is one line everywhere, as a property of the code rather than of a list: every

@@ -15,13 +15,13 @@ import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import parallax.engine.numerics.DType;
 import parallax.engine.formats.Onnx;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
 import parallax.engine.formats.TensorWriter;
 import parallax.engine.model.Checkpoint;
 import parallax.engine.model.GptConfig;
+import parallax.engine.numerics.DType;
 
 /** %convert of an engine checkpoint: the ONNX graph with --check, and --check's one-line refusals. */
 class CheckpointConvertCommandTest {

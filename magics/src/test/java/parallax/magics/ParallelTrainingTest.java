@@ -15,8 +15,8 @@ import parallax.engine.cluster.MeshShape;
 import parallax.engine.numerics.DType;
 import parallax.engine.parallel.DeepSpeedConfig;
 import parallax.engine.parallel.PipelineParallel;
-import parallax.engine.report.Report;
 import parallax.engine.parallel.TrainSpec;
+import parallax.engine.report.Report;
 import picocli.CommandLine;
 
 /** Flags, --compare items and DeepSpeed configs become the right TrainSpec; bad input is one clear line. */

@@ -20,9 +20,9 @@ import org.bytedeco.pytorch.global.torch;
 /**
  * Sum all-reduce (and all-gather, reduce-scatter) for a group whose ranks share one
  * machine, through a shared-memory segment instead of TCP over loopback: the intra-node path that NCCL takes with its SHM
- * transport and that DeepSpeed uses for CPU ranks on one node. Over Gloo a 3.5 MB
- * all-reduce between two local ranks costs ~3 ms of wall time and ~1.7 ms of CPU in
- * kernel copies and socket wake-ups; here it is three memory passes.
+ * transport and that DeepSpeed uses for CPU ranks on one node. Over Gloo a local
+ * all-reduce pays for kernel copies and socket wake-ups on the cores the ranks compute
+ * on; here it is three memory passes (measured in docs/cluster.md).
  *
  * <p>The segment is a file in /dev/shm mapped by every member (libtorch's
  * {@code from_file}, MAP_SHARED) and unlinked as soon as all have mapped it, so nothing
@@ -270,9 +270,9 @@ final class SharedMemoryGroup implements AutoCloseable {
     /**
      * How a rank waits for the others: spin for 20 µs (a neighbour that is about to arrive
      * costs no wake-up), then yield the core for up to 100 µs more, then park in 20 µs steps
-     * (Linux adds ~50 µs of timer slack to each). Chosen on this 2-core machine: against
-     * spin-then-park, step-time communication fell from 4.5-4.8 to 3.3 ms (tp=2) and from
-     * 3.0-3.4 to 1.4-2.2 ms (dp=2), model small, two runs each.
+     * (Linux adds timer slack to each). Yielding before parking lets a rank that shares a
+     * core with the one it waits for give that core away without paying for a wake-up;
+     * the measurements that chose it are in docs/cluster.md.
      */
     private static final long SPIN_NANOS = 20_000, YIELD_NANOS = 100_000;
 

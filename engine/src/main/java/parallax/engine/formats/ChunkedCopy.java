@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.FloatCodec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -16,6 +15,7 @@ import parallax.engine.UserError;
 import parallax.engine.formats.ConversionPlan.TensorPlan;
 import parallax.engine.formats.Converter.TensorResult;
 import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
 import parallax.engine.report.Progress;
 
 /**

@@ -6,9 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import parallax.engine.UserError;
-import parallax.engine.numerics.DType;
 import parallax.engine.formats.Converter.Names;
 import parallax.engine.formats.Converter.Options;
+import parallax.engine.numerics.DType;
 
 /**
  * What a conversion will do before a byte is written: for every source tensor, its name

@@ -1,12 +1,11 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.channels.FileChannel;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -20,6 +19,7 @@ import java.util.stream.Stream;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.DoubleColumn;

@@ -1,8 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
-import parallax.engine.numerics.FloatCodec;
-import parallax.engine.numerics.ElementCodec;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.nio.file.Files;
@@ -11,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 import parallax.engine.report.Progress;
 
 /**

@@ -13,8 +13,8 @@ import parallax.engine.UserError;
 import parallax.engine.formats.ConversionPlan.TensorPlan;
 import parallax.engine.formats.Converter.Names;
 import parallax.engine.formats.Converter.Options;
-import parallax.engine.numerics.DType;
 import parallax.engine.formats.onnx.OnnxProto;
+import parallax.engine.numerics.DType;
 
 /**
  * Opens the destination's writer with the metadata its format keeps: a safetensors

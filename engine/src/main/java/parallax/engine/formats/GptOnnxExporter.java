@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -9,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import parallax.engine.UserError;
 import parallax.engine.formats.onnx.OnnxProto;
+import parallax.engine.numerics.DType;
 
 /**
  * Exports a GPT (nanoGPT's model.py layout: learned positions, pre-LayerNorm blocks,

@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import java.io.IOException;
@@ -19,6 +18,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import parallax.engine.formats.onnx.OnnxProto;
+import parallax.engine.numerics.DType;
 
 /**
  * ONNX (onnx/onnx.proto): a protobuf ModelProto. Reading walks the wire format over a

@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -12,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import parallax.engine.numerics.DType;
 
 /**
  * A pickle reader that never runs anything. Pickle is a small stack machine whose GLOBAL

@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
 import com.google.gson.stream.JsonWriter;
@@ -19,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import parallax.engine.DidYouMean;
+import parallax.engine.numerics.DType;
 
 /**
  * safetensors (huggingface/safetensors): u64 little-endian header length N, N bytes of

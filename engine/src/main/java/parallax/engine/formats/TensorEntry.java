@@ -1,8 +1,8 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import java.nio.file.Path;
 import java.util.Arrays;
+import parallax.engine.numerics.DType;
 
 /**
  * One stored tensor: its name, element type and shape, and where its bytes lie

@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -10,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import parallax.engine.numerics.DType;
 
 /**
  * A PyTorch checkpoint (torch.save since 1.6: a zip holding {@code <dir>/data.pkl},

@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
 import org.bytedeco.javacpp.FloatPointer;
@@ -16,14 +15,14 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import parallax.engine.UserError;
-import parallax.engine.numerics.DType;
-import parallax.engine.numerics.FloatCodec;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorEntry;
 import parallax.engine.formats.TensorSpec;
 import parallax.engine.formats.TensorWriter;
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
 import parallax.engine.torch.Torch;
 
 /**

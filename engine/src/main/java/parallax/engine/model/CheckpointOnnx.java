@@ -16,7 +16,6 @@ import java.util.SplittableRandom;
 import parallax.engine.UserError;
 import parallax.engine.formats.Converter;
 import parallax.engine.formats.GptOnnxExporter;
-import parallax.engine.formats.Onnx;
 import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.DoubleColumn;

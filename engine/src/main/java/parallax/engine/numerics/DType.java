@@ -1,9 +1,9 @@
 package parallax.engine.numerics;
 
-import parallax.engine.numerics.DType;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import parallax.engine.numerics.DType;
 
 /**
  * The one element-type enum of the project: what a stored tensor holds, what a training

@@ -1,6 +1,5 @@
 package parallax.engine.parallel;
 
-import java.util.Map;
 import org.bytedeco.pytorch.Tensor;
 import parallax.engine.cluster.Collectives;
 import parallax.engine.cluster.Dist;

@@ -41,6 +41,7 @@ public final class Training {
 
     /** Worker heap the fullest rank needs to hand back its parameters (the largest TP shard of a pipeline stage). */
     public static long exportHeapBytes(TrainSpec spec) {
+        spec.validate(spec.world());
         Gpt model = new Gpt(spec.model(), 0, spec.tp(), null);
         long most = 0;
         for (int p = 0; p < spec.pp(); p++) {

@@ -1,6 +1,5 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -8,6 +7,7 @@ import java.util.Locale;
 import java.util.Map;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 
 /**
  * One accelerator model and the links around it in a typical server.

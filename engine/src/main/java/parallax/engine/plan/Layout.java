@@ -1,7 +1,7 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 
 /**
  * How one training step is laid out: the parallel degrees, ZeRO stage, batch split,

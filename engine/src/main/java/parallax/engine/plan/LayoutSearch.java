@@ -1,10 +1,10 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 import parallax.engine.plan.Layout.Recompute;
 
 /**

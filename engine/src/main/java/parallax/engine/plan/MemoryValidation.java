@@ -1,6 +1,5 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -15,6 +14,7 @@ import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import parallax.engine.JsonText;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;

@@ -1,12 +1,11 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import java.util.ArrayList;
 import java.util.List;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 import parallax.engine.plan.Layout.Optimizer;
 import parallax.engine.plan.Layout.Recompute;
-import parallax.engine.plan.ModelSpec.Place;
 import parallax.engine.plan.ModelSpec.Tensor;
 import parallax.engine.plan.TrainingPlan.Comm;
 import parallax.engine.plan.TrainingPlan.Line;

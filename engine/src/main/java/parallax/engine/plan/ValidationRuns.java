@@ -14,12 +14,12 @@ import java.util.function.IntFunction;
 import parallax.engine.UserError;
 import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.GptConfig;
+import parallax.engine.numerics.DType;
 import parallax.engine.parallel.PipelineParallel;
 import parallax.engine.parallel.RankResult;
 import parallax.engine.parallel.TrainSpec;
 import parallax.engine.parallel.Training;
 import parallax.engine.parallel.TrainingRun;
-import parallax.engine.numerics.DType;
 
 /**
  * Runs the engine's strategies on a small GPT over real worker ranks and records what

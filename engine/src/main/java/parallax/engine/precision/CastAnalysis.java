@@ -1,7 +1,5 @@
 package parallax.engine.precision;
 
-import parallax.engine.numerics.FloatFormat;
-import parallax.engine.numerics.Rounding;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -14,6 +12,8 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;

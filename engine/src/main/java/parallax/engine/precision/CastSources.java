@@ -1,7 +1,5 @@
 package parallax.engine.precision;
 
-import parallax.engine.numerics.FloatFormat;
-import parallax.engine.numerics.Rounding;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -14,14 +12,16 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.TreeMap;
 import parallax.engine.UserError;
-import parallax.engine.numerics.DType;
-import parallax.engine.numerics.FloatCodec;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.TensorEntry;
 import parallax.engine.model.Gpt;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.Trainer;
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.parallel.TrainSpec;
 import parallax.engine.parallel.TrainingRun;
 import parallax.engine.report.Report;

@@ -1,7 +1,5 @@
 package parallax.engine.precision;
 
-import parallax.engine.numerics.FloatFormat;
-import parallax.engine.numerics.Rounding;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -14,6 +12,8 @@ import org.bytedeco.pytorch.AbstractTensor;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import parallax.engine.UserError;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.StringColumn;

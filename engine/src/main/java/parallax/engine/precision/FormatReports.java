@@ -1,7 +1,5 @@
 package parallax.engine.precision;
 
-import parallax.engine.numerics.FloatFormat;
-import parallax.engine.numerics.Rounding;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,6 +10,8 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.UserError;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.IntColumn;
 import tech.tablesaw.api.StringColumn;

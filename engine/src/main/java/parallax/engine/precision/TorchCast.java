@@ -1,12 +1,12 @@
 package parallax.engine.precision;
 
-import parallax.engine.numerics.FloatFormat;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AbstractTensor;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.bytedeco.pytorch.global.torch;
+import parallax.engine.numerics.FloatFormat;
 
 /**
  * libtorch's own casts, the reference our codecs are checked and timed against:

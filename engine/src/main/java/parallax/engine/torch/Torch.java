@@ -27,8 +27,8 @@ public final class Torch {
      * One intra-op thread per rank: on small boxes several ranks share the cores. This
      * libtorch build does its matmuls in OpenBLAS, whose own thread pool ignores
      * torch.set_num_threads; left alone it starts one thread per core in every rank and
-     * the ranks fight over the cores (measured here: 256x256 matmul 1-4 GFLOP/s instead
-     * of 20-70), so OpenBLAS is set to one thread too.
+     * the ranks fight over the cores (docs/training.md has the measurement), so OpenBLAS
+     * is set to one thread too.
      */
     public static void init() {
         if (initialised) return;

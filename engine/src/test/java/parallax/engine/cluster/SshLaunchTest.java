@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -46,14 +45,13 @@ class SshLaunchTest {
 
     private int startSshd() throws Exception {
         Path sshdBin = Path.of("/usr/sbin/sshd");
-        Assumptions.assumeTrue(Files.isExecutable(sshdBin),
-                "sshd not installed: install/test.sh must apt-get install openssh-server");
+        parallax.engine.Peers.executable(sshdBin, "openssh-server");
         Path priv = Path.of("/run/sshd");   // Debian's sshd insists on its privilege-separation directory
         if (!Files.isDirectory(priv)) {
             try {
                 Files.createDirectories(priv);
             } catch (IOException e) {
-                Assumptions.abort("sshd needs /run/sshd and it cannot be created (not root?): " + e.getMessage());
+                parallax.engine.Peers.unavailable("sshd's /run/sshd (cannot be created here, not root?: " + e.getMessage() + ")");
             }
         }
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.resolve("host_key").toString());
@@ -88,7 +86,7 @@ class SshLaunchTest {
                 Thread.sleep(100);
             }
         }
-        Assumptions.abort("sshd did not start: " + Files.readString(dir.resolve("sshd.log")).strip());
+        parallax.engine.Peers.unavailable("a local sshd (it did not start: " + Files.readString(dir.resolve("sshd.log")).strip() + ")");
         return -1;
     }
 

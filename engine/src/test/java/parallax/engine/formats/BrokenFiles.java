@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -14,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.zip.ZipEntry;
+import parallax.engine.numerics.DType;
 
 /**
  * Crafted broken model files, at least 40 per format: truncations, lying lengths and

@@ -12,10 +12,10 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
-import parallax.engine.precision.CastAnalysis;
-import parallax.engine.precision.CastSources;
 import parallax.engine.numerics.FloatFormat;
 import parallax.engine.numerics.Rounding;
+import parallax.engine.precision.CastAnalysis;
+import parallax.engine.precision.CastSources;
 import parallax.engine.report.Report;
 
 /** %precision cast reads PyTorch checkpoints through the safe unpickler, like %inspect. */

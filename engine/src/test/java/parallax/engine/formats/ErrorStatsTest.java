@@ -1,10 +1,10 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.FloatFormat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
+import parallax.engine.numerics.FloatFormat;
 
 /** The unrolled error statistics agree with the plain definition, NaN and infinity included, and merge piece by piece. */
 class ErrorStatsTest {

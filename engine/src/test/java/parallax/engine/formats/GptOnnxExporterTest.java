@@ -1,9 +1,7 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
@@ -25,6 +23,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import parallax.engine.numerics.DType;
 
 /**
  * The exported GPT runs in ONNX Runtime and matches a reference forward written with
@@ -196,7 +195,7 @@ class GptOnnxExporterTest {
 
     @Test
     void debianOnnxCheckerAcceptsIt() throws Exception {
-        assumeTrue(PythonPeer.hasModule("onnx"), "python3-onnx is not installed (apt-get install python3-onnx)");
+        parallax.engine.Peers.python("onnx", "python3-onnx");
         Path model = dir.resolve("check.onnx");
         GptOnnxExporter.export(SPEC, weights(SPEC, 4, true), model, Onnx.EXTERNAL_THRESHOLD);
         PythonPeer.Result r = PythonPeer.run("import onnx, sys\n"

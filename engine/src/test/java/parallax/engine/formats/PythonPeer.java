@@ -2,27 +2,17 @@ package parallax.engine.formats;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Runs Debian's /usr/bin/python3 as a peer for cross-checks (never a PyPI install). */
+/** Runs Debian's /usr/bin/python3 as a peer for cross-checks (never a PyPI install); whether it can run is {@link parallax.engine.Peers}' question. */
 public final class PythonPeer {
 
     public static final Path PYTHON = Path.of("/usr/bin/python3");
 
     public record Result(int exit, String output) {}
-
-    public static boolean hasModule(String module) {
-        if (!Files.isExecutable(PYTHON)) return false;
-        try {
-            return run("import " + module).exit() == 0;
-        } catch (Exception e) {
-            return false;
-        }
-    }
 
     public static Result run(String script, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(PYTHON.toString(), "-c", script));

@@ -1,18 +1,17 @@
 package parallax.engine.formats;
 
-import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import parallax.engine.numerics.DType;
 import parallax.engine.report.Progress;
 
 /** PyTorch checkpoints read without executing the pickle; cross-checked with Debian's python3-torch. */
@@ -49,19 +48,26 @@ class TorchCheckpointTest {
         Path dst = dir.resolve("out.safetensors");
         assertThrows(FormatError.class, () -> Converter.convert(f, dst, Converter.Options.defaults(), Progress.NONE));
         assertFalse(Files.exists(dst));
-        if (PythonPeer.hasModule("torch")) {
-            // the same file really is dangerous: plain pickle would run it (we only check torch refuses it too with weights_only)
-            PythonPeer.Result r = PythonPeer.run("import torch, sys\n"
-                    + "try:\n    torch.load(sys.argv[1], weights_only=True)\n    print('loaded')\n"
-                    + "except Exception as e:\n    print('refused', type(e).__name__)\n", f.toString());
-            assertTrue(r.output().contains("refused"), r.output());
-            assertFalse(Files.exists(marker));
-        }
+    }
+
+    /** The same file really is dangerous to a plain unpickler: PyTorch refuses it too, with weights_only. */
+    @Test
+    void torchRefusesTheMaliciousPickleToo() throws Exception {
+        parallax.engine.Peers.python("torch", "python3-torch");
+        Path marker = dir.resolve("pwned-by-torch");
+        byte[] evil = new PickleBytes().proto().global("os", "system").str("touch " + marker).op(0x85, 'R', '.').bytes();
+        Path f = dir.resolve("evil2.bin");
+        PickleBytes.zip(f, evil, Map.of());
+        PythonPeer.Result r = PythonPeer.run("import torch, sys\n"
+                + "try:\n    torch.load(sys.argv[1], weights_only=True)\n    print('loaded')\n"
+                + "except Exception as e:\n    print('refused', type(e).__name__)\n", f.toString());
+        assertTrue(r.output().contains("refused"), r.output());
+        assertFalse(Files.exists(marker));
     }
 
     @Test
     void matchesTorchSaveOfDebianPyTorch() throws Exception {
-        assumeTrue(PythonPeer.hasModule("torch"), "python3-torch is not installed (apt-get install python3-torch)");
+        parallax.engine.Peers.python("torch", "python3-torch");
         Path bin = dir.resolve("pytorch_model.bin");
         PythonPeer.Result r = PythonPeer.run("import torch, sys, os\n"
                 + "torch.manual_seed(0)\n"

@@ -1,13 +1,13 @@
 package parallax.engine.numerics;
 
-import parallax.engine.formats.PythonPeer;
-import parallax.engine.formats.TestData;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
+import parallax.engine.formats.PythonPeer;
+import parallax.engine.formats.TestData;
 
 /**
  * Q8_0 / Q4_0 against their definitions (docs/reference.md#ggml-block-types, ggml-quants.c reference code):
@@ -163,7 +163,7 @@ class GgmlQuantsTest {
      */
     @Test
     void bitExactAgainstANumpyTranscriptionOfGgml() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(PythonPeer.hasModule("numpy"), "python3-numpy is not installed");
+        parallax.engine.Peers.python("numpy", "python3-numpy");
         int n = 32 * 2000;
         float[] x = TestData.gaussian(n, 1, 21);
         for (int b = 0; b < n / 32; b++) for (int j = 0; j < 32; j++) x[b * 32 + j] *= (float) Math.pow(2, (b % 40) - 20);

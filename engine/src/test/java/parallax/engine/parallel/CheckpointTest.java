@@ -15,7 +15,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
 import parallax.engine.formats.Converter;
-import parallax.engine.numerics.DType;
 import parallax.engine.formats.Onnx;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
@@ -23,6 +22,7 @@ import parallax.engine.formats.TensorWriter;
 import parallax.engine.model.Checkpoint;
 import parallax.engine.model.CheckpointOnnx;
 import parallax.engine.model.GptConfig;
+import parallax.engine.numerics.DType;
 import parallax.engine.report.Progress;
 
 /**

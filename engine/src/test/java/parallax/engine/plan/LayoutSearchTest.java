@@ -1,11 +1,11 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
+import parallax.engine.numerics.DType;
 
 class LayoutSearchTest {
 

@@ -1,6 +1,5 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -13,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
 import parallax.engine.model.GptConfig;
+import parallax.engine.numerics.DType;
 import parallax.engine.plan.Layout.Optimizer;
 import parallax.engine.plan.Layout.Recompute;
 

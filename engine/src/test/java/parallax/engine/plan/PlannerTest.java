@@ -1,6 +1,5 @@
 package parallax.engine.plan;
 
-import parallax.engine.numerics.DType;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -11,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import parallax.engine.UserError;
+import parallax.engine.numerics.DType;
 import parallax.engine.plan.Layout.Optimizer;
 import parallax.engine.plan.Layout.Recompute;
 

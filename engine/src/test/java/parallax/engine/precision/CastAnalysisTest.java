@@ -1,7 +1,5 @@
 package parallax.engine.precision;
 
-import parallax.engine.numerics.FloatFormat;
-import parallax.engine.numerics.Rounding;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,6 +8,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import parallax.engine.UserError;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.precision.CastAnalysis.NamedTensor;
 import parallax.engine.precision.CastAnalysis.Scaling;
 import parallax.engine.precision.CastAnalysis.Stats;

@@ -6,14 +6,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import parallax.engine.numerics.DType;
-import parallax.engine.numerics.FloatCodec;
 import parallax.engine.formats.Gguf;
 import parallax.engine.formats.Onnx;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
 import parallax.engine.formats.TensorWriter;
 import parallax.engine.formats.onnx.OnnxProto;
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
 
 /** Writes test tensors with the formats package's own writers (each tensor stored as its given dtype). */
 final class CastFiles {

@@ -1,7 +1,5 @@
 package parallax.engine.precision;
 
-import parallax.engine.numerics.FloatFormat;
-import parallax.engine.numerics.Rounding;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -17,13 +15,15 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
-import parallax.engine.numerics.DType;
-import parallax.engine.numerics.FloatCodec;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
 import parallax.engine.formats.Safetensors;
 import parallax.engine.formats.TensorSpec;
 import parallax.engine.formats.TensorWriter;
+import parallax.engine.numerics.DType;
+import parallax.engine.numerics.FloatCodec;
+import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.Rounding;
 import parallax.engine.precision.CastAnalysis.NamedTensor;
 import parallax.engine.precision.CastAnalysis.Scaling;
 import parallax.engine.precision.CastAnalysis.Stats;

@@ -22,7 +22,7 @@ class PrecisionTrainingTest {
         assertTrue(fp16.finalLoss() < 2 * fp32.finalLoss(), "loss-scaled FP16 tracks FP32: " + fp16.finalLoss() + " vs " + fp32.finalLoss());
         assertTrue(noscale.finalLoss() > 4 * fp32.finalLoss(), "unscaled FP16 stalls: " + noscale.finalLoss() + " vs " + fp32.finalLoss());
         assertTrue(noscale.zeroGradientShare() > 0.3, "many gradients flushed to zero: " + noscale.zeroGradientShare());
-        double[] under = TrainingReport.underflowShares(r);
+        double[] under = PrecisionTrainingReport.underflowShares(r);
         assertTrue(under[1] > under[0], "dL/dy falls further below 2^-25 as the fit improves");
         // The scaler's rule: every skipped step halves the scale.
         for (int s : fp16.skippedAt()) {
@@ -35,7 +35,7 @@ class PrecisionTrainingTest {
     void reportHasTheChartsAndBadDtypesAreUserErrors() {
         PrecisionTraining.Result r = PrecisionTraining.run(
                 PrecisionTraining.Config.defaults(List.of(Mode.BF16, Mode.FP16), 12), Progress.NONE);
-        var report = TrainingReport.of(r);
+        var report = PrecisionTrainingReport.of(r);
         long charts = report.parts().stream().filter(p -> p instanceof parallax.engine.report.Report.ChartPart).count();
         assertEquals(5, charts);
         String msg = assertThrows(UserError.class, () -> Mode.parseList("fp32,fp61")).getMessage();

@@ -18,9 +18,9 @@ import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /** The charts and table of a {@link PrecisionTraining} comparison. */
-public final class TrainingReport {
+public final class PrecisionTrainingReport {
 
-    private TrainingReport() {}
+    private PrecisionTrainingReport() {}
 
     public static Report of(PrecisionTraining.Result r) {
         PrecisionTraining.Config c = r.config();
