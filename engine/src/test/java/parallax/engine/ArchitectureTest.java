@@ -53,6 +53,26 @@ class ArchitectureTest {
                 .check(engine);
     }
 
+    /** libtorch's functions that make a new tensor from nothing (not from another tensor). */
+    static final java.util.Set<String> FACTORIES = java.util.Set.of("empty", "empty_strided", "zeros", "ones", "full", "arange",
+            "from_blob", "from_file", "rand", "randn", "randint", "randperm", "normal", "eye", "linspace", "logspace", "tensor",
+            "scalar_tensor");
+
+    /** Every tensor the engine creates is created on the rank's device, through torch.Device (issue 12). */
+    @Test
+    void tensorsAreCreatedOnlyThroughTheDeviceLayer() {
+        com.tngtech.archunit.base.DescribedPredicate<com.tngtech.archunit.core.domain.JavaMethodCall> factory =
+                com.tngtech.archunit.base.DescribedPredicate.describe("a libtorch tensor factory (torch.empty/zeros/from_blob/..., Tensor.create)",
+                        c -> {
+                            String owner = c.getTargetOwner().getName();
+                            return owner.equals("org.bytedeco.pytorch.global.torch") && FACTORIES.contains(c.getName())
+                                    || (owner.equals("org.bytedeco.pytorch.AbstractTensor") || owner.equals("org.bytedeco.pytorch.Tensor"))
+                                    && c.getName().equals("create");
+                        });
+        noClasses().that().doNotHaveFullyQualifiedName("parallax.engine.torch.Device")
+                .should().callMethodWhere(factory).check(engine);
+    }
+
     @Test
     void engineImportsNeitherJupyterNorPicocli() {
         noClasses().should().dependOnClassesThat().resideInAnyPackage("picocli..", "io.github.spencerpark..")

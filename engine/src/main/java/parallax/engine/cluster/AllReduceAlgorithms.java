@@ -62,7 +62,7 @@ public final class AllReduceAlgorithms {
                 long to = len * (i + 1) / n;
                 chunk[i] = t.narrow(0, from, to - from);
             }
-            Tensor incoming = torch.empty(len / n + 1);
+            Tensor incoming = t.new_empty(len / n + 1);
             // Reduce-scatter: at step k send chunk (r - k), receive and accumulate chunk (r - k - 1).
             for (int k = 0; k < n - 1; k++) {
                 int sendIdx = Math.floorMod(r - k, n);
@@ -108,7 +108,7 @@ public final class AllReduceAlgorithms {
         int parent = (r - 1) / 2;
         int[] children = treeChildren(r, n);
         try (PointerScope s = new PointerScope()) {
-            Tensor incoming = torch.empty(Math.min(chunkElements, len));
+            Tensor incoming = t.new_empty(Math.min(chunkElements, len));
             // Reduce: add each child's partial sum of the chunk to ours and pass it up.
             for (long from = 0; from < len; from += chunkElements) {
                 Tensor c = t.narrow(0, from, Math.min(chunkElements, len - from));

@@ -1,7 +1,6 @@
 package parallax.engine.cluster;
 
 import com.google.gson.JsonElement;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -243,11 +242,10 @@ public final class AllReduceCheck implements RankTask {
         try (PointerScope s = new PointerScope()) {
             float[] v = new float[(int) len];
             for (int i = 0; i < len; i++) v[i] = input(rank, i);
-            Tensor t = Tensor.create(v);
+            // Host-side check of a collective on host tensors (the Gloo/shared-memory path it benchmarks).
+            Tensor t = parallax.engine.torch.Device.cpu().fromFloats(v, len);
             implementation(impl).accept(g, t);
-            float[] out = new float[(int) len];
-            ((FloatBuffer) t.createBuffer()).get(out);
-            return out;
+            return parallax.engine.torch.Device.hostFloats(t);
         }
     }
 

@@ -1,5 +1,7 @@
 package parallax.engine.cluster;
 
+import parallax.engine.numerics.DType;
+import parallax.engine.torch.Device;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -16,7 +18,6 @@ import org.bytedeco.pytorch.BroadcastOptions;
 import org.bytedeco.pytorch.ReduceScatterOptions;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
-import org.bytedeco.pytorch.global.torch;
 
 /**
  * The rank side of {@code %parallel --bench}: times one collective for each message size
@@ -45,6 +46,7 @@ public final class CollectiveBenchTask implements RankTask {
         int warmup = a.has("warmup") ? a.get("warmup").getAsInt() : 3;
         int fixedIters = a.has("iters") ? a.get("iters").getAsInt() : 0;
         Collectives g = dist.worldGroup();
+        Device device = Device.parse(dist.device());
         int n = g.size();
         Map<String, List<Double>> medians = new LinkedHashMap<>();
         for (String impl : impls) medians.put(impl, new ArrayList<>());
@@ -54,8 +56,8 @@ public final class CollectiveBenchTask implements RankTask {
             int iters = fixedIters > 0 ? fixedIters : bytes <= (1 << 20) ? 20 : bytes <= (8 << 20) ? 10 : 5;
             try (PointerScope s = new PointerScope()) {
                 long elems = Math.max(n, bytes / 4 / n * n);   // divisible by n for the sharded ops
-                Tensor big = torch.zeros(elems);
-                Tensor shard = torch.zeros(elems / n);
+                Tensor big = device.zeros(DType.F32, elems);
+                Tensor shard = device.zeros(DType.F32, elems / n);
                 List<Runnable> once = new ArrayList<>();
                 for (String impl : impls) once.add(step(op, impl, g, big, shard));
                 // Before the first size, each implementation runs long enough for the JIT to
@@ -70,8 +72,10 @@ public final class CollectiveBenchTask implements RankTask {
                 for (int k = 0; k < iters; k++) {
                     for (int j = 0; j < once.size(); j++) {
                         int m = (j + k) % once.size();   // and each goes first in turn
+                        device.synchronize(); // on a GPU a collective is queued, not done, when the call returns
                         long t0 = System.nanoTime();
                         once.get(m).run();
+                        device.synchronize();
                         t[m][k] = (System.nanoTime() - t0) / 1e9;
                     }
                 }

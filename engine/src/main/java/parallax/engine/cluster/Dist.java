@@ -78,13 +78,13 @@ public final class Dist {
 
     public void barrier() { world.barrier(); }
 
-    /** The values of a float tensor, for printing in a cell: {@code Arrays.toString(Dist.floats(t))}. */
+    /**
+     * The values of a float tensor in host memory, for printing in a cell:
+     * {@code Arrays.toString(Dist.floats(t))} (a copy from the device on a GPU rank).
+     */
     public static float[] floats(Tensor t) {
         try (org.bytedeco.javacpp.PointerScope s = new org.bytedeco.javacpp.PointerScope()) {
-            Tensor c = t.to(org.bytedeco.pytorch.global.torch.ScalarType.Float).contiguous();
-            float[] a = new float[(int) c.numel()];
-            ((java.nio.FloatBuffer) c.createBuffer()).get(a);
-            return a;
+            return parallax.engine.torch.Device.hostFloats(t);
         }
     }
 

@@ -26,7 +26,9 @@ import parallax.engine.UserError;
  * Per node: {@code slots=N} (ranks on it), {@code devices=} (one per slot; default cpu),
  * {@code addr=} (the address its ranks bind for Gloo; default the host name),
  * {@code launcher=local|ssh} (default: local for localhost/127.0.0.1, else ssh),
- * {@code java=} (java binary on that node; default "java" on PATH).
+ * {@code java=} (java binary on that node; default "java" on PATH),
+ * {@code share_gpus=yes} (let two ranks use one GPU: refused otherwise, since the second
+ * rank's memory and kernels would contend with the first's unnoticed).
  * The same install path (classpath) must exist on every node, as with mpirun.
  */
 public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, List<Node> nodes) {
@@ -95,6 +97,7 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
         String addr = null;
         String launcher = null;
         String java = "java";
+        boolean shareGpus = false;
         for (int k = 1; k < f.length; k++) {
             int eq = f[k].indexOf('=');
             if (eq < 0) throw new UserError(where + "expected key=value, got '" + f[k] + "'");
@@ -123,13 +126,23 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
                     launcher = v;
                 }
                 case "java" -> java = v;
+                case "share_gpus" -> {
+                    if (!v.equals("yes") && !v.equals("no")) throw new UserError(where + "share_gpus is yes or no, got '" + v + "'");
+                    shareGpus = v.equals("yes");
+                }
                 default -> throw new UserError(where + "unknown key '" + k0 + "'"
-                        + parallax.engine.DidYouMean.hint(k0, List.of("slots", "devices", "addr", "launcher", "java")));
+                        + parallax.engine.DidYouMean.hint(k0, List.of("slots", "devices", "addr", "launcher", "java", "share_gpus")));
             }
         }
         if (slots < 0) slots = devices.isEmpty() ? 1 : devices.size();
         if (!devices.isEmpty() && devices.size() != slots) {
             throw new UserError(where + "devices lists " + devices.size() + " devices for " + slots + " slots");
+        }
+        if (!shareGpus) {
+            java.util.Set<String> seen = new java.util.HashSet<>();
+            for (String d : devices)
+                if (d.startsWith("cuda") && !seen.add(d))
+                    throw new UserError(where + "two ranks on " + d + ": give each rank its own GPU, or add share_gpus=yes to share one");
         }
         boolean isLocal = host.equals("localhost") || host.equals("127.0.0.1");
         if (addr == null) addr = host.equals("localhost") ? "127.0.0.1" : host;

@@ -10,11 +10,8 @@ import java.nio.file.Path;
 import java.util.concurrent.locks.LockSupport;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.BoolOptional;
-import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -101,8 +98,7 @@ final class SharedMemoryGroup implements AutoCloseable {
             }
         }
         // Kept past any PointerScope the caller is in; close() unmaps it.
-        this.segment = parallax.engine.torch.Torch.keep(torch.from_file(file.toString(), new BoolOptional(true),
-                new LongOptional(total), new TensorOptions(torch.ScalarType.Byte)));
+        this.segment = parallax.engine.torch.Torch.keep(parallax.engine.torch.Device.cpu().mapFile(file.toString(), total));
         this.header = new BytePointer(segment.data_ptr()).capacity(headerBytes).asByteBuffer().order(ByteOrder.nativeOrder());
     }
 

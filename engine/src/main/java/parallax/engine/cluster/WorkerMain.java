@@ -32,7 +32,8 @@ import org.bytedeco.pytorch.global.torch;
  * a Slurm {@code srun} or a Kubernetes PyTorchJob can start ranks directly:
  * <pre>
  *   --master-addr / MASTER_ADDR   --master-port / MASTER_PORT   --rank / RANK
- *   --world / WORLD_SIZE          --local-rank / LOCAL_RANK     --device / PARALLAX_DEVICE (cpu)
+ *   --world / WORLD_SIZE          --local-rank / LOCAL_RANK     --device / PARALLAX_DEVICE (cpu;
+ *                                     cuda:N; "cuda" = cuda:LOCAL_RANK, as torchrun/Slurm place ranks)
  *   --host-addr / PARALLAX_HOST_ADDR (address this rank's Gloo device binds; default MASTER_ADDR's
  *                                     interface for local runs, else this host's name)
  *   --coordinator host:port / PARALLAX_COORDINATOR, --token / PARALLAX_TOKEN: attach to a notebook
@@ -66,8 +67,19 @@ public final class WorkerMain {
         this.world = Integer.parseInt(need(opt, "world", "WORLD_SIZE"));
         this.localRank = Integer.parseInt(get(opt, "local-rank", "LOCAL_RANK", "0"));
         this.host = get(opt, "host", "PARALLAX_HOST", hostName());
-        this.device = get(opt, "device", "PARALLAX_DEVICE", "cpu");
+        this.device = rankDevice(get(opt, "device", "PARALLAX_DEVICE", "cpu"), localRank);
         this.timeoutMs = Long.parseLong(get(opt, "timeout-ms", "PARALLAX_TIMEOUT_MS", "60000"));
+    }
+
+    /**
+     * The rank's device: as given ("cpu", "cuda:N"), or "cuda" alone for one GPU per local
+     * rank, cuda:LOCAL_RANK, as torchrun and Slurm lay ranks out (numbered among the GPUs
+     * CUDA_VISIBLE_DEVICES leaves visible).
+     */
+    static String rankDevice(String given, int localRank) {
+        String d = given.trim().toLowerCase(java.util.Locale.ROOT);
+        if (d.equals("cuda") || d.equals("gpu")) return "cuda:" + localRank;
+        return parallax.engine.torch.Device.parse(d).label();
     }
 
     public static void main(String[] args) throws Exception {
@@ -101,6 +113,8 @@ public final class WorkerMain {
         String masterAddr = need(opt, "master-addr", "MASTER_ADDR");
         int masterPort = Integer.parseInt(need(opt, "master-port", "MASTER_PORT"));
         String hostAddr = get(opt, "host-addr", "PARALLAX_HOST_ADDR", isLoopback(masterAddr) ? masterAddr : host);
+        // The rank's GPU is bound before any CUDA work, NCCL's group set-up included.
+        parallax.engine.torch.Device.parse(device).bind();
         long tStore = System.nanoTime();
         rdv = Rendezvous.join(masterAddr, masterPort, rank, world, device, hostAddr, timeoutMs);
         double storeMs = (System.nanoTime() - tStore) / 1e6;

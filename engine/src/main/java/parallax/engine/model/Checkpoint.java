@@ -1,5 +1,6 @@
 package parallax.engine.model;
 
+import parallax.engine.torch.Device;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -8,12 +9,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
-import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
 import parallax.engine.UserError;
 import parallax.engine.formats.ModelFile;
 import parallax.engine.formats.ModelFiles;
@@ -165,16 +162,13 @@ public final class Checkpoint {
             int b = ids.length, t = ids[0].length;
             long[] flat = new long[b * t];
             for (int i = 0; i < b; i++) System.arraycopy(ids[i], 0, flat, i * t, t);
-            Tensor tokens = torch.from_blob(new LongPointer(flat), new long[] {b, t}, new TensorOptions(torch.ScalarType.Long)).clone();
+            Tensor tokens = Device.cpu().fromLongs(flat, b, t);
             Map<String, Tensor> w = new LinkedHashMap<>();
             for (Map.Entry<String, float[]> e : c.tensors().entrySet())
-                w.put(e.getKey(), torch.from_blob(new FloatPointer(e.getValue()), c.shapes().get(e.getKey())).clone());
+                w.put(e.getKey(), Device.cpu().fromFloats(e.getValue(), c.shapes().get(e.getKey())));
             Function<String, Tensor> get = w::get;
             try (org.bytedeco.pytorch.NoGradGuard g = new org.bytedeco.pytorch.NoGradGuard()) {
-                Tensor logits = new Gpt(c.config()).logits(tokens, get).contiguous();
-                float[] out = new float[(int) logits.numel()];
-                logits.data_ptr_float().get(out);
-                return out;
+                return Device.hostFloats(new Gpt(c.config()).logits(tokens, get));
             }
         }
     }

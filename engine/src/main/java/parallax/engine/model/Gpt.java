@@ -1,5 +1,7 @@
 package parallax.engine.model;
 
+import parallax.engine.numerics.DType;
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -191,7 +193,7 @@ public final class Gpt {
 
     private Tensor embed(Tensor tokens, Function<String, Tensor> w, List<Tensor> made) {
         long t = tokens.size(1);
-        Tensor pos = torch.arange(new Scalar(t), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long));
+        Tensor pos = Device.of(tokens).arange(t);
         Tensor tok = keep(made, torch.embedding(w.apply("wte"), tokens));
         Tensor pe = keep(made, torch.embedding(w.apply("wpe"), pos));
         return keep(made, tok.add(pe));
@@ -209,7 +211,7 @@ public final class Gpt {
         Tensor k = heads(keep(made, linear(a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk"))), b, t, heads, hd);
         Tensor v = heads(keep(made, linear(a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv"))), b, t, heads, hd);
         Tensor scores = keep(made, torch.matmul(q, k.transpose(-2, -1)).mul(new Scalar(1.0 / Math.sqrt(hd))));
-        Tensor causal = torch.ones(new long[] {t, t}, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Bool)).triu(1);
+        Tensor causal = Device.of(x).ones(DType.BOOL, t, t).triu(1);
         scores = keep(made, scores.masked_fill(causal, new Scalar(Double.NEGATIVE_INFINITY)));
         Tensor probs = keep(made, scores.softmax(-1));
         Tensor y = keep(made, torch.matmul(probs, v));

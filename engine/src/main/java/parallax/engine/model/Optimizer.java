@@ -26,10 +26,11 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
     double ADAMW_EPS = 1e-8;
     double ADAMW_WEIGHT_DECAY = 0.01;
 
-    static Optimizer create(String name, long numel, double lr) {
+    /** The optimizer {@code name} for the flat fp32 parameters {@code params}, its state beside them (same device). */
+    static Optimizer create(String name, Tensor params, double lr) {
         switch (name.toLowerCase(Locale.ROOT)) {
-            case "sgd": return new Sgd(numel, lr, SGD_MOMENTUM);
-            case "adamw": return new AdamW(numel, lr, ADAMW_BETA1, ADAMW_BETA2, ADAMW_EPS, ADAMW_WEIGHT_DECAY);
+            case "sgd": return new Sgd(params, lr, SGD_MOMENTUM);
+            case "adamw": return new AdamW(params, lr, ADAMW_BETA1, ADAMW_BETA2, ADAMW_EPS, ADAMW_WEIGHT_DECAY);
             default: throw new parallax.engine.UserError("unknown optimizer '" + name + "' (sgd, adamw)");
         }
     }
@@ -39,8 +40,8 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
         private final Tensor momentum;
         private final double lr, mu;
 
-        public Sgd(long numel, double lr, double mu) {
-            this.momentum = torch.zeros(numel);
+        public Sgd(Tensor params, double lr, double mu) {
+            this.momentum = torch.zeros_like(params.reshape(-1));
             this.lr = lr;
             this.mu = mu;
         }
@@ -70,9 +71,9 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
         private final double lr, b1, b2, eps, wd;
         private int t;
 
-        public AdamW(long numel, double lr, double b1, double b2, double eps, double wd) {
-            this.m = torch.zeros(numel);
-            this.v = torch.zeros(numel);
+        public AdamW(Tensor params, double lr, double b1, double b2, double eps, double wd) {
+            this.m = torch.zeros_like(params.reshape(-1));
+            this.v = torch.zeros_like(params.reshape(-1));
             this.lr = lr;
             this.b1 = b1;
             this.b2 = b2;

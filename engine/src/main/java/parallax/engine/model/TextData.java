@@ -1,11 +1,11 @@
 package parallax.engine.model;
 
+import parallax.engine.torch.Device;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.SplittableRandom;
 import org.bytedeco.pytorch.Tensor;
-import parallax.engine.torch.Torch;
 
 /**
  * Byte-level training data: the bytes of a small public-domain text shipped in the
@@ -32,9 +32,9 @@ public final class TextData {
             return new Batch(t, g, r, seq);
         }
 
-        public Tensor tokensTensor() { return Torch.fromLongs(tokens, rows, seq); }
+        public Tensor tokensTensor(Device device) { return device.fromLongs(tokens, rows, seq); }
 
-        public Tensor targetsTensor() { return Torch.fromLongs(targets, rows, seq); }
+        public Tensor targetsTensor(Device device) { return device.fromLongs(targets, rows, seq); }
     }
 
     private final byte[] stream;

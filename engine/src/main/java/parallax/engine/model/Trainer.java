@@ -1,5 +1,6 @@
 package parallax.engine.model;
 
+import parallax.engine.torch.Device;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
@@ -29,10 +30,10 @@ public final class Trainer {
         try {
             for (int u = 0; u < model.units(); u++) {
                 for (Gpt.ParamSpec p : model.params(u)) {
-                    Tensor t = Torch.fromFloats(model.initialValues(p, seed), p.shape());
+                    Tensor t = Device.cpu().fromFloats(model.initialValues(p, seed), p.shape());
                     t.requires_grad_(true);
                     weights.put(p.name(), t);
-                    optimizers.put(p.name(), Optimizer.create(optimizer, p.numel(), lr));
+                    optimizers.put(p.name(), Optimizer.create(optimizer, t, lr));
                 }
             }
             TextData data = new TextData(source, cfg, seed);
@@ -40,10 +41,10 @@ public final class Trainer {
             for (int s = 0; s < steps; s++) {
                 try (PointerScope scope = new PointerScope()) {
                     TextData.Batch b = data.batch(s, batch);
-                    Tensor tokens = b.tokensTensor(), targets = b.targetsTensor();
+                    Tensor tokens = b.tokensTensor(Device.cpu()), targets = b.targetsTensor(Device.cpu());
                     Tensor x = null;
                     for (int u = 0; u < model.units(); u++) x = model.forward(u, x, tokens, targets, weights::get, null);
-                    losses[s] = Torch.item(x);
+                    losses[s] = Device.hostValue(x);
                     x.backward();
                     try (NoGradGuard ng = new NoGradGuard()) {
                         for (Map.Entry<String, Tensor> e : weights.entrySet()) {
@@ -55,7 +56,7 @@ public final class Trainer {
                 }
             }
             Map<String, float[]> params = new LinkedHashMap<>();
-            for (Map.Entry<String, Tensor> e : weights.entrySet()) params.put(e.getKey(), Torch.toFloats(e.getValue()));
+            for (Map.Entry<String, Tensor> e : weights.entrySet()) params.put(e.getKey(), Device.hostFloats(e.getValue()));
             return new Result(losses, params);
         } finally {
             storage.close();

@@ -1,12 +1,12 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Future;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import parallax.engine.model.Gpt;
 import parallax.engine.model.Optimizer;
@@ -72,7 +72,7 @@ final class FlatUnit {
         List<Tensor> g = new ArrayList<>();
         for (Gpt.ParamSpec s : specs) {
             Tensor gr = params.get(s.name()).grad();
-            g.add(gr.defined() ? gr : torch.zeros(s.shape()));
+            g.add(gr.defined() ? gr : torch.zeros_like(params.get(s.name())));
         }
         return g;
     }
@@ -88,7 +88,7 @@ final class FlatUnit {
     void addGradParts(List<Tensor> parts) {
         List<Tensor> g = grads();
         parts.addAll(g);
-        if (padded > numel) parts.add(torch.zeros(new long[] {padded - numel}, new TensorOptions(g.get(0).scalar_type())));
+        if (padded > numel) parts.add(g.get(0).new_zeros(padded - numel));
     }
 
     /** Bytes of the parameters' own gradients (.grad), as autograd left them. */
@@ -127,7 +127,7 @@ final class FlatUnit {
 
     /** Copies the parameters out of a [padded] flat buffer as fp32 arrays by name. */
     void exportFrom(Tensor flatValues, Map<String, float[]> out) {
-        float[] all = Torch.toFloats(flatValues);
+        float[] all = Device.hostFloats(flatValues);
         for (int i = 0; i < specs.size(); i++) {
             float[] v = new float[(int) specs.get(i).numel()];
             System.arraycopy(all, (int) offsets[i], v, 0, v.length);

@@ -1,5 +1,6 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -20,7 +21,7 @@ final class FullReplica extends ParameterStore {
 
     private boolean localSgd;
 
-    FullReplica(Comm dp, DType dtype) { super(dp, dtype); }
+    FullReplica(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
 
     @Override public int stage() { return 0; }
 

@@ -1,5 +1,6 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -58,11 +59,11 @@ public final class MixedPrecision {
     }
 
     /** Agrees on overflow across every group this rank is in (any rank overflowed -> all skip). */
-    static boolean anyRankOverflowed(boolean mine, Comm... groups) {
+    static boolean anyRankOverflowed(boolean mine, Device device, Comm... groups) {
         try (PointerScope s = new PointerScope()) {
-            Tensor flag = torch.ones(1).mul(new org.bytedeco.pytorch.Scalar(mine ? 1.0 : 0.0));
+            Tensor flag = device.full(mine ? 1.0 : 0.0, DType.F32, 1);
             for (Comm g : groups) g.allReduce(flag);
-            return flag.item_float() > 0;
+            return Device.hostValue(flag) > 0;
         }
     }
 }

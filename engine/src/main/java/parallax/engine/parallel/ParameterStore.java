@@ -1,5 +1,6 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -11,7 +12,6 @@ import parallax.engine.UserError;
 import parallax.engine.model.Gpt;
 import parallax.engine.model.Optimizer;
 import parallax.engine.numerics.DType;
-import parallax.engine.torch.Torch;
 
 /**
  * Where this rank's parameters, gradients and optimizer state live, and how they are kept
@@ -47,6 +47,7 @@ public abstract sealed class ParameterStore implements AutoCloseable
 
     final Comm dp;
     final DType dtype;
+    final Device device;
     final DataParallel dataParallel;
     final List<FlatUnit> units = new ArrayList<>();
     private final Map<String, FlatUnit> byName = new LinkedHashMap<>();
@@ -54,21 +55,22 @@ public abstract sealed class ParameterStore implements AutoCloseable
 
     /** The store for ZeRO {@code stage} over units [from, to) of {@code model}, from its deterministic init. */
     public static ParameterStore create(int stage, Gpt model, int from, int to, long seed, DType dtype, Comm dp,
-                                        String optimizer, double lr) {
+                                        String optimizer, double lr, Device device) {
         ParameterStore s = switch (stage) {
-            case 0 -> new FullReplica(dp, dtype);
-            case 1 -> new ShardedOptimizer(dp, dtype);
-            case 2 -> new ShardedGradients(dp, dtype);
-            case 3 -> new ShardedParameters(dp, dtype);
+            case 0 -> new FullReplica(dp, dtype, device);
+            case 1 -> new ShardedOptimizer(dp, dtype, device);
+            case 2 -> new ShardedGradients(dp, dtype, device);
+            case 3 -> new ShardedParameters(dp, dtype, device);
             default -> throw new UserError("--zero must be 0, 1, 2 or 3, not " + stage);
         };
         s.build(model, from, to, seed, optimizer, lr);
         return s;
     }
 
-    ParameterStore(Comm dp, DType dtype) {
+    ParameterStore(Comm dp, DType dtype, Device device) {
         this.dp = dp;
         this.dtype = dtype;
+        this.device = device;
         this.dataParallel = new DataParallel(dp);
     }
 
@@ -86,10 +88,10 @@ public abstract sealed class ParameterStore implements AutoCloseable
                     float[] v = model.initialValues(unit.specs.get(i), seed);
                     System.arraycopy(v, 0, all, (int) unit.offsets[i], v.length);
                 }
-                Tensor full32 = Torch.fromFloats(all, unit.padded);
+                Tensor full32 = device.fromFloats(all, unit.padded);
                 place(unit, full32);
                 if (unit.master != full32) full32.close();
-                unit.optimizer = Optimizer.create(optimizer, unit.master.numel(), lr);
+                unit.optimizer = Optimizer.create(optimizer, unit.master, lr);
                 units.add(unit);
                 for (Gpt.ParamSpec s : unit.specs) byName.put(s.name(), unit);
             }

@@ -1,5 +1,6 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -53,15 +54,17 @@ public final class PipelineParallel {
 
     private final Stage stage;
     private final Comm pp;
+    private final Device device;
     private final DType dtype;
     private final long hidden, seq;
     private final ExecutorService sender;
     private final List<Future<?>> pendingSends = new ArrayList<>();
     private long idleNanos;
 
-    public PipelineParallel(Stage stage, Comm pp, DType dtype, long hidden, long seq) {
+    public PipelineParallel(Stage stage, Comm pp, DType dtype, long hidden, long seq, Device device) {
         this.stage = stage;
         this.pp = pp;
+        this.device = device;
         this.dtype = dtype;
         this.hidden = hidden;
         this.seq = seq;
@@ -80,7 +83,7 @@ public final class PipelineParallel {
         int m = microBatches.size();
         int p = pp.size(), s = pp.rank();
         List<Tensor[]> batches = new ArrayList<>();
-        for (TextData.Batch b : microBatches) batches.add(new Tensor[] {b.tokensTensor(), b.targetsTensor()});
+        for (TextData.Batch b : microBatches) batches.add(new Tensor[] {b.tokensTensor(device), b.targetsTensor(device)});
         double loss = 0;
         double scale = lossScale / m; // each micro-batch's loss counts 1/m of the step's mean
         // With one stage, 1F1B below is plain gradient accumulation: forward and backward
@@ -112,7 +115,7 @@ public final class PipelineParallel {
             sendAsync(out, pp.rank() + 1);
             return 0;
         }
-        return Torch.item(out);
+        return Device.hostValue(out);
     }
 
     private void backward(int i, int rows, double scale, boolean lastMicroBatch) {
@@ -123,7 +126,7 @@ public final class PipelineParallel {
     }
 
     private Tensor receive(int rows, int src) {
-        Tensor t = Torch.empty(dtype, rows, seq, hidden);
+        Tensor t = device.empty(dtype, rows, seq, hidden);
         long t0 = System.nanoTime();
         pp.recv(t, src);
         idleNanos += System.nanoTime() - t0;

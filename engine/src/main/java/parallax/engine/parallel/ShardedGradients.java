@@ -1,8 +1,8 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import parallax.engine.numerics.DType;
 
 /**
@@ -13,7 +13,7 @@ import parallax.engine.numerics.DType;
  */
 sealed class ShardedGradients extends ShardedOptimizer permits ShardedParameters {
 
-    ShardedGradients(Comm dp, DType dtype) { super(dp, dtype); }
+    ShardedGradients(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
 
     @Override public int stage() { return 2; }
 
@@ -25,7 +25,7 @@ sealed class ShardedGradients extends ShardedOptimizer permits ShardedParameters
     /** Averages the unit's gradients over the DP group into its owned slice, then frees them. */
     void reduceScatterGradients(FlatUnit u) {
         Tensor g = u.flatGrad();
-        Tensor mine = torch.empty(u.shardSize);
+        Tensor mine = device.empty(DType.F32, u.shardSize);
         dp.reduceScatter(mine, g);
         mine.div_(new Scalar(dp.size()));
         if (u.gradShard == null) u.keepGradShard(mine);

@@ -1,8 +1,8 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import parallax.engine.numerics.DType;
 import parallax.engine.torch.Torch;
 
@@ -17,7 +17,7 @@ import parallax.engine.torch.Torch;
  */
 sealed class ShardedOptimizer extends ParameterStore permits ShardedGradients {
 
-    ShardedOptimizer(Comm dp, DType dtype) { super(dp, dtype); }
+    ShardedOptimizer(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
 
     @Override public int stage() { return 1; }
 
@@ -35,7 +35,7 @@ sealed class ShardedOptimizer extends ParameterStore permits ShardedGradients {
         FlatUnit u = unit(index);
         Tensor g = u.flatGrad();
         u.keepGradFull(g); // the unscattered buffer must live until the reduce-scatter is done
-        Tensor mine = torch.empty(u.shardSize);
+        Tensor mine = device.empty(DType.F32, u.shardSize);
         u.keepGradShard(mine);
         dataParallel.reduceScatterAsync(mine, g);
     }
@@ -50,7 +50,7 @@ sealed class ShardedOptimizer extends ParameterStore permits ShardedGradients {
             for (FlatUnit u : units) {
                 stepUnit(u, u.gradShard, gradScale);
                 Tensor mine = u.master.to(Torch.scalarType(dtype)).clone();
-                Tensor full = Torch.empty(dtype, u.padded);
+                Tensor full = device.empty(dtype, u.padded);
                 dp.allGather(full, mine);
                 u.flat.copy_(full);
             }

@@ -1,10 +1,10 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.StorageImpl;
@@ -21,8 +21,8 @@ import parallax.engine.torch.Torch;
  *       keeps its tensor objects (PyTorch FSDP's "reshard after forward"; DeepSpeed's
  *       ZeRO-3 likewise gathers again for the backward instead of recomputing);</li>
  *   <li>before the unit's backward, the slices are all-gathered again into that same
- *       storage, with a raw copy (not a tensor op) so the graph's saved tensors keep their
- *       version and autograd accepts them;</li>
+ *       storage, through a second tensor on the storage (not one of the graph's), so the
+ *       graph's saved tensors keep their version and autograd accepts them;</li>
  *   <li>after the backward, gradients are reduce-scattered as in stage 2 and the gathered
  *       copy is freed for good.</li>
  * </ol>
@@ -38,7 +38,7 @@ final class ShardedParameters extends ShardedGradients {
     /** Freed copies waiting for their backward, by (unit, micro-batch). */
     private final Map<Long, Gathered> waiting = new HashMap<>();
 
-    ShardedParameters(Comm dp, DType dtype) { super(dp, dtype); }
+    ShardedParameters(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
 
     @Override public int stage() { return 3; }
 
@@ -52,15 +52,9 @@ final class ShardedParameters extends ShardedGradients {
     private static long key(int unit, int microBatch) { return ((long) unit << 32) | (microBatch & 0xffffffffL); }
 
     @Override
-    public boolean freesBetweenForwardAndBackward() {
-        // Freeing a storage and refilling it in place is done on host memory here.
-        return !units.isEmpty() && units.get(0).shard.is_cpu();
-    }
-
-    @Override
     public void beforeForward(int index) {
         FlatUnit u = unit(index);
-        Tensor full = Torch.empty(dtype, u.padded);
+        Tensor full = device.empty(dtype, u.padded);
         dp.allGather(full, u.shard);
         u.flat = Torch.keep(full);
         u.bindViews();
@@ -87,13 +81,15 @@ final class ShardedParameters extends ShardedGradients {
         Gathered g = waiting.get(key(index, microBatch));
         if (g == null) return; // recomputed: still gathered
         long bytes = g.unit().padded * dtype.bytes();
+        // The storage's own allocator (host or CUDA caching allocator) gives it memory again.
         StorageImpl impl = g.flat().storage().unsafeGetStorageImpl();
         impl.set_data_ptr_noswap(impl.allocator()._allocate(bytes));
         impl.set_nbytes(bytes);
-        try (PointerScope s = new PointerScope()) {
-            Tensor full = Torch.empty(dtype, g.unit().padded);
-            dp.allGather(full, g.unit().shard);
-            Pointer.memcpy(g.flat().data_ptr(), full.data_ptr(), bytes);
+        try (PointerScope s = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+            // A fresh tensor on the same storage has its own version counter: filling it
+            // leaves the versions autograd recorded for the graph's tensors untouched.
+            Tensor alias = device.empty(dtype, 0).set_(g.flat().storage());
+            dp.allGather(alias, g.unit().shard);
         }
         // bound again for the backward, so that the gradient hook finds the gradients
         g.unit().flat = g.flat();
@@ -147,7 +143,7 @@ final class ShardedParameters extends ShardedGradients {
 
     @Override
     Tensor fullParameters(FlatUnit u) {
-        Tensor flat = Torch.empty(dtype, u.padded);
+        Tensor flat = device.empty(dtype, u.padded);
         dp.allGather(flat, u.shard);
         return flat;
     }

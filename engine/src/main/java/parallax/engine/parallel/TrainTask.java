@@ -1,5 +1,6 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import org.bytedeco.pytorch.Tensor;
 import parallax.engine.cluster.Collectives;
 import parallax.engine.cluster.Dist;
@@ -17,7 +18,7 @@ public final class TrainTask implements RankTask {
     public Object run(Dist dist, String argsJson, RankReporter reporter) {
         TrainSpec spec = Training.GSON.fromJson(argsJson, TrainSpec.class);
         spec.validate(dist.world());
-        return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
+        return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), Device.parse(dist.device()), comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
                 (step, metrics) -> reporter.step(step, metrics));
     }
 

@@ -1,11 +1,12 @@
 package parallax.engine.parallel;
 
+import parallax.engine.numerics.DType;
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import parallax.engine.cluster.Mesh;
 import parallax.engine.model.Gpt;
 import parallax.engine.model.GptConfig;
@@ -35,9 +36,10 @@ public final class TrainingLoop {
 
     private TrainingLoop() {}
 
-    public static RankResult train(TrainSpec spec, int rank, Mesh.Coords at, Comm dpGroup, Comm tpGroup, Comm ppGroup,
-                                   StepListener listener) {
+    public static RankResult train(TrainSpec spec, int rank, Mesh.Coords at, Device device, Comm dpGroup, Comm tpGroup,
+                                   Comm ppGroup, StepListener listener) {
         Torch.init();
+        device.bind();
         GptConfig cfg = spec.model();
         CommMeter meter = new CommMeter();
         Comm dp = meter.wrap(dpGroup), tp = meter.wrap(tpGroup), pp = meter.wrap(ppGroup);
@@ -45,11 +47,11 @@ public final class TrainingLoop {
         Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp));
         int[] units = PipelineParallel.stageUnits(cfg, spec.pp(), at.ppRank());
         ParameterStore store = ParameterStore.create(spec.zero(), model, units[0], units[1], spec.seed(), spec.precision(),
-                dp, spec.optimizer(), spec.lr());
+                dp, spec.optimizer(), spec.lr(), device);
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
         Stage stage = new Stage(model, store, units[0], units[1], spec.checkpointEvery());
-        PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), cfg.sequence());
+        PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), cfg.sequence(), device);
         MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
         TextData data = new TextData(spec.data(), cfg, spec.seed());
 
@@ -60,7 +62,7 @@ public final class TrainingLoop {
         // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops-and-mfu);
         // counted for the whole model.
         double flops = (stage.recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
-        double matmul = Flops.measureMatmul(256, 5);
+        double matmul = Flops.measureMatmul(device, 256, 5);
 
         try {
             for (int s = 0; s < n; s++) {
@@ -73,7 +75,7 @@ public final class TrainingLoop {
                     double lossSum = pipe.step(micro, spec.schedule(), scaler.scale());
                     metrics.gradientsHeld(store.gradientBytes());
 
-                    boolean overflow = scaler.dynamic() && MixedPrecision.anyRankOverflowed(store.gradientsOverflow(), dp, tp, pp);
+                    boolean overflow = scaler.dynamic() && MixedPrecision.anyRankOverflowed(store.gradientsOverflow(), device, dp, tp, pp);
                     if (overflow) skipped++;
                     else store.step(1.0 / scaler.scale());
                     scaler.update(overflow);
@@ -88,7 +90,7 @@ public final class TrainingLoop {
                     // Every last-stage rank averages the loss over its DP group, as Megatron does for
                     // logging, so the live view shows the global batch's loss (outside the meter:
                     // it is not the training's traffic).
-                    double global = stage.isLast() ? dpMean(dpGroup, loss) : Double.NaN;
+                    double global = stage.isLast() ? dpMean(dpGroup, loss, device) : Double.NaN;
                     if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
                 }
             }
@@ -111,13 +113,12 @@ public final class TrainingLoop {
     }
 
     /** The mean of {@code value} over the group (the group of one returns it). */
-    private static double dpMean(Comm group, double value) {
+    private static double dpMean(Comm group, double value, Device device) {
         if (group.size() == 1) return value;
         try (PointerScope s = new PointerScope()) {
-            Tensor t = torch.full(new long[] {1}, new org.bytedeco.pytorch.Scalar(value),
-                    new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Float));
+            Tensor t = device.full(value, DType.F32, 1);
             group.allReduce(t);
-            return (double) t.item_float() / group.size();
+            return Device.hostValue(t) / group.size();
         }
     }
 }

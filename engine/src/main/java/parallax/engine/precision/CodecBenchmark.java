@@ -1,5 +1,6 @@
 package parallax.engine.precision;
 
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -8,7 +9,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AbstractTensor;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import parallax.engine.UserError;
@@ -60,7 +60,7 @@ public final class CodecBenchmark {
             });
             double torchEnc, torchDec;
             try (PointerScope scope = new PointerScope()) {
-                Tensor src = AbstractTensor.create(x);
+                Tensor src = Device.cpu().fromFloats(x, x.length);
                 Tensor narrow = src.to(TorchCast.scalarType(f));
                 ScalarType dt = TorchCast.scalarType(f);
                 torchEnc = median(reps, () -> {

@@ -1,5 +1,6 @@
 package parallax.engine.precision;
 
+import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -7,7 +8,6 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AbstractTensor;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -220,11 +220,11 @@ public final class PrecisionTraining {
             scaleTrace[step] = scale;
             try (PointerScope scope = new PointerScope()) {
                 Tensor[] p = new Tensor[params.length];
-                for (int i = 0; i < p.length; i++) p[i] = AbstractTensor.create(params[i], shapes[i]).set_requires_grad(true);
-                Tensor x = AbstractTensor.create(xb, c.batch(), IN).to(mode.dtype);
+                for (int i = 0; i < p.length; i++) p[i] = Device.cpu().fromFloats(params[i], shapes[i]).set_requires_grad(true);
+                Tensor x = Device.cpu().fromFloats(xb, c.batch(), IN).to(mode.dtype);
                 Tensor h = x.matmul(p[0].to(mode.dtype).t()).add(p[1].to(mode.dtype)).relu();
                 Tensor y = h.matmul(p[2].to(mode.dtype).t()).add(p[3].to(mode.dtype)).to(ScalarType.Float);
-                Tensor l = torch.mse_loss(y, AbstractTensor.create(tb, c.batch(), OUT));
+                Tensor l = torch.mse_loss(y, Device.cpu().fromFloats(tb, c.batch(), OUT));
                 loss[step] = l.item_float();
                 l.mul(new Scalar(scale)).backward();
                 for (int i = 0; i < p.length; i++) {

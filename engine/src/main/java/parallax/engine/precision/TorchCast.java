@@ -1,8 +1,9 @@
 package parallax.engine.precision;
 
+import parallax.engine.torch.Torch;
+import parallax.engine.torch.Device;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AbstractTensor;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.bytedeco.pytorch.global.torch;
@@ -32,7 +33,7 @@ public final class TorchCast {
     /** {@code torch.tensor(values).to(f)}, as raw little-endian bytes. */
     public static byte[] encode(float[] values, FloatFormat f) {
         try (PointerScope scope = new PointerScope()) {
-            Tensor t = AbstractTensor.create(values).to(scalarType(f)).contiguous();
+            Tensor t = Device.cpu().fromFloats(values, values.length).to(scalarType(f)).contiguous();
             return bytesOf(t, (long) values.length * f.bytesPerValue());
         }
     }
@@ -40,7 +41,7 @@ public final class TorchCast {
     /** Reinterprets raw bytes as format {@code f} and casts them to FP32 with libtorch. */
     public static float[] decode(byte[] raw, FloatFormat f) {
         try (PointerScope scope = new PointerScope()) {
-            Tensor bytes = AbstractTensor.create(raw);
+            Tensor bytes = Device.cpu().fromBytes(raw);
             Tensor typed = f.bytesPerValue() == 1 ? bytes.view(scalarType(f))
                     : bytes.view(f.bytesPerValue() == 2 ? ScalarType.Short : ScalarType.Int).view(scalarType(f));
             Tensor out = typed.to(ScalarType.Float).contiguous();
@@ -57,18 +58,8 @@ public final class TorchCast {
         return out;
     }
 
-    /**
-     * One compute thread, as every Parallax process uses on small machines. libtorch's
-     * set_num_threads does not reach OpenBLAS, which runs libtorch's FP32 CPU matmuls with
-     * threads of its own: on a loaded 2-core machine that made FP32 steps 5-10x slower than
-     * BF16 ones until OpenBLAS was told too.
-     */
+    /** One compute thread, as every Parallax process uses on small machines (see {@link Torch#init}). */
     public static void oneThread() {
-        torch.set_num_threads(1);
-        try {
-            org.bytedeco.openblas.global.openblas_full.openblas_set_num_threads(1);
-        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            // No OpenBLAS on this platform's build: nothing to limit.
-        }
+        Torch.init();
     }
 }

@@ -10,18 +10,20 @@ public final class Flops {
     private Flops() {}
 
     /**
-     * FLOP/s of an n x n fp32 matmul on this thread (2n^3 per product), median of a few
-     * timed repeats after a warm-up.
+     * FLOP/s of an n x n fp32 matmul on {@code device} (2n^3 per product; on a GPU the time
+     * includes waiting for the kernel), median of a few timed repeats after a warm-up.
      */
-    public static double measureMatmul(int n, int repeats) {
+    public static double measureMatmul(Device device, int n, int repeats) {
         Torch.init();
         try (PointerScope s = new PointerScope()) {
-            Tensor a = torch.randn(n, n), b = torch.randn(n, n);
+            Tensor a = device.full(0.5, parallax.engine.numerics.DType.F32, n, n), b = device.full(0.25, parallax.engine.numerics.DType.F32, n, n);
             torch.matmul(a, b);
             double[] rates = new double[repeats];
             for (int i = 0; i < repeats; i++) {
+                device.synchronize();
                 long t0 = System.nanoTime();
-                torch.matmul(a, b).sum().item_float();
+                torch.matmul(a, b);
+                device.synchronize();
                 rates[i] = 2.0 * n * n * n / ((System.nanoTime() - t0) / 1e9);
             }
             java.util.Arrays.sort(rates);

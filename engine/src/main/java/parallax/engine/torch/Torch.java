@@ -4,16 +4,14 @@ import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
-import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import parallax.engine.numerics.DType;
 
 /**
- * Small libtorch glue: one thread per process, tensors from and to Java arrays, flat
- * concatenation, byte counts. Every caller wraps its libtorch work in a
+ * Small libtorch glue: one thread per process, libtorch's scalar types, flat
+ * concatenation, byte counts. Tensors are created on a rank's device by {@link Device}. Every caller wraps its libtorch work in a
  * {@code try (PointerScope s = new PointerScope())}; tensors that must outlive the scope
  * are detached from it by the caller ({@code scope.detach(t)}) or kept in a longer scope.
  */
@@ -54,37 +52,9 @@ public final class Torch {
         return t;
     }
 
-    /** A new fp32 tensor holding a copy of {@code values} with the given shape. */
-    public static Tensor fromFloats(float[] values, long... shape) {
-        FloatPointer p = new FloatPointer(values);
-        try {
-            return torch.from_blob(p, shape).clone();
-        } finally {
-            p.close();
-        }
-    }
 
-    /** A new int64 tensor holding a copy of {@code values} with the given shape. */
-    public static Tensor fromLongs(long[] values, long... shape) {
-        LongPointer p = new LongPointer(values);
-        try {
-            return torch.from_blob(p, shape, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)).clone();
-        } finally {
-            p.close();
-        }
-    }
 
-    /** The values of any floating tensor as fp32, in row-major order. */
-    public static float[] toFloats(Tensor t) {
-        Tensor f = t.detach().to(torch.ScalarType.Float).contiguous();
-        float[] out = new float[(int) f.numel()];
-        f.data_ptr_float().get(out);
-        return out;
-    }
 
-    public static float item(Tensor t) {
-        return t.detach().to(torch.ScalarType.Float).item_float();
-    }
 
     /** All tensors flattened and joined into one 1-D tensor (a copy). */
     public static Tensor flatCat(List<Tensor> parts) {
@@ -112,15 +82,7 @@ public final class Torch {
         }
     }
 
-    public static Tensor zeros(long n, DType dtype) {
-        return empty(dtype, n).zero_();
-    }
 
-    /** An uninitialised tensor of the given type and shape. */
-    public static Tensor empty(DType dtype, long... shape) {
-        return torch.empty(shape, new org.bytedeco.pytorch.TensorOptions(scalarType(dtype)),
-                new org.bytedeco.pytorch.MemoryFormatOptional());
-    }
 
     /** Bytes of the distinct storages behind {@code tensors} (views counted once). */
     public static long storageBytes(List<Tensor> tensors) {

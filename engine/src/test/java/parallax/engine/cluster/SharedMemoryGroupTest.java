@@ -1,5 +1,6 @@
 package parallax.engine.cluster;
 
+import parallax.engine.torch.Device;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -98,9 +99,9 @@ class SharedMemoryGroupTest {
             float[][] got = onEveryRank(size, rank -> {
                 float[] last = null;
                 for (int call = 0; call < 3; call++) {   // the counters carry over between calls
-                    Tensor t = Torch.fromFloats(ramp(n, rank + call), n);
+                    Tensor t = Device.cpu().fromFloats(ramp(n, rank + call), n);
                     g[rank].allReduce(t, 10_000, "test");
-                    last = Torch.toFloats(t);
+                    last = Device.hostFloats(t);
                 }
                 return last;
             });
@@ -122,8 +123,8 @@ class SharedMemoryGroupTest {
         SharedMemoryGroup[] g = group(size);
         float[][] gathered = onEveryRank(size, rank -> {
             Tensor out = torch.empty(size * (long) n);
-            g[rank].allGather(out, Torch.fromFloats(ramp(n, rank), n), 10_000, "test");
-            return Torch.toFloats(out);
+            g[rank].allGather(out, Device.cpu().fromFloats(ramp(n, rank), n), 10_000, "test");
+            return Device.hostFloats(out);
         });
         float[] want = new float[size * n];
         for (int r = 0; r < size; r++) System.arraycopy(ramp(n, r), 0, want, r * n, n);
@@ -131,8 +132,8 @@ class SharedMemoryGroupTest {
 
         float[][] scattered = onEveryRank(size, rank -> {
             Tensor out = torch.empty(n);
-            g[rank].reduceScatter(out, Torch.fromFloats(ramp(size * n, rank), size * (long) n), 10_000, "test");
-            return Torch.toFloats(out);
+            g[rank].reduceScatter(out, Device.cpu().fromFloats(ramp(size * n, rank), size * (long) n), 10_000, "test");
+            return Device.hostFloats(out);
         });
         for (int r = 0; r < size; r++) {
             float[] part = new float[n];
@@ -148,9 +149,9 @@ class SharedMemoryGroupTest {
     void bf16TensorsAreSummedInTheirOwnType() throws Exception {
         SharedMemoryGroup[] g = group(2);
         float[][] got = onEveryRank(2, rank -> {
-            Tensor t = Torch.fromFloats(ramp(3000, rank), 3000).to(torch.ScalarType.BFloat16);
+            Tensor t = Device.cpu().fromFloats(ramp(3000, rank), 3000).to(torch.ScalarType.BFloat16);
             g[rank].allReduce(t, 10_000, "test");
-            return Torch.toFloats(t.to(torch.ScalarType.Float));
+            return Device.hostFloats(t.to(torch.ScalarType.Float));
         });
         assertArrayEquals(got[0], got[1], "both ranks hold the same bf16 sum");
         assertTrue(Math.abs(got[0][5] - (2.5f + 2.5f + 1000f)) < 8f, "bf16 sum near 1005: " + got[0][5]);
@@ -160,11 +161,11 @@ class SharedMemoryGroupTest {
     void aTensorThatRequiresGradIsWrittenOutsideAutograd() throws Exception {
         SharedMemoryGroup[] g = group(2);
         float[][] got = onEveryRank(2, rank -> {
-            Tensor leaf = Torch.fromFloats(ramp(100, rank), 100);
+            Tensor leaf = Device.cpu().fromFloats(ramp(100, rank), 100);
             leaf.requires_grad_(true);          // as Gloo does, the sum lands in the leaf's memory
             g[rank].allReduce(leaf, 10_000, "test");
             assertTrue(leaf.is_leaf() && leaf.requires_grad(), "still a leaf, no autograd history");
-            return Torch.toFloats(leaf.detach());
+            return Device.hostFloats(leaf.detach());
         });
         assertArrayEquals(got[0], got[1]);
         assertTrue(Math.abs(got[0][3] - (1.5f + 1001.5f)) < 1e-3f, "sum " + got[0][3]);

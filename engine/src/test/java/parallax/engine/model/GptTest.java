@@ -59,7 +59,7 @@ class GptTest {
         assertArrayEquals(g.tokens(), d.batch(3, 8).tokens(), "same step, same batch");
         assertThrows(UserError.class, () -> g.slice(0, 3));
         try (PointerScope s = new PointerScope()) {
-            Tensor t = g.tokensTensor();
+            Tensor t = g.tokensTensor(parallax.engine.torch.Device.cpu());
             assertEquals(8, t.size(0));
             assertTrue(g.targets()[0] == g.tokens()[1], "targets are the next tokens");
         }

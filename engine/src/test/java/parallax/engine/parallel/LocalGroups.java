@@ -137,7 +137,7 @@ final class LocalGroups {
                 Comm ppC = member.apply(Mesh.ppGroup(shape, rank), rank);
                 int r = rank;
                 Mesh.Coords at = Mesh.coords(shape, rank);
-                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, at, dpC, tpC, ppC, TrainingLoop.StepListener.NONE)));
+                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, at, parallax.engine.torch.Device.cpu(), dpC, tpC, ppC, TrainingLoop.StepListener.NONE)));
             }
             List<RankResult> out = new ArrayList<>();
             for (Future<RankResult> f : futures) out.add(f.get(300, TimeUnit.SECONDS));
