@@ -10,6 +10,7 @@ import java.util.Map;
 import parallax.engine.UserError;
 import parallax.engine.cluster.Cluster;
 import parallax.engine.cluster.MeshShape;
+import parallax.engine.cluster.Nodes;
 import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.Checkpoint;
 import parallax.engine.parallel.DdpPeer;
@@ -18,9 +19,13 @@ import parallax.engine.parallel.TrainSpec;
 import parallax.engine.parallel.Training;
 import parallax.engine.parallel.TrainingReport;
 import parallax.engine.parallel.TrainingRun;
+import parallax.engine.plan.RunEstimate;
 import parallax.engine.report.Progress;
 import parallax.engine.report.Report;
 import parallax.engine.report.Stats;
+import parallax.engine.torch.Device;
+import parallax.engine.torch.Flops;
+import parallax.engine.torch.Memory;
 import picocli.CommandLine;
 
 /**
@@ -141,11 +146,39 @@ final class ParallelTraining {
     /** One run on the session's pool, with a live bar of the global loss. */
     private static TrainingRun train(ParallelCommand command, TrainSpec spec, String label) {
         spec.validate(spec.world());
+        beforeTheRun(command, spec);
         WorkerPool pool = Cluster.session().pool(spec.world());
         try (Progress p = command.output().progress("%parallel " + label, spec.steps())) {
             return Training.run(pool, spec, (step, loss) ->
                     p.update(step, Map.of("loss", Double.isFinite(loss) ? String.format(Locale.ROOT, "%.4f", loss) : "-")));
         }
+    }
+
+    /**
+     * Before a run starts, from the planner's formulas: refuses a shape whose fullest rank
+     * cannot fit the memory this machine has for its ranks (when they all run here), and
+     * for a shape that will take a while on CPU ranks, says how long a step should take at
+     * this machine's measured matmul rate.
+     */
+    static void beforeTheRun(ParallelCommand command, TrainSpec spec) {
+        Nodes nodes = Cluster.session().nodes(spec.world());
+        boolean allHere = nodes.nodes().stream().allMatch(Nodes.Node::local);
+        boolean gpus = nodes.nodes().stream().anyMatch(n -> n.devices().stream().anyMatch(d -> d.startsWith("cuda")));
+        RunEstimate estimate = RunEstimate.of(spec);
+        long available = Memory.availableBytes();
+        if (allHere && !gpus && available > 0)
+            estimate.requireFits((double) available / spec.world(),
+                    "this machine has available for each of its " + spec.world() + " rank" + (spec.world() == 1 ? "" : "s"));
+        if (gpus) return;
+        // Small shapes take well under a second a step: measuring the rate is not worth it.
+        if (estimate.flopsPerStep() / spec.world() < 2e10) return;
+        double rate = Flops.measureMatmul(Device.cpu(), 256, 3);
+        double seconds = estimate.secondsPerStep(rate);
+        command.output().out().println(String.format(Locale.ROOT,
+                "%s: %.2f TFLOP a step (6·Ψ·tokens); at this machine's measured matmul rate, %.1f GFLOP/s per rank, at least "
+                        + "%.1f s a step and %.0f s for %d steps (attention, softmax and other memory-bound work add to it).",
+                spec.model().name(), estimate.flopsPerStep() / 1e12, rate / 1e9, seconds, seconds * spec.steps(), spec.steps()));
+        command.output().out().flush();
     }
 
     private static double median(List<Double> v) {

@@ -60,8 +60,20 @@ final class TrainingOptions {
         @Option(names = "--checkpoint-every", hidden = true, description = "Same as --checkpoint K.")
         Integer checkpointEvery;
 
-        @Option(names = "--model", description = "Model preset: tiny, small, medium (default tiny).")
+        @Option(names = "--model", description = "Model preset: tiny, small, medium, gpt2-124m (GPT-2 small's shape, byte vocabulary; default tiny).")
         String model;
+
+        @Option(names = "--layers", description = "Blocks of the GPT (overrides the preset's).")
+        Integer layers;
+
+        @Option(names = "--hidden", description = "Width of the GPT (overrides the preset's; a multiple of --heads).")
+        Integer hidden;
+
+        @Option(names = "--heads", description = "Attention heads (overrides the preset's).")
+        Integer heads;
+
+        @Option(names = "--sequence", description = "Tokens per sequence, the context (overrides the preset's).")
+        Integer sequence;
 
         @Option(names = "--seed", description = "Seed of weights and data order (default 7).")
         Long seed;
@@ -75,8 +87,14 @@ final class TrainingOptions {
         @Option(names = "--lr", description = "Learning rate (default 1e-3 for AdamW, 0.05 for SGD).")
         Double lr;
 
-        @Option(names = "--data", description = "text (default: byte-level public-domain text) or synthetic.")
+        @Option(names = "--data", paramLabel = "text|synthetic|FILE", description = "text (default: byte-level public-domain text), synthetic, or the path of a UTF-8 text file (read by every rank at that path).")
         String data;
+
+        @Option(names = "--offload", paramLabel = "optimizer", description = "optimizer: ZeRO-Offload, fp32 master weights and optimizer state in host memory and the step on the CPU (GPU ranks; on CPU ranks nothing moves).")
+        String offload;
+
+        @Option(names = "--tf32", description = "Let CUDA matmuls use TF32 (off by default, so fp32 runs match the CPU; no effect on CPU ranks).")
+        Boolean tf32;
 
         @Option(names = {"--local-sgd", "--localsgd"}, paramLabel = "K", description = "Local SGD: no gradient all-reduce; average parameters every K steps.")
         Integer localSgd;
@@ -89,7 +107,8 @@ final class TrainingOptions {
             return steps != null || compare != null || config != null || zero != null || microBatches != null
                     || schedule != null || precision != null || checkpoint != null || checkpointEvery != null
                     || model != null || seed != null || batch != null || optimizer != null || lr != null
-                    || data != null || localSgd != null || save != null;
+                    || data != null || localSgd != null || save != null || layers != null || hidden != null || heads != null
+                    || sequence != null || offload != null || tf32 != null;
         }
     }
 
@@ -131,7 +150,7 @@ final class TrainingOptions {
      * the flags' (as the Hugging Face Trainer fills them); returns which "auto" keys were filled.
      */
     static DeepSpeedConfig.Applied resolve(Flags f, MeshShape layout) {
-        GptConfig cfg = GptConfig.preset(f.model == null ? "tiny" : f.model);
+        GptConfig cfg = GptConfig.preset(f.model == null ? "tiny" : f.model).reshaped(f.layers, f.hidden, f.heads, f.sequence);
         TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp());
         if (f.steps != null) s = s.withSteps(f.steps);
         if (f.seed != null) s = s.withSeed(f.seed);
@@ -143,7 +162,13 @@ final class TrainingOptions {
             s = s.withOptimizer(o, o.equals("sgd") ? 0.05 : 1e-3);
         }
         if (f.lr != null) s = s.withOptimizer(s.optimizer(), f.lr);
-        if (f.data != null) s = s.withData(data(f.data));
+        if (f.data != null) s = data(f.data, s);
+        if (f.offload != null) {
+            if (!f.offload.equalsIgnoreCase("optimizer"))
+                throw new UserError("--offload takes optimizer (ZeRO-Offload), not '" + f.offload + "'");
+            s = s.withOffloadOptimizer(true);
+        }
+        if (Boolean.TRUE.equals(f.tf32)) s = s.withTf32(true);
         if (s.pp() > 1 && f.microBatches == null && s.microBatches() == 1) s = s.withMicroBatches(2 * s.pp(), s.schedule());
         if (f.microBatches != null) s = s.withMicroBatches(f.microBatches, s.schedule());
         if (f.schedule != null) s = s.withMicroBatches(s.microBatches(), PipelineParallel.Schedule.parse(f.schedule));
@@ -157,10 +182,16 @@ final class TrainingOptions {
         return DeepSpeedConfig.resolve(readConfig(f.config), s);
     }
 
-    private static TextData.Source data(String d) {
-        if (d.equalsIgnoreCase("text")) return TextData.Source.TEXT;
-        if (d.equalsIgnoreCase("synthetic")) return TextData.Source.SYNTHETIC;
-        throw new UserError("unknown --data '" + d + "'" + DidYouMean.hint(d, List.of("text", "synthetic")) + " (text, synthetic)");
+    private static TrainSpec data(String d, TrainSpec s) {
+        if (d.equalsIgnoreCase("text")) return s.withData(TextData.Source.TEXT);
+        if (d.equalsIgnoreCase("synthetic")) return s.withData(TextData.Source.SYNTHETIC);
+        Path file = Path.of(d);
+        if (!Files.exists(file))
+            throw new UserError("--data '" + d + "' is neither text, synthetic nor an existing file"
+                    + DidYouMean.hint(d, List.of("text", "synthetic")));
+        // Checked here too, so a bad file is one line before any rank starts.
+        TextData.readText(file, s.model().sequence(), s.model().vocab());
+        return s.withDataFile(file.toAbsolutePath().toString());
     }
 
     private static DType precision(String p) {

@@ -21,6 +21,7 @@ public final class Cluster {
     private static final Cluster SESSION = new Cluster();
 
     private Nodes configured;       // null: embedded default
+    private UserError unreadable;   // the nodes file's problem, said on every use until it is replaced
     private Path nodesFile;
     private WorkerPool pool;
     private MetricsServer metrics;
@@ -32,7 +33,12 @@ public final class Cluster {
     /** A cluster reading and writing {@code nodesFile} (the session uses the default path). */
     Cluster(Path nodesFile) {
         this.nodesFile = nodesFile;
-        if (Files.exists(nodesFile)) configured = Nodes.read(nodesFile);
+        try {
+            if (Files.exists(nodesFile)) configured = Nodes.read(nodesFile);
+        } catch (UserError e) {
+            // Not thrown here: the session must stay usable to fix the file (%cluster nodes ...).
+            unreadable = e;
+        }
     }
 
     public static Cluster session() {
@@ -52,6 +58,7 @@ public final class Cluster {
 
     /** The nodes for {@code ranks} ranks: the configured file, or the local default. */
     public synchronized Nodes nodes(int ranks) {
+        if (unreadable != null) throw unreadable;
         return configured != null ? configured : Nodes.localDefault(Math.max(1, ranks));
     }
 
@@ -66,6 +73,7 @@ public final class Cluster {
         Nodes n = Nodes.read(file);
         stop();
         configured = n;
+        unreadable = null;
         nodesFile = file;
         return n;
     }
@@ -83,6 +91,7 @@ public final class Cluster {
         }
         stop();
         configured = n;
+        unreadable = null;
         return n;
     }
 
@@ -90,6 +99,7 @@ public final class Cluster {
     public synchronized void useDefault() {
         stop();
         configured = null;
+        unreadable = null;
     }
 
     /**

@@ -30,13 +30,20 @@ public record GptConfig(String name, int layers, int hidden, int heads, int voca
     /** A bit larger, to make memory charts readable. */
     public static GptConfig medium() { return new GptConfig("medium", 8, 256, 8, 256, 128, 0); }
 
-    public static List<String> presetNames() { return List.of("tiny", "small", "medium"); }
+    /**
+     * GPT-2 small's shape (Radford et al. 2019: 12 layers, 768 wide, 12 heads, 1024
+     * positions) with the byte vocabulary: about 86 M parameters, a model worth a GPU.
+     */
+    public static GptConfig gpt2Small() { return new GptConfig("gpt2-124m", 12, 768, 12, 256, 1024, 0); }
+
+    public static List<String> presetNames() { return List.of("tiny", "small", "medium", "gpt2-124m"); }
 
     public static GptConfig preset(String name) {
         switch (name) {
             case "tiny": return tiny();
             case "small": return small();
             case "medium": return medium();
+            case "gpt2-124m": return gpt2Small();
             default:
                 throw new UserError("unknown model '" + name + "'" + DidYouMean.hint(name, presetNames())
                         + " (presets: " + String.join(", ", presetNames()) + ")");
@@ -55,4 +62,11 @@ public record GptConfig(String name, int layers, int hidden, int heads, int voca
     }
 
     public GptConfig withLayers(int l) { return new GptConfig(name, l, hidden, heads, vocab, sequence, dropout); }
+
+    /** This shape with any of layers, hidden, heads, sequence replaced (null: keep); named "custom" when changed. */
+    public GptConfig reshaped(Integer layers, Integer hidden, Integer heads, Integer sequence) {
+        if (layers == null && hidden == null && heads == null && sequence == null) return this;
+        return new GptConfig("custom", layers != null ? layers : this.layers, hidden != null ? hidden : this.hidden,
+                heads != null ? heads : this.heads, vocab, sequence != null ? sequence : this.sequence, dropout);
+    }
 }

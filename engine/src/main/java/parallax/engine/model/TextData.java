@@ -9,14 +9,15 @@ import org.bytedeco.pytorch.Tensor;
 
 /**
  * Byte-level training data: the bytes of a small public-domain text shipped in the
- * resources (see SOURCES.md next to it), or a synthetic stream with learnable structure.
+ * resources (see SOURCES.md next to it), a user's UTF-8 text file, or a synthetic stream
+ * with learnable structure.
  * Batch {@code step} is the same for every layout: its rows start at offsets drawn from
  * a generator seeded by (seed, step); a data-parallel rank takes its contiguous slice of
  * the rows and a pipeline splits that slice into micro-batches.
  */
 public final class TextData {
 
-    public enum Source { TEXT, SYNTHETIC }
+    public enum Source { TEXT, SYNTHETIC, FILE }
 
     /** Token ids and next-token targets, {@code rows} x {@code seq}, row-major. */
     public record Batch(long[] tokens, long[] targets, int rows, int seq) {
@@ -42,10 +43,44 @@ public final class TextData {
     private final long seed;
 
     public TextData(Source source, GptConfig cfg, long seed) {
+        this(source, cfg, seed, null);
+    }
+
+    /** {@code file}: the text for {@link Source#FILE} (null otherwise). */
+    public TextData(Source source, GptConfig cfg, long seed, String file) {
         this.seq = cfg.sequence();
         this.seed = seed;
-        this.stream = source == Source.TEXT ? corpus() : synthetic(cfg.vocab(), 1 << 16, seed);
+        this.stream = switch (source) {
+            case TEXT -> corpus();
+            case SYNTHETIC -> synthetic(cfg.vocab(), 1 << 16, seed);
+            case FILE -> readText(java.nio.file.Path.of(file), seq, cfg.vocab());
+        };
         if (stream.length < seq + 2) throw new IllegalStateException("corpus shorter than one sequence");
+    }
+
+    /**
+     * The bytes of a UTF-8 text file, checked: a missing or unreadable file, one that is
+     * not UTF-8, or one shorter than a sequence and its next token is one line.
+     */
+    public static byte[] readText(java.nio.file.Path file, int seq, int vocab) {
+        byte[] b;
+        try {
+            if (java.nio.file.Files.isDirectory(file)) throw new parallax.engine.UserError("--data " + file + " is a directory, not a text file");
+            b = java.nio.file.Files.readAllBytes(file);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new parallax.engine.UserError("--data " + file + ": no such file");
+        } catch (IOException e) {
+            throw new parallax.engine.UserError("--data " + file + ": " + e.getMessage());
+        }
+        try {
+            java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(b));
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new parallax.engine.UserError("--data " + file + " is not UTF-8 text");
+        }
+        if (b.length < seq + 2)
+            throw new parallax.engine.UserError("--data " + file + " has " + b.length + " bytes; a training sequence needs " + (seq + 2));
+        if (vocab < 256) throw new parallax.engine.UserError("--data FILE needs a byte vocabulary (256), the model has " + vocab);
+        return b;
     }
 
     public int length() { return stream.length; }

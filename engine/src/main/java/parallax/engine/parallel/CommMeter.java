@@ -1,5 +1,6 @@
 package parallax.engine.parallel;
 
+import parallax.engine.torch.Device;
 import java.util.Map;
 import java.util.TreeMap;
 import org.bytedeco.pytorch.Tensor;
@@ -45,6 +46,16 @@ public final class CommMeter {
 
     private final Map<String, Totals> totals = new TreeMap<>();
     private final Thread trainingThread = Thread.currentThread();
+    private final Device device;
+
+    /** A meter for the groups of a rank on {@code device} (on a GPU, calls are timed to completion). */
+    public CommMeter(Device device) {
+        this.device = device;
+    }
+
+    public CommMeter() {
+        this(Device.cpu());
+    }
 
     /** Records one call of {@code op} over a group of {@code n} that was handed {@code bytes}. */
     synchronized void add(String op, int n, long bytes, long nanos) {
@@ -54,6 +65,21 @@ public final class CommMeter {
         t.ringBytes += bytes * ringFactor(op, n);
         t.nanos += nanos;
         if (Thread.currentThread() == trainingThread) t.exposedNanos += nanos;
+    }
+
+    /**
+     * The clock at a call's start. On a GPU the work queued before the call is waited for
+     * first (so it is not charged to the collective) and the collective itself after
+     * ({@link #end}): NCCL returns once the work is queued on the stream.
+     */
+    private long start() {
+        device.synchronize();
+        return System.nanoTime();
+    }
+
+    private long end(long t0) {
+        device.synchronize();
+        return System.nanoTime() - t0;
     }
 
     /** A copy of the totals so far, then reset. */
@@ -70,11 +96,11 @@ public final class CommMeter {
             final int n = c.size();
             @Override public int rank() { return c.rank(); }
             @Override public int size() { return n; }
-            @Override public void allReduce(Tensor t) { long t0 = System.nanoTime(); c.allReduce(t); add("allReduce", n, t.nbytes(), System.nanoTime() - t0); }
-            @Override public void allGather(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.allGather(out, in); add("allGather", n, out.nbytes(), System.nanoTime() - t0); }
-            @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = System.nanoTime(); c.reduceScatter(out, in); add("reduceScatter", n, in.nbytes(), System.nanoTime() - t0); }
-            @Override public void send(Tensor t, int dst) { long t0 = System.nanoTime(); c.send(t, dst); add("send", n, t.nbytes(), System.nanoTime() - t0); }
-            @Override public void recv(Tensor t, int src) { long t0 = System.nanoTime(); c.recv(t, src); add("recv", n, t.nbytes(), System.nanoTime() - t0); }
+            @Override public void allReduce(Tensor t) { long t0 = start(); c.allReduce(t); add("allReduce", n, t.nbytes(), end(t0)); }
+            @Override public void allGather(Tensor out, Tensor in) { long t0 = start(); c.allGather(out, in); add("allGather", n, out.nbytes(), end(t0)); }
+            @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = start(); c.reduceScatter(out, in); add("reduceScatter", n, in.nbytes(), end(t0)); }
+            @Override public void send(Tensor t, int dst) { long t0 = start(); c.send(t, dst); add("send", n, t.nbytes(), end(t0)); }
+            @Override public void recv(Tensor t, int src) { long t0 = start(); c.recv(t, src); add("recv", n, t.nbytes(), end(t0)); }
         };
     }
 }

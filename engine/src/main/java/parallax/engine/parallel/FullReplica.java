@@ -21,7 +21,7 @@ final class FullReplica extends ParameterStore {
 
     private boolean localSgd;
 
-    FullReplica(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
+    FullReplica(Comm dp, DType dtype, Device device, boolean offload) { super(dp, dtype, device, offload); }
 
     @Override public int stage() { return 0; }
 
@@ -29,7 +29,7 @@ final class FullReplica extends ParameterStore {
     void place(FlatUnit u, Tensor full32) {
         u.flat = full32.to(Torch.scalarType(dtype)).contiguous();
         u.bindViews();
-        u.master = fp32() ? u.flat : full32;
+        u.master = masterIsComputeCopy() ? u.flat : offloaded() ? masterCopy(full32) : full32;
     }
 
     /** Local SGD: keep gradients local (no all-reduce); see {@link #averageParameters}. */
@@ -66,7 +66,7 @@ final class FullReplica extends ParameterStore {
             for (FlatUnit u : order) {
                 dataParallel.await(u.reduced);
                 stepUnit(u, u.gradFull, gradScale);
-                if (!fp32()) u.flat.copy_(u.master);
+                if (u.master != u.flat) u.flat.copy_(u.master); // weights back up to the device when offloaded
             }
         }
         dataParallel.finish();
@@ -84,7 +84,7 @@ final class FullReplica extends ParameterStore {
         try (NoGradGuard ng = new NoGradGuard()) {
             for (FlatUnit u : units) {
                 DataParallel.allReduceMean(dp, u.master);
-                if (!fp32()) u.flat.copy_(u.master);
+                if (u.master != u.flat) u.flat.copy_(u.master);
             }
         }
     }

@@ -48,6 +48,8 @@ public abstract sealed class ParameterStore implements AutoCloseable
     final Comm dp;
     final DType dtype;
     final Device device;
+    /** ZeRO-Offload: master weights and optimizer state in host memory, the step on the CPU. */
+    private final boolean offload;
     final DataParallel dataParallel;
     final List<FlatUnit> units = new ArrayList<>();
     private final Map<String, FlatUnit> byName = new LinkedHashMap<>();
@@ -55,22 +57,23 @@ public abstract sealed class ParameterStore implements AutoCloseable
 
     /** The store for ZeRO {@code stage} over units [from, to) of {@code model}, from its deterministic init. */
     public static ParameterStore create(int stage, Gpt model, int from, int to, long seed, DType dtype, Comm dp,
-                                        String optimizer, double lr, Device device) {
+                                        String optimizer, double lr, Device device, boolean offload) {
         ParameterStore s = switch (stage) {
-            case 0 -> new FullReplica(dp, dtype, device);
-            case 1 -> new ShardedOptimizer(dp, dtype, device);
-            case 2 -> new ShardedGradients(dp, dtype, device);
-            case 3 -> new ShardedParameters(dp, dtype, device);
+            case 0 -> new FullReplica(dp, dtype, device, offload);
+            case 1 -> new ShardedOptimizer(dp, dtype, device, offload);
+            case 2 -> new ShardedGradients(dp, dtype, device, offload);
+            case 3 -> new ShardedParameters(dp, dtype, device, offload);
             default -> throw new UserError("--zero must be 0, 1, 2 or 3, not " + stage);
         };
         s.build(model, from, to, seed, optimizer, lr);
         return s;
     }
 
-    ParameterStore(Comm dp, DType dtype, Device device) {
+    ParameterStore(Comm dp, DType dtype, Device device, boolean offload) {
         this.dp = dp;
         this.dtype = dtype;
         this.device = device;
+        this.offload = offload;
         this.dataParallel = new DataParallel(dp);
     }
 
@@ -106,6 +109,27 @@ public abstract sealed class ParameterStore implements AutoCloseable
     public abstract int stage();
 
     boolean fp32() { return dtype == DType.F32; }
+
+    /**
+     * ZeRO-Offload (Ren et al., USENIX ATC 2021): fp32 master weights and optimizer state in
+     * host memory, gradients copied down for the step, weights copied back up. On a CPU rank
+     * host and device memory are one, so only the separate master copy remains.
+     */
+    boolean offloaded() { return offload; }
+
+    /** Where the optimizer state and master weights live. */
+    public Device optimizerDevice() { return offload ? Device.cpu() : device; }
+
+    /**
+     * Whether the master weights can be the compute copy itself (fp32, on the same device);
+     * otherwise they are a separate fp32 copy, refreshed into the compute copy after each step.
+     */
+    boolean masterIsComputeCopy() { return fp32() && !offloaded(); }
+
+    /** {@code t} (fp32) as a master copy of its own, where the optimizer lives. */
+    Tensor masterCopy(Tensor t) {
+        return offloaded() ? Device.toHost(t).clone() : t.clone();
+    }
 
     /** The compute tensor of a parameter, for the model's forward. */
     public Tensor weight(String name) {
@@ -158,6 +182,7 @@ public abstract sealed class ParameterStore implements AutoCloseable
 
     /** One unit's optimizer step on gradient {@code g}, scaled by {@code gradScale}. */
     void stepUnit(FlatUnit u, Tensor g, double gradScale) {
+        if (offloaded()) g = Device.toHost(g); // gradients down to the host, where the step runs
         if (gradScale != 1.0) g = g.mul(new org.bytedeco.pytorch.Scalar(gradScale));
         u.optimizer.step(u.master, g);
     }
@@ -199,7 +224,7 @@ public abstract sealed class ParameterStore implements AutoCloseable
         long b = 0;
         for (FlatUnit u : units) {
             b += u.optimizer.stateBytes();
-            if (!fp32()) b += u.master.nbytes();
+            if (!masterIsComputeCopy()) b += u.master.nbytes();
         }
         return b;
     }

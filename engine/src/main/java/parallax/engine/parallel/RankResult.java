@@ -10,7 +10,7 @@ import parallax.engine.cluster.Mesh;
  * parameters (for comparing layouts and saving).
  */
 public record RankResult(
-        int rank, Mesh.Coords coords,
+        int rank, Mesh.Coords coords, String device,
         double[] loss, double[] stepMs, double[] computeMs, double[] commMs, double[] idleMs, double[] rssMiB,
         Map<String, CommTotals> comm,
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
@@ -46,10 +46,18 @@ public record RankResult(
      * ZeRO-2/3); optimizerBytes: optimizer state plus any separate fp32 master copy;
      * activationBytes: peak over steps of the tensors held for backward (autograd-saved
      * intermediates and segment inputs), counted from live tensors; peakRssBytes: the
-     * process's peak resident set (VmHWM).
+     * process's peak resident set (VmHWM); on a GPU rank, the CUDA caching allocator's
+     * peak allocated and current reserved bytes (-1 on CPU ranks); optimizerDevice: where
+     * the optimizer state and master weights live ("cpu" when offloaded from a GPU).
      */
     public record RankMemory(long parameterBytes, long gradientBytes, long optimizerBytes,
-                             long activationBytes, long peakRssBytes) {
+                             long activationBytes, long peakRssBytes, long devicePeakAllocatedBytes,
+                             long deviceReservedBytes, String optimizerDevice) {
         public long modelStateBytes() { return parameterBytes + gradientBytes + optimizerBytes; }
+
+        /** Model states held on the rank's device: the optimizer's part leaves it when offloaded. */
+        public long deviceModelStateBytes(String device) {
+            return parameterBytes + gradientBytes + (device.equals(optimizerDevice) ? optimizerBytes : 0);
+        }
     }
 }

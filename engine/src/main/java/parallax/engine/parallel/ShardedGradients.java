@@ -13,7 +13,7 @@ import parallax.engine.numerics.DType;
  */
 sealed class ShardedGradients extends ShardedOptimizer permits ShardedParameters {
 
-    ShardedGradients(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
+    ShardedGradients(Comm dp, DType dtype, Device device, boolean offload) { super(dp, dtype, device, offload); }
 
     @Override public int stage() { return 2; }
 

@@ -17,7 +17,7 @@ import parallax.engine.torch.Torch;
  */
 sealed class ShardedOptimizer extends ParameterStore permits ShardedGradients {
 
-    ShardedOptimizer(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
+    ShardedOptimizer(Comm dp, DType dtype, Device device, boolean offload) { super(dp, dtype, device, offload); }
 
     @Override public int stage() { return 1; }
 
@@ -26,7 +26,7 @@ sealed class ShardedOptimizer extends ParameterStore permits ShardedGradients {
         long lo = u.sliceStart(dp.rank());
         u.flat = full32.to(Torch.scalarType(dtype)).contiguous();
         u.bindViews();
-        u.master = fp32() ? u.flat.narrow(0, lo, u.shardSize) : full32.narrow(0, lo, u.shardSize).clone();
+        u.master = masterIsComputeCopy() ? u.flat.narrow(0, lo, u.shardSize) : masterCopy(full32.narrow(0, lo, u.shardSize));
     }
 
     @Override
@@ -49,7 +49,7 @@ sealed class ShardedOptimizer extends ParameterStore permits ShardedGradients {
         try (NoGradGuard ng = new NoGradGuard()) {
             for (FlatUnit u : units) {
                 stepUnit(u, u.gradShard, gradScale);
-                Tensor mine = u.master.to(Torch.scalarType(dtype)).clone();
+                Tensor mine = device.empty(dtype, u.shardSize).copy_(u.master); // cast, and up to the device when offloaded
                 Tensor full = device.empty(dtype, u.padded);
                 dp.allGather(full, mine);
                 u.flat.copy_(full);

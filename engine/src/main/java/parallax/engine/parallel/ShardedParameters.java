@@ -38,7 +38,7 @@ final class ShardedParameters extends ShardedGradients {
     /** Freed copies waiting for their backward, by (unit, micro-batch). */
     private final Map<Long, Gathered> waiting = new HashMap<>();
 
-    ShardedParameters(Comm dp, DType dtype, Device device) { super(dp, dtype, device); }
+    ShardedParameters(Comm dp, DType dtype, Device device, boolean offload) { super(dp, dtype, device, offload); }
 
     @Override public int stage() { return 3; }
 
@@ -46,7 +46,7 @@ final class ShardedParameters extends ShardedGradients {
     void place(FlatUnit u, Tensor full32) {
         long lo = u.sliceStart(dp.rank());
         u.shard = full32.narrow(0, lo, u.shardSize).to(Torch.scalarType(dtype)).clone();
-        u.master = fp32() ? u.shard : full32.narrow(0, lo, u.shardSize).clone();
+        u.master = masterIsComputeCopy() ? u.shard : masterCopy(full32.narrow(0, lo, u.shardSize));
     }
 
     private static long key(int unit, int microBatch) { return ((long) unit << 32) | (microBatch & 0xffffffffL); }
@@ -128,7 +128,7 @@ final class ShardedParameters extends ShardedGradients {
         try (NoGradGuard ng = new NoGradGuard()) {
             for (FlatUnit u : units) {
                 stepUnit(u, u.gradShard, gradScale);
-                if (!fp32()) u.shard.copy_(u.master);
+                if (u.master != u.shard) u.shard.copy_(u.master);
             }
         }
         dataParallel.finish();

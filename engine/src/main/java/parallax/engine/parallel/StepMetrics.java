@@ -106,9 +106,9 @@ final class StepMetrics {
         return out;
     }
 
-    RankResult result(int rank, Mesh.Coords at, RankResult.RankMemory memory, long tokens, double flops, double matmul,
+    RankResult result(int rank, Mesh.Coords at, String device, RankResult.RankMemory memory, long tokens, double flops, double matmul,
                       int skipped, double lossScale, List<RankResult.ParamInfo> info, Map<String, float[]> exported) {
-        return new RankResult(rank, at, loss, stepMs, computeMs, commMs, idleMs, rssMiB, commTotals(), memory, tokens, flops,
+        return new RankResult(rank, at, device, loss, stepMs, computeMs, commMs, idleMs, rssMiB, commTotals(), memory, tokens, flops,
                 matmul, skipped, lossScale, info, exported);
     }
 }

@@ -1,31 +1,70 @@
 package parallax.engine.parallel;
 
+import java.util.function.Consumer;
 import parallax.engine.UserError;
+import parallax.engine.cluster.MeshShape;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
 import parallax.engine.numerics.DType;
 
 /**
  * One training run: model, layout (dp x tp x pp), ZeRO stage, micro-batching and
- * schedule, precision, checkpointing, optimizer, data. {@code batch} is the global batch
- * in sequences per optimizer step; each DP rank takes batch/dp of it and splits that into
- * {@code microBatches}.
+ * schedule, precision, checkpointing, optimizer, data, and where the optimizer lives.
+ * {@code batch} is the global batch in sequences per optimizer step; each DP rank takes
+ * batch/dp of it and splits that into {@code microBatches}. {@code dataFile}, when set, is
+ * a UTF-8 text every rank reads at the same path (as it finds the class path);
+ * {@code offloadOptimizer} keeps fp32 master weights and optimizer state in host memory
+ * (ZeRO-Offload) on GPU ranks; {@code tf32} lets CUDA matmuls use TF32 (off: parity runs).
  */
 public record TrainSpec(
         GptConfig model, int dp, int tp, int pp, int zero, int microBatches,
         PipelineParallel.Schedule schedule, DType precision, int checkpointEvery,
         int steps, long seed, int batch, String optimizer, double lr,
-        TextData.Source data, int localSgdEvery, boolean exportParameters) {
+        TextData.Source data, String dataFile, int localSgdEvery, boolean offloadOptimizer, boolean tf32,
+        boolean exportParameters) {
 
     public static TrainSpec defaults(GptConfig model) {
         return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.F32, 0,
-                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, 0, false);
+                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false);
+    }
+
+    /** The fields of a spec, to change some and make a new one ({@link #with}). */
+    public static final class Fields {
+        public GptConfig model;
+        public int dp, tp, pp, zero, microBatches, checkpointEvery, steps, batch, localSgdEvery;
+        public PipelineParallel.Schedule schedule;
+        public DType precision;
+        public long seed;
+        public String optimizer, dataFile;
+        public double lr;
+        public TextData.Source data;
+        public boolean offloadOptimizer, tf32, exportParameters;
+
+        Fields(TrainSpec s) {
+            model = s.model; dp = s.dp; tp = s.tp; pp = s.pp; zero = s.zero; microBatches = s.microBatches;
+            schedule = s.schedule; precision = s.precision; checkpointEvery = s.checkpointEvery; steps = s.steps;
+            seed = s.seed; batch = s.batch; optimizer = s.optimizer; lr = s.lr; data = s.data; dataFile = s.dataFile;
+            localSgdEvery = s.localSgdEvery; offloadOptimizer = s.offloadOptimizer; tf32 = s.tf32;
+            exportParameters = s.exportParameters;
+        }
+
+        TrainSpec build() {
+            return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
+                    batch, optimizer, lr, data, dataFile, localSgdEvery, offloadOptimizer, tf32, exportParameters);
+        }
+    }
+
+    /** This spec with the fields {@code change} sets. */
+    public TrainSpec with(Consumer<Fields> change) {
+        Fields f = new Fields(this);
+        change.accept(f);
+        return f.build();
     }
 
     public int world() { return dp * tp * pp; }
 
     /** The mesh this run's ranks form. */
-    public parallax.engine.cluster.MeshShape mesh() { return new parallax.engine.cluster.MeshShape(dp, tp, pp); }
+    public MeshShape mesh() { return new MeshShape(dp, tp, pp); }
 
     /** The layout in a few characters, e.g. "dp=2,tp=2,zero=1" or "pp=2,m=4,1f1b". */
     public String label() {
@@ -41,65 +80,38 @@ public record TrainSpec(
         return b.toString();
     }
 
-    public TrainSpec withLayout(int dp, int tp, int pp) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                batch, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withModel(GptConfig m) { return with(f -> f.model = m); }
 
-    public TrainSpec withZero(int z) {
-        return new TrainSpec(model, dp, tp, pp, z, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                batch, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withLayout(int dp, int tp, int pp) { return with(f -> { f.dp = dp; f.tp = tp; f.pp = pp; }); }
 
-    public TrainSpec withMicroBatches(int m, PipelineParallel.Schedule s) {
-        return new TrainSpec(model, dp, tp, pp, zero, m, s, precision, checkpointEvery, steps, seed,
-                batch, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withZero(int z) { return with(f -> f.zero = z); }
 
-    public TrainSpec withCheckpoint(int every) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, every, steps, seed,
-                batch, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withMicroBatches(int m, PipelineParallel.Schedule s) { return with(f -> { f.microBatches = m; f.schedule = s; }); }
 
-    public TrainSpec withPrecision(DType p) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, p, checkpointEvery, steps, seed,
-                batch, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withCheckpoint(int every) { return with(f -> f.checkpointEvery = every); }
 
-    public TrainSpec withSteps(int n) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, n, seed,
-                batch, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withPrecision(DType p) { return with(f -> f.precision = p); }
 
-    public TrainSpec withBatch(int b) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                b, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withSteps(int n) { return with(f -> f.steps = n); }
 
-    public TrainSpec withOptimizer(String o, double l) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                batch, o, l, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withBatch(int b) { return with(f -> f.batch = b); }
 
-    public TrainSpec withLocalSgd(int every) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                batch, optimizer, lr, data, every, exportParameters);
-    }
+    public TrainSpec withOptimizer(String o, double l) { return with(f -> { f.optimizer = o; f.lr = l; }); }
 
-    public TrainSpec withExport(boolean e) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                batch, optimizer, lr, data, localSgdEvery, e);
-    }
+    public TrainSpec withLocalSgd(int every) { return with(f -> f.localSgdEvery = every); }
 
-    public TrainSpec withData(TextData.Source d) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                batch, optimizer, lr, d, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withExport(boolean e) { return with(f -> f.exportParameters = e); }
 
-    public TrainSpec withSeed(long s) {
-        return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, s,
-                batch, optimizer, lr, data, localSgdEvery, exportParameters);
-    }
+    public TrainSpec withData(TextData.Source d) { return with(f -> { f.data = d; f.dataFile = null; }); }
+
+    /** Train on the UTF-8 text at {@code path} (read by every rank). */
+    public TrainSpec withDataFile(String path) { return with(f -> { f.data = TextData.Source.FILE; f.dataFile = path; }); }
+
+    public TrainSpec withSeed(long s) { return with(f -> f.seed = s); }
+
+    public TrainSpec withOffloadOptimizer(boolean on) { return with(f -> f.offloadOptimizer = on); }
+
+    public TrainSpec withTf32(boolean on) { return with(f -> f.tf32 = on); }
 
     /** Checks the shapes divide; throws a one-line {@link UserError} naming what does not. */
     public void validate(int worldSize) {
@@ -123,5 +135,7 @@ public record TrainSpec(
         if (checkpointEvery < 0) throw new UserError("checkpoint interval must be >= 0");
         if (localSgdEvery > 0 && zero != 0) throw new UserError("local SGD needs --zero 0");
         if (localSgdEvery > 0 && precision != DType.F32) throw new UserError("local SGD runs in fp32 only");
+        if ((data == TextData.Source.FILE) != (dataFile != null)) throw new UserError("--data FILE names the text file to train on");
+        if (localSgdEvery > 0 && offloadOptimizer) throw new UserError("local SGD averages weights on the device: drop --offload optimizer");
     }
 }

@@ -40,20 +40,21 @@ public final class TrainingLoop {
                                    Comm ppGroup, StepListener listener) {
         Torch.init();
         device.bind();
+        device.allowTf32(spec.tf32());
         GptConfig cfg = spec.model();
-        CommMeter meter = new CommMeter();
+        CommMeter meter = new CommMeter(device);
         Comm dp = meter.wrap(dpGroup), tp = meter.wrap(tpGroup), pp = meter.wrap(ppGroup);
 
         Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp));
         int[] units = PipelineParallel.stageUnits(cfg, spec.pp(), at.ppRank());
         ParameterStore store = ParameterStore.create(spec.zero(), model, units[0], units[1], spec.seed(), spec.precision(),
-                dp, spec.optimizer(), spec.lr(), device);
+                dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
         Stage stage = new Stage(model, store, units[0], units[1], spec.checkpointEvery());
         PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), cfg.sequence(), device);
         MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
-        TextData data = new TextData(spec.data(), cfg, spec.seed());
+        TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
 
         int n = spec.steps();
         StepMetrics metrics = new StepMetrics(n);
@@ -83,6 +84,7 @@ public final class TrainingLoop {
                     if (localSgd && (s + 1) % spec.localSgdEvery() == 0) ((FullReplica) store).averageParameters();
 
                     double loss = stage.isLast() ? lossSum / spec.microBatches() : Double.NaN;
+                    device.synchronize(); // the step is over when its kernels are
                     metrics.record(s, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
                             meter.take());
                     if (stage.isLast() && !Double.isFinite(loss) && !scaler.dynamic())
@@ -94,8 +96,10 @@ public final class TrainingLoop {
                     if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
                 }
             }
+            Device.AllocatorStats gpu = device.allocatorStats();
             RankResult.RankMemory memory = new RankResult.RankMemory(store.parameterBytes(), metrics.maxGradientBytes(),
-                    store.optimizerBytes(), stage.peakActivationBytes(), Memory.peakRssBytes());
+                    store.optimizerBytes(), stage.peakActivationBytes(), Memory.peakRssBytes(),
+                    gpu.peakAllocatedBytes(), gpu.reservedBytes(), store.optimizerDevice().label());
             List<RankResult.ParamInfo> info = new ArrayList<>();
             for (Gpt.ParamSpec p : store.specs()) info.add(new RankResult.ParamInfo(p.name(), p.fullShape(), p.shardDim()));
             Map<String, float[]> exported = null;
@@ -105,7 +109,7 @@ public final class TrainingLoop {
                 // drift between averages, so each is handed back.
                 if (at.dpRank() != 0 && !localSgd) exported = null;
             }
-            return metrics.result(rank, at, memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
+            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
         } finally {
             pipe.close();
             store.close();

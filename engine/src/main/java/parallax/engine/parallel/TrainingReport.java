@@ -50,6 +50,14 @@ public final class TrainingReport {
                 s.label(), s.world(), s.model().name(), s.model().parameterCount(), s.batch(), s.model().sequence(),
                 s.precision().label(), s.steps(), loss[0], loss[loss.length - 1], stepMs, tps,
                 achieved / 1e9, s.checkpointEvery() > 0 || s.zero() == 3 ? ", 8· with recompute" : "", 100 * fraction, r0.matmulFlops() / 1e9);
+        if (s.offloadOptimizer()) {
+            RankResult.RankMemory m = r0.memory();
+            boolean moved = run.ranks().stream().anyMatch(r -> !r.device().equals(r.memory().optimizerDevice()));
+            text += String.format(java.util.Locale.ROOT, " ZeRO-Offload: optimizer state and fp32 master weights (%.2f MiB on rank 0) "
+                    + "live in host memory and the optimizer steps there%s.", m.optimizerBytes() / MIB,
+                    moved ? "; gradients go down and weights come back up every step"
+                            : "; these are CPU ranks, whose host and device memory are one, so nothing moved");
+        }
         if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
             text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
         Map<String, Object> data = data(run);
@@ -241,6 +249,15 @@ public final class TrainingReport {
             t.stringColumn("handed to collectives (MiB)").append(b.length() == 0 ? "-" : b.toString());
             t.doubleColumn("ring traffic MiB").append(round(ring / MIB));
         }
+        if (run.ranks().stream().anyMatch(r -> r.memory().devicePeakAllocatedBytes() >= 0)) {
+            // GPU ranks: what the CUDA caching allocator held, beside the live-tensor counts above.
+            DoubleColumn peak = DoubleColumn.create("GPU peak allocated MiB"), reserved = DoubleColumn.create("GPU reserved MiB");
+            for (RankResult r : run.ranks()) {
+                peak.append(round(r.memory().devicePeakAllocatedBytes() / MIB));
+                reserved.append(round(r.memory().deviceReservedBytes() / MIB));
+            }
+            t.insertColumn(7, peak).insertColumn(8, reserved);
+        }
         return t;
     }
 
@@ -256,6 +273,7 @@ public final class TrainingReport {
         for (RankResult r : run.ranks()) {
             Map<String, Object> x = new LinkedHashMap<>();
             x.put("rank", r.rank());
+            x.put("device", r.device());
             x.put("dpRank", r.dpRank());
             x.put("tpRank", r.tpRank());
             x.put("ppRank", r.ppRank());

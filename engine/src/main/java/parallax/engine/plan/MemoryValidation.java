@@ -67,9 +67,9 @@ public final class MemoryValidation {
     /** Exact model-state bytes (engine conventions, see the class comment) and the activation estimate of one rank. */
     public static Prediction predict(ModelSpec m, Layout l, int rank) {
         if (rank < 0 || rank >= l.gpus()) throw new UserError("rank " + rank + " is outside 0.." + (l.gpus() - 1));
-        int tpRank = rank % l.tp();
-        int dpRank = (rank / l.tp()) % l.dp();
-        int stage = rank / (l.tp() * l.dp());
+        parallax.engine.cluster.Mesh.Coords at = parallax.engine.cluster.Mesh.coords(
+                new parallax.engine.cluster.MeshShape(l.dp(), l.tp(), l.pp()), rank);
+        int tpRank = at.tpRank(), dpRank = at.dpRank(), stage = at.ppRank();
         int dp = l.dp(), z = l.zero();
         int cb = l.dtype() == DType.F32 ? 4 : 2;
         int k = switch (l.optimizer()) { case ADAMW -> 8; case SGD -> 4; case ADAM_8BIT -> 2; };

@@ -64,6 +64,15 @@ public final class ValidationRuns {
                 c.ffn(), c.vocab(), c.sequence(), 1, 1, false);
     }
 
+    /** The planner's layout of an engine run: its micro-batch, recomputation and schedule as the engine runs them. */
+    public static Layout layoutOf(TrainSpec s) {
+        Layout.Schedule schedule = s.schedule() == parallax.engine.parallel.PipelineParallel.Schedule.GPIPE
+                ? Layout.Schedule.GPIPE : Layout.Schedule.ONE_F_ONE_B;
+        return new Layout(s.dp(), s.tp(), s.pp(), 1, s.zero(), s.batch() / s.dp() / s.microBatches(), s.microBatches(),
+                s.model().sequence(), s.checkpointEvery() > 0 ? Layout.Recompute.FULL : Layout.Recompute.NONE, false,
+                Planner.optimizer(s.optimizer()), s.precision(), s.offloadOptimizer(), false, schedule);
+    }
+
     /**
      * Trains each strategy for {@code steps} steps of {@code batch} sequences on a pool from
      * {@code pools} (by world size) and returns every rank's measured memory.

@@ -80,11 +80,17 @@ public final class CudaCheck {
     }
 
     private static final Pattern LIBRARY = Pattern.compile("(lib[A-Za-z0-9_+-]+\\.so(\\.[0-9]+)*)");
+    private static final Pattern MISSING = Pattern.compile("(lib[A-Za-z0-9_+-]+\\.so(\\.[0-9]+)*): cannot open shared object file");
 
     /** One line for a native library that did not load: which one, and what provides it. */
     public static String missingLibrary(String loaderMessage) {
-        Matcher m = LIBRARY.matcher(loaderMessage == null ? "" : loaderMessage);
-        String lib = m.find() ? m.group(1) : "a CUDA library";
+        String text = loaderMessage == null ? "" : loaderMessage;
+        // The loader names the library it was loading first and the one it could not find last.
+        Matcher miss = MISSING.matcher(text);
+        String lib = null;
+        if (miss.find()) lib = miss.group(1);
+        else for (Matcher m = LIBRARY.matcher(text); m.find(); ) lib = m.group(1);
+        if (lib == null) lib = "a CUDA library";
         return "the GPU natives could not load " + lib + ": " + provider(lib) + " (see docs/gpu.md)";
     }
 

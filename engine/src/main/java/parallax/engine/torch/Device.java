@@ -178,6 +178,17 @@ public final class Device {
         org.bytedeco.pytorch.global.torch_cuda.set_device((byte) cudaIndex);
     }
 
+    /**
+     * Whether CUDA matmuls and convolutions may use TF32 (a 10-bit mantissa for fp32 inputs):
+     * off by default, so fp32 runs match the CPU to fp32 rounding. No effect on the CPU.
+     */
+    public void allowTf32(boolean allow) {
+        if (!isCuda()) return;
+        org.bytedeco.pytorch.Context c = torch.globalContext();
+        c.setAllowTF32CuBLAS(allow);
+        c.setAllowTF32CuDNN(allow);
+    }
+
     /** Waits until every kernel and collective queued on this device has finished (no-op on the CPU). */
     public void synchronize() {
         if (isCuda()) torch.synchronizeDevice((byte) cudaIndex);

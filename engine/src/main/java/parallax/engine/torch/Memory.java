@@ -4,7 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Process memory as the kernel reports it (Linux /proc), for peak and current RSS. */
+/** Memory as the Linux kernel reports it (/proc): this process's peak and current RSS, the machine's available memory. */
 public final class Memory {
 
     private Memory() {}
@@ -15,9 +15,14 @@ public final class Memory {
     /** Current resident set size of this process in bytes (VmRSS), or -1 if unknown. */
     public static long rssBytes() { return statusField("VmRSS:"); }
 
-    private static long statusField(String name) {
+    /** Memory the kernel says new processes can still use (MemAvailable), in bytes, or -1 if unknown. */
+    public static long availableBytes() { return field(Path.of("/proc/meminfo"), "MemAvailable:"); }
+
+    private static long statusField(String name) { return field(Path.of("/proc/self/status"), name); }
+
+    private static long field(Path file, String name) {
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            for (String line : Files.readAllLines(file)) {
                 if (line.startsWith(name)) {
                     String[] parts = line.substring(name.length()).trim().split("\\s+");
                     return Long.parseLong(parts[0]) * 1024L;

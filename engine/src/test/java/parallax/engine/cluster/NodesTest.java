@@ -58,4 +58,20 @@ class NodesTest {
         assertEquals("5 ranks asked but the nodes file has 2 slots; add nodes or slots",
                 assertThrows(UserError.class, () -> Nodes.parse("localhost slots=2", "f").place(5)).getMessage());
     }
+
+    /** One GPU per rank unless the node says share_gpus=yes; "cuda" alone means cuda:LOCAL_RANK (torchrun, Slurm). */
+    @Test
+    void gpusAreOnePerRankUnlessShared() {
+        assertEquals("f line 1: two ranks on cuda:0: give each rank its own GPU, or add share_gpus=yes to share one",
+                assertThrows(UserError.class, () -> Nodes.parse("g slots=2 devices=cuda:0,cuda:0", "f")).getMessage());
+        Nodes shared = Nodes.parse("g slots=2 devices=cuda:0,cuda:0 share_gpus=yes", "f");
+        assertEquals("cuda:0", shared.place(2).get(1).device());
+        assertEquals("nccl", Nodes.backendOf(shared.place(2).get(1).device()));
+        assertEquals("f line 1: share_gpus is yes or no, got 'maybe'",
+                assertThrows(UserError.class, () -> Nodes.parse("g slots=1 share_gpus=maybe", "f")).getMessage());
+        assertEquals("cuda:3", WorkerMain.rankDevice("cuda", 3));
+        assertEquals("cuda:1", WorkerMain.rankDevice("cuda:1", 0));
+        assertEquals("cpu", WorkerMain.rankDevice("cpu", 5));
+        assertThrows(UserError.class, () -> WorkerMain.rankDevice("tpu", 0));
+    }
 }
