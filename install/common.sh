@@ -53,9 +53,12 @@ ensure_jupyter() {
     || die "Jupyter is still not importable by $PY after installing ${JUPYTER_DEBS[*]}"
 }
 
+# Maven profiles for the build: --cuda on run.sh/test.sh/gpu-check.sh sets -Pcuda (GPU natives).
+MAVEN_PROFILES=()
+
 build() {
-  say "building (mvn package)"
-  (cd "$PARALLAX_ROOT" && mvn -B -q package -DskipTests) || die "the Maven build failed (see above)"
+  say "building (mvn package${MAVEN_PROFILES[*]:+ ${MAVEN_PROFILES[*]}})"
+  (cd "$PARALLAX_ROOT" && mvn -B -q package -DskipTests "${MAVEN_PROFILES[@]}") || die "the Maven build failed (see above)"
 }
 
 # Writes a kernelspec pointing at this checkout's build into $1 (a kernels/parallax folder).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# install/run.sh [--headless]: build, install Jupyter if missing, install the kernel,
+# install/run.sh [--headless] [--cuda]: build, install Jupyter if missing, install the kernel,
 # then open the lessons in Jupyter Notebook on 127.0.0.1 (or, with --headless, execute
 # every lesson into target/lessons/ as .ipynb and .html and exit non-zero if a cell fails).
+# --cuda builds with the GPU natives (Maven profile cuda, ~850 MB more; docs/gpu.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -9,8 +10,9 @@ headless=0
 for a in "$@"; do
   case "$a" in
     --headless) headless=1 ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
-    *) die "unknown option $a (use --headless or nothing)" ;;
+    --cuda) MAVEN_PROFILES=(-Pcuda) ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) die "unknown option $a (use --headless, --cuda or nothing)" ;;
   esac
 done
 

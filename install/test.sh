@@ -9,6 +9,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2).
 TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client)
 
+# --cuda: build and test with the GPU natives (Maven profile cuda; docs/gpu.md). Other
+# arguments go to mvn verify.
+args=()
+for a in "$@"; do
+  if [[ "$a" == --cuda ]]; then MAVEN_PROFILES=(-Pcuda); else args+=("$a"); fi
+done
+
 check_java
 check_maven
 ensure_jupyter
@@ -20,4 +27,4 @@ cd "$PARALLAX_ROOT"
 # Every peer above is installed now: a cross-check that finds one missing fails instead of skipping.
 export PARALLAX_REQUIRE_PEERS=1
 say "running every test (mvn -B verify)"
-exec mvn -B verify "$@"
+exec mvn -B verify "${MAVEN_PROFILES[@]}" "${args[@]}"

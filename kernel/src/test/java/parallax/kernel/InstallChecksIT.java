@@ -69,4 +69,19 @@ class InstallChecksIT {
         assertEquals("0", r[0], r[1]);
         assertTrue(r[1].endsWith("OK"));
     }
+
+    /** Without a GPU, install/gpu-check.sh says so in one line and exits 2, before building anything. */
+    @Test
+    void gpuCheckWithoutAGpuIsOneLine() throws Exception {
+        boolean gpu = new ProcessBuilder("sh", "-c", "nvidia-smi -L").start().waitFor() == 0;
+        org.junit.jupiter.api.Assumptions.assumeFalse(gpu, "this machine has a GPU: run install/gpu-check.sh itself");
+        ProcessBuilder pb = new ProcessBuilder("bash", "install/gpu-check.sh").directory(JupyterHarness.ROOT.toFile());
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes()).strip();
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(2, p.exitValue(), out);
+        assertEquals(1, out.lines().count(), out);
+        assertTrue(out.contains("no GPU on this machine"), out);
+    }
 }

@@ -25,13 +25,13 @@ import tech.tablesaw.api.Table;
  */
 @Command(name = "cluster", description = {
         "Show or edit the nodes, and start, stop, restart or inspect the worker ranks.",
-        "Actions: show (default), start, stop, status, restart, nodes.",
+        "Actions: show (default), start, stop, status, restart, nodes, gpus (what this machine offers CUDA ranks).",
         "%%%%cluster nodes with a cell body writes the body as the nodes file (hostfile: 'host slots=N [devices=cuda:0,..]')."})
 public final class ClusterCommand extends MagicCommand {
 
-    static final List<String> ACTIONS = List.of("show", "start", "stop", "status", "restart", "nodes");
+    static final List<String> ACTIONS = List.of("show", "start", "stop", "status", "restart", "nodes", "gpus");
 
-    @Parameters(index = "0", arity = "0..1", defaultValue = "show", description = "show | start | stop | status | restart | nodes")
+    @Parameters(index = "0", arity = "0..1", defaultValue = "show", description = "show | start | stop | status | restart | nodes | gpus")
     String action;
 
     @Option(names = "--ranks", description = "Ranks to start (default: every slot of the nodes file, or 2 locally).")
@@ -84,6 +84,9 @@ public final class ClusterCommand extends MagicCommand {
             case "status" -> {
                 return status(c, null);
             }
+            case "gpus" -> {
+                return gpus();
+            }
             default -> {
                 return show(c);
             }
@@ -102,6 +105,29 @@ public final class ClusterCommand extends MagicCommand {
                 .text("```\n" + n.toText() + "```\n" + (p == null ? "No ranks running." : p.size() + " ranks running."))
                 .data(data)
                 .build();
+    }
+
+    /**
+     * What this machine offers CUDA ranks, checked in the order a rank needs it: the GPU
+     * build of libtorch, the NVIDIA driver, visible GPUs; and the first problem a rank on
+     * cuda:0 would meet (docs/gpu.md says what each means).
+     */
+    private Report gpus() {
+        parallax.engine.torch.CudaCheck.Machine m = parallax.engine.torch.CudaCheck.probe();
+        String problem = parallax.engine.torch.CudaCheck.problem(0, m);
+        String visible = System.getenv("CUDA_VISIBLE_DEVICES");
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("gpuNatives", m.gpuNatives());
+        data.put("driver", m.driver());
+        data.put("visibleDevices", m.visibleDevices());
+        data.put("cudaVisibleDevices", visible);
+        data.put("problem", problem);
+        String text = String.format("GPU build of libtorch: **%s**. NVIDIA driver (libcuda.so.1): **%s**. Visible GPUs: **%d**%s.%n%n%s",
+                m.gpuNatives() ? "yes" : "no (build with install/run.sh --cuda)", m.driver() ? "found" : "not found",
+                m.visibleDevices(), visible == null ? "" : " (CUDA_VISIBLE_DEVICES=" + visible + ")",
+                problem == null ? "Ranks can use cuda:0" + (m.visibleDevices() > 1 ? "..cuda:" + (m.visibleDevices() - 1) : "")
+                        + " (nodes file: devices=cuda:0,...)." : "A rank on cuda:0 would stop with: " + problem);
+        return Report.builder("GPUs for CUDA ranks").text(text).data(data).build();
     }
 
     /** Status of every rank; after a start also the start-up times. */

@@ -92,4 +92,15 @@ class ParallelCommandTest {
         e = assertThrows(MagicError.class, () -> run("cluster", "strat", null));
         assertTrue(e.getMessage().startsWith("%cluster: unknown action 'strat' Did you mean start?"), e.getMessage());
     }
+
+    /** %cluster gpus on this CPU-only build: every check reported, and the one line a cuda:0 rank would stop with. */
+    @Test
+    void gpusSaysWhatACudaRankWouldMeet() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeFalse(parallax.engine.torch.CudaCheck.probe().gpuNatives(), "a GPU build");
+        JsonObject o = JsonParser.parseString(run("cluster", "gpus --json", null)).getAsJsonObject();
+        assertEquals(false, o.get("gpuNatives").getAsBoolean());
+        assertTrue(o.get("problem").getAsString().contains("needs the GPU build of libtorch"), o.toString());
+        String text = run("cluster", "gpus", null);
+        assertTrue(text.contains("GPU build of libtorch") && text.contains("A rank on cuda:0 would stop with"), text);
+    }
 }
