@@ -723,21 +723,26 @@ def check_pipeline(nb, problems):
     else:
         same_final_loss(out, rows, layouts, "the micro-batch count does not change the step")
 
-    # the bubble: measured idle share against (p-1)/(m+p-1); a loaded 2-core box is noisy
+    # the bubble: measured idle share against (p-1)/(m+p-1). The lesson calls it noisy: both
+    # stages share two cores with whatever else runs, and on a loaded box about one share in
+    # ten lands 0.2 off while the others stay within 0.1. So: two of the three within 0.15,
+    # none beyond 0.3, and one micro-batch idles more than four.
     out = L.cell("measured idle share")
-    shares = {}
+    shares, off = {}, {}
     for mm in re.finditer(r"m=(\d+)\s+measured idle share ([\d.]+)\s+\(p-1\)/\(m\+p-1\) = ([\d.]+)", out.text):
         k, measured, formula = int(mm.group(1)), float(mm.group(2)), mm.group(3)
         want = (p - 1) / (k + p - 1)
-        shares[k] = measured
+        shares[k], off[k] = measured, abs(measured - want)
         if not rounded2(formula, want):
             out.fail("m=%d: printed formula %s, (p-1)/(m+p-1) = %.4f" % (k, formula, want))
-        if not abs(measured - want) <= 0.15:
-            out.fail("m=%d: measured idle share %.2f, more than 0.15 from (p-1)/(m+p-1) = %.2f" % (k, measured, want))
     if sorted(shares) != [1, 2, 4]:
         out.fail("idle shares printed for m = %s, expected 1, 2, 4" % sorted(shares))
-    elif not shares[1] > shares[4]:
-        out.fail("the lesson says more micro-batches, smaller bubble: m=1 %.2f, m=4 %.2f" % (shares[1], shares[4]))
+    else:
+        if sum(d <= 0.15 for d in off.values()) < 2 or max(off.values()) > 0.3:
+            out.fail("measured idle shares %s against (p-1)/(m+p-1) = 0.50, 0.33, 0.20: need two within 0.15 and none "
+                     "beyond 0.3" % [shares[k] for k in (1, 2, 4)])
+        if not shares[1] > shares[4]:
+            out.fail("the lesson says more micro-batches, smaller bubble: m=1 %.2f, m=4 %.2f" % (shares[1], shares[4]))
 
     # GPipe holds all m micro-batches' activations, 1F1B at most p
     out = L.cell('"pp=2,mb=8,schedule=1f1b"')
