@@ -3,10 +3,14 @@ Jupyter client), saves the executed notebook and its HTML, and checks the output
 no errors, every PNG decodable, and lesson-specific expectations.
 
 usage: run_notebooks.py NOTEBOOK_DIR OUT_DIR [NAME_FILTER]
+       run_notebooks.py --check EXECUTED_DIR [NAME_FILTER]   (checks only, no execution)
 """
 import base64
 import collections
+import html.parser
+import math
 import re
+import struct
 import sys
 import time
 from pathlib import Path
@@ -336,7 +340,1402 @@ def check_collectives(nb, problems):
                         % (marker, n, times[("built-in", n, large)], others))
 
 
+# ---------------------------------------------------------------------------------------
+# Lessons 02-09. Each check_<lesson> reads the numbers the lesson presents as evidence and
+# holds them against what the lesson says, recomputed here from the lesson's own inputs
+# (model shapes, batch, formats, formulas) wherever the engine computed them. Exact where
+# the number is deterministic; the printed rounding where it is rounded; for times, only
+# the claims the lesson makes, with margins wide enough for a loaded 2-core machine.
+
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+class CaptionedTables(html.parser.HTMLParser):
+    """Every captioned <table> of an HTML output as (caption, rows), rows being dicts by
+    header. Tables nested in a cell (the bit diagrams of %precision explain) are parsed on
+    their own, so their text never leaks into the enclosing cell."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables, self.open = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.open.append({"caption": "", "headers": [], "rows": [], "row": None, "cell": None, "in_caption": False})
+        elif self.open:
+            t = self.open[-1]
+            if tag == "caption":
+                t["in_caption"] = True
+            elif tag == "tr":
+                t["row"] = []
+            elif tag in ("td", "th"):
+                t["cell"] = ""
+
+    def handle_endtag(self, tag):
+        if not self.open:
+            return
+        t = self.open[-1]
+        if tag == "table":
+            self.open.pop()
+            if t["caption"].strip():
+                self.tables.append((t["caption"].strip(), t["rows"]))
+        elif tag == "caption":
+            t["in_caption"] = False
+        elif tag in ("td", "th") and t["cell"] is not None:
+            if tag == "th":
+                t["headers"].append(t["cell"].strip())
+            elif t["row"] is not None:
+                t["row"].append(t["cell"].strip())
+            t["cell"] = None
+        elif tag == "tr":
+            if t["row"]:
+                t["rows"].append(dict(zip(t["headers"], t["row"])))
+            t["row"] = None
+
+    def handle_data(self, data):
+        if self.open:
+            t = self.open[-1]
+            if t["in_caption"]:
+                t["caption"] += data
+            elif t["cell"] is not None:
+                t["cell"] += data
+
+
+def num(s):
+    """A number as a table or a line shows it: '1,084,033', '12.6 GiB', '0.647%', '2^-24
+    (5.96e-08)', 'NaN', 'Infinity'; None for '-' or text."""
+    s = s.strip().replace(",", "")
+    m = re.match(r"^2\^(-?\d+)", s)
+    if m:
+        return 2.0 ** int(m.group(1))
+    m = re.match(r"^-?(NaN|Infinity|inf)\b", s, re.I)
+    if m:
+        return float("nan") if m.group(1).lower() == "nan" else math.copysign(float("inf"), -1 if s.startswith("-") else 1)
+    m = re.match(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", s)
+    return float(m.group(0)) if m else None
+
+
+def shown(s, exact, rel=0.0):
+    """True when the string s is exact as it would be printed: within half a unit of s's
+    last digit (decimals or exponent form), or within rel of it."""
+    v = num(s)
+    if v is None or exact is None:
+        return False
+    if math.isnan(v) or math.isnan(exact) or math.isinf(v) or math.isinf(exact):
+        return (math.isnan(v) and math.isnan(exact)) or v == exact
+    m = re.match(r"^[-+]?(\d*)\.?(\d*)(?:[eE]([-+]?\d+))?", s.strip().replace(",", ""))
+    digits, exponent = len(m.group(2)), int(m.group(3) or 0)
+    half = 0.5 * 10.0 ** (exponent - digits)
+    return abs(v - exact) <= half * (1 + 1e-9) + 1e-12 * abs(exact) or abs(v - exact) <= rel * abs(exact)
+
+
+def rounded2(s, exact):
+    """True when s (a string or a number) is exact rounded to two decimals, as the
+    training reports round their MiB and ms columns."""
+    v = num(s) if isinstance(s, str) else s
+    return v is not None and abs(v - exact) <= 0.005 + 1e-9
+
+
+def half_unit(s):
+    """Half a unit of the last digit s shows ('1.22 s' -> 0.005)."""
+    m = re.match(r"^[-+]?\d*\.?(\d*)", s.strip().replace(",", ""))
+    return 0.5 * 10.0 ** -len(m.group(1))
+
+
+def close(a, b, rel, abs_=0.0):
+    return a is not None and b is not None and abs(a - b) <= max(abs_, rel * max(abs(a), abs(b)))
+
+
+class Output:
+    """What one code cell showed: its text (streams and text/plain) and its captioned tables."""
+
+    def __init__(self, lesson, marker, text, tables):
+        self.lesson, self.marker, self.text, self.tables = lesson, marker, text, tables
+
+    def fail(self, msg):
+        self.lesson.fail("%s: %s" % (self.marker, msg))
+
+    def table(self, caption):
+        found = [rows for c, rows in self.tables if c == caption and rows]
+        if not found:
+            self.fail("no table %r in the output" % caption)
+            return []
+        return found[0]
+
+    def by(self, caption, key):
+        """A table as {row[key]: row}."""
+        return {r.get(key): r for r in self.table(caption)}
+
+    def number(self, pattern, group=1):
+        m = re.search(pattern, self.text)
+        if not m:
+            self.fail("the output does not say %r" % pattern)
+            return None
+        return num(m.group(group))
+
+    def says(self, fragment):
+        if fragment not in self.text:
+            self.fail("the output does not say %r" % fragment)
+            return False
+        return True
+
+
+class Lesson:
+    def __init__(self, name, nb, problems):
+        self.name, self.nb, self.problems = name, nb, problems
+
+    def fail(self, msg):
+        self.problems.append("%s: %s" % (self.name, msg))
+
+    def cell(self, marker):
+        """The outputs of the first code cell whose source contains marker."""
+        for cell in self.nb.cells:
+            if cell.cell_type == "code" and marker in cell.source:
+                text, parser = [], CaptionedTables()
+                for out in cell.get("outputs", []):
+                    text.append(out.get("text", ""))
+                    data = out.get("data", {})
+                    text.append(data.get("text/plain", ""))
+                    parser.feed(data.get("text/html", ""))
+                return Output(self, marker, "\n".join(text), parser.tables)
+        self.fail("no code cell contains %r" % marker)
+        return Output(self, marker, "", [])
+
+
+# The engine's GPT (parallax.engine.model.Gpt): units are the embedding, each block, and
+# the head; a TP rank holds Q, K, V, the MLP's first layer (rows and biases) and the two
+# row-parallel weights cut by tp, everything else whole.
+TINY = dict(layers=4, hidden=32, vocab=256, sequence=32)     # GptConfig.tiny()
+SMALL = dict(layers=4, hidden=128, vocab=256, sequence=64)   # GptConfig.small()
+LESSON_BATCH = 8                                             # %parallel's default --batch
+
+
+def gpt_units(layers, hidden, vocab, sequence, tp=1):
+    h, f = hidden, 4 * hidden
+    block = 2 * h + 3 * (h * h + h) // tp + h * h // tp + h + 2 * h + (f * h + f) // tp + h * f // tp + h
+    return [vocab * h + sequence * h] + [block] * layers + [2 * h + vocab * h]
+
+
+def model_state_bytes(units, dp, zero, c=4, k=8):
+    """(parameter, gradient, optimizer) bytes of one rank: the storage layout of
+    docs/training.md ('Measured memory'): units padded to a multiple of dp, c bytes per
+    compute element, k bytes of optimizer state per element (AdamW 8), fp32 master copy
+    under the optimizer when c = 2, ZeRO-2/3 gradient slices in fp32."""
+    numel = sum(units)
+    padded = sum((n + dp - 1) // dp * dp for n in units)
+    shard = padded // dp
+    params = c * (shard if zero == 3 else padded)
+    grads = 4 * shard if zero >= 2 else c * numel
+    owned = padded if zero == 0 else shard
+    return params, grads, k * owned + (4 * owned if c == 2 else 0)
+
+
+def compare_rows(out):
+    return out.by("compare", "layout")
+
+
+def check_rank_table(out, ranks_expected):
+    """The single-run rank table against {rank: (dp,tp,pp, params, grads, optimizer bytes,
+    {collective: bytes handed over the run}, ring bytes over the run)}."""
+    rows = {int(r["rank"]): r for r in out.table("ranks")}
+    if sorted(rows) != sorted(ranks_expected):
+        out.fail("ranks %s, expected %s" % (sorted(rows), sorted(ranks_expected)))
+        return rows
+    for rank, (coords, p, g, o, handed, ring) in ranks_expected.items():
+        r = rows[rank]
+        if r["dp,tp,pp"] != coords:
+            out.fail("rank %d has dp,tp,pp %s, expected %s" % (rank, r["dp,tp,pp"], coords))
+        for col, b in (("params MiB", p), ("grads MiB", g), ("optimizer MiB", o), ("ring traffic MiB", ring)):
+            if not rounded2(r[col], b / MIB):
+                out.fail("rank %d: %s %s, expected %.4f (%d bytes)" % (rank, col, r[col], b / MIB, b))
+        got = dict((k, float(v)) for k, v in (x.rsplit(" ", 1) for x in r["handed to collectives (MiB)"].split(", ")))
+        if sorted(got) != sorted(handed) or any(not rounded2(got[k], handed[k] / MIB) for k in got):
+            out.fail("rank %d handed %s, expected %s" % (rank, r["handed to collectives (MiB)"],
+                                                       ", ".join("%s %.4f" % (k, v / MIB) for k, v in sorted(handed.items()))))
+    return rows
+
+
+def same_final_loss(out, rows, layouts, why):
+    losses = [num(rows[l]["final loss"]) for l in layouts if l in rows]
+    if len(losses) != len(layouts) or max(losses) - min(losses) > 2e-4:
+        out.fail("%s, but the final losses of %s are %s" % (why, layouts, losses))
+
+
+def check_data_parallel(nb, problems):
+    L = Lesson("02-data-parallel-and-zero", nb, problems)
+    units = gpt_units(**TINY)
+    P = sum(units)
+    dp, steps = 2, 20
+
+    # one DP run: every rank holds everything; the all-reduce moves every gradient once a step
+    out = L.cell("%parallel --dp 2 --steps 20")
+    out.says("model tiny (%s parameters)" % format(P, ","))
+    p, g, o = model_state_bytes(units, dp, 0)
+    ar = steps * p   # the fp32 gradient buckets are the padded parameters
+    check_rank_table(out, {r: ("%d,0,0" % r, p, g, o, {"allReduce": ar}, ar * 2 * (dp - 1) / dp) for r in range(dp)})
+
+    # gradient accumulation: the same bytes per step, a quarter of the activations per micro-batch
+    out = L.cell('%parallel --compare "dp=2" "dp=2,mb=4"')
+    rows = compare_rows(out)
+    if sorted(rows) != ["dp=2", "dp=2,accum=4"]:
+        out.fail("layouts %s" % sorted(rows))
+    else:
+        for l in rows:
+            if not rounded2(rows[l]["handed to collectives MiB/step"], p / MIB):
+                out.fail("%s hands %s MiB/step to collectives, expected %.4f (one all-reduce of every gradient)"
+                         % (l, rows[l]["handed to collectives MiB/step"], p / MIB))
+        a1, a4 = num(rows["dp=2"]["max activations MiB"]), num(rows["dp=2,accum=4"]["max activations MiB"])
+        if not abs(a4 - a1 / 4) <= 0.01:
+            out.fail("activations %s MiB with 4 micro-batches, expected a quarter of %s" % (a4, a1))
+        same_final_loss(out, rows, ["dp=2", "dp=2,accum=4"], "accumulating gradients computes the same step")
+
+    # ZeRO 1-3: what each stage partitions, measured to the byte; the collectives it uses
+    out = L.cell('%parallel --compare "dp=2" "dp=2,zero=1"')
+    rows = compare_rows(out)
+    layouts = ["dp=2", "dp=2,zero=1", "dp=2,zero=2", "dp=2,zero=3"]
+    # handed per step: all-reduce (stage 0); reduce-scatter + all-gather (1, 2); plus a second
+    # all-gather of the parameters for the backward (3)
+    handed = {0: p, 1: 2 * p, 2: 2 * p, 3: 3 * p}
+    if sorted(rows) != layouts:
+        out.fail("layouts %s, expected %s" % (sorted(rows), layouts))
+    else:
+        for zero, l in enumerate(layouts):
+            want = sum(model_state_bytes(units, dp, zero))
+            if not rounded2(rows[l]["max model-state MiB"], want / MIB):
+                out.fail("%s: model states %s MiB, expected %.4f" % (l, rows[l]["max model-state MiB"], want / MIB))
+            if not rounded2(rows[l]["handed to collectives MiB/step"], handed[zero] / MIB):
+                out.fail("%s: handed %s MiB/step, expected %.4f" % (l, rows[l]["handed to collectives MiB/step"], handed[zero] / MIB))
+        acts = {rows[l]["max activations MiB"] for l in layouts}
+        if len(acts) != 1:
+            out.fail("the lesson says activations stay what they were; they are %s" % acts)
+        same_final_loss(out, rows, layouts, "ZeRO partitions storage, not the math")
+        c0, c3 = num(rows["dp=2"]["comm ms"]), num(rows["dp=2,zero=3"]["comm ms"])
+        if not c3 > c0:
+            out.fail("the lesson says ZeRO-3's extra calls show in the comm column: %s ms vs plain DP %s ms" % (c3, c0))
+
+    out = L.cell("r.ranks().get(0).memory()")
+    seen = {}
+    for m in re.finditer(r"^(\S+)\s+RankMemory\[parameterBytes=(\d+), gradientBytes=(\d+), optimizerBytes=(\d+), "
+                         r"activationBytes=(\d+)", out.text, re.M):
+        seen[m.group(1)] = tuple(int(x) for x in m.groups()[1:])
+    if sorted(seen) != layouts:
+        out.fail("memory printed for %s, expected %s" % (sorted(seen), layouts))
+    else:
+        for zero, l in enumerate(layouts):
+            if seen[l][:3] != model_state_bytes(units, dp, zero):
+                out.fail("%s: parameter/gradient/optimizer bytes %s, the storage layout gives %s"
+                         % (l, seen[l][:3], model_state_bytes(units, dp, zero)))
+        if len({seen[l][3] for l in layouts}) != 1:
+            out.fail("activation bytes differ between stages: %s" % [seen[l][3] for l in layouts])
+
+    # ring traffic: ZeRO-1/2 move what plain DP moves, ZeRO-3 1.5 times that (ZeRO paper)
+    out = L.cell("ringBytes()")
+    ring = {0: p, 1: p, 2: p, 3: 1.5 * p}   # 2(n-1)/n of the all-reduce, (n-1)/n of the others; n = 2
+    seen = {m.group(1): (num(m.group(2)), num(m.group(3))) for m in
+            re.finditer(r"^(\S+)\s+ring traffic ([\d,]+) bytes/step \(([\d.]+) x plain DP\)", out.text, re.M)}
+    if sorted(seen) != layouts:
+        out.fail("ring traffic printed for %s, expected %s" % (sorted(seen), layouts))
+    else:
+        for zero, l in enumerate(layouts):
+            if seen[l][0] != ring[zero] or not rounded2(seen[l][1], ring[zero] / p):
+                out.fail("%s: ring traffic %s bytes/step (%.2f x DP), expected %d (%.2f x)"
+                         % (l, seen[l][0], seen[l][1], ring[zero], ring[zero] / p))
+
+    # local SGD: parameters averaged every 4 steps, a quarter of the bytes; the loss stays close
+    out = L.cell('"dp=2,localsgd=4"')
+    rows = compare_rows(out)
+    if sorted(rows) != ["dp=2", "dp=2,localsgd=4"]:
+        out.fail("layouts %s" % sorted(rows))
+    else:
+        plain, local = (num(rows[l]["handed to collectives MiB/step"]) for l in ("dp=2", "dp=2,localsgd=4"))
+        if not (rounded2(plain, p / MIB) and rounded2(local, p / 4 / MIB)):
+            out.fail("handed %s and %s MiB/step, expected %.4f and a quarter of it" % (plain, local, p / MIB))
+        a, b = num(rows["dp=2"]["final loss"]), num(rows["dp=2,localsgd=4"]["final loss"])
+        if not close(a, b, 0.02):
+            out.fail("the lesson says the two curves stay close; final losses %s and %s" % (a, b))
+
+
+def check_tensor_parallel(nb, problems):
+    L = Lesson("03-tensor-parallel", nb, problems)
+    units, tp_units = gpt_units(**TINY), gpt_units(tp=2, **TINY)
+    P, steps = sum(units), 20
+    # Megatron: 4 all-reduces of b·s·h elements per block and step (2 forward, 2 backward)
+    per_step = 4 * TINY["layers"] * LESSON_BATCH * TINY["sequence"] * TINY["hidden"] * 4
+
+    out = L.cell("%parallel --tp 2 --steps 20")
+    out.says("model tiny (%s parameters)" % format(P, ","))
+    p, g, o = model_state_bytes(tp_units, 1, 0)
+    rows = check_rank_table(out, {r: ("0,%d,0" % r, p, g, o, {"allReduce": steps * per_step}, steps * per_step)
+                                  for r in range(2)})
+    dp_params = model_state_bytes(units, 2, 0)[0]
+    if rows and not all(num(r["params MiB"]) < dp_params / MIB for r in rows.values()):
+        out.fail("the lesson says each TP rank holds less than a DP rank (%.4f MiB)" % (dp_params / MIB))
+
+    out = L.cell('%parallel --compare "dp=2" "tp=2"')
+    rows = compare_rows(out)
+    if sorted(rows) != ["dp=2", "tp=2"]:
+        out.fail("layouts %s" % sorted(rows))
+    else:
+        for l, states, handed in (("dp=2", sum(model_state_bytes(units, 2, 0)), dp_params),
+                                  ("tp=2", sum(model_state_bytes(tp_units, 1, 0)), per_step)):
+            if not rounded2(rows[l]["max model-state MiB"], states / MIB):
+                out.fail("%s: model states %s MiB, expected %.4f" % (l, rows[l]["max model-state MiB"], states / MIB))
+            if not rounded2(rows[l]["handed to collectives MiB/step"], handed / MIB):
+                out.fail("%s: handed %s MiB/step, expected %.4f" % (l, rows[l]["handed to collectives MiB/step"], handed / MIB))
+        same_final_loss(out, rows, ["dp=2", "tp=2"], "TP and DP compute the same step")
+
+    out = L.cell('bytesHanded("allReduce")')
+    m = re.search(r"measured (\d+) bytes/step, formula (\d+)", out.text)
+    if not m:
+        out.fail("the cell does not print 'measured N bytes/step, formula M'")
+    elif not int(m.group(1)) == int(m.group(2)) == per_step:
+        out.fail("measured %s, formula %s; 4 x layers x b·s·h x 4 B = %d" % (m.group(1), m.group(2), per_step))
+
+    out = L.cell("Trainer.train(")
+    worst = out.number(r"largest relative loss difference over 10 steps: ([\d.eE+-]+)")
+    if worst is not None and not 0 <= worst < 1e-5:
+        out.fail("TP against one process: largest relative loss difference %g, the engine's tests allow 1e-5" % worst)
+
+
+def check_pipeline(nb, problems):
+    L = Lesson("04-pipeline-parallel", nb, problems)
+    units = gpt_units(**TINY)
+    p, steps, m = 2, 10, 4
+    stages = [units[:3], units[3:]]   # embedding + blocks 0-1, blocks 2-3 + head
+    # each of the m micro-batches sends its activation forward and its gradient back once
+    sent = steps * m * (LESSON_BATCH // m) * TINY["sequence"] * TINY["hidden"] * 4
+
+    out = L.cell("%parallel --pp 2 --micro-batches 4")
+    expected = {}
+    for r, st in enumerate(stages):
+        pb, gb, ob = model_state_bytes(st, 1, 0)
+        expected[r] = ("0,0,%d" % r, pb, gb, ob, {"send": sent}, sent)
+    rows = check_rank_table(out, expected)
+    if rows and not max(num(r["idle ms"]) for r in rows.values()) > 0:
+        out.fail("the lesson points at pipeline idle time, and no rank shows any")
+
+    out = L.cell('"pp=2,mb=1,schedule=gpipe"')
+    rows = compare_rows(out)
+    layouts = ["pp=2,m=%d,gpipe" % k for k in (1, 2, 4)]
+    if sorted(rows) != layouts:
+        out.fail("layouts %s, expected %s" % (sorted(rows), layouts))
+    else:
+        same_final_loss(out, rows, layouts, "the micro-batch count does not change the step")
+
+    # the bubble: measured idle share against (p-1)/(m+p-1). The lesson calls it noisy: both
+    # stages share two cores with whatever else runs, and on a loaded box about one share in
+    # ten lands 0.2 off while the others stay within 0.1. So: two of the three within 0.15,
+    # none beyond 0.3, and one micro-batch idles more than four.
+    out = L.cell("measured idle share")
+    shares, off = {}, {}
+    for mm in re.finditer(r"m=(\d+)\s+measured idle share ([\d.]+)\s+\(p-1\)/\(m\+p-1\) = ([\d.]+)", out.text):
+        k, measured, formula = int(mm.group(1)), float(mm.group(2)), mm.group(3)
+        want = (p - 1) / (k + p - 1)
+        shares[k], off[k] = measured, abs(measured - want)
+        if not rounded2(formula, want):
+            out.fail("m=%d: printed formula %s, (p-1)/(m+p-1) = %.4f" % (k, formula, want))
+    if sorted(shares) != [1, 2, 4]:
+        out.fail("idle shares printed for m = %s, expected 1, 2, 4" % sorted(shares))
+    else:
+        if sum(d <= 0.15 for d in off.values()) < 2 or max(off.values()) > 0.3:
+            out.fail("measured idle shares %s against (p-1)/(m+p-1) = 0.50, 0.33, 0.20: need two within 0.15 and none "
+                     "beyond 0.3" % [shares[k] for k in (1, 2, 4)])
+        if not shares[1] > shares[4]:
+            out.fail("the lesson says more micro-batches, smaller bubble: m=1 %.2f, m=4 %.2f" % (shares[1], shares[4]))
+
+    # GPipe holds all m micro-batches' activations, 1F1B at most p
+    out = L.cell('"pp=2,mb=8,schedule=1f1b"')
+    rows = compare_rows(out)
+    if sorted(rows) != ["pp=2,m=8,1f1b", "pp=2,m=8,gpipe"]:
+        out.fail("layouts %s" % sorted(rows))
+    else:
+        g, f = num(rows["pp=2,m=8,gpipe"]["max activations MiB"]), num(rows["pp=2,m=8,1f1b"]["max activations MiB"])
+        if not f <= g * p / 8 + 0.01:
+            out.fail("1F1B activations %s MiB, GPipe %s: at most p/m = 2/8 of GPipe's expected" % (f, g))
+        same_final_loss(out, rows, ["pp=2,m=8,gpipe", "pp=2,m=8,1f1b"], "the schedule does not change the step")
+
+
+def check_hybrid(nb, problems):
+    L = Lesson("05-hybrid-and-memory", nb, problems)
+    tiny, small = gpt_units(**TINY), gpt_units(**SMALL)
+    steps = 10
+
+    # DP 2 x TP 2, Megatron order (tensor rank fastest): rank r is dp r // 2, tp r % 2
+    out = L.cell("%parallel --dp 2 --tp 2")
+    tp_units = gpt_units(tp=2, **TINY)
+    pb, gb, ob = model_state_bytes(tp_units, 2, 0)
+    # TP: 4 all-reduces of (b/dp)·s·h per block and step; DP: one of the rank's gradients
+    tp_bytes = 4 * TINY["layers"] * (LESSON_BATCH // 2) * TINY["sequence"] * TINY["hidden"] * 4
+    ar = steps * (tp_bytes + pb)
+    check_rank_table(out, {r: ("%d,%d,0" % (r // 2, r % 2), pb, gb, ob, {"allReduce": ar}, ar) for r in range(4)})
+
+    # checkpointing: only each block's input is kept; same states, same loss
+    out = L.cell('"dp=2,ckpt"')
+    rows = compare_rows(out)
+    if len(rows) != 2 or "dp=2" not in rows:
+        out.fail("layouts %s" % sorted(rows))
+    else:
+        ck = [l for l in rows if l != "dp=2"][0]
+        states = sum(model_state_bytes(small, 2, 0))
+        for l in rows:
+            if not rounded2(rows[l]["max model-state MiB"], states / MIB):
+                out.fail("%s: model states %s MiB, expected %.4f" % (l, rows[l]["max model-state MiB"], states / MIB))
+        a, c = num(rows["dp=2"]["max activations MiB"]), num(rows[ck]["max activations MiB"])
+        if not c < a / 2:
+            out.fail("checkpointing keeps %s MiB of activations against %s without: not the saving the lesson shows" % (c, a))
+        same_final_loss(out, rows, ["dp=2", ck], "recomputing a block gives the same step")
+
+    # mixed precision: half the activation bytes, the same model states (the fp32 master
+    # copy makes up for the 2-byte weights), the loss within 2% of fp32
+    out = L.cell('"dp=2,precision=bf16"')
+    rows = compare_rows(out)
+    layouts = ["dp=2", "dp=2,bf16", "dp=2,fp16"]
+    if sorted(rows) != sorted(layouts):
+        out.fail("layouts %s, expected %s" % (sorted(rows), layouts))
+    else:
+        states = sum(model_state_bytes(tiny, 2, 0))
+        for l, c in (("dp=2", 4), ("dp=2,bf16", 2), ("dp=2,fp16", 2)):
+            want = sum(model_state_bytes(tiny, 2, 0, c=c))
+            if want != states or not rounded2(rows[l]["max model-state MiB"], want / MIB):
+                out.fail("%s: model states %s MiB, expected %.4f" % (l, rows[l]["max model-state MiB"], want / MIB))
+        full = num(rows["dp=2"]["max activations MiB"])
+        for l in layouts[1:]:
+            if not abs(num(rows[l]["max activations MiB"]) - full / 2) <= 0.01:
+                out.fail("%s: activations %s MiB, expected half of fp32's %s" % (l, rows[l]["max activations MiB"], full))
+            if not close(num(rows[l]["final loss"]), num(rows["dp=2"]["final loss"]), 0.02):
+                out.fail("%s: final loss %s, more than 2%% from fp32's %s" % (l, rows[l]["final loss"], rows["dp=2"]["final loss"]))
+
+    # what offloading a ZeRO-2 run's optimizer would save and cost
+    dp = 2
+    pb, gb, ob = model_state_bytes(small, dp, 2)
+    out = L.cell("%parallel --dp 2 --zero 2 --model small")
+    check_rank_table(out, {r: ("%d,0,0" % r, pb, gb, ob, {"allGather": 5 * pb, "reduceScatter": 5 * pb}, 5 * pb)
+                           for r in range(dp)})
+    out = L.cell("with optimizer offload")
+    now, off = out.number(r"device model states now: ([\d.]+) MiB"), out.number(r"with optimizer offload: ([\d.]+) MiB")
+    link = out.number(r"gradients down \+ weights up = ([\d.]+) MiB per rank")
+    if now is not None and not rounded2(now, (pb + gb + ob) / MIB):
+        out.fail("model states %.2f MiB, the ZeRO-2 layout gives %.4f" % (now, (pb + gb + ob) / MIB))
+    if off is not None and not rounded2(off, (pb + gb) / MIB):
+        out.fail("with offload %.2f MiB, expected parameters + gradient slice = %.4f" % (off, (pb + gb) / MIB))
+    if link is not None and not rounded2(link, (gb + 4 * sum(small) / dp) / MIB):
+        out.fail("link traffic %.2f MiB, expected the fp32 gradient slice + weights of Ψ/dp = %.4f"
+                 % (link, (gb + 4 * sum(small) / dp) / MIB))
+
+
+# Floating-point formats from their bit layouts: (exponent bits, mantissa bits, bias, kind);
+# kind "ieee": the all-ones exponent is inf/NaN (IEEE 754, bfloat16, OCP E5M2); "fn": no
+# inf, only S.1111.111 is NaN (OCP E4M3FN); "fnuz": no inf and no -0, NaN is 0x80.
+FORMATS = {
+    "FP32": (8, 23, 127, "ieee"), "FP16": (5, 10, 15, "ieee"), "BF16": (8, 7, 127, "ieee"),
+    "FP8 E4M3FN": (4, 3, 7, "fn"), "FP8 E5M2": (5, 2, 15, "ieee"),
+    "FP8 E4M3FNUZ": (4, 3, 8, "fnuz"), "FP8 E5M2FNUZ": (5, 2, 16, "fnuz"),
+}
+
+
+def format_facts(label):
+    """(max finite, min normal, min subnormal, epsilon, normal binades) of a format."""
+    e, m, bias, kind = FORMATS[label]
+    top = 2 ** e - 2 if kind == "ieee" else 2 ** e - 1          # largest exponent field of a finite value
+    top_mantissa = 2 ** m - 2 if kind == "fn" else 2 ** m - 1
+    return ((1 + top_mantissa / 2 ** m) * 2.0 ** (top - bias), 2.0 ** (1 - bias), 2.0 ** (1 - bias - m), 2.0 ** -m, top)
+
+
+def to_fp32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def round_to(x, label, saturate=False):
+    """x rounded to nearest, ties to even, in the format; beyond the largest finite value:
+    inf where the format has one, else NaN, or the largest value when saturating."""
+    e, m, bias, kind = FORMATS[label]
+    biggest = format_facts(label)[0]
+    if x == 0 or math.isnan(x) or math.isinf(x):
+        return x
+    exponent = max(math.frexp(abs(x))[1] - 1, 1 - bias)   # subnormals share the smallest normal's step
+    step = 2.0 ** (exponent - m)
+    r = round(abs(x) / step) * step                        # Python's round() is ties-to-even
+    if r > biggest:
+        r = biggest if saturate else (float("inf") if kind == "ieee" else float("nan"))
+    return math.copysign(r, x)
+
+
+def bits_of(v, label):
+    """sign.exponent.mantissa of a finite or infinite value of the format."""
+    e, m, bias, kind = FORMATS[label]
+    sign, a = int(math.copysign(1, v) < 0), abs(v)
+    if math.isinf(a):
+        field, mant = 2 ** e - 1, 0
+    elif a == 0:
+        field, mant = 0, 0
+    else:
+        k = math.frexp(a)[1] - 1
+        if k < 1 - bias:
+            field, mant = 0, int(a / 2.0 ** (1 - bias - m))
+        else:
+            field, mant = k + bias, int((a / 2.0 ** k - 1) * 2 ** m)
+    return "%d.%s.%s" % (sign, format(field, "0%db" % e), format(mant, "0%db" % m))
+
+
+def check_precision(nb, problems):
+    L = Lesson("06-precision", nb, problems)
+
+    # the facts of each format, as the table and the Java loop show them
+    out = L.cell("%precision formats")
+    rows = out.by("Number formats", "format")
+    if sorted(rows) != sorted(FORMATS):
+        out.fail("formats %s, expected %s" % (sorted(rows), sorted(FORMATS)))
+    for label, r in rows.items():
+        if label not in FORMATS:
+            continue
+        e, m, bias, _ = FORMATS[label]
+        biggest, normal, sub, eps, _ = format_facts(label)
+        want = {"bits": 1 + e + m, "sign/exp/mant": "1/%d/%d" % (e, m), "bias": bias, "bytes/param": (1 + e + m) // 8,
+                "max finite": biggest, "min normal": normal, "min subnormal": sub, "epsilon": eps,
+                "decimal digits": (m + 1) * math.log10(2)}
+        for col, w in want.items():
+            got = r.get(col, "")
+            ok = got == w if isinstance(w, str) else (shown(got, w, 1e-5) if col in ("max finite", "decimal digits") else num(got) == w)
+            if not ok:
+                out.fail("%s: %s %r, its bit layout gives %r" % (label, col, got, w))
+    infnan = {l: r.get("inf / NaN", "") for l, r in rows.items()}
+    if not (infnan.get("FP8 E4M3FN", "").startswith("no inf") and "S.1111.111" in infnan.get("FP8 E4M3FN", "")
+            and infnan.get("FP16", "").startswith("inf")):
+        out.fail("inf / NaN column: %s" % infnan)
+
+    out = L.cell("for (FloatFormat f : FloatFormat.values())")
+    lines = re.findall(r"^(.+?)\s+(\d+) bits\s+max (\S+)\s+smallest (\S+)\s+gap after 1\.0: (\S+)$", out.text, re.M)
+    if sorted(l[0] for l in lines) != sorted(FORMATS):
+        out.fail("lines for %s, expected every format" % [l[0] for l in lines])
+    for label, bits, biggest, smallest, gap in lines:
+        if label not in FORMATS:
+            continue
+        e, m, _, _ = FORMATS[label]
+        b, _, sub, eps, _ = format_facts(label)
+        # Java prints the shortest decimal that reads back as the same float
+        if not (int(bits) == 1 + e + m and to_fp32(num(biggest)) == b and shown(smallest, sub)
+                and to_fp32(num(gap)) == eps):
+            out.fail("%s: %s bits, max %s, smallest %s, gap %s; the layout gives %d, %r, %.3g, %r"
+                     % (label, bits, biggest, smallest, gap, 1 + e + m, b, sub, eps))
+
+    # what 0.1, 65504 and 1e-8 become: every stored value and its bits recomputed here
+    def stored_values(marker, values, formats):
+        out = L.cell(marker)
+        rows = out.table("Stored values")
+        seen = set()
+        for r in rows:
+            label, typed = r.get("format"), num(r.get("value", ""))
+            if label not in FORMATS or typed is None:
+                out.fail("unexpected row %s" % r)
+                continue
+            seen.add((r["value"], label))
+            want = round_to(to_fp32(typed), label)
+            if not shown(r["stored"], want, 1e-9):
+                out.fail("%s in %s: stored %s, round-to-nearest-even gives %r" % (r["value"], label, r["stored"], want))
+            if not math.isnan(want) and r["bits"] != bits_of(want, label):
+                out.fail("%s in %s: bits %s, expected %s" % (r["value"], label, r["bits"], bits_of(want, label)))
+            if math.isfinite(want) and want != 0 and not shown(r["rel error"], abs(want - typed) / typed, 0.01):
+                out.fail("%s in %s: rel error %s, expected %.3g" % (r["value"], label, r["rel error"], abs(want - typed) / typed))
+        want_rows = {(v, f) for v in values for f in ["FP32"] + formats}
+        if seen != want_rows:
+            out.fail("rows for %s, expected %s" % (sorted(seen), sorted(want_rows)))
+        return out, {(r["value"], r["format"]): r for r in rows}
+
+    fmts = ["FP16", "BF16", "FP8 E4M3FN", "FP8 E5M2"]
+    out, rows = stored_values("%precision explain 0.1 65504 1e-8", ["0.1", "65504", "1e-8"], fmts)
+    if rows:
+        # the lesson's reading of it
+        for label, about in (("FP16", 2e-4), ("BF16", 1e-3), ("FP8 E4M3FN", 1.6e-2)):
+            rel = num(rows.get(("0.1", label), {}).get("rel error", "nan"))
+            if not close(rel, about, 0.25):
+                out.fail("the lesson says %s keeps 0.1 to about %g relative error; the table says %s" % (label, about, rel))
+        if not rows.get(("0.1", "FP32"), {}).get("stored", "").startswith("0.1000000015"):
+            out.fail("the lesson says FP32 stores 0.100000001490116")
+        checks = {("65504", "FP16"): 65504.0, ("65504", "BF16"): 65536.0, ("1e-8", "FP16"): 0.0}
+        for key, v in checks.items():
+            if num(rows.get(key, {}).get("stored", "nan")) != v:
+                out.fail("the lesson says %s becomes %g in %s; the table says %s" % (key[0], v, key[1], rows.get(key, {}).get("stored")))
+        if not math.isnan(num(rows.get(("65504", "FP8 E4M3FN"), {}).get("stored", "0"))):
+            out.fail("the lesson says E4M3 cannot hold 65504 (NaN)")
+        bf = num(rows.get(("1e-8", "BF16"), {}).get("stored", "0"))
+        if not (bf and close(bf, 1e-8, 0.01)):
+            out.fail("the lesson says BF16 keeps 1e-8; the table says %s" % bf)
+
+    # range and precision: the table the charts are drawn from
+    out = L.cell("%precision range")
+    rows = out.by("Range and precision", "format")
+    for label, r in rows.items():
+        if label not in FORMATS:
+            out.fail("unexpected format %r" % label)
+            continue
+        e, m, _, _ = FORMATS[label]
+        biggest, normal, sub, eps, binades = format_facts(label)
+        got = (num(r["smallest > 0"]), num(r["smallest normal"]), num(r["binades"]), num(r["values per binade"]), num(r["gap at 1"]))
+        if got != (sub, normal, binades, 2 ** m, eps) or not shown(r["largest"], biggest, 1e-5) \
+                or not shown(r["range (decades)"], math.log10(biggest / sub)):
+            out.fail("%s: %s, its layout gives %s, largest %g, %.1f decades" % (label, r, (sub, normal, binades, 2 ** m, eps),
+                                                                              biggest, math.log10(biggest / sub)))
+    if {"FP32", "FP16", "BF16"} <= set(rows):
+        if num(rows["BF16"]["gap at 1"]) != 8 * num(rows["FP16"]["gap at 1"]):
+            out.fail("the lesson says FP16's steps are 8 times finer than BF16's")
+        if num(rows["BF16"]["smallest normal"]) != num(rows["FP32"]["smallest normal"]):
+            out.fail("the lesson says BF16 has FP32's range")
+        if not 11.5 <= num(rows["FP16"]["range (decades)"]) <= 12.5:
+            out.fail("the lesson says FP16 covers about 12 decades: %s" % rows["FP16"]["range (decades)"])
+
+    # 0.01 added ten thousand times, rounding after every step
+    out = L.cell("for (int i = 0; i < 10_000; i++)")
+    m = re.search(r"exact 100\s+FP32 ([\d.]+)\s+FP16 ([\d.]+)\s+BF16 ([\d.]+)", out.text)
+    if not m:
+        out.fail("the cell does not print 'exact 100   FP32 x   FP16 y   BF16 z'")
+    else:
+        f32 = f16 = b16 = 0.0
+        step = to_fp32(0.01)
+        for _ in range(10000):
+            f16 = round_to(to_fp32(f16 + step), "FP16")     # the float sum, then the cast
+            b16 = round_to(to_fp32(b16 + step), "BF16")
+            f32 = to_fp32(f32 + step)
+        want = ["%.4f" % v for v in (f32, f16, b16)]
+        if list(m.groups()) != want:
+            out.fail("printed FP32/FP16/BF16 %s, recomputed %s" % (list(m.groups()), want))
+        if not (float(m.group(2)) < 100 and float(m.group(3)) < 100):
+            out.fail("the lesson says the 16-bit sums stop growing short of 100")
+
+    # E4M3: 448 is the largest value, 464 a tie that goes to 448, 465 NaN
+    out, rows = stored_values("%precision explain 448 464 465 480", ["448", "464", "465", "480"], ["FP8 E4M3FN"])
+    if rows:
+        what = rows.get(("464", "FP8 E4M3FN"), {}).get("what happened", "")
+        if "tie" not in what or num(rows.get(("464", "FP8 E4M3FN"), {}).get("stored", "0")) != 448:
+            out.fail("the lesson says 464 is a tie that rounds to 448: %s" % rows.get(("464", "FP8 E4M3FN")))
+    out = L.cell('"464 -> "')
+    want = {"464 -> ": round_to(464, "FP8 E4M3FN"), "465 -> ": round_to(465, "FP8 E4M3FN"),
+            "465 saturating -> ": round_to(465, "FP8 E4M3FN", saturate=True), "1e6 in E5M2 -> ": round_to(1e6, "FP8 E5M2")}
+    if (want["464 -> "], want["465 saturating -> "], math.isnan(want["465 -> "]), want["1e6 in E5M2 -> "]) != (448, 448, True, float("inf")):
+        out.fail("the formats model here disagrees with the lesson: %s" % want)
+    for prefix, v in want.items():
+        m = re.search(r"^%s(\S+)" % re.escape(prefix), out.text, re.M)
+        if not m or not shown(m.group(1), v):
+            out.fail("%r: printed %s, expected %r" % (prefix, m and m.group(1), v))
+
+    # casting a weights-like tensor: the shares that overflow, turn NaN or flush to zero,
+    # simulated here from the distribution the report states (rows of 1024; 98% N(0, 0.02²),
+    # 1% N(0, 1e-6²), 1% N(0, 1000²)); sampling noise over a million values is ~0.02 points
+    out = L.cell("%precision cast --from random --to bf16,fp16,e4m3,e5m2")
+    count = out.number(r"Cast ([\d,]+) values")
+    plain = out.by("Cast error", "format")
+    out2 = L.cell("--scaling per-channel --saturate")
+    scaled = out2.by("Cast error", "format")
+    if count:
+        import numpy as np
+        rng = np.random.default_rng(1)
+        u = rng.random(int(count))
+        x = np.abs(rng.standard_normal(int(count)) * np.where(u < 0.98, 0.02, np.where(u < 0.99, 1e-6, 1000.0)))
+        x = x.astype(np.float32).astype(np.float64)
+        rows_x = x.reshape(-1, 1024) if int(count) % 1024 == 0 else x.reshape(1, -1)
+
+        def shares(values, label):
+            biggest, _, sub, _, _ = format_facts(label)
+            nan_or_inf = values > biggest + (2.0 ** (math.frexp(biggest)[1] - 1 - FORMATS[label][1])) / 2
+            return 100 * nan_or_inf.mean(), 100 * ((values > 0) & (values <= sub / 2)).mean()
+
+        def agree(o, table, label, col, want):
+            got = num(table.get(label, {}).get(col, "nan"))
+            if not (got is not None and abs(got - want) <= 0.05 + 0.05 * want):
+                o.fail("%s: %s %s%%, a sample of the stated distribution gives %.3f%%" % (label, col, got, want))
+
+        for label in ("BF16", "FP16", "FP8 E4M3FN", "FP8 E5M2"):
+            over, under = shares(x, label)
+            agree(out, plain, label, "overflowed", over)
+            agree(out, plain, label, "underflowed to 0", under)
+            agree(out, plain, label, "NaN", over if FORMATS[label][3] != "ieee" else 0.0)
+        for label in ("FP8 E4M3FN", "FP8 E5M2"):
+            scale = format_facts(label)[0] / rows_x.max(axis=1, keepdims=True)   # each row's max lands on the format's max
+            agree(out2, scaled, label, "underflowed to 0", shares(rows_x * scale, label)[1])
+    # and the lesson's reading of the two tables
+    e4, e5 = plain.get("FP8 E4M3FN", {}), scaled.get("FP8 E5M2", {})
+    if not (num(e4.get("NaN", "0")) > 0 and num(e4.get("underflowed to 0", "0")) > 0):
+        out.fail("the lesson says unscaled E4M3 turns outliers into NaN and flushes tiny values: %s" % e4)
+    for label, r in scaled.items():
+        if num(r["overflowed"]) != 0 or num(r["NaN"]) != 0:
+            out2.fail("the lesson says scaling and saturating remove every NaN and overflow: %s" % r)
+    if scaled.get("FP8 E4M3FN") and e4 and e5:
+        s4 = num(scaled["FP8 E4M3FN"]["underflowed to 0"])
+        if not (s4 > num(e4["underflowed to 0"]) and num(e5["underflowed to 0"]) < s4):
+            out2.fail("the lesson says per-row scaling pushes more of E4M3's values under its smallest subnormal, "
+                      "and E5M2 loses far fewer: E4M3 %s -> %s, E5M2 %s" % (e4["underflowed to 0"], s4, e5["underflowed to 0"]))
+
+    # loss scaling: fp16 without it stalls, with it tracks fp32, bf16 needs none
+    out = L.cell("%precision train")
+    rows = out.by("Precision training runs", "dtype")
+    if sorted(rows) != sorted(["fp32", "bf16", "fp16", "fp16-noscale"]):
+        out.fail("runs %s" % sorted(rows))
+        return
+    final = {d: num(r["final loss (last 10)"]) for d, r in rows.items()}
+    for d, r in rows.items():
+        if not shown(r["vs fp32"].rstrip("x"), final[d] / final["fp32"], 0.01):
+            out.fail("%s: vs fp32 %s, the final losses give %.3f" % (d, r["vs fp32"], final[d] / final["fp32"]))
+    # fp32: weight, gradient, momentum at 4 B; the mixed modes add a 2-byte copy and its gradient
+    want_bytes = {"fp32": 12, "bf16": 16, "fp16": 16, "fp16-noscale": 16}
+    for d, b in want_bytes.items():
+        if num(rows[d]["bytes/param"]) != b:
+            out.fail("%s: %s bytes/param, expected %d (mixed precision does not halve them)" % (d, rows[d]["bytes/param"], b))
+    ratio = {d: final[d] / final["fp32"] for d in final}
+    if not ratio["fp16-noscale"] > 3 or not num(rows["fp16-noscale"]["weight grads = 0"]) > 10:
+        out.fail("the lesson says fp16 without scaling stalls: %.2fx fp32's loss, %s of weight gradients zero"
+                 % (ratio["fp16-noscale"], rows["fp16-noscale"]["weight grads = 0"]))
+    if not (ratio["fp16"] < 2 and (num(rows["fp16"]["skipped steps"]) or 0) > 0 and rows["fp16"]["final scale"] != "-"):
+        out.fail("the lesson says fp16 with dynamic scaling tracks fp32 and skips steps on overflow: %s" % rows["fp16"])
+    if not (ratio["bf16"] < 1.5 and rows["bf16"]["skipped steps"] == "-"):
+        out.fail("the lesson says bf16 needs no scaling and stays near fp32: %s" % rows["bf16"])
+    first = out.number(r"([\d.]+)% of dL/dy values are below 2\^-25")
+    last = out.number(r"at the first step and ([\d.]+)% at the last")
+    if first is not None and last is not None and not first < last:
+        out.fail("the lesson says the gradients slide below 2^-25 as the fit improves: %s%% first, %s%% last" % (first, last))
+
+
+def read_safetensors(path):
+    """(header length, {name: float32 array}, metadata) of a safetensors file, read here
+    independently of the engine."""
+    import json
+    import numpy as np
+    raw = Path(path).read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    tensors = {}
+    for name, t in header.items():
+        a, b = t["data_offsets"]
+        if t["dtype"] != "F32":
+            raise AssertionError("%s: %s, only F32 is read here" % (name, t["dtype"]))
+        tensors[name] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f4").reshape(t["shape"])
+    return n, tensors, meta
+
+
+def ggml_roundtrip(x, kind):
+    """x (float32) through ggml's reference Q8_0 / Q4_0 block quantization and back, as a
+    GGUF reader decodes it: blocks of 32 share one fp16 scale d (ggml's quantize_row_*_ref).
+    Q8_0: d = max|x|/127, q = round(x/d) (half away from zero); Q4_0: d = m/-8 for the value
+    m of largest magnitude, q = min(15, trunc(x/d + 8.5)), decoded as (q - 8)·d."""
+    import numpy as np
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = x.astype(np.float32).reshape(-1, 32)
+        if kind == "Q8_0":
+            d = np.abs(b).max(axis=1, keepdims=True) / np.float32(127)
+            inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+            v = (b * inv).astype(np.float32)
+            q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+            out = q * d.astype(np.float16).astype(np.float32)
+        else:
+            idx = np.abs(b).argmax(axis=1)
+            m = b[np.arange(len(b)), idx][:, None]
+            d = (m / np.float32(-8)).astype(np.float32)
+            inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+            q = np.minimum(np.float32(15), np.trunc((b * inv).astype(np.float32) + np.float32(8.5)))
+            out = (q - 8) * d.astype(np.float16).astype(np.float32)
+    return out.astype(np.float32).reshape(x.shape)
+
+
+def check_formats(nb, problems):
+    import numpy as np
+    L = Lesson("07-model-formats", nb, problems)
+    work = Path("/tmp/parallax-lesson07")
+    # the random GPT of the lesson: nanoGPT layout, 4 layers, hidden 128, vocab 512, context 64
+    layers, h, vocab, ctx = 4, 128, 512, 64
+    shapes = {"transformer.wte.weight": [vocab, h], "transformer.wpe.weight": [ctx, h]}
+    for i in range(layers):
+        p = "transformer.h.%d." % i
+        shapes.update({p + "ln_1.weight": [h], p + "ln_1.bias": [h], p + "attn.c_attn.weight": [3 * h, h],
+                       p + "attn.c_attn.bias": [3 * h], p + "attn.c_proj.weight": [h, h], p + "attn.c_proj.bias": [h],
+                       p + "ln_2.weight": [h], p + "ln_2.bias": [h], p + "mlp.c_fc.weight": [4 * h, h],
+                       p + "mlp.c_fc.bias": [4 * h], p + "mlp.c_proj.weight": [h, 4 * h], p + "mlp.c_proj.bias": [h]})
+    shapes.update({"transformer.ln_f.weight": [h], "transformer.ln_f.bias": [h]})
+    numel = {k: int(np.prod(s)) for k, s in shapes.items()}
+    P = sum(numel.values())
+
+    try:
+        hlen, weights, _ = read_safetensors(work / "tiny-gpt.safetensors")
+    except (OSError, ValueError, AssertionError) as e:
+        L.fail("cannot read the lesson's tiny-gpt.safetensors: %s" % e)
+        return
+    if {k: list(v.shape) for k, v in weights.items()} != shapes:
+        L.fail("tiny-gpt.safetensors holds %s, expected the nanoGPT layout" % sorted(weights))
+        return
+
+    out = L.cell("%inspect /tmp/parallax-lesson07/tiny-gpt.safetensors")
+    out.says("%d tensors, %s parameters" % (len(shapes), format(P, ",")))
+    offset = 8 + hlen
+    for r in out.table("tensors"):
+        n = numel.get(r["name"])
+        if n is None or num(r["params"]) != n or num(r["bytes"]) != 4 * n or num(r["offset"]) != offset:
+            out.fail("%s: params %s, bytes %s at %s; the file has %s elements at %d"
+                     % (r["name"], r["params"], r["bytes"], r["offset"], n, offset))
+            break
+        offset += 4 * n
+
+    out = L.cell("SampleModels.maliciousCheckpoint")
+    out.says("forbidden pickle global os.system")
+    out.says("pwned.txt exists? false")
+    if (work / "pwned.txt").exists():
+        out.fail("pwned.txt exists: the checkpoint's code ran")
+
+    # GGUF: per tensor the bytes of its type and the error of its round trip, recomputed here
+    def conversion(marker, kind, source, names, from_type="F32"):
+        out = L.cell(marker)
+        rows = out.by("tensors", "tensor")
+        if sorted(rows) != sorted(names):
+            out.fail("tensors %s, expected %s" % (sorted(rows)[:3], sorted(names)[:3]))
+            return out, rows
+        total = 0
+        for name, r in rows.items():
+            x = source[name]
+            n = x.size
+            to = kind if (x.ndim >= 2 or kind == "F16") else "F32"
+            size = {"F16": 2 * n, "F32": 4 * n, "Q8_0": 34 * n // 32, "Q4_0": 18 * n // 32}[to]
+            back = {"F16": lambda a: a.astype(np.float16).astype(np.float32), "F32": lambda a: a,
+                    "Q8_0": lambda a: ggml_roundtrip(a, "Q8_0"), "Q4_0": lambda a: ggml_roundtrip(a, "Q4_0")}[to](x)
+            err = np.abs(back.astype(np.float64) - x.astype(np.float64))
+            worst, rms = float(err.max()), float(np.sqrt((err ** 2).mean()))
+            total += size
+            if (r["to"], num(r["bytes out"])) != (to, size):
+                out.fail("%s: %s, %s bytes; expected %s, %d bytes" % (name, r["to"], r["bytes out"], to, size))
+            if not (shown(r["max |err|"], worst, 2e-3) and shown(r["RMS err"], rms, 2e-3)):
+                out.fail("%s: max |err| %s, RMS %s; recomputed %.4g, %.4g" % (name, r["max |err|"], r["RMS err"], worst, rms))
+            if to == "F32" and kind in ("Q8_0", "Q4_0") and "1-D: kept F32" not in r["note"]:
+                out.fail("%s: a 1-D tensor without the note that it stays F32" % name)
+        m = re.search(r"([\d,]+) bytes -> ([\d,]+) bytes", out.text)
+        if not m or num(m.group(2)) != total:
+            out.fail("the summary says %s bytes out, the tensors' types give %d" % (m and m.group(2), total))
+        return out, rows
+
+    quant = {}
+    for kind in ("F16", "Q8_0", "Q4_0"):
+        marker = "tiny-gpt-%s.gguf --to %s" % (kind, kind.lower())
+        out, rows = conversion(marker, kind, weights, list(shapes))
+        quant[kind] = rows
+        # 8.5 and 4.5 bits per weight for the quantized tensors, as the lesson says
+        two_d = [r for n, r in rows.items() if len(shapes.get(n, [])) >= 2]
+        if kind != "F16" and two_d:
+            bits = 8 * sum(num(r["bytes out"]) for r in two_d) / sum(numel[n] for n in rows if len(shapes[n]) >= 2)
+            if bits != {"Q8_0": 8.5, "Q4_0": 4.5}[kind]:
+                out.fail("%s: %.3f bits per quantized weight, the lesson says %s" % (kind, bits, {"Q8_0": 8.5, "Q4_0": 4.5}[kind]))
+
+    out = L.cell('"tiny-gpt-Q4_0.gguf"')
+    files = re.findall(r"^(\S+)\s+([\d,]+) bytes\s+([\d.]+) bits/param$", out.text, re.M)
+    if [f[0] for f in files] != ["tiny-gpt.safetensors", "tiny-gpt-F16.gguf", "tiny-gpt-Q8_0.gguf", "tiny-gpt-Q4_0.gguf"]:
+        out.fail("sizes printed for %s" % [f[0] for f in files])
+    for name, size, bits in files:
+        real = (work / name).stat().st_size if (work / name).exists() else None
+        if num(size) != real or not shown(bits, real * 8 / P):
+            out.fail("%s: %s bytes, %s bits/param; the file has %s bytes, %d parameters" % (name, size, bits, real, P))
+
+    out = L.cell("%inspect /tmp/parallax-lesson07/tiny-gpt-Q4_0.gguf")
+    meta = out.by("metadata", "key")
+    # llama.cpp's llama_ftype: 2 = MOSTLY_Q4_0; ggml's GGML_QNT_VERSION is 2
+    if meta.get("general.file_type", {}).get("value") != "2" or meta.get("general.quantization_version", {}).get("value") != "2":
+        out.fail("general.file_type / quantization_version: %s" % meta)
+    size = (work / "tiny-gpt-Q4_0.gguf").stat().st_size if (work / "tiny-gpt-Q4_0.gguf").exists() else 0
+    end = 0
+    for r in out.table("tensors"):
+        want = "Q4_0" if len(shapes.get(r["name"], [])) >= 2 else "F32"
+        off = num(r["offset"])
+        if r["dtype"] != want or off % 32 or off < end:
+            out.fail("%s: %s at offset %s; expected %s, 32-byte aligned, after the previous tensor" % (r["name"], r["dtype"], r["offset"], want))
+        end = off + num(r["bytes"])
+    if end != size:
+        out.fail("the last tensor ends at %d, the file has %d bytes" % (end, size))
+
+    # back from Q8_0: exactly what a GGUF reader computes
+    out = L.cell("tiny-gpt-Q8_0.gguf /tmp/parallax-lesson07/from-q8.safetensors")
+    rows = out.by("tensors", "tensor")
+    for name, r in rows.items():
+        if (r["max |err|"], r["RMS err"]) != ("0", "0"):
+            out.fail("%s: GGUF -> safetensors is not lossless: %s, %s" % (name, r["max |err|"], r["RMS err"]))
+    try:
+        _, back, _ = read_safetensors(work / "from-q8.safetensors")
+        for name, x in weights.items():
+            want = ggml_roundtrip(x, "Q8_0") if x.ndim >= 2 else x
+            if not np.array_equal(back[name], want):
+                out.fail("%s: from-q8.safetensors differs from the Q8_0 decoding of the original" % name)
+                break
+    except (OSError, ValueError, AssertionError, KeyError) as e:
+        out.fail("cannot read from-q8.safetensors: %s" % e)
+
+    # the trained model: saved, read back, exported to ONNX and checked against libtorch
+    tiny = gpt_units(**TINY)
+    out = L.cell("--save /tmp/parallax-lesson07/trained.safetensors")
+    loss = out.number(r"Loss [\d.]+ -> ([\d.]+)\.")
+    m = re.search(r"\(([\d,]+) bytes: (\d+) float32 tensors, ([\d,]+) parameters", out.text)
+    real = (work / "trained.safetensors").stat().st_size if (work / "trained.safetensors").exists() else None
+    # 69 tensors: wte, wpe, 16 per block (LayerNorms, Q, K, V, output, MLP; weights and biases), lnf.w, lnf.b, head.w
+    if not m or (num(m.group(1)), int(m.group(2)), num(m.group(3))) != (real, 2 + 16 * TINY["layers"] + 3, sum(tiny)):
+        out.fail("saved %s; the file has %s bytes, the tiny GPT %d tensors and %d parameters"
+                 % (m and m.groups(), real, 2 + 16 * TINY["layers"] + 3, sum(tiny)))
+    try:
+        _, trained, meta = read_safetensors(work / "trained.safetensors")
+    except (OSError, ValueError, AssertionError) as e:
+        out.fail("cannot read trained.safetensors: %s" % e)
+        return
+    if loss is not None and not shown("%.4f" % loss, float(meta.get("parallax.run.final_loss", "nan"))):
+        out.fail("the checkpoint records final loss %s, the run printed %s" % (meta.get("parallax.run.final_loss"), loss))
+
+    out = L.cell("Checkpoint.load(")
+    out.says("GptConfig[name=tiny, layers=4, hidden=32, heads=4, vocab=256, sequence=32, dropout=0.0]")
+    for key in ("parallax.run.layout", "parallax.run.steps", "parallax.run.final_loss"):
+        out.says("%s = %s" % (key, meta.get(key)))
+    if meta.get("parallax.run.layout") != "dp=2,tp=1,pp=1" or meta.get("parallax.run.steps") != "20":
+        out.fail("the checkpoint's run metadata: %s" % meta)
+
+    out = L.cell("trained.onnx --check")
+    out.says("--check passed")
+    diff, scale = out.number(r"max \|difference\| ([\d.eE+-]+)"), out.number(r"logit scale ([\d.eE+-]+)")
+    rows = out.table("check")
+    if sorted(num(r["tokens"]) for r in rows) != [1, 16, 32] or any(num(r["logits"]) != 2 * num(r["tokens"]) * TINY["vocab"] for r in rows):
+        out.fail("the check ran %s; the lesson says batch 2 of lengths 1, 16 and 32" % rows)
+    if rows and diff is not None and scale is not None:
+        worst = max(num(r["max |ORT - libtorch|"]) for r in rows)
+        if not (shown("%.3g" % diff, worst, 0.01) and diff <= 1e-5 * max(1.0, scale)):
+            out.fail("max |difference| %g (table %g) against the tolerance 1e-5 x max(1, %g)" % (diff, worst, scale))
+
+    out = L.cell("onnx.tensors().stream()")
+    out.says("identical to the checkpoint's wte: true")
+    try:
+        import onnx
+        from onnx import numpy_helper
+        model = onnx.load(str(work / "trained.onnx"))
+        init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        if not np.array_equal(init.get("wte.weight"), trained["wte"]):
+            out.fail("the ONNX file's wte.weight differs from the checkpoint's wte")
+        ops = collections.Counter(n.op_type for n in model.graph.node)
+        m = re.search(r"operators: \{(.*)\}", out.text)
+        printed = dict((k, int(v)) for k, v in (x.split("=") for x in m.group(1).split(", "))) if m else {}
+        if printed != dict(ops):
+            out.fail("operators printed %s, the graph has %s" % (printed, dict(ops)))
+        for op in ("Gather", "LayerNormalization", "MatMul", "Softmax", "Erf", "Reshape", "Transpose"):
+            if op not in ops:
+                out.fail("the graph has no %s, which the lesson describes" % op)
+    except ImportError:
+        pass
+    except (OSError, ValueError) as e:
+        out.fail("cannot read trained.onnx: %s" % e)
+
+    conversion("trained.safetensors /tmp/parallax-lesson07/trained-Q8_0.gguf", "Q8_0", trained, list(trained))
+
+    out = L.cell("tiny-gpt.safetensors /tmp/parallax-lesson07/tiny-gpt-weights.onnx")
+    rows = out.by("tensors", "tensor")
+    if any((r["max |err|"], r["RMS err"], r["bytes in"]) != ("0", "0", r["bytes out"]) for r in rows.values()):
+        out.fail("safetensors -> ONNX initializers is not bit for bit: %s" % [r for r in rows.values() if r["max |err|"] != "0"][:2])
+    try:
+        import onnx
+        from onnx import numpy_helper
+        init = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(work / "tiny-gpt-weights.onnx")).graph.initializer}
+        if sorted(init) != sorted(weights) or any(not np.array_equal(init[k], weights[k]) for k in weights):
+            out.fail("tiny-gpt-weights.onnx does not hold the safetensors tensors bit for bit")
+    except ImportError:
+        pass
+    except (OSError, ValueError) as e:
+        out.fail("cannot read tiny-gpt-weights.onnx: %s" % e)
+
+
+def catalog_parameters(shape):
+    """Parameters of a catalog model, summed tensor by tensor from the shape the catalog
+    prints ('LLAMA, 32 layers, hidden 4096, 32 heads (8 KV), MLP 14336 x 8 experts (top-2),
+    vocab 32000, context 32768, tied embeddings'): (total, active per token)."""
+    m = re.match(r"(\w+), (\d+) layers, hidden (\d+), (\d+) heads \((\d+) KV\), MLP (\d+)(?: x (\d+) experts \(top-(\d+)\))?, "
+                 r"vocab (\d+), context (\d+)", shape)
+    kind = m.group(1)
+    layers, h, heads, kv, f, experts, top, vocab, ctx = (int(m.group(i)) if m.group(i) else None for i in range(2, 11))
+    tied = "tied embeddings" in shape
+    hd = h // heads
+    if kind in ("LLAMA", "QWEN2"):
+        # RMSNorms, q/k/v/o without bias (Qwen2: q, k, v with bias), SwiGLU MLP (gate, up, down), router
+        attn = h * h + 2 * h * kv * hd + h * h + (h + 2 * kv * hd if kind == "QWEN2" else 0)
+        mlp = 3 * h * f
+        router = h * experts if experts else 0
+        emb = vocab * h * (1 if tied else 2) + h
+
+        def layer(experts_used):
+            return attn + experts_used * mlp + router + 2 * h
+        return layers * layer(experts or 1) + emb, layers * layer(top or 1) + emb
+    if kind in ("GPT2", "PARALLAX_GPT"):
+        per = 2 * h + 3 * h * h + 3 * h + h * h + h + 2 * h + h * f + f + f * h + h
+        total = vocab * h * (1 if tied else 2) + ctx * h + layers * per + 2 * h
+        return total, total
+    if kind == "BERT":
+        # word, position and two token-type embeddings, post-LN layers, the pooler
+        per = 4 * (h * h + h) + 2 * h + h * f + f + f * h + h + 2 * h
+        total = (vocab + ctx + 2) * h + 2 * h + layers * per + h * h + h
+        return total, total
+    raise AssertionError("no parameter formula for %s" % kind)
+
+
+def plan_sections(out):
+    """{component: GiB} of the memory table, {quantity: value} of the time table, and the
+    communication rows of one %plan report."""
+    mem = {r["component"]: num(r["per GPU"]) for r in out.table("memory per GPU")}
+    time_rows = {r["quantity"]: r["value"] for r in out.table("time")}
+    comm = {}
+    for caption, rows in out.tables:
+        if caption == "communication per step per GPU":
+            comm = {r["dimension"]: r for r in rows}
+    return mem, time_rows, comm
+
+
+def seconds(s):
+    v = num(s)
+    return v / 1000 if s.strip().endswith("ms") else v
+
+
+def check_plan_time(out, psi, tokens, gpus, peak, eff, flops_per_token, bubble, comm):
+    """compute = f·Ψ·tokens / GPUs / (peak x eff); step = compute x (1 + bubble) + exposed
+    communication; tokens/s = tokens / step; MFU = 6·Ψ·tokens/s / (GPUs x peak)."""
+    _, t, _ = plan_sections(out)
+    compute = flops_per_token * psi * tokens / gpus / (peak * eff)
+    if not close(seconds(t.get("compute per step", "nan")), compute, 0.003):
+        out.fail("compute per step %s, %d·Ψ·tokens / GPUs / (peak x efficiency) = %.4g s" % (t.get("compute per step"), flops_per_token, compute))
+    exposed = sum(seconds(r["exposed"]) for r in comm.values())
+    step = seconds(t.get("step time", "nan"))
+    if not close(step, compute * (1 + bubble) + exposed, 0.005, 0.002):
+        out.fail("step time %s, compute x (1 + bubble) + exposed = %.4g s" % (t.get("step time"), compute * (1 + bubble) + exposed))
+    if not close(num(t.get("tokens/s", "nan")), tokens / step, half_unit(t.get("step time", "")) / step + 0.001):
+        out.fail("tokens/s %s, tokens / step = %.0f" % (t.get("tokens/s"), tokens / step))
+    mfu = 6 * psi * num(t.get("tokens/s", "nan")) / (gpus * peak) * 100
+    if not shown(t.get("MFU", "").rstrip("%"), mfu):
+        out.fail("MFU %s, 6·Ψ·tokens/s / (GPUs x peak) = %.2f%%" % (t.get("MFU"), mfu))
+    return mfu, step
+
+
+def check_planning(nb, problems):
+    L = Lesson("08-capacity-planning", nb, problems)
+    # H100 SXM5 bf16 dense (NVIDIA's datasheet: 989.4 TFLOP/s, "989" in the report); GEMM
+    # efficiency from the Conventions line; 90% of 80 GiB usable
+    peak, eff, usable = 989.4e12, 0.55, 72.0
+
+    out = L.cell("%plan --list")
+    catalog = {}
+    for r in out.table("models"):
+        try:
+            total, active = catalog_parameters(r["shape"])
+        except (AssertionError, AttributeError):
+            out.fail("%s: cannot read the shape %r" % (r["model"], r["shape"]))
+            continue
+        catalog[r["model"]] = (r["shape"], total, active)
+        if num(r["parameters"]) != total:
+            out.fail("%s: %s parameters, its config's tensors sum to %s" % (r["model"], r["parameters"], format(total, ",")))
+    if "llama-2-7b" not in catalog or "llama-2-70b" not in catalog:
+        out.fail("the catalog lacks the lesson's models")
+        return
+    psi7, psi70 = catalog["llama-2-7b"][1], catalog["llama-2-70b"][1]
+    # the prose: 6.74 billion, 108 GB (100 GiB) of model states; 70B about 1.1 TB
+    if not (round(psi7 / 1e9, 2) == 6.74 and round(16 * psi7 / 1e9) == 108 and round(16 * psi7 / GIB) == 100
+            and round(16 * psi70 / 1e12, 1) == 1.1):
+        out.fail("the lesson's round numbers do not follow from Ψ = %d and %d" % (psi7, psi70))
+
+    # 7B on one GPU: 16 bytes per parameter do not fit; offloading the optimizer does
+    out = L.cell("%plan llama-2-7b --gpus 1 --seq 2048 --recompute full")   # the first one, without offload
+    mem, _, comm = plan_sections(out)
+    want = {"parameters": 2 * psi7 / GIB, "gradients": 2 * psi7 / GIB, "optimizer states": 12 * psi7 / GIB,
+            "headroom": 8.0}
+    for k, v in want.items():
+        if not shown("%.3g" % mem.get(k, float("nan")), v):
+            out.fail("%s %s GiB, expected %.4g (16-byte convention)" % (k, mem.get(k), v))
+    s, b, h = 2048, 1, 4096
+    if not 32 * 2 * s * b * h / GIB <= mem.get("activations", 0) <= 2 * 32 * 2 * s * b * h / GIB:
+        out.fail("activations %s GiB; full recomputation keeps 32 x 2sbh = %.2f GiB plus the embedding and output layer"
+                 % (mem.get("activations"), 32 * 2 * s * b * h / GIB))
+    total = sum(v for k, v in mem.items() if k not in ("total", "headroom"))
+    if not (shown("%.3g" % mem.get("total", 0), total, 0.01) and total > usable and "**Does not fit**" in out.text):
+        out.fail("total %s GiB against %.1f usable: the lesson says it does not fit" % (mem.get("total"), usable))
+    check_plan_time(out, psi7, s * b, 1, peak, eff, 8, 0, comm)
+
+    out = L.cell("--recompute full --offload optimizer")
+    mem, _, comm = plan_sections(out)
+    if not (mem.get("optimizer states") == 0 and "**Fits**" in out.text):
+        out.fail("with the optimizer offloaded the lesson says it fits: %s" % mem)
+    cpu = out.number(r"CPU memory per node for offloaded states: ([\d.]+) GiB")
+    if cpu is not None and not shown("%g" % cpu, 16 * psi7 / GIB):
+        out.fail("CPU memory %s GiB, expected the optimizer states and fp32 gradients, 16Ψ = %.1f" % (cpu, 16 * psi7 / GIB))
+    pcie = comm.get("CPU offload (PCIe)")
+    if not pcie or not shown(pcie["bytes sent"].split()[0], 4 * psi7 / GIB):
+        out.fail("PCIe traffic %s, expected gradients down and parameters up at 2 B each = %.1f GiB" % (pcie, 4 * psi7 / GIB))
+    check_plan_time(out, psi7, s * b, 1, peak, eff, 8, 0, comm)
+
+    # ZeRO-3 over 8 GPUs: 16Ψ/Nd, and 1.5 times plain DP's traffic per micro-batch
+    out = L.cell("%plan llama-2-7b --gpus 8 --zero 3")
+    mem, _, comm = plan_sections(out)
+    shard = -(-psi7 // 8)
+    for k, v in {"parameters": 2 * shard, "gradients": 2 * shard, "optimizer states": 12 * shard}.items():
+        if not shown("%.3g" % mem.get(k, float("nan")), v / GIB):
+            out.fail("%s %s GiB, expected ⌈Ψ/8⌉ x %d B = %.4g" % (k, mem.get(k), v // shard, v / GIB))
+    z3 = comm.get("data parallel (ZeRO-3)")
+    micro = 8   # global batch 64 over dp 8, micro-batch 1
+    if not z3 or not shown(z3["bytes sent"].split()[0], 3 * psi7 * 7 / 8 * 2 * micro / GIB):
+        out.fail("ZeRO-3 traffic %s, expected 3Ψ(dp−1)/dp x 2 B per micro-batch = %.1f GiB"
+                 % (z3 and z3["bytes sent"], 3 * psi7 * 7 / 8 * 2 * micro / GIB))
+    check_plan_time(out, psi7, 64 * 2048, 8, peak, eff, 6, 0, comm)
+
+    out = L.cell("ZeRO-%d GiB per GPU:")
+    lines = {int(m.group(1)): [(int(d), float(v)) for d, v in re.findall(r"dp (\d+) ([\d.]+)", m.group(2))]
+             for m in re.finditer(r"^ZeRO-(\d) GiB per GPU:(.*)$", out.text, re.M)}
+    formula = {0: lambda n: 16 * psi7, 1: lambda n: 4 * psi7 + 12 * -(-psi7 // n), 2: lambda n: 2 * psi7 + 14 * -(-psi7 // n),
+               3: lambda n: 16 * -(-psi7 // n)}
+    if sorted(lines) != [0, 1, 2, 3]:
+        out.fail("lines for ZeRO stages %s" % sorted(lines))
+    for z, pts in lines.items():
+        if [d for d, _ in pts] != [1, 2, 4, 8, 16, 32, 64] or any(not rounded2(v, formula[z](d) / GIB) for d, v in pts):
+            out.fail("ZeRO-%d: %s, the ZeRO paper's bytes per GPU give %s" % (z, pts, [round(formula[z](d) / GIB, 2) for d, _ in pts]))
+
+    # 70B: TP 8 inside a node, PP 2 across nodes
+    t, p, d, layers, mb, s, h = 8, 2, 4, 80, 128, 4096, 8192
+    shape = catalog["llama-2-70b"][0]
+    kv = int(re.search(r"\((\d+) KV\)", shape).group(1))
+    ffn = int(re.search(r"MLP (\d+)", shape).group(1))
+    layer = 2 * h * h + 2 * h * (h // 64) * kv + 3 * h * ffn + 2 * h
+    stage0 = (32000 * h + layers // p * layer) / t     # embedding + 40 layers, cut by TP
+    out = L.cell("%plan llama-2-70b --nodes 8 --tp 8 --pp 2")
+    mem, times, comm = plan_sections(out)
+    if not shown("%.3g" % mem.get("parameters", 0), 2 * stage0 / GIB, 0.002):
+        out.fail("parameters %s GiB, stage 0 (embedding + 40 layers) / tp x 2 B = %.3f" % (mem.get("parameters"), 2 * stage0 / GIB))
+    if not shown("%.3g" % mem.get("optimizer states", 0), 12 * stage0 / d / GIB, 0.002):
+        out.fail("optimizer %s GiB, ZeRO-1 over dp 4: %.3f" % (mem.get("optimizer states"), 12 * stage0 / d / GIB))
+    tpr, ppr, dpr = comm.get("tensor parallel"), comm.get("pipeline parallel"), comm.get("data parallel (ZeRO-1)")
+    want_tp = 8 * s * h * (t - 1) / t * 2 * (layers // p) * mb / GIB
+    if not (tpr and tpr["link"] == "NVLink 450 GB/s" and shown(tpr["bytes sent"].split()[0], want_tp, 0.002)):
+        out.fail("TP %s; expected NVLink and 8·bsh(t−1)/t x 2 B x 40 layers x 128 micro-batches = %.0f GiB" % (tpr, want_tp))
+    if not (ppr and ppr["link"] == "network 50 GB/s" and shown(ppr["bytes sent"].split()[0], 2 * s * h / t * 2 * mb / GIB)):
+        out.fail("PP %s; expected the network and 2·bsh/t x 2 B per micro-batch = %.2f GiB" % (ppr, 2 * s * h / t * 2 * mb / GIB))
+    if not (dpr and shown(dpr["bytes sent"].split()[0], 2 * stage0 * (d - 1) / d * 2 / GIB, 0.002)):
+        out.fail("DP %s; expected an all-reduce of the stage's bf16 gradients, 2Ψ(dp−1)/dp = %.2f GiB"
+                 % (dpr, 2 * stage0 * (d - 1) / d * 2 / GIB))
+    if not shown(times.get("pipeline bubble", "").rstrip("%"), 100 * (p - 1) / mb):
+        out.fail("bubble %s, (p−1)/m = %.2f%%" % (times.get("pipeline bubble"), 100 * (p - 1) / mb))
+    if "**Fits**" not in out.text:
+        out.fail("the lesson's 70B layout does not fit")
+    mfu8, _ = check_plan_time(out, psi70, 512 * 4096, 64, peak, eff, 6, (p - 1) / mb, comm)
+    act8, total8 = mem.get("activations"), mem.get("total")
+
+    out = L.cell("%plan llama-2-70b --nodes 8 --tp 16")
+    mem, times, comm = plan_sections(out)
+    tp16 = comm.get("tensor parallel")
+    mfu16, _ = check_plan_time(out, psi70, 512 * 4096, 64, peak, eff, 6, 0, comm)
+    if not (tp16 and tp16["link"].startswith("network") and seconds(tp16["exposed"]) > seconds(tpr["exposed"] if tpr else "0")
+            and mfu16 < mfu8):
+        out.fail("the lesson says TP across nodes leaves NVLink, exposes its all-reduces and lowers the MFU: %s, MFU %.1f%% vs %.1f%%"
+                 % (tp16, mfu16, mfu8))
+
+    out = L.cell("for (var r : Layout.Recompute.values())")
+    rec = {m.group(1): (num(m.group(2)), num(m.group(3)), m.group(4) == "true", num(m.group(5)), num(m.group(6)))
+           for m in re.finditer(r"^(\w+)\s+activations\s+([\d.]+) GiB\s+total\s+([\d.]+) GiB\s+fits (true|false)\s+step\s+([\d.]+) s\s+MFU\s+([\d.]+)%",
+                                out.text, re.M)}
+    if sorted(rec) != ["FULL", "NONE", "SELECTIVE"]:
+        out.fail("recompute levels printed: %s" % sorted(rec))
+    else:
+        none, sel, full = rec["NONE"], rec["SELECTIVE"], rec["FULL"]
+        for k, (act, tot, fits, step, mfu) in rec.items():
+            if fits != (tot <= usable):
+                out.fail("%s: total %.1f GiB, fits %s against %.1f usable" % (k, tot, fits, usable))
+        if not (none[0] > sel[0] > full[0] and none[0] > none[1] / 2 and not none[2]):
+            out.fail("the lesson says activations can be most of the memory and each level keeps less: %s" % rec)
+        if not (close(sel[0], act8, 0, 0.1) and close(sel[1], total8, 0, 0.1)):
+            out.fail("SELECTIVE %s differs from the same layout's %%plan (activations %s, total %s)" % (sel, act8, total8))
+        # a forward more: 8Ψ instead of 6Ψ per token, so the MFU (counted with 6Ψ) falls with the step time
+        if not (full[3] > sel[3] and close(full[4] / sel[4], sel[3] / full[3], 0.01)):
+            out.fail("FULL's step %.1f s and MFU %.1f%% against SELECTIVE's %.1f s, %.1f%%" % (full[3], full[4], sel[3], sel[4]))
+
+    out = L.cell("%plan llama-2-70b --gpus 1024 --search")
+    rows = out.table("layouts")
+    best = re.search(r"Best: \*\*(.+?)\*\*", out.text)
+    if rows and (not best or rows[0]["layout"] != best.group(1)):
+        out.fail("the best layout named in the text is not the table's first")
+    prev = float("inf")
+    for r in rows:
+        lm = re.match(r"dp(\d+)·tp(\d+)·pp(\d+) z(\d) mb(\d+) (\w+)", r["layout"])
+        dp_, tp_, pp_ = (int(lm.group(i)) for i in (1, 2, 3)) if lm else (0, 0, 0)
+        tps, m = num(r["tokens/s"]), num(r["micro-batches"])
+        if dp_ * tp_ * pp_ != 1024 or r["fits"] != "yes" or num(r["memory/GPU"]) > usable or tps > prev:
+            out.fail("row %s: needs dp·tp·pp = 1024 GPUs, fits, at most %.1f GiB, tokens/s not above the previous row" % (r, usable))
+        if not shown(r["bubble"].rstrip("%"), 100 * (pp_ - 1) / m):
+            out.fail("%s: bubble %s, (p−1)/m = %.2f%%" % (r["layout"], r["bubble"], 100 * (pp_ - 1) / m))
+        if not shown(r["MFU"].rstrip("%"), 6 * psi70 * tps / (1024 * peak) * 100):
+            out.fail("%s: MFU %s, 6·Ψ·tokens/s / (GPUs x peak) = %.2f%%" % (r["layout"], r["MFU"], 6 * psi70 * tps / (1024 * peak) * 100))
+        prev = tps
+    for r in rows:
+        if r["Pareto"] == "*":
+            beaten = [o["layout"] for o in rows if num(o["memory/GPU"]) < num(r["memory/GPU"]) - 0.1 and num(o["tokens/s"]) > num(r["tokens/s"])]
+            if beaten:
+                out.fail("%s is marked Pareto-optimal, but %s use less memory and run faster" % (r["layout"], beaten))
+
+    check_serving(L, "%plan llama-2-70b --infer --encoding q4_k_m --context 4096", 4096)
+
+    # --validate: the planner's model-state bytes against the engine's, to the byte
+    out = L.cell("%plan --validate")
+    rows = out.table("validation")
+    tiny = gpt_units(**TINY)
+    tp = gpt_units(tp=2, **TINY)
+    want = {"DP (ZeRO-0)": [model_state_bytes(tiny, 2, 0)] * 2, "ZeRO-1": [model_state_bytes(tiny, 2, 1)] * 2,
+            "ZeRO-2": [model_state_bytes(tiny, 2, 2)] * 2, "ZeRO-3": [model_state_bytes(tiny, 2, 3)] * 2,
+            "TP": [model_state_bytes(tp, 1, 0)] * 2,
+            "PP 1F1B": [model_state_bytes(tiny[:3], 1, 0), model_state_bytes(tiny[3:], 1, 0)],
+            "PP GPipe": [model_state_bytes(tiny[:3], 1, 0), model_state_bytes(tiny[3:], 1, 0)],
+            "ZeRO-1 bf16": [model_state_bytes(tiny, 2, 1, c=2)] * 2, "DP + checkpointing": [model_state_bytes(tiny, 2, 0)] * 2}
+    seen = set()
+    for r in rows:
+        strategy, rank = r["strategy"], int(r["rank"])
+        seen.add((strategy, rank))
+        states = [tuple(num(x) for x in half.split("/")) for half in r["params/grads/optimizer (predicted | measured)"].split("|")]
+        expected = want.get(strategy, [None, None])[rank]
+        if len(states) != 2 or states[0] != states[1] or states[1] != expected or r["exact"] != "yes":
+            out.fail("%s rank %d: predicted | measured %s, the storage layout gives %s" % (strategy, rank, states, expected))
+        pred, meas = (num(x) for x in r["activations (predicted | measured)"].split("|"))
+        gap = num(r["activation gap"].rstrip("%"))
+        if not (shown(r["activation gap"].rstrip("%").lstrip("+"), 100 * (meas - pred) / pred) and abs(gap) <= 15):
+            out.fail("%s rank %d: activation gap %s for %d vs %d; the lesson's report allows 15%%" % (strategy, rank, r["activation gap"], pred, meas))
+    if seen != {(s, r) for s in want for r in (0, 1)}:
+        out.fail("validated %s, expected every strategy on both ranks" % sorted(seen))
+    out.says("18 of 18 ranks have model-state bytes exactly as predicted")
+
+
+def check_serving(L, marker, context):
+    """An inference %plan: the KV cache per token from the model's shape (as the report
+    states it), the cache for the context, and which GPUs hold weights + cache."""
+    out = L.cell(marker)
+    m = re.search(r"(\d+) layers, hidden (\d+), (\d+) heads \((\d+) KV\)", out.text)
+    if not m:
+        out.fail("the report does not state the model's shape")
+        return
+    layers, h, heads, kv = (int(x) for x in m.groups())
+    per_token = 2 * layers * kv * (h // heads) * 2
+    if out.number(r"KV cache per token: .*? = ([\d,]+) bytes") != per_token:
+        out.fail("KV cache per token: 2 x %d layers x %d KV heads x %d x 2 B = %d bytes" % (layers, kv, h // heads, per_token))
+    out.says("GQA: %dx smaller than %d full heads" % (heads // kv, heads))
+    cache = out.number(r"For context [\d,]+ x batch 1: ([\d.]+) GiB of KV cache")
+    if cache is not None and not shown("%.3g" % cache, per_token * context / GIB):
+        out.fail("KV cache %s GiB for %d tokens, expected %.3f" % (cache, context, per_token * context / GIB))
+    weights = out.number(r"Weights in \w+: ([\d.]+) GiB")
+    for r in out.table("fit"):
+        gib = num(re.search(r"(\d+)GB", r["GPU"]).group(1))
+        use = 0.9 * gib   # the vendor's "80GB" is 80 GiB; 10% headroom
+        if not shown(r["usable"].split()[0], use):
+            out.fail("%s: usable %s, 90%% of %d GiB" % (r["GPU"], r["usable"], gib))
+        fits = weights + (cache or 0) <= use
+        if (r["fits on one"] == "yes") != fits:
+            out.fail("%s: fits on one %s, but weights %.3g + cache %.3g against %s" % (r["GPU"], r["fits on one"], weights, cache, r["usable"]))
+        if fits:
+            most = (use - weights) * GIB / per_token   # the weights are shown to 0.05 GiB
+            if not close(num(r["max context on one (batch 1)"]), most, 0, 0.05 * GIB / per_token + 1):
+                out.fail("%s: max context %s, (usable − weights) / KV per token = %.0f" % (r["GPU"], r["max context on one (batch 1)"], most))
+
+
+def check_model_names(nb, problems):
+    L = Lesson("09-model-names", nb, problems)
+
+    def tokens(marker, name, want, field_want=None):
+        out = L.cell(marker)
+        rows = [r for c, rs in out.tables if c == name for r in rs]
+        got = [(r["token"], r["kind"]) for r in rows]
+        if got != want:
+            out.fail("%s reads as %s, expected %s" % (name, got, want))
+        if field_want is not None and [r.get("GGUF field", "") for r in rows] != field_want:
+            out.fail("%s: GGUF fields %s, expected %s" % (name, [r.get("GGUF field") for r in rows], field_want))
+        return out, rows
+
+    shapes = {
+        # the catalog's shapes of these models (published configs), as lesson 08 lists them
+        "mixtral-8x7b": "LLAMA, 32 layers, hidden 4096, 32 heads (8 KV), MLP 14336 x 8 experts (top-2), vocab 32000, context 32768",
+        "mistral-7b": "LLAMA, 32 layers, hidden 4096, 32 heads (8 KV), MLP 14336, vocab 32000, context 32768",
+        "bert-base": "BERT, 12 layers, hidden 768, 12 heads (12 KV), MLP 3072, vocab 30522, context 512, tied embeddings",
+    }
+    out, _ = tokens("%model Mixtral-8x7B-Instruct-v0.1", "Mixtral-8x7B-Instruct-v0.1",
+                    [("Mixtral", "family"), ("8x7B", "experts"), ("Instruct", "purpose"), ("v0.1", "version")])
+    total, active = catalog_parameters(shapes["mixtral-8x7b"])
+    out.says("%s parameters, %s active per token" % (format(total, ","), format(active, ",")))
+    if not (round(total / 1e9, 1) == 46.7 and total < 56e9):
+        out.fail("the lesson says 8x7B totals 46.7B, not 56B: %d" % total)
+
+    out, _ = tokens("%model mistral-7b-instruct-v0.2.Q4_K_M.gguf", "mistral-7b-instruct-v0.2.Q4_K_M.gguf",
+                    [("mistral", "family"), ("7b", "size"), ("instruct", "purpose"), ("v0.2", "version"),
+                     ("Q4_K_M", "encoding"), (".gguf", "format")],
+                    ["BaseName", "SizeLabel", "FineTune", "Version", "Encoding", ""])
+    out.says("(mistral-7b): %s parameters" % format(catalog_parameters(shapes["mistral-7b"])[0], ","))
+    out.says("`%plan mistral-7b --infer --encoding q4_k_m`")
+
+    out, rows = tokens("%model Mixtral-8x7B-v0.1-Q4_0-00001-of-00009.gguf", "Mixtral-8x7B-v0.1-Q4_0-00001-of-00009.gguf",
+                       [("Mixtral", "family"), ("8x7B", "experts"), ("v0.1", "version"), ("Q4_0", "encoding"),
+                        ("00001-of-00009", "shard"), (".gguf", "format")],
+                       ["BaseName", "SizeLabel", "Version", "Encoding", "Shard", ""])
+    if len(rows) < 5 or "shard 1 of 9" not in rows[4]["meaning"]:
+        out.fail("00001-of-00009 is not read as shard 1 of 9")
+
+    tokens("%model Qwen/Qwen2-57B-A14B-Instruct", "Qwen/Qwen2-57B-A14B-Instruct",
+           [("Qwen", "publisher"), ("Qwen2", "family"), ("57B", "size"), ("A14B", "active"), ("Instruct", "purpose")])
+    tokens("%model Qwen/Qwen2-57B-A14B-Instruct", "Qwen/Qwen3-30B-A3B",
+           [("Qwen", "publisher"), ("Qwen3", "family"), ("30B", "size"), ("A3B", "active")])
+    out, _ = tokens("%model bert-base-uncased", "bert-base-uncased", [("bert", "family"), ("base", "scale"), ("uncased", "casing")])
+    bert = catalog_parameters(shapes["bert-base"])[0]
+    if bert != 109482240:
+        out.fail("BERT-base's tensors sum to %d, the lesson says 109,482,240" % bert)
+    out.says("(bert-base): 109,482,240 parameters")
+    tokens("%model bert-base-uncased", "distilbert-base-uncased", [("distilbert", "family"), ("base", "scale"), ("uncased", "casing")])
+    tokens("%model bert-base-uncased", "google/flan-t5-xxl",
+           [("google", "publisher"), ("flan", "family"), ("t5", "family"), ("xxl", "scale")])
+    tokens("%model meta-llama/Llama-3.2-11B-Vision-Instruct", "meta-llama/Llama-3.2-11B-Vision-Instruct",
+           [("meta-llama", "publisher"), ("Llama", "family"), ("3.2", "version"), ("11B", "size"), ("Vision", "modality"),
+            ("Instruct", "purpose")])
+    # 'R1' is no convention: shown as unknown rather than guessed
+    tokens("%model meta-llama/Llama-3.2-11B-Vision-Instruct", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+           [("deepseek-ai", "publisher"), ("DeepSeek", "family"), ("R1", "unknown"), ("Distill", "training"), ("Qwen", "family"),
+            ("7B", "size")])
+    out, rows = tokens("%model meta-llama/Llama-3.2-11B-Vision-Instruct", "microsoft/Phi-3-mini-128k-instruct",
+                       [("microsoft", "publisher"), ("Phi", "family"), ("3", "version"), ("mini", "scale"), ("128k", "context"),
+                        ("instruct", "purpose")])
+    if len(rows) > 4 and "131,072" not in rows[4]["meaning"]:
+        out.fail("128k is not read as 131,072 tokens: %s" % rows[4]["meaning"])
+
+    # the Java decoder: every field from the name itself
+    out = L.cell("ModelName.decode(n)")
+    want = {
+        "meta-llama/Llama-2-70b-chat-hf": ("LLaMA", "70.0B", "-", "-", "-", "-"),
+        "Qwen/Qwen2-57B-A14B-Instruct": ("Qwen", "57.0B", "-", "14.0B", "-", "-"),
+        "microsoft/Phi-3-mini-128k-instruct": ("Phi", "-", "-", "-", "131072", "-"),
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": ("DeepSeek", "7.00B", "-", "-", "-", "-"),
+        "distilbert-base-uncased": ("DistilBERT", "-", "-", "-", "-", "-"),
+        "Llama-3-8B-LoRA-F16.gguf": ("LLaMA", "8.00B", "-", "-", "-", "F16"),
+    }
+    got = {m.group(1): m.groups()[1:] for m in re.finditer(
+        r"^(\S+)\s+family=(\S+)\s+size=(\S+)\s+experts=(\S+)\s+active=(\S+)\s+context=(\S+)\s+encoding=(\S+)$", out.text, re.M)}
+    if got != want:
+        out.fail("decoded %s, expected %s" % (got, want))
+
+    check_serving(L, "%plan mistral-7b --infer --encoding q4_k_m --context 32768", 32768)
+
+
+LESSON_CHECKS = {"02-": check_data_parallel, "03-": check_tensor_parallel, "04-": check_pipeline, "05-": check_hybrid,
+                 "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names}
+
+
+def check_lesson(name, nb, problems):
+    for prefix, check in LESSON_CHECKS.items():
+        if name.startswith(prefix):
+            try:
+                check(nb, problems)
+            except Exception as e:  # an output so far off that a check could not read it
+                problems.append("%s: check %s stopped: %s: %s" % (name, check.__name__, type(e).__name__, e))
+
+
 def main():
+    if sys.argv[1] == "--check":
+        # check notebooks executed before (lessons 02-09; lesson 07 also reads the files it
+        # wrote under /tmp/parallax-lesson07)
+        problems = []
+        notebooks = sorted(p for p in Path(sys.argv[2]).glob("*.ipynb") if (sys.argv[3] if len(sys.argv) > 3 else "") in p.name)
+        for path in notebooks:
+            nb = nbformat.read(path, as_version=4)
+            check_generic(path.stem, nb, problems)
+            check_lesson(path.stem, nb, problems)
+        for p in problems:
+            print("PROBLEM:", p)
+        print("%d notebooks, %d problems" % (len(notebooks), len(problems)))
+        return 1 if problems or not notebooks else 0
     src = Path(sys.argv[1])
     out = Path(sys.argv[2])
     only = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -358,8 +1757,8 @@ def main():
             problems.append("%s: execution failed: %s" % (name, e))
         elapsed = time.time() - t0
         nbformat.write(nb, out / (name + ".ipynb"))
-        html, _ = HTMLExporter().from_notebook_node(nb)
-        (out / (name + ".html")).write_text(html, encoding="utf-8")
+        page, _ = HTMLExporter().from_notebook_node(nb)
+        (out / (name + ".html")).write_text(page, encoding="utf-8")
         pngs = check_generic(name, nb, problems)
         if name.startswith("00-"):
             check_welcome(nb, client, problems)
@@ -367,12 +1766,12 @@ def main():
                 problems.append("00-welcome: no PNG chart")
         if name.startswith("01-"):
             check_collectives(nb, problems)
+        check_lesson(name, nb, problems)
         print("%-40s %6.1f s  %d cells  %d images" % (name, elapsed, len(nb.cells), pngs), flush=True)
     for p in problems:
         print("PROBLEM:", p)
     print("%d notebooks, %d problems" % (len(notebooks), len(problems)))
     return 1 if problems else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
