@@ -65,7 +65,13 @@ build() {
 write_kernelspec() {
   local dir="$1"
   mkdir -p "$dir"
+  local gpu=""
+  # A --cuda build carries only libtorch's GPU natives: the kernel's JVM must ask for them.
+  if compgen -G "$PARALLAX_ROOT/kernel/target/lib/pytorch-*-gpu.jar" >/dev/null; then
+    gpu='"-Dorg.bytedeco.javacpp.platform.extension=-gpu", '
+  fi
   sed -e "s#@JAVA@#${JAVA_BIN}#" -e "s#@CP@#${PARALLAX_ROOT}/kernel/target/lib/*:${PARALLAX_ROOT}/kernel/target/parallax-kernel.jar#" \
+    -e "s#\"-cp\"#${gpu}\"-cp\"#" \
     "$PARALLAX_ROOT/install/kernelspec/kernel.json.in" > "$dir/kernel.json.tmp"
   mv "$dir/kernel.json.tmp" "$dir/kernel.json"
 }

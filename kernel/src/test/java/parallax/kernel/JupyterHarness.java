@@ -36,6 +36,11 @@ final class JupyterHarness {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         String template = Files.readString(ROOT.resolve("install/kernelspec/kernel.json.in"));
         String spec = template.replace("@JAVA@", java).replace("@CP@", lib + "/*:" + jar);
+        // A build with libtorch's GPU natives (mvn -Pcuda) has only those: the kernel must ask for them.
+        try (var files = Files.list(lib)) {
+            if (files.anyMatch(f -> f.getFileName().toString().matches("pytorch-.*-gpu\\.jar")))
+                spec = spec.replace("\"-cp\"", "\"-Dorg.bytedeco.javacpp.platform.extension=-gpu\", \"-cp\"");
+        }
         Path dir = TARGET.resolve("jupyter/kernels/parallax");
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("kernel.json"), spec);

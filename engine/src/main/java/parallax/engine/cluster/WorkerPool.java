@@ -186,7 +186,8 @@ public final class WorkerPool implements AutoCloseable {
                 Files.deleteIfExists(jsonLog);
                 List<String> jvm = new ArrayList<>(options.jvmArgs());
                 // CUDA ranks load the GPU natives of the -Pcuda build (not verified here: no GPU).
-                if (p.device().startsWith("cuda")) jvm.add("-Dorg.bytedeco.javacpp.platform.extension=-gpu");
+                // A build with libtorch's GPU natives has only those: every rank must ask for them.
+                if (parallax.engine.torch.CudaCheck.gpuNatives()) jvm.add("-Dorg.bytedeco.javacpp.platform.extension=-gpu");
                 proc = Launcher.start(nodes, p.node(), jvm, options.classpath(), args, log);
             } catch (IOException e) {
                 throw new ClusterError("cannot start rank " + p.rank() + " on " + p.node().host() + ": " + e.getMessage());

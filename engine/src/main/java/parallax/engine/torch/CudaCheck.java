@@ -66,7 +66,7 @@ public final class CudaCheck {
     }
 
     /** Whether the GPU natives of libtorch (the -gpu classifier) are on the class path. */
-    static boolean gpuNatives() {
+    public static boolean gpuNatives() {
         String platform = org.bytedeco.javacpp.Loader.getPlatform();
         return CudaCheck.class.getClassLoader().getResource("org/bytedeco/pytorch/" + platform + "-gpu/") != null;
     }
