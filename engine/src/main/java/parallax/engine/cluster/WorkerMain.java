@@ -108,6 +108,7 @@ public final class WorkerMain {
         if (coordinator != null) connect(coordinator, commands);
         double jvmMs = System.currentTimeMillis() - java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime();
         long tTorch = System.nanoTime();
+        parallax.engine.torch.CudaCheck.requireLoadable(); // a GPU build that cannot load here: one line, not SIGABRT
         torch.set_num_threads(1);
         double torchMs = (System.nanoTime() - tTorch) / 1e6;
         String masterAddr = need(opt, "master-addr", "MASTER_ADDR");
