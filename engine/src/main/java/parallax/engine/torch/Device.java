@@ -43,6 +43,11 @@ public final class Device {
         this.cudaIndex = cudaIndex;
     }
 
+    /** libtorch is about to be touched: a GPU build that cannot load here is one line, not an aborted JVM. */
+    private static void loadable() {
+        CudaCheck.requireLoadable();
+    }
+
     public static Device cpu() { return CPU; }
 
     public static Device cuda(int index) {
@@ -93,28 +98,34 @@ public final class Device {
 
     /** An uninitialised tensor. */
     public Tensor empty(DType dtype, long... shape) {
+        loadable();
         return torch.empty(shape, options(dtype), new MemoryFormatOptional());
     }
 
     public Tensor zeros(DType dtype, long... shape) {
+        loadable();
         return torch.zeros(shape, options(dtype));
     }
 
     public Tensor ones(DType dtype, long... shape) {
+        loadable();
         return torch.ones(shape, options(dtype));
     }
 
     public Tensor full(double value, DType dtype, long... shape) {
+        loadable();
         return torch.full(shape, new Scalar(value), options(dtype));
     }
 
     /** 0, 1, ..., n-1 as int64. */
     public Tensor arange(long n) {
+        loadable();
         return torch.arange(new Scalar(n), options(DType.I64));
     }
 
     /** A copy of host {@code values} with the given shape, on this device (host-to-device boundary). */
     public Tensor fromFloats(float[] values, long... shape) {
+        loadable();
         try (FloatPointer p = new FloatPointer(values)) {
             return onThisDevice(torch.from_blob(p, shape));
         }
@@ -122,6 +133,7 @@ public final class Device {
 
     /** A copy of host int64 {@code values} with the given shape, on this device. */
     public Tensor fromLongs(long[] values, long... shape) {
+        loadable();
         try (LongPointer p = new LongPointer(values)) {
             return onThisDevice(torch.from_blob(p, shape, new TensorOptions(torch.ScalarType.Long)));
         }
@@ -129,6 +141,7 @@ public final class Device {
 
     /** A copy of host bytes as a uint8 tensor, on this device. */
     public Tensor fromBytes(byte[] values) {
+        loadable();
         try (BytePointer p = new BytePointer(values)) {
             return onThisDevice(torch.from_blob(p, new long[] {values.length}, new TensorOptions(torch.ScalarType.Byte)));
         }
@@ -136,6 +149,7 @@ public final class Device {
 
     /** A host-memory view of {@code bytes} of the file at {@code path}, shared with other processes (CPU only). */
     public Tensor mapFile(String path, long bytes) {
+        loadable();
         if (isCuda()) throw new IllegalStateException("a mapped file lives in host memory, not on " + this);
         return torch.from_file(new BytePointer(path), new org.bytedeco.pytorch.BoolOptional(true),
                 new org.bytedeco.pytorch.LongOptional(bytes), new TensorOptions(torch.ScalarType.Byte));

@@ -30,6 +30,7 @@ public final class Torch {
      */
     public static void init() {
         if (initialised) return;
+        CudaCheck.requireLoadable();
         synchronized (Torch.class) {
             if (!initialised) {
                 torch.set_num_threads(1);

@@ -84,4 +84,18 @@ class DeviceTest {
         assertTrue(CudaCheck.driverPresent(List.of(lib.toString()), null));
         assertTrue(CudaCheck.driverPresent(List.of(), "/nowhere:" + lib), "found through LD_LIBRARY_PATH");
     }
+
+    /** A GPU build on a machine without the driver or a CUDA library would abort loading libtorch: one line first. */
+    @Test
+    void aGpuBuildThatCannotLoadIsOneLine() throws Exception {
+        Path lib = Files.createDirectories(dir.resolve("gpu-lib"));
+        String noDriver = CudaCheck.loadProblem(List.of(lib.toString()), null);
+        assertTrue(noDriver.contains("GPU build") && noDriver.contains("libcuda.so.1") && noDriver.contains("without --cuda"), noDriver);
+        Files.createFile(lib.resolve("libcuda.so.1"));
+        String noBlas = CudaCheck.loadProblem(List.of(lib.toString()), null);
+        assertTrue(noBlas.contains("libcublas.so.13") && noBlas.contains("cuBLAS"), noBlas);
+        for (String so : CudaCheck.SYSTEM_LIBRARIES) Files.createFile(lib.resolve(so));
+        assertNull(CudaCheck.loadProblem(List.of(lib.toString()), null));
+        CudaCheck.requireLoadable(); // this CPU build loads anywhere
+    }
 }
