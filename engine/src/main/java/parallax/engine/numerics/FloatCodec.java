@@ -49,11 +49,10 @@ public final class FloatCodec implements ElementCodec {
                 MiniFloats.fp8(type).decode(b, 0, dst, 0, n);
                 break;
             }
-            case Q8_0: case Q4_0: case Q4_1: case Q5_0: case Q5_1:
+            default:
+                if (!type.isBlock()) throw new parallax.engine.UserError("cannot convert " + type + " values to float");
                 GgmlQuants.dequantize(type, src, dst, n);
                 break;
-            default:
-                throw new parallax.engine.UserError("cannot convert " + type + " values to float");
         }
     }
 
