@@ -30,7 +30,7 @@ public final class ConvertCommand extends MagicCommand {
     @Parameters(index = "1", arity = "0..1", paramLabel = "DST", description = "Destination file; written to a temporary name and renamed when complete.")
     Path dst;
 
-    @Option(names = "--to", paramLabel = "TYPE", description = "Element type for float tensors: f32, f16, bf16, q8_0, q4_0 (GGUF only), e4m3, e5m2.")
+    @Option(names = "--to", paramLabel = "TYPE", description = "Element type for float tensors: f32, f16, bf16, e4m3, e5m2; into GGUF also q8_0, q5_1, q5_0, q4_0, q6_k, q5_k, q4_k, and llama.cpp's mixes q5_k_m, q4_k_m (Q6_K for the output, attn_v and ffn_down where llama.cpp puts it).")
     String to;
 
     @Option(names = "--arch", paramLabel = "ARCH", description = "llama: write llama.* GGUF metadata from config.json beside SRC and permute Q/K rows.")
@@ -66,7 +66,8 @@ public final class ConvertCommand extends MagicCommand {
         if (check && !engineCheckpoint)
             throw new UserError("--check needs an engine checkpoint as SRC (parallax.* metadata, from %parallel --save); "
                     + src + " is not one, so its ONNX would hold initializers only, no graph to run");
-        DType type = to == null ? null : type(to);
+        parallax.engine.formats.QuantMix mix = to == null ? null : parallax.engine.formats.QuantMix.parse(to);
+        DType type = to == null || mix != null ? null : type(to);
         if (arch != null && !arch.equals("llama")) throw new UserError("unknown --arch " + arch + " (known: llama)");
         Converter.Names map = Converter.Names.KEEP;
         if (names != null) {
@@ -80,6 +81,7 @@ public final class ConvertCommand extends MagicCommand {
             map = d.endsWith(".gguf") ? Converter.Names.HF_TO_GGUF : Converter.Names.GGUF_TO_HF;
         }
         Converter.Options o = new Converter.Options(type, arch, map, Onnx.EXTERNAL_THRESHOLD);
+        if (mix != null) o = o.withMix(mix);
         if (engineCheckpoint) {
             if (src.toAbsolutePath().normalize().equals(dst.toAbsolutePath().normalize()))
                 throw new UserError("source and destination are the same file: " + src);
@@ -107,6 +109,9 @@ public final class ConvertCommand extends MagicCommand {
         }
     }
 
+    static final java.util.List<String> TYPES = java.util.List.of("f32", "f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q5_k", "q5_1", "q5_0",
+            "q4_k_m", "q4_k", "q4_0", "e4m3", "e5m2");
+
     static DType type(String s) {
         switch (s.toLowerCase(Locale.ROOT)) {
             case "f32": return DType.F32;
@@ -114,11 +119,16 @@ public final class ConvertCommand extends MagicCommand {
             case "bf16": return DType.BF16;
             case "q8_0": return DType.Q8_0;
             case "q4_0": return DType.Q4_0;
+            case "q5_0": return DType.Q5_0;
+            case "q5_1": return DType.Q5_1;
+            case "q4_k": return DType.Q4_K;
+            case "q5_k": return DType.Q5_K;
+            case "q6_k": return DType.Q6_K;
             case "e4m3": return DType.F8_E4M3;
             case "e5m2": return DType.F8_E5M2;
             default:
-                throw new UserError("unknown --to " + s + "." + parallax.engine.DidYouMean.hint(s,
-                        java.util.List.of("f32", "f16", "bf16", "q8_0", "q4_0", "e4m3", "e5m2")));
+                throw new UserError("unknown --to " + s + "." + parallax.engine.DidYouMean.hint(s, TYPES)
+                        + " Known: " + String.join(", ", TYPES) + ".");
         }
     }
 }

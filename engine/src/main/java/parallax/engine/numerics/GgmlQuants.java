@@ -94,6 +94,63 @@ public final class GgmlQuants {
         }
     }
 
+    /**
+     * Q5_0 (quantize_row_q5_0_ref): m = the value of largest |x| with its sign, d = m / -16,
+     * q = min(31, (int8)(x / d + 16.5)); low nibbles as in Q4_0, fifth bits in qh.
+     */
+    public static void quantizeQ5_0(float[] x, int n, byte[] out, float[] dequantized) {
+        for (int i = 0, o = 0; i < n; i += QK, o += 22) {
+            float amax = 0, max = 0;
+            for (int j = 0; j < QK; j++) {
+                float v = x[i + j];
+                if (amax < Math.abs(v)) {
+                    amax = Math.abs(v);
+                    max = v;
+                }
+            }
+            float d = max / -16f;
+            float id = d != 0 ? 1f / d : 0f;
+            int[] q = new int[QK];
+            for (int j = 0; j < QK; j++) q[j] = Math.min(31, (byte) (int) (x[i + j] * id + 16.5f)) & 0xff;
+            packQ5(out, o, MiniFloats.floatToHalf(d), null, q);
+        }
+        if (dequantized != null) dequantize(DType.Q5_0, ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN), dequantized, n);
+    }
+
+    /** Q5_1 (quantize_row_q5_1_ref): d = (max - min) / 31, m = min, q = (uint8)((x - min) / d + 0.5). */
+    public static void quantizeQ5_1(float[] x, int n, byte[] out, float[] dequantized) {
+        for (int i = 0, o = 0; i < n; i += QK, o += 24) {
+            float min = Float.MAX_VALUE, max = -Float.MAX_VALUE;
+            for (int j = 0; j < QK; j++) {
+                float v = x[i + j];
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+            float d = (max - min) / 31;
+            float id = d != 0 ? 1f / d : 0f;
+            int[] q = new int[QK];
+            for (int j = 0; j < QK; j++) q[j] = (int) ((x[i + j] - min) * id + 0.5f) & 0xff;
+            packQ5(out, o, MiniFloats.floatToHalf(d), MiniFloats.floatToHalf(min), q);
+        }
+        if (dequantized != null) dequantize(DType.Q5_1, ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN), dequantized, n);
+    }
+
+    private static void packQ5(byte[] out, int o, short d, Short m, int[] q) {
+        out[o++] = (byte) d;
+        out[o++] = (byte) (d >> 8);
+        if (m != null) {
+            out[o++] = (byte) (short) m;
+            out[o++] = (byte) (m >> 8);
+        }
+        int qh = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            qh |= ((q[j] & 0x10) >>> 4) << j;
+            qh |= ((q[j + QK / 2] & 0x10) >>> 4) << (j + QK / 2);
+        }
+        for (int k = 0; k < 4; k++) out[o++] = (byte) (qh >>> (8 * k));
+        for (int j = 0; j < QK / 2; j++) out[o + j] = (byte) ((q[j] & 0x0f) | (q[j + QK / 2] & 0x0f) << 4);
+    }
+
     /** C's roundf: nearest, halves away from zero. */
     static int roundf(float v) {
         // v + 0.5 with v's sign is exact in double for any float below 2^24; truncation then
