@@ -61,11 +61,14 @@ public final class ConvertCommand extends MagicCommand {
         }
         if (src == null || dst == null) throw new UserError("give SRC and DST (or --bench MB)");
         boolean toOnnx = Converter.destinationFormat(dst) == parallax.engine.formats.Format.ONNX;
-        if (check && !toOnnx) throw new UserError("--check runs an exported ONNX model: DST must end in .onnx, not " + dst.getFileName());
-        boolean engineCheckpoint = toOnnx && isCheckpoint(src);
-        if (check && !engineCheckpoint)
+        boolean toGguf = Converter.destinationFormat(dst) == parallax.engine.formats.Format.GGUF;
+        if (check && !toOnnx && !toGguf)
+            throw new UserError("--check runs an exported model: DST must end in .onnx or .gguf, not " + dst.getFileName());
+        boolean checkpointSource = (toOnnx || toGguf) && isCheckpoint(src);
+        boolean engineCheckpoint = toOnnx && checkpointSource;
+        if (check && !checkpointSource)
             throw new UserError("--check needs an engine checkpoint as SRC (parallax.* metadata, from %parallel --save); "
-                    + src + " is not one, so its ONNX would hold initializers only, no graph to run");
+                    + src + " is not one, so there is no model to run");
         parallax.engine.formats.QuantMix mix = to == null ? null : parallax.engine.formats.QuantMix.parse(to);
         DType type = to == null || mix != null ? null : type(to);
         if (arch != null && !arch.equals("llama")) throw new UserError("unknown --arch " + arch + " (known: llama)");
@@ -95,8 +98,33 @@ public final class ConvertCommand extends MagicCommand {
             throw new UserError(String.format(java.util.Locale.ROOT, "--check failed: max |ONNX Runtime - libtorch| %.3g is above %.0e x max(1, logit scale %.3g)",
                     c.maxAbsDiff(), c.tolerance(), c.logitScale()));
         }
+        if (checkpointSource && toGguf && arch == null && names == null) {
+            if (src.toAbsolutePath().normalize().equals(dst.toAbsolutePath().normalize()))
+                throw new UserError("source and destination are the same file: " + src);
+            Converter.Result r = parallax.engine.model.CheckpointGguf.convert(src, dst, o,
+                    output().progress("export GGUF gpt2 MiB", Converter.progressTotal(src)));
+            Report convert = ConvertReport.of(r);
+            if (!check) return convert;
+            parallax.engine.model.QuantCheck.Result q = parallax.engine.model.QuantCheck.run(Checkpoint.load(src), dst, o.label());
+            return join(convert, parallax.engine.model.QuantCheck.report(q), r, q);
+        }
         Converter.Result r = Converter.convert(src, dst, o, output().progress("convert MiB", Converter.progressTotal(src)));
         return ConvertReport.of(r);
+    }
+
+    private static Report join(Report a, Report b, Object dataA, Object dataB) {
+        Report.Builder out = Report.builder(a.title());
+        for (Report x : java.util.List.of(a, b)) {
+            for (Report.Part p : x.parts()) {
+                if (p instanceof Report.Text t) out.text(t.markdown());
+                else if (p instanceof Report.TablePart t) out.table(t.table(), t.caption());
+                else if (p instanceof Report.ChartPart t) out.chart(t.chart(), t.caption());
+            }
+        }
+        java.util.Map<String, Object> data = new java.util.LinkedHashMap<>();
+        data.put("convert", dataA);
+        data.put("check", dataB);
+        return out.data(data).build();
     }
 
     /** Engine checkpoints are safetensors files whose metadata says so; anything unreadable is left to the converter's errors. */

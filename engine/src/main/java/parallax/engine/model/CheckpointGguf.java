@@ -58,7 +58,7 @@ public final class CheckpointGguf {
 
     /** The gpt2.* and tokenizer.ggml.* keys of a model of shape {@code c}, and the checkpoint's parallax.* metadata. */
     static Map<String, GgufValue> kv(GptConfig c, Map<String, String> meta, String name) {
-        if (c.vocab() != 256) throw new UserError("the gpt2 export writes the engine's byte-level vocabulary of 256 tokens; this model has " + c.vocab());
+        if (c.vocab() > 256) throw new UserError("the gpt2 export writes the engine's byte-level vocabulary (at most 256 tokens); this model has " + c.vocab());
         Map<String, GgufValue> kv = new LinkedHashMap<>();
         kv.put("general.architecture", GgufValue.string(ARCH));
         kv.put("general.name", GgufValue.string(name));
@@ -70,9 +70,10 @@ public final class CheckpointGguf {
         kv.put("gpt2.attention.layer_norm_epsilon", GgufValue.f32(LAYER_NORM_EPS));
         kv.put("tokenizer.ggml.model", GgufValue.string("gpt2"));
         kv.put("tokenizer.ggml.pre", GgufValue.string("gpt-2"));
-        kv.put("tokenizer.ggml.tokens", GgufValue.arrayOf(GgufValue.Type.STRING, byteTokens()));
+        // A model trained on fewer ids (synthetic data) keeps the first vocab byte tokens.
+        kv.put("tokenizer.ggml.tokens", GgufValue.arrayOf(GgufValue.Type.STRING, byteTokens().subList(0, c.vocab())));
         List<Integer> types = new ArrayList<>();
-        for (int i = 0; i < 256; i++) types.add(1); // NORMAL
+        for (int i = 0; i < c.vocab(); i++) types.add(1); // NORMAL
         kv.put("tokenizer.ggml.token_type", GgufValue.arrayOf(GgufValue.Type.INT32, types));
         kv.put("tokenizer.ggml.merges", GgufValue.arrayOf(GgufValue.Type.STRING, List.of()));
         // The byte vocabulary has no special tokens: the NUL byte, absent from text, stands for BOS and EOS.
