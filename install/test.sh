@@ -6,13 +6,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Test peers from Debian: the protocol conformance suite, headless Chromium, PyTorch
 # (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker, and
-# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2).
+# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2); and
+# llama.cpp through npm's node-llama-cpp, the judge of the GGUF files we write.
 TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client)
 
 check_java
 check_maven
 ensure_jupyter
 ensure_debs "${TEST_DEBS[@]}"
+ensure_node_llama_cpp
 build
 install_kernelspec
 
