@@ -85,3 +85,25 @@ install_kernelspec() {
   rm -rf "$tmp"
   say "installed kernelspec 'Parallax (Java)' for $(id -un)"
 }
+
+# llama.cpp as an outside reader of the GGUF files Parallax writes: the npm package
+# node-llama-cpp, pinned exactly (newer releases' lock files need builds for other platforms
+# that are not served here), CPU-only with its prebuilt linux-x64 binaries (83 MB instead of
+# 732 MB), in ~/.parallax/node where parallax.engine.model.LlamaCpp looks. Idempotent: an
+# install of the same version is kept.
+NODE_LLAMA_CPP_VERSION=3.21.1
+ensure_node_llama_cpp() {
+  local prefix="${PARALLAX_NODE_LLAMA_CPP:-$HOME/.parallax/node}"
+  local pkg="$prefix/node_modules/node-llama-cpp/package.json"
+  if [[ -f "$pkg" ]] && grep -q "\"version\": \"$NODE_LLAMA_CPP_VERSION\"" "$pkg" \
+      && [[ -d "$prefix/node_modules/@node-llama-cpp/linux-x64" ]]; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || ensure_debs nodejs npm
+  command -v npm >/dev/null 2>&1 || die "npm is missing after installing nodejs and npm"
+  say "installing node-llama-cpp $NODE_LLAMA_CPP_VERSION (llama.cpp, CPU) into $prefix"
+  mkdir -p "$prefix"
+  (cd "$prefix" && npm i -E --omit=optional --no-audit --no-fund \
+      "node-llama-cpp@$NODE_LLAMA_CPP_VERSION" "@node-llama-cpp/linux-x64@$NODE_LLAMA_CPP_VERSION" >/dev/null) \
+    || die "npm could not install node-llama-cpp@$NODE_LLAMA_CPP_VERSION into $prefix"
+}

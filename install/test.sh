@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Test peers from Debian: the protocol conformance suite, headless Chromium, PyTorch
 # (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker, and
-# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2).
+# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2); and
+# llama.cpp through npm's node-llama-cpp, the judge of the GGUF files we write.
 TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client)
 
 # --cuda: build and test with the GPU natives (Maven profile cuda; docs/gpu.md). Other
@@ -20,6 +21,7 @@ check_java
 check_maven
 ensure_jupyter
 ensure_debs "${TEST_DEBS[@]}"
+ensure_node_llama_cpp
 build
 install_kernelspec
 

@@ -15,8 +15,11 @@ public final class InspectCommand extends MagicCommand {
     @Parameters(index = "0", paramLabel = "FILE", description = "The model file.")
     Path file;
 
+    @picocli.CommandLine.Option(names = "--stats", description = "Decode every float tensor (ggml blocks of every type dequantized) and show min, max, mean, std and zeros per tensor.")
+    boolean stats;
+
     @Override
     protected Report execute() {
-        return Inspector.report(Inspector.inspect(file));
+        return stats ? Inspector.stats(file) : Inspector.report(Inspector.inspect(file));
     }
 }

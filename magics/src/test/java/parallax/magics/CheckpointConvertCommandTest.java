@@ -64,8 +64,8 @@ class CheckpointConvertCommandTest {
     @Test
     void checkRefusalsAreOneLine() throws Exception {
         Path c = checkpoint();
-        String e = assertThrows(MagicError.class, () -> ConvertInspectCommandTest.run("convert", c + " " + dir.resolve("x.gguf") + " --check")).getMessage();
-        assertTrue(e.contains("--check runs an exported ONNX model"), e);
+        String e = assertThrows(MagicError.class, () -> ConvertInspectCommandTest.run("convert", c + " " + dir.resolve("x.safetensors") + " --check")).getMessage();
+        assertTrue(e.contains("--check runs an exported model"), e);
         assertFalse(e.contains("\n"), e);
         Path plain = dir.resolve("plain.safetensors");
         try (TensorWriter w = Safetensors.writer(plain, Map.of(), List.of(new TensorSpec("w", DType.F32, new long[] {2})))) {
@@ -77,8 +77,34 @@ class CheckpointConvertCommandTest {
         assertTrue(e.contains("--check needs an engine checkpoint"), e);
         e = assertThrows(MagicError.class, () -> ConvertInspectCommandTest.run("convert", c + " " + dir.resolve("x.onnx") + " --to f16")).getMessage();
         assertTrue(e.contains("ONNX inference graph is float32"), e);
-        assertFalse(Files.exists(dir.resolve("x.gguf")));
+        assertFalse(Files.exists(dir.resolve("x.safetensors")));
         assertFalse(Files.exists(dir.resolve("x.onnx")));
+    }
+
+    /**
+     * A checkpoint to GGUF is the gpt2 architecture; --check reads the written file back and
+     * reports the KL divergence and top-1 agreement against the F32 checkpoint: zero for
+     * F32, small and positive for Q8_0, larger for Q4_0.
+     */
+    @Test
+    void ggufCheckReportsKlDivergenceAndTopOneAgreement() throws Exception {
+        Path c = checkpoint();
+        java.util.Map<String, Double> kl = new java.util.LinkedHashMap<>();
+        for (String t : List.of("f32", "q8_0", "q4_0")) {
+            Path out = dir.resolve("m-" + t + ".gguf");
+            JsonObject j = JsonParser.parseString(ConvertInspectCommandTest.run("convert", c + " " + out + " --to " + t + " --check --json"))
+                    .getAsJsonObject();
+            JsonObject check = j.getAsJsonObject("check");
+            kl.put(t, check.get("meanKl").getAsDouble());
+            assertTrue(check.get("tokens").getAsInt() > 100);
+            assertTrue(check.get("top1Agreement").getAsDouble() >= (t.equals("f32") ? 1.0 : 0.8), t + ": " + check);
+            try (parallax.engine.formats.ModelFile f = parallax.engine.formats.ModelFiles.open(out)) {
+                assertEquals("gpt2", f.metadata().get("general.architecture"));
+                assertTrue(f.tensors().stream().anyMatch(x -> x.name().equals("blk.0.attn_qkv.weight")));
+            }
+        }
+        assertEquals(0.0, kl.get("f32"), 1e-9, "F32 reads back exactly");
+        assertTrue(kl.get("q8_0") > 0 && kl.get("q8_0") < kl.get("q4_0"), "KL grows as bits shrink: " + kl);
     }
 
     /** --save mistakes are caught before any worker starts. */

@@ -39,6 +39,10 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
         int[] heads = llamaHeads(in, src, o);
         List<String> notes = new ArrayList<>();
         List<TensorPlan> out = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        for (TensorEntry t : in.tensors()) destinationName(t.name(), o.names()).ifPresent(names::add);
+        QuantMix.Census census = QuantMix.Census.of(names);
+        int[] seen = new int[2]; // attn_v-like and ffn_down tensors so far, for the mix's layer rules
         for (TensorEntry t : in.tensors()) {
             Stored s = stored(in, t);
             Optional<String> name = destinationName(t.name(), o.names());
@@ -46,7 +50,11 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
                 notes.add("dropped " + t.name() + " (llama.cpp recomputes it)");
                 continue;
             }
-            Target target = storable(requested(s, o, dstFormat), s, name.get(), dstFormat, t.name());
+            Target want = requested(s, o, dstFormat);
+            if (dstFormat == Format.GGUF && (o.mix() != null || isKQuant(o.to())) && s.type().isFloatConvertible() && s.shape().length >= 2) {
+                want = llamaCppType(name.get(), s, o, census, seen);
+            }
+            Target target = storable(want, s, name.get(), dstFormat, t.name());
             out.add(permuted(t, s, name.get(), target, heads, o.names()));
         }
         if (out.isEmpty()) throw new UserError(in.path() + ": no tensors to convert");
@@ -117,9 +125,9 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
             dt = o.to();
             long[] shape = s.shape();
             long last = shape.length == 0 ? 1 : shape[shape.length - 1];
-            if (dt.isBlock() && shape.length < 2) {
+            if ((dt.isBlock() || dstFormat == Format.GGUF && (dt == DType.F16 || dt == DType.BF16)) && shape.length < 2) {
                 dt = DType.F32;
-                note = "1-D: kept F32 (as llama.cpp does for norms and biases)";
+                note = "1-D: kept F32 (as llama.cpp does for norms and biases; its CPU adds them only in F32)";
             } else if (dt.isBlock() && last % dt.blockElements() != 0) {
                 dt = DType.F16;
                 note = "rows of " + last + " are not whole blocks of 32: F16";
@@ -175,6 +183,27 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
         return new TensorPlan(t, s.type(), shape, name, target.type(), target.shape(), ph, inverse, note);
     }
 
+    private static boolean isKQuant(DType d) {
+        return d == DType.Q4_K || d == DType.Q5_K || d == DType.Q6_K;
+    }
+
+    /** The type llama.cpp's quantize tool gives this tensor (see {@link QuantMix}), with a note when it is not the one asked for. */
+    private static Target llamaCppType(String name, Stored s, Options o, QuantMix.Census census, int[] seen) {
+        int index = QuantMix.isAttnV(name) ? seen[0]++ : name.contains("ffn_down") ? seen[1]++ : 0;
+        long cols = s.shape()[s.shape().length - 1];
+        if (!QuantMix.quantizable(name, s.shape())) {
+            DType keep = s.type() == DType.F16 || s.type() == DType.BF16 ? s.type() : DType.F32;
+            return new Target(keep, s.shape(), "not quantized by llama.cpp (" + (s.shape().length < 2 ? "1-D" : "norm or position table") + "): " + keep);
+        }
+        DType chosen = o.mix() != null ? o.mix().typeFor(name, census, index) : o.to();
+        DType t = QuantMix.fallback(chosen, cols);
+        String note = "";
+        if (chosen != o.to()) note = o.mix() + " gives " + name + " " + chosen;
+        if (t != chosen) note = (note.isEmpty() ? "" : note + "; ") + "rows of " + cols + " are not whole " + chosen + " blocks of "
+                + chosen.blockElements() + ": " + t + " (llama.cpp's fallback)";
+        return new Target(t, s.shape(), note);
+    }
+
     /** "[2, 3]" (as {@link java.util.Arrays#toString(long[])} writes it) to a shape. */
     private static long[] parseShape(String s) {
         String body = s.trim().replace("[", "").replace("]", "").trim();
@@ -186,11 +215,6 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
     }
 
     private static boolean ggufStores(DType d) {
-        try {
-            Gguf.ggmlType(d);
-            return true;
-        } catch (UserError e) {
-            return false;
-        }
+        return Gguf.stores(d);
     }
 }

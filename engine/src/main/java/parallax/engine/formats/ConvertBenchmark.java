@@ -31,7 +31,8 @@ import tech.tablesaw.api.Table;
  * a safetensors file of F32 [4096, 4096] tensors (64 MiB each) with Gaussian-like values
  * is generated in a temporary directory, then copied (Files.copy, then fsync as the
  * converter does before its rename) and converted to GGUF
- * F16 and to GGUF Q8_0, {@code repeats} times each after one uncounted warm-up round;
+ * F16, GGUF Q8_0 and GGUF Q4_K_M (all Q4_K here: the tensors have no llama.cpp names),
+ * {@code repeats} times each after one uncounted warm-up round;
  * medians are reported. Everything
  * written is deleted afterwards.
  */
@@ -82,7 +83,7 @@ public final class ConvertBenchmark {
             generate(src, tensors);
             long size = Files.size(src);
             Map<String, List<Double>> rates = new LinkedHashMap<>();
-            for (String c : List.of("copy", "GGUF F16", "GGUF Q8_0")) rates.put(c, new ArrayList<>()); // copy = Files.copy + fsync
+            for (String c : List.of("copy", "GGUF F16", "GGUF Q8_0", "GGUF Q4_K_M")) rates.put(c, new ArrayList<>()); // copy = Files.copy + fsync
             try (Progress p = progress) {
                 int step = 0;
                 for (int r = -1; r < repeats; r++) { // round -1 warms the JIT and the page cache; not counted
@@ -95,11 +96,13 @@ public final class ConvertBenchmark {
                     if (r >= 0) rates.get("copy").add(size / 1e6 / ((System.nanoTime() - t0) / 1e9));
                     Files.delete(copy);
                     p.update(++step);
-                    for (String c : List.of("GGUF F16", "GGUF Q8_0")) {
-                        DType to = c.endsWith("F16") ? DType.F16 : DType.Q8_0;
+                    for (String c : List.of("GGUF F16", "GGUF Q8_0", "GGUF Q4_K_M")) {
+                        Converter.Options o = c.endsWith("F16") ? new Converter.Options(DType.F16, null, Converter.Names.KEEP, Onnx.EXTERNAL_THRESHOLD)
+                                : c.endsWith("Q8_0") ? new Converter.Options(DType.Q8_0, null, Converter.Names.KEEP, Onnx.EXTERNAL_THRESHOLD)
+                                : new Converter.Options(null, null, Converter.Names.KEEP, Onnx.EXTERNAL_THRESHOLD).withMix(QuantMix.Q4_K_M);
                         Path dst = dir.resolve("out.gguf");
                         long t1 = System.nanoTime();
-                        Converter.convert(src, dst, new Converter.Options(to, null, Converter.Names.KEEP, Onnx.EXTERNAL_THRESHOLD), Progress.NONE);
+                        Converter.convert(src, dst, o, Progress.NONE);
                         if (r >= 0) rates.get(c).add(size / 1e6 / ((System.nanoTime() - t1) / 1e9));
                         Files.delete(dst);
                         p.update(++step);

@@ -28,9 +28,20 @@ public final class Converter {
      * @param arch     "llama" to write llama.* metadata and permute Q/K rows, or null
      * @param names    tensor name mapping
      * @param onnxExternalThreshold model size above which ONNX data goes to a side file
+     * @param mix      a llama.cpp per-tensor mix (Q4_K_M, Q5_K_M) instead of one type, or null
      */
-    public record Options(DType to, String arch, Names names, long onnxExternalThreshold) {
+    public record Options(DType to, String arch, Names names, long onnxExternalThreshold, QuantMix mix) {
+        public Options(DType to, String arch, Names names, long onnxExternalThreshold) {
+            this(to, arch, names, onnxExternalThreshold, null);
+        }
+
         public static Options defaults() { return new Options(null, null, Names.KEEP, Onnx.EXTERNAL_THRESHOLD); }
+
+        /** The same options quantizing with llama.cpp's per-tensor {@code mix}. */
+        public Options withMix(QuantMix m) { return new Options(m.base(), arch, names, onnxExternalThreshold, m); }
+
+        /** What --to asked for, as a user wrote it: q4_k_m, q8_0, f16. */
+        public String label() { return mix != null ? mix.name() : to == null ? "as stored" : to.name(); }
     }
 
     /** One converted tensor; errors are max |x - x'| and RMS over the tensor (0 when lossless, NaN when not measured). */

@@ -78,12 +78,20 @@ final class DestinationMetadata {
 
     private static Map<String, GgufValue> ggufKv(ModelFile in, ConversionPlan plan, Options o) {
         Map<String, GgufValue> kv = new LinkedHashMap<>();
-        String arch = o.arch() != null ? o.arch() : "parallax";
+        Map<String, GgufValue> carried = in instanceof Gguf g ? g.kv() : Map.of();
+        GgufValue srcArch = carried.get("general.architecture");
+        String arch = o.arch() != null ? o.arch() : srcArch != null && srcArch.value() instanceof String s ? s : "parallax";
         kv.put("general.architecture", GgufValue.string(arch));
+        // GGUF to GGUF (re-quantizing): the source's keys travel (hyper-parameters, tokenizer), except those this file restates.
+        carried.forEach((k, v) -> {
+            if (k.equals("general.architecture") || k.equals("general.file_type") || k.equals("general.quantization_version")
+                    || k.equals("general.alignment") || k.startsWith("parallax.dtype.") || v.type() == GgufValue.Type.ARRAY && v.value() == null) return;
+            kv.put(k, v);
+        });
         String stem = in.path().getFileName().toString().replaceFirst("\\.[^.]*$", "");
-        kv.put("general.name", GgufValue.string(stem));
+        if (!kv.containsKey("general.name")) kv.put("general.name", GgufValue.string(stem));
         if (o.to() != null) {
-            int ft = fileType(o.to());
+            int ft = o.mix() != null ? o.mix().fileType() : fileType(o.to());
             if (ft >= 0) kv.put("general.file_type", GgufValue.u32(ft));
             if (o.to().isBlock()) kv.put("general.quantization_version", GgufValue.u32(2));
         }
@@ -109,6 +117,11 @@ final class DestinationMetadata {
             case F16: return 1;
             case Q4_0: return 2;
             case Q8_0: return 7;
+            case Q5_0: return 8;
+            case Q5_1: return 9;
+            case Q4_K: return 14; // llama.cpp names the nearest preset, Q4_K_S
+            case Q5_K: return 16; // Q5_K_S
+            case Q6_K: return 18;
             case BF16: return 32;
             default: return -1;
         }

@@ -38,43 +38,57 @@ public final class Gguf implements ModelFile {
     static final long MAX_STRING = 16L << 20;
     static final long MAX_RETAINED_VALUES = 8_000_000;
 
-    /** ggml type numbers (ggml.h, enum ggml_type) for the types Parallax reads. */
-    public static int ggmlType(DType d) {
-        switch (d) {
-            case F32: return 0;
-            case F16: return 1;
-            case Q4_0: return 2;
-            case Q4_1: return 3;
-            case Q5_0: return 6;
-            case Q5_1: return 7;
-            case Q8_0: return 8;
-            case I8: return 24;
-            case I16: return 25;
-            case I32: return 26;
-            case I64: return 27;
-            case F64: return 28;
-            case BF16: return 30;
-            default: throw new parallax.engine.UserError("GGUF cannot store " + d);
-        }
+    /**
+     * ggml type numbers (ggml.h, enum ggml_type; docs/reference.md#ggml-block-types) of the
+     * types Parallax reads: every type of the enum that a GGUF file may hold.
+     */
+    private static final Map<DType, Integer> GGML_IDS = ggmlIds();
+
+    private static Map<DType, Integer> ggmlIds() {
+        Map<DType, Integer> m = new java.util.EnumMap<>(DType.class);
+        Object[] table = {
+            DType.F32, 0, DType.F16, 1, DType.Q4_0, 2, DType.Q4_1, 3, DType.Q5_0, 6, DType.Q5_1, 7, DType.Q8_0, 8,
+            DType.Q8_1, 9, DType.Q2_K, 10, DType.Q3_K, 11, DType.Q4_K, 12, DType.Q5_K, 13, DType.Q6_K, 14, DType.Q8_K, 15,
+            DType.IQ2_XXS, 16, DType.IQ2_XS, 17, DType.IQ3_XXS, 18, DType.IQ1_S, 19, DType.IQ4_NL, 20, DType.IQ3_S, 21,
+            DType.IQ2_S, 22, DType.IQ4_XS, 23, DType.I8, 24, DType.I16, 25, DType.I32, 26, DType.I64, 27, DType.F64, 28,
+            DType.IQ1_M, 29, DType.BF16, 30, DType.TQ1_0, 34, DType.TQ2_0, 35, DType.MXFP4, 39, DType.NVFP4, 40,
+            DType.Q1_0, 41, DType.Q2_0, 42,
+        };
+        for (int i = 0; i < table.length; i += 2) m.put((DType) table[i], (Integer) table[i + 1]);
+        return java.util.Collections.unmodifiableMap(m);
     }
 
+    /** The ggml type number of {@code d}; a one-line error for a type GGUF cannot hold. */
+    public static int ggmlType(DType d) {
+        Integer id = GGML_IDS.get(d);
+        if (id == null) throw new parallax.engine.UserError("GGUF cannot store " + d);
+        return id;
+    }
+
+    /** Whether GGUF has a type number for {@code d}. */
+    public static boolean stores(DType d) { return GGML_IDS.containsKey(d); }
+
     static DType fromGgml(int id) {
-        for (DType d : DType.values()) {
-            try {
-                if (ggmlType(d) == id) return d;
-            } catch (parallax.engine.UserError ignored) {
-                // not a ggml type
-            }
-        }
+        for (var e : GGML_IDS.entrySet()) if (e.getValue() == id) return e.getKey();
         return null;
     }
 
-    /** Names of ggml types we recognise but do not decode (k-quants and friends). */
-    static String knownUnsupported(int id) {
-        String[] names = {null, null, null, null, "Q4_2", "Q4_3", null, null, null, "Q8_1", "Q2_K", "Q3_K", "Q4_K",
-            "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS",
-            null, null, null, null, null, "IQ1_M", null, "TQ1_0", "TQ2_0"};
-        return id >= 0 && id < names.length ? names[id] : null;
+    /**
+     * ggml type numbers that were once defined and then removed from ggml.h (no file in the
+     * current format may use them), with their names, so a refusal can say what it was.
+     */
+    static String removedType(int id) {
+        switch (id) {
+            case 4: return "Q4_2";
+            case 5: return "Q4_3";
+            case 31: return "Q4_0_4_4";
+            case 32: return "Q4_0_4_8";
+            case 33: return "Q4_0_8_8";
+            case 36: return "IQ4_NL_4_4";
+            case 37: return "IQ4_NL_4_8";
+            case 38: return "IQ4_NL_8_8";
+            default: return null;
+        }
     }
 
     private final MappedFile file;
@@ -237,9 +251,10 @@ public final class Gguf implements ModelFile {
                 int typeId = u32("type of " + name);
                 DType type = fromGgml(typeId);
                 if (type == null) {
-                    String known = knownUnsupported(typeId);
-                    throw new FormatError(p, "tensor \"" + name + "\" has " + (known != null ? "ggml type " + known + " (" + typeId + "), which this reader does not decode"
-                            : "unknown ggml type " + Integer.toUnsignedString(typeId)));
+                    String removed = removedType(typeId);
+                    throw new FormatError(p, "tensor \"" + name + "\" has " + (removed != null
+                            ? "ggml type " + removed + " (" + typeId + "), which ggml removed from the format (re-quantize the model with a current llama.cpp)"
+                            : "unknown ggml type " + Integer.toUnsignedString(typeId) + " (newer than this reader, which knows ggml types 0 to 42)"));
                 }
                 long offset = u64("offset of " + name);
                 if (offset < 0 || offset % alignment != 0) {
@@ -257,7 +272,8 @@ public final class Gguf implements ModelFile {
                 long bytes;
                 try {
                     if (in.type.isBlock() && in.dims[0] % in.type.blockElements() != 0) {
-                        throw new FormatError(p, "tensor \"" + in.name + "\" rows of " + in.dims[0] + " are not whole " + in.type + " blocks of " + in.type.blockElements());
+                        throw new FormatError(p, "tensor \"" + in.name + "\" rows of " + in.dims[0] + " are not whole " + in.type
+                                + (in.type.blockElements() == 256 ? " super-blocks of 256" : " blocks of " + in.type.blockElements()));
                     }
                     bytes = in.type.bytesFor(DType.elements(shape));
                 } catch (ArithmeticException e) {

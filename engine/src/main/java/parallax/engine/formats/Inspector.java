@@ -156,6 +156,62 @@ public final class Inspector {
                 .build();
     }
 
+    /** Value statistics of one tensor, decoded to float32 (ggml blocks dequantized as ggml does). */
+    public record ValueStats(String name, String dtype, long count, double min, double max, double mean, double std, double zeroShare) {}
+
+    /**
+     * Decodes every floating-point tensor (every ggml block type included) in bounded chunks
+     * and reports its minimum, maximum, mean, standard deviation and share of exact zeros.
+     */
+    public static Report stats(Path path) {
+        List<ValueStats> rows = new ArrayList<>();
+        try (ModelFile m = ModelFiles.open(path)) {
+            parallax.engine.numerics.FloatCodec codec = new parallax.engine.numerics.FloatCodec();
+            float[] buf = new float[1 << 16];
+            for (TensorEntry t : m.tensors()) {
+                if (!t.dtype().isFloatConvertible()) continue;
+                long n = t.elements();
+                double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY, sum = 0, sq = 0;
+                long zeros = 0;
+                for (long i = 0; i < n; i += buf.length) {
+                    int k = (int) Math.min(buf.length, n - i);
+                    java.nio.ByteBuffer b = m.bytes(t, t.dtype().bytesFor(i), (int) t.dtype().bytesFor(k)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    codec.decode(t.dtype(), b, buf, k);
+                    for (int j = 0; j < k; j++) {
+                        double v = buf[j];
+                        min = Math.min(min, v);
+                        max = Math.max(max, v);
+                        sum += v;
+                        sq += v * v;
+                        if (v == 0) zeros++;
+                    }
+                }
+                double mean = n == 0 ? 0 : sum / n;
+                rows.add(new ValueStats(t.name(), t.dtype().name(), n, n == 0 ? 0 : min, n == 0 ? 0 : max, mean,
+                        n == 0 ? 0 : Math.sqrt(Math.max(0, sq / n - mean * mean)), n == 0 ? 0 : (double) zeros / n));
+            }
+        }
+        StringColumn name = StringColumn.create("name");
+        StringColumn dtype = StringColumn.create("dtype");
+        LongColumn count = LongColumn.create("values");
+        DoubleColumn min = DoubleColumn.create("min"), max = DoubleColumn.create("max"), mean = DoubleColumn.create("mean"),
+                std = DoubleColumn.create("std"), zero = DoubleColumn.create("zeros %");
+        for (ValueStats r : rows) {
+            name.append(r.name());
+            dtype.append(r.dtype());
+            count.append(r.count());
+            min.append(ConvertReport.sig(r.min()));
+            max.append(ConvertReport.sig(r.max()));
+            mean.append(ConvertReport.sig(r.mean()));
+            std.append(ConvertReport.sig(r.std()));
+            zero.append(Math.round(r.zeroShare() * 10000) / 100.0);
+        }
+        return Report.builder("%inspect --stats " + path)
+                .text("Values of every floating-point tensor of **" + path + "**, decoded to float32 (quantized ggml blocks dequantized as ggml's dequantize_row_* does).")
+                .table(Table.create("value statistics", name, dtype, count, min, max, mean, std, zero), "Per tensor, over all its values")
+                .data(rows).build();
+    }
+
     static String shorten(Object v) {
         String s = v instanceof List<?> l && l.size() > 8 ? "[" + l.size() + " items: " + l.subList(0, 4) + " ...]"
                 : v instanceof Map<?, ?> m && m.containsKey("count") ? "[" + m.get("count") + " items: " + m.get("first") + " ...]"

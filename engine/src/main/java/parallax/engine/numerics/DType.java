@@ -8,8 +8,9 @@ import parallax.engine.numerics.DType;
 /**
  * The one element-type enum of the project: what a stored tensor holds, what a training
  * run computes in, what the planner assumes. The names are safetensors' dtype strings
- * (huggingface/safetensors, DType); the last five are ggml block types, which only GGUF
- * stores: blocks of 32 elements sharing a scale (ggml docs/gguf.md, ggml-quants.c).
+ * (huggingface/safetensors, DType); the rest are ggml block types, which only GGUF stores:
+ * blocks of 32 to 256 elements sharing scales (the structs of ggml-common.h, summarised in
+ * docs/reference.md#ggml-block-types). Their names are ggml's.
  *
  * <p>Training and planning speak of precisions by their short labels ({@link #label()}):
  * fp32, bf16, fp16, and fp8 (the E4M3 element type of FP8 training recipes).
@@ -21,8 +22,17 @@ public enum DType {
     I32(32), U32(32), F32(32),
     F64(64), I64(64), U64(64), C64(64),
     F4(4), F6_E2M3(6), F6_E3M2(6),
-    // ggml block types: 32 elements per block, bytes per block
-    Q8_0(32, 34), Q4_0(32, 18), Q4_1(32, 20), Q5_0(32, 22), Q5_1(32, 24);
+    // ggml block types: elements per block, bytes per block
+    Q8_0(32, 34), Q4_0(32, 18), Q4_1(32, 20), Q5_0(32, 22), Q5_1(32, 24), Q8_1(32, 36),
+    // K-quants: super-blocks of 256 with sub-block scales
+    Q2_K(256, 84), Q3_K(256, 110), Q4_K(256, 144), Q5_K(256, 176), Q6_K(256, 210), Q8_K(256, 292),
+    // i-quants: lattice (grid) codebooks and non-linear levels
+    IQ2_XXS(256, 66), IQ2_XS(256, 74), IQ2_S(256, 82), IQ3_XXS(256, 98), IQ3_S(256, 110),
+    IQ1_S(256, 50), IQ1_M(256, 56), IQ4_NL(32, 18), IQ4_XS(256, 136),
+    // ternary and 1-/2-bit
+    TQ1_0(256, 54), TQ2_0(256, 66), Q1_0(128, 18), Q2_0(64, 18),
+    // FP4 (E2M1) blocks: an E8M0 scale per 32 (MXFP4), a UE4M3 scale per 16 (NVFP4)
+    MXFP4(32, 17), NVFP4(64, 36);
 
     private final int bits;
     private final int blockElements;
@@ -43,6 +53,9 @@ public enum DType {
     /** Bits per element; 0 for block types. */
     public int bits() { return bits; }
 
+    /** Bits per element on average, scales included: 4.5 for Q4_K (144 bytes per 256). */
+    public double bitsPerWeight() { return isBlock() ? 8.0 * blockBytes / blockElements : bits; }
+
     public boolean isBlock() { return blockElements > 0; }
 
     public int blockElements() { return blockElements; }
@@ -57,10 +70,9 @@ public enum DType {
         switch (this) {
             case F32: case F16: case BF16: case F64: case F8_E4M3: case F8_E5M2:
             case F8_E4M3FNUZ: case F8_E5M2FNUZ:
-            case Q8_0: case Q4_0: case Q4_1: case Q5_0: case Q5_1:
                 return true;
             default:
-                return false;
+                return isBlock();
         }
     }
 

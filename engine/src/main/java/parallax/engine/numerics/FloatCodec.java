@@ -15,6 +15,7 @@ public final class FloatCodec implements ElementCodec {
 
     private short[] shorts = new short[0];
     private byte[] bytes = new byte[0];
+    private final KQuantizer kQuantizer = new KQuantizer();
 
     private short[] shorts(int n) {
         if (shorts.length < n) shorts = new short[n];
@@ -49,11 +50,10 @@ public final class FloatCodec implements ElementCodec {
                 MiniFloats.fp8(type).decode(b, 0, dst, 0, n);
                 break;
             }
-            case Q8_0: case Q4_0: case Q4_1: case Q5_0: case Q5_1:
+            default:
+                if (!type.isBlock()) throw new parallax.engine.UserError("cannot convert " + type + " values to float");
                 GgmlQuants.dequantize(type, src, dst, n);
                 break;
-            default:
-                throw new parallax.engine.UserError("cannot convert " + type + " values to float");
         }
     }
 
@@ -77,27 +77,38 @@ public final class FloatCodec implements ElementCodec {
                 dst.put(b, 0, n);
                 break;
             }
-            case Q8_0: case Q4_0:
-                encodeBlocks(type, src, n, dst, null);
-                break;
             default:
+                if (canEncode(type) && type.isBlock()) {
+                    encodeBlocks(type, src, n, dst, null);
+                    break;
+                }
                 throw new parallax.engine.UserError("cannot write " + type);
         }
     }
 
     /** Quantizes into {@code dst} and, when {@code decoded} is given, also returns what a reader will decode. */
     public void encodeBlocks(DType type, float[] src, int n, ByteBuffer dst, float[] decoded) {
+        if (KQuantizer.writes(type)) {
+            kQuantizer.quantize(type, src, n, dst, decoded);
+            return;
+        }
         int len = (int) type.bytesFor(n);
         byte[] b = bytes(len);
-        if (type == DType.Q8_0) GgmlQuants.quantizeQ8_0(src, n, b, decoded);
-        else GgmlQuants.quantizeQ4_0(src, n, b, decoded);
+        switch (type) {
+            case Q8_0: GgmlQuants.quantizeQ8_0(src, n, b, decoded); break;
+            case Q4_0: GgmlQuants.quantizeQ4_0(src, n, b, decoded); break;
+            case Q5_0: GgmlQuants.quantizeQ5_0(src, n, b, decoded); break;
+            case Q5_1: GgmlQuants.quantizeQ5_1(src, n, b, decoded); break;
+            default: throw new parallax.engine.UserError("cannot write " + type);
+        }
         dst.put(b, 0, len);
     }
 
     @Override
     public boolean canEncode(DType type) {
         switch (type) {
-            case F32: case F16: case BF16: case F8_E4M3: case F8_E5M2: case Q8_0: case Q4_0:
+            case F32: case F16: case BF16: case F8_E4M3: case F8_E5M2: case Q8_0: case Q4_0: case Q5_0: case Q5_1:
+            case Q4_K: case Q5_K: case Q6_K:
                 return true;
             default:
                 return false;

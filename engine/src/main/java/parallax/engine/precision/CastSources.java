@@ -42,14 +42,14 @@ public final class CastSources {
 
     private CastSources() {}
 
-    /** Element types cast here: every floating-point type that is not a ggml block type. */
+    /** Element types cast here: every floating-point type, ggml blocks (K-quants, i-quants, MXFP4 ...) dequantized first. */
     static boolean isPlainFloat(DType d) {
         switch (d) {
             case F32: case F16: case BF16: case F64:
             case F8_E4M3: case F8_E5M2: case F8_E4M3FNUZ: case F8_E5M2FNUZ:
                 return true;
             default:
-                return false;
+                return d.isBlock();
         }
     }
 
@@ -65,7 +65,8 @@ public final class CastSources {
             Map<String, Integer> quantized = new TreeMap<>(), other = new TreeMap<>();
             for (TensorEntry t : m.tensors()) {
                 if (isPlainFloat(t.dtype())) floats.add(t);
-                else (t.dtype().isBlock() ? quantized : other).merge(t.dtype().name(), 1, Integer::sum);
+                else other.merge(t.dtype().name(), 1, Integer::sum);
+                if (t.dtype().isBlock()) quantized.merge(t.dtype().name(), 1, Integer::sum);
             }
             if (floats.isEmpty()) {
                 Map<String, Integer> found = new TreeMap<>(quantized);
@@ -76,8 +77,8 @@ public final class CastSources {
             }
             StringBuilder note = new StringBuilder(m.format().label());
             if (!quantized.isEmpty()) {
-                note.append("; skipped ").append(count(quantized)).append(" quantized tensor(s) (").append(String.join(", ", quantized.keySet()))
-                        .append("): their values are already rounded to ggml blocks");
+                note.append("; ").append(count(quantized)).append(" quantized tensor(s) (").append(String.join(", ", quantized.keySet()))
+                        .append(") dequantized as ggml does, then cast");
             }
             if (!other.isEmpty()) {
                 note.append("; skipped ").append(count(other)).append(" non-float tensor(s) (").append(String.join(", ", other.keySet())).append(')');
@@ -116,12 +117,11 @@ public final class CastSources {
         if (n > Integer.MAX_VALUE - 8) {
             throw new UserError(m.path() + ": tensor '" + t.name() + "' has " + n + " values, more than one Java array holds (2^31)");
         }
-        int width = t.dtype().bits() / 8;
         float[] values = new float[(int) n];
         float[] chunk = new float[(int) Math.min(CHUNK, n)];
         for (int i = 0; i < n; i += CHUNK) {
             int k = (int) Math.min(CHUNK, n - i);
-            ByteBuffer b = m.bytes(t, (long) i * width, k * width).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer b = m.bytes(t, t.dtype().bytesFor(i), (int) t.dtype().bytesFor(k)).order(ByteOrder.LITTLE_ENDIAN);
             codec.decode(t.dtype(), b, chunk, k);
             System.arraycopy(chunk, 0, values, i, k);
         }

@@ -181,7 +181,14 @@ final class BrokenFiles {
         put(d, "dim-2^63", "gguf", new G().head(1, 0).tensor("a", new long[] {Long.MIN_VALUE}, 0, 0).align(32).zeros(16).bytes());
         put(d, "shape-overflows-long", "gguf", new G().head(1, 0).tensor("a", new long[] {1L << 40, 1L << 40}, 0, 0).align(32).zeros(16).bytes());
         put(d, "unknown-ggml-type-99", "gguf", new G().head(1, 0).tensor("a", new long[] {4}, 99, 0).align(32).zeros(16).bytes());
-        put(d, "unsupported-ggml-type-Q4_K", "gguf", new G().head(1, 0).tensor("a", new long[] {256}, 12, 0).align(32).zeros(144).bytes());
+        put(d, "future-ggml-type-43", "gguf", new G().head(1, 0).tensor("a", new long[] {256}, 43, 0).align(32).zeros(144).bytes());
+        put(d, "removed-ggml-type-Q4_0_4_4", "gguf", new G().head(1, 0).tensor("a", new long[] {32}, 31, 0).align(32).zeros(32).bytes());
+        put(d, "removed-ggml-type-Q4_2", "gguf", new G().head(1, 0).tensor("a", new long[] {32}, 4, 0).align(32).zeros(32).bytes());
+        // K-quants and i-quants: a super-block cut short at the end of the file, and rows that are not whole super-blocks
+        put(d, "q4_k-truncated-super-block", "gguf", new G().head(1, 0).tensor("a", new long[] {256, 2}, 12, 0).align(32).zeros(144 + 100).bytes());
+        put(d, "q6_k-row-not-whole-super-blocks", "gguf", new G().head(1, 0).tensor("a", new long[] {128, 2}, 14, 0).align(32).zeros(210).bytes());
+        put(d, "iq2_xxs-truncated-super-block", "gguf", new G().head(1, 0).tensor("a", new long[] {512}, 16, 0).align(32).zeros(66 + 10).bytes());
+        put(d, "mxfp4-truncated-block", "gguf", new G().head(1, 0).tensor("a", new long[] {64}, 39, 0).align(32).zeros(20).bytes());
         put(d, "misaligned-offset", "gguf", new G().head(1, 0).tensor("a", new long[] {4}, 0, 4).align(32).zeros(32).bytes());
         put(d, "overlapping-offsets", "gguf", new G().head(2, 0).tensor("a", new long[] {16}, 0, 0).tensor("b", new long[] {4}, 0, 32).align(32).zeros(96).bytes());
         put(d, "gap-between-tensors", "gguf", new G().head(2, 0).tensor("a", new long[] {4}, 0, 0).tensor("b", new long[] {4}, 0, 96).align(32).zeros(128).bytes());

@@ -145,23 +145,19 @@ class CastSourcesTest {
         }
     }
 
+    /** Quantized GGUF tensors (any ggml block type) are dequantized as ggml does and then cast like the others. */
     @Test
-    void quantizedGgufTensorsAreSkippedWithANote() {
-        float[] q = new float[64];
+    void quantizedGgufTensorsAreDequantizedAndCast() {
+        float[] q = new float[256 * 2];
         for (int i = 0; i < q.length; i++) q[i] = (float) Math.sin(i);
         NamedTensor w = new NamedTensor("w", new long[] {4, 8}, java.util.Arrays.copyOf(q, 32));
-        List<CastFiles.Stored> mixed = List.of(new CastFiles.Stored(new NamedTensor("q", new long[] {2, 32}, q), DType.Q8_0),
+        List<CastFiles.Stored> mixed = List.of(new CastFiles.Stored(new NamedTensor("q", new long[] {2, 256}, q), DType.Q4_K),
                 new CastFiles.Stored(w, DType.F32));
         Report r = CastSources.file(CastFiles.gguf(dir.resolve("mixed.gguf"), mixed), List.of(FloatFormat.BF16), Scaling.NONE, Rounding.NON_SATURATING);
-        assertTrue(r.toText().contains("skipped 1 quantized tensor(s) (Q8_0)"), r.toText());
+        assertTrue(r.toText().contains("1 quantized tensor(s) (Q4_K) dequantized as ggml does, then cast"), r.toText());
         List<Stats> s = stats(r);
-        assertEquals(1, s.size());
-        assertEquals("w", s.get(0).tensor());
-        assertEquals(32, s.get(0).count());
-
-        Path onlyQ = CastFiles.gguf(dir.resolve("q.gguf"), mixed.subList(0, 1));
-        String msg = assertThrows(UserError.class, () -> CastSources.file(onlyQ, TO, Scaling.NONE, Rounding.NON_SATURATING)).getMessage();
-        assertTrue(msg.contains("no floating-point tensors") && msg.contains("Q8_0") && !msg.contains("\n"), msg);
+        assertEquals(512, s.stream().filter(x -> x.tensor().equals("q")).findFirst().orElseThrow().count(), "every Q4_K value cast");
+        assertEquals(32, s.stream().filter(x -> x.tensor().equals("w")).findFirst().orElseThrow().count());
     }
 
     @Test
