@@ -35,7 +35,7 @@ final class TrainingOptions {
 
         @Option(names = "--compare", arity = "1..*", paramLabel = "LAYOUT",
                 description = "Train several layouts side by side, e.g. \"dp=4\" \"dp=4,zero=3\" \"tp=2,dp=2\" \"pp=2,dp=2,mb=4\": "
-                        + "each key=value is the training flag --key value (dp tp pp zero mb schedule precision checkpoint localsgd ...).")
+                        + "each key=value is the training flag --key value (dp cp tp pp sp vpp zero mb schedule precision checkpoint localsgd ...).")
         List<String> compare;
 
         @Option(names = "--config", paramLabel = "FILE", description = "DeepSpeed-style JSON file (train_micro_batch_size_per_gpu, gradient_accumulation_steps, zero_optimization.stage, bf16/fp16.enabled, activation_checkpointing, optimizer; \"auto\" values are filled from the other flags).")
@@ -47,8 +47,14 @@ final class TrainingOptions {
         @Option(names = {"--micro-batches", "--mb"}, description = "Micro-batches per step (pipeline micro-batches, or gradient-accumulation steps when pp = 1; default 1, or 2*pp with --pp).")
         Integer microBatches;
 
-        @Option(names = "--schedule", description = "Pipeline schedule: gpipe or 1f1b (default 1f1b).")
+        @Option(names = "--schedule", description = "Pipeline schedule: gpipe, 1f1b (default), interleaved (with --vpp), zb-h1 (zero bubble).")
         String schedule;
+
+        @Option(names = "--vpp", description = "Virtual pipeline stages per rank for --schedule interleaved (Megatron's interleaved 1F1B).")
+        Integer vpp;
+
+        @Option(names = "--sp", description = "Sequence parallelism with --tp: LayerNorm and residual activations sliced along the sequence.")
+        Boolean sp;
 
         @Option(names = "--precision", description = "fp32 (default), bf16 or fp16 (fp16 uses dynamic loss scaling).")
         String precision;
@@ -108,7 +114,7 @@ final class TrainingOptions {
                     || schedule != null || precision != null || checkpoint != null || checkpointEvery != null
                     || model != null || seed != null || batch != null || optimizer != null || lr != null
                     || data != null || localSgd != null || save != null || layers != null || hidden != null || heads != null
-                    || sequence != null || offload != null || tf32 != null;
+                    || sequence != null || offload != null || tf32 != null || vpp != null || sp != null;
         }
     }
 
@@ -126,8 +132,11 @@ final class TrainingOptions {
         @Option(names = "--pp", description = "Pipeline-parallel size.")
         Integer pp;
 
+        @Option(names = "--cp", description = "Context-parallel size: each sequence cut over this many ranks (ring attention).")
+        Integer cp;
+
         /** The mesh these flags ask for, or null when they name none. */
-        MeshShape shape() { return MeshShape.of(ranks, dp, tp, pp); }
+        MeshShape shape() { return MeshShape.of(ranks, dp, tp, pp, cp); }
     }
 
     /** What one {@code --compare} item is parsed into: the same options as the command. */
@@ -151,7 +160,7 @@ final class TrainingOptions {
      */
     static DeepSpeedConfig.Applied resolve(Flags f, MeshShape layout) {
         GptConfig cfg = GptConfig.preset(f.model == null ? "tiny" : f.model).reshaped(f.layers, f.hidden, f.heads, f.sequence);
-        TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp());
+        TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp()).withCp(layout.cp());
         if (f.steps != null) s = s.withSteps(f.steps);
         if (f.seed != null) s = s.withSeed(f.seed);
         if (f.batch != null) s = s.withBatch(f.batch);
@@ -172,6 +181,11 @@ final class TrainingOptions {
         if (s.pp() > 1 && f.microBatches == null && s.microBatches() == 1) s = s.withMicroBatches(2 * s.pp(), s.schedule());
         if (f.microBatches != null) s = s.withMicroBatches(f.microBatches, s.schedule());
         if (f.schedule != null) s = s.withMicroBatches(s.microBatches(), PipelineParallel.Schedule.parse(f.schedule));
+        if (f.vpp != null) {
+            s = s.withVirtualStages(f.vpp);
+            if (f.schedule == null && f.vpp > 1) s = s.withMicroBatches(s.microBatches(), PipelineParallel.Schedule.INTERLEAVED);
+        }
+        if (Boolean.TRUE.equals(f.sp)) s = s.withSequenceParallel(true);
         if (f.zero != null) s = s.withZero(f.zero);
         if (f.precision != null) s = s.withPrecision(precision(f.precision));
         Integer every = f.checkpointEvery != null ? f.checkpointEvery : f.checkpoint;
@@ -240,7 +254,7 @@ final class TrainingOptions {
             throw new UserError("--compare '" + item + "': " + e.getMessage() + MagicRunner.suggestions(e));
         }
         Layout l = parsed.layout;
-        MeshShape shape = MeshShape.of(null, l.dp == null ? 1 : l.dp, l.tp, l.pp);
+        MeshShape shape = MeshShape.of(null, l.dp == null ? 1 : l.dp, l.tp, l.pp, l.cp);
         return toSpec(parsed.flags, shape);
     }
 

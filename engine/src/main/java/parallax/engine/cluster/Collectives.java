@@ -153,14 +153,24 @@ public final class Collectives {
 
     /** Sends {@code t} to group rank {@code dst}; the peer must call {@link #recv}. */
     public void send(Tensor t, int dst) {
-        checkPeer("send destination", dst);
-        run(CommStats.Op.SEND, t.nbytes(), () -> group.send(new TensorVector(t), dst, 0));
+        send(t, dst, 0);
     }
 
     /** Receives into {@code t} (of the sent shape) from group rank {@code src}. */
     public void recv(Tensor t, int src) {
+        recv(t, src, 0);
+    }
+
+    /** Sends {@code t} to group rank {@code dst}, matched on the peer by {@code tag}. */
+    public void send(Tensor t, int dst, int tag) {
+        checkPeer("send destination", dst);
+        run(CommStats.Op.SEND, t.nbytes(), () -> group.send(new TensorVector(t), dst, tag));
+    }
+
+    /** Receives into {@code t} the message sent from group rank {@code src} with {@code tag}. */
+    public void recv(Tensor t, int src, int tag) {
         checkPeer("recv source", src);
-        run(CommStats.Op.RECV, t.nbytes(), () -> group.recv(new TensorVector(t), src, 0));
+        run(CommStats.Op.RECV, t.nbytes(), () -> group.recv(new TensorVector(t), src, tag));
     }
 
     /**

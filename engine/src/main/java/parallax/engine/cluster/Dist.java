@@ -61,6 +61,12 @@ public final class Dist {
 
     public Collectives ppGroup() { return mesh.ppGroup(); }
 
+    /** The context-parallel ring (null when cp = 1). */
+    public Collectives cpGroup() { return mesh.cpGroup(); }
+
+    /** Data- and context-parallel ranks together: where gradients are averaged. */
+    public Collectives dpCpGroup() { return mesh.dpCpGroup(); }
+
     /** Bytes and time spent in collectives by this rank, over all groups. */
     public CommStats stats() { return stats; }
 
@@ -91,6 +97,7 @@ public final class Dist {
     @Override
     public String toString() {
         return "rank " + rank + "/" + world() + " on " + host + " (" + device + ", " + backend + "), " + mesh.shape()
-                + " coords dp=" + mesh.dpRank() + " tp=" + mesh.tpRank() + " pp=" + mesh.ppRank();
+                + " coords dp=" + mesh.dpRank() + (mesh.shape().cp() > 1 ? " cp=" + mesh.cpRank() : "")
+                + " tp=" + mesh.tpRank() + " pp=" + mesh.ppRank();
     }
 }

@@ -5,23 +5,31 @@ import java.util.List;
 
 /**
  * The device mesh of one rank, in the manner of Megatron-core's {@code parallel_state}:
- * this is the one place that builds the data-, tensor- and pipeline-parallel groups; a
- * strategy asks it for "my TP group" and never builds groups itself.
+ * this is the one place that builds the data-, context-, tensor- and pipeline-parallel
+ * groups; a strategy asks it for "my TP group" and never builds groups itself.
  *
- * <p>Rank order (Megatron's default, "tp-dp-pp"): tensor-parallel ranks are adjacent,
- * then data-parallel, then pipeline stages.
+ * <p>Rank order (Megatron's "tp-cp-ep-dp-pp", no experts yet): tensor-parallel ranks are
+ * adjacent, then context-parallel, then data-parallel, then pipeline stages.
  * <pre>
- *   rank = ppRank * (dp * tp) + dpRank * tp + tpRank
+ *   rank = ((ppRank * dp + dpRank) * cp + cpRank) * tp + tpRank
  * </pre>
  * so a TP group is a run of consecutive ranks (on one node when tp <= slots, where its
- * frequent all-reduces are cheapest) and a pipeline stage is a contiguous block.
- * Example dp=2 tp=2 pp=2 (world 8): TP groups [0,1] [2,3] [4,5] [6,7]; DP groups [0,2]
- * [1,3] [4,6] [5,7]; PP groups [0,4] [1,5] [2,6] [3,7].
+ * frequent all-reduces are cheapest), a CP ring is next closest, and a pipeline stage is a
+ * contiguous block. Example dp=2 tp=2 pp=2 (world 8): TP groups [0,1] [2,3] [4,5] [6,7];
+ * DP groups [0,2] [1,3] [4,6] [5,7]; PP groups [0,4] [1,5] [2,6] [3,7].
+ *
+ * <p>Context parallelism splits each sequence over the cp ranks, which therefore see
+ * different tokens of the same sequences: gradients are averaged, and ZeRO shards, over
+ * the data-and-context-parallel group (Megatron's "dp-cp" group).
  */
 public final class Mesh {
 
     /** Where a rank sits in the mesh. */
-    public record Coords(int dpRank, int tpRank, int ppRank) {}
+    public record Coords(int dpRank, int tpRank, int ppRank, int cpRank) {
+        public Coords(int dpRank, int tpRank, int ppRank) {
+            this(dpRank, tpRank, ppRank, 0);
+        }
+    }
 
     /** Makes the process group for a list of world ranks this rank belongs to. */
     @FunctionalInterface
@@ -36,34 +44,59 @@ public final class Mesh {
     private final Collectives dp;
     private final Collectives tp;
     private final Collectives pp;
+    private final Collectives cp;
+    private final Collectives dpCp;
 
     Mesh(MeshShape shape, int rank, Collectives world, GroupFactory groups) {
         this.shape = shape.requireWorld(world.size());
         this.rank = rank;
         this.coords = coords(shape, rank);
         this.world = world;
-        // Every rank creates its groups in the same order (tp, dp, pp), so the blocking
-        // group set-ups pair up without deadlock.
+        // Every rank creates its groups in the same order (tp, cp, dp, dp-cp, pp), so the
+        // blocking group set-ups pair up without deadlock.
         this.tp = groups.create("tp" + java.util.Arrays.toString(tpGroup(shape, rank)), tpGroup(shape, rank));
+        this.cp = shape.cp() == 1 ? null : groups.create("cp" + java.util.Arrays.toString(cpGroup(shape, rank)), cpGroup(shape, rank));
         this.dp = groups.create("dp" + java.util.Arrays.toString(dpGroup(shape, rank)), dpGroup(shape, rank));
+        this.dpCp = shape.cp() == 1 ? dp
+                : groups.create("dpcp" + java.util.Arrays.toString(dpCpGroup(shape, rank)), dpCpGroup(shape, rank));
         this.pp = groups.create("pp" + java.util.Arrays.toString(ppGroup(shape, rank)), ppGroup(shape, rank));
     }
 
     // ---- pure layout: which ranks form which group (also used by tests and the planner) ----
 
     public static Coords coords(MeshShape s, int rank) {
-        return new Coords((rank / s.tp()) % s.dp(), rank % s.tp(), rank / (s.tp() * s.dp()));
+        int tpRank = rank % s.tp();
+        int cpRank = (rank / s.tp()) % s.cp();
+        int dpRank = (rank / (s.tp() * s.cp())) % s.dp();
+        int ppRank = rank / (s.tp() * s.cp() * s.dp());
+        return new Coords(dpRank, tpRank, ppRank, cpRank);
+    }
+
+    public static int rankOf(MeshShape s, int dpRank, int tpRank, int ppRank, int cpRank) {
+        return ((ppRank * s.dp() + dpRank) * s.cp() + cpRank) * s.tp() + tpRank;
     }
 
     public static int rankOf(MeshShape s, int dpRank, int tpRank, int ppRank) {
-        return ppRank * (s.dp() * s.tp()) + dpRank * s.tp() + tpRank;
+        return rankOf(s, dpRank, tpRank, ppRank, 0);
+    }
+
+    private static int rankOf(MeshShape s, Coords c) {
+        return rankOf(s, c.dpRank(), c.tpRank(), c.ppRank(), c.cpRank());
     }
 
     /** World ranks of the TP group containing {@code rank}, in TP-rank order. */
     public static int[] tpGroup(MeshShape s, int rank) {
         Coords c = coords(s, rank);
         int[] g = new int[s.tp()];
-        for (int i = 0; i < g.length; i++) g[i] = rankOf(s, c.dpRank(), i, c.ppRank());
+        for (int i = 0; i < g.length; i++) g[i] = rankOf(s, c.dpRank(), i, c.ppRank(), c.cpRank());
+        return g;
+    }
+
+    /** World ranks of the CP group (the ring a sequence is cut over) containing {@code rank}. */
+    public static int[] cpGroup(MeshShape s, int rank) {
+        Coords c = coords(s, rank);
+        int[] g = new int[s.cp()];
+        for (int i = 0; i < g.length; i++) g[i] = rankOf(s, c.dpRank(), c.tpRank(), c.ppRank(), i);
         return g;
     }
 
@@ -71,7 +104,16 @@ public final class Mesh {
     public static int[] dpGroup(MeshShape s, int rank) {
         Coords c = coords(s, rank);
         int[] g = new int[s.dp()];
-        for (int i = 0; i < g.length; i++) g[i] = rankOf(s, i, c.tpRank(), c.ppRank());
+        for (int i = 0; i < g.length; i++) g[i] = rankOf(s, i, c.tpRank(), c.ppRank(), c.cpRank());
+        return g;
+    }
+
+    /** World ranks of the data-and-context-parallel group (same tp and pp) containing {@code rank}. */
+    public static int[] dpCpGroup(MeshShape s, int rank) {
+        Coords c = coords(s, rank);
+        int[] g = new int[s.dp() * s.cp()];
+        for (int d = 0; d < s.dp(); d++)
+            for (int k = 0; k < s.cp(); k++) g[d * s.cp() + k] = rankOf(s, d, c.tpRank(), c.ppRank(), k);
         return g;
     }
 
@@ -79,7 +121,7 @@ public final class Mesh {
     public static int[] ppGroup(MeshShape s, int rank) {
         Coords c = coords(s, rank);
         int[] g = new int[s.pp()];
-        for (int i = 0; i < g.length; i++) g[i] = rankOf(s, c.dpRank(), c.tpRank(), i);
+        for (int i = 0; i < g.length; i++) g[i] = rankOf(s, c.dpRank(), c.tpRank(), i, c.cpRank());
         return g;
     }
 
@@ -90,9 +132,11 @@ public final class Mesh {
         for (int r = 0; r < s.world(); r++) {
             int[] g = switch (kind) {
                 case "tp" -> tpGroup(s, r);
+                case "cp" -> cpGroup(s, r);
                 case "dp" -> dpGroup(s, r);
+                case "dpcp" -> dpCpGroup(s, r);
                 case "pp" -> ppGroup(s, r);
-                default -> throw new IllegalArgumentException("kind is tp, dp or pp: " + kind);
+                default -> throw new IllegalArgumentException("kind is tp, cp, dp, dpcp or pp: " + kind);
             };
             if (seen.add(g[0])) out.add(g);
         }
@@ -121,22 +165,31 @@ public final class Mesh {
 
     public Collectives ppGroup() { return pp; }
 
+    /** The context-parallel group; null when cp = 1. */
+    public Collectives cpGroup() { return cp; }
+
+    /** The group gradients are averaged over: data- and context-parallel ranks with this rank's tp and pp. */
+    public Collectives dpCpGroup() { return dpCp; }
+
+    public int cpRank() { return coords.cpRank(); }
+
     public boolean isFirstStage() { return coords.ppRank() == 0; }
 
     public boolean isLastStage() { return coords.ppRank() == shape.pp() - 1; }
 
-    /** World rank of the previous pipeline stage (same dp, tp), or -1 on the first stage. */
+    /** World rank of the previous pipeline stage (same dp, tp, cp), or -1 on the first stage. */
     public int prevStageRank() {
-        return isFirstStage() ? -1 : rankOf(shape, coords.dpRank(), coords.tpRank(), coords.ppRank() - 1);
+        return isFirstStage() ? -1 : rankOf(shape, coords.dpRank(), coords.tpRank(), coords.ppRank() - 1, coords.cpRank());
     }
 
-    /** World rank of the next pipeline stage (same dp, tp), or -1 on the last stage. */
+    /** World rank of the next pipeline stage (same dp, tp, cp), or -1 on the last stage. */
     public int nextStageRank() {
-        return isLastStage() ? -1 : rankOf(shape, coords.dpRank(), coords.tpRank(), coords.ppRank() + 1);
+        return isLastStage() ? -1 : rankOf(shape, coords.dpRank(), coords.tpRank(), coords.ppRank() + 1, coords.cpRank());
     }
 
     @Override
     public String toString() {
-        return "rank " + rank + " of " + shape + ": dp " + dpRank() + ", tp " + tpRank() + ", pp " + ppRank();
+        return "rank " + rank + " of " + shape + ": dp " + dpRank() + (shape.cp() > 1 ? ", cp " + cpRank() : "")
+                + ", tp " + tpRank() + ", pp " + ppRank();
     }
 }

@@ -379,11 +379,12 @@ public final class WorkerMain {
     private static MeshShape parseMesh(String s) {
         if (s == null || s.isBlank()) return null;
         String[] p = s.split(",");
-        return new MeshShape(Integer.parseInt(p[0].trim()), Integer.parseInt(p[1].trim()), Integer.parseInt(p[2].trim()));
+        int cp = p.length > 3 ? Integer.parseInt(p[3].trim()) : 1;
+        return new MeshShape(Integer.parseInt(p[0].trim()), Integer.parseInt(p[1].trim()), Integer.parseInt(p[2].trim()), cp);
     }
 
     static String meshArg(MeshShape s) {
-        return s.dp() + "," + s.tp() + "," + s.pp();
+        return s.dp() + "," + s.tp() + "," + s.pp() + "," + s.cp();
     }
 
     private static int[] range(int n) {

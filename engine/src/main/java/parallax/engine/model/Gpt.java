@@ -26,7 +26,13 @@ import org.bytedeco.pytorch.global.torch;
  * Shoeybi et al. 2019) is built in: with {@code tpSize > 1} a rank holds the rows of Q,
  * K, V and fc1 for its heads / its quarter of the MLP (column parallel) and the matching
  * columns of the attention output and fc2 (row parallel), and calls the {@link TpOps}
- * f and g operators around them.
+ * f and g operators around them. With sequence parallelism (Korthikanti et al. 2022) the
+ * LayerNorm and residual regions hold a slice of the sequence and f and g become
+ * all-gather and reduce-scatter along it.
+ *
+ * <p>The attention core is an {@link Attention}: causal softmax attention over the
+ * rank's tokens, or ring attention over a context-parallel group, where the rank holds
+ * only some of a sequence's tokens ({@code positions}: their places in the sequence).
  */
 public final class Gpt {
 
@@ -38,10 +44,58 @@ public final class Gpt {
         /** g: all-reduce forward, identity backward. */
         Tensor reduceFromTensorParallel(Tensor x);
 
+        /** Whether the LayerNorm and residual regions hold this rank's slice of the sequence. */
+        default boolean sequenceParallel() { return false; }
+
+        /** Sequence parallelism, after the embedding: keep this rank's slice (backward: all-gather). */
+        default Tensor scatterToSequence(Tensor x) { return x; }
+
+        /** Sequence parallelism, into a TP region: all-gather the sequence (backward: reduce-scatter). */
+        default Tensor gatherFromSequence(Tensor x) { return x; }
+
+        /** Sequence parallelism, out of a row-parallel layer: reduce-scatter the partial sums (backward: all-gather). */
+        default Tensor reduceScatterToSequence(Tensor x) { return x; }
+
+        /** Sequence parallelism, before the replicated head: all-gather (backward: this rank's slice). */
+        default Tensor gatherForReplicated(Tensor x) { return x; }
+
+        /**
+         * A replicated weight used on this rank's slice of the sequence (LayerNorms, the
+         * row-parallel biases): its gradient is summed over the TP group.
+         */
+        default Tensor sequenceParallelWeight(Tensor w) { return w; }
+
         TpOps NONE = new TpOps() {
             @Override public Tensor copyToTensorParallel(Tensor x) { return x; }
             @Override public Tensor reduceFromTensorParallel(Tensor x) { return x; }
         };
+    }
+
+    /**
+     * The attention core: softmax(q k^T / sqrt(d) + causal mask) v for q, k, v of shape
+     * (B, heads, T, head_dim), where T are this rank's tokens at {@code positions}.
+     */
+    public interface Attention {
+        Tensor attend(Tensor q, Tensor k, Tensor v, long[] positions, List<Tensor> made);
+    }
+
+    /** Causal attention over the rank's own tokens (all of the sequence, or under context parallelism a part). */
+    public static final Attention LOCAL = (q, k, v, positions, made) -> {
+        long t = q.size(2), hd = q.size(3);
+        Tensor scores = keep(made, torch.matmul(q, k.transpose(-2, -1)).mul(new Scalar(1.0 / Math.sqrt(hd))));
+        scores = keep(made, scores.masked_fill(causalMask(Device.of(q), positions, positions, t), new Scalar(Double.NEGATIVE_INFINITY)));
+        Tensor probs = keep(made, scores.softmax(-1));
+        return keep(made, torch.matmul(probs, v));
+    };
+
+    /**
+     * True where a query at {@code qPos} must not see a key at {@code kPos} (the key comes
+     * later). Null positions mean 0..t-1, the whole sequence in order.
+     */
+    public static Tensor causalMask(Device device, long[] qPos, long[] kPos, long t) {
+        if (qPos == null && kPos == null) return device.ones(DType.BOOL, t, t).triu(1);
+        Tensor q = device.fromLongs(qPos, qPos.length, 1), k = device.fromLongs(kPos, 1, kPos.length);
+        return k.gt(q);
     }
 
     /**
@@ -68,14 +122,26 @@ public final class Gpt {
     private final int tpRank;
     private final int tpSize;
     private final TpOps tp;
+    private final Attention attention;
+    private final long[] positions;
 
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp) {
+        this(cfg, tpRank, tpSize, tp, LOCAL, null);
+    }
+
+    /**
+     * {@code positions}: where this rank's tokens sit in the sequence (null: all of it, in
+     * order); {@code attention}: the core that sees the rest of the sequence if it is elsewhere.
+     */
+    public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Attention attention, long[] positions) {
         if (cfg.heads() % tpSize != 0)
             throw new parallax.engine.UserError("heads " + cfg.heads() + " is not divisible by tp " + tpSize);
         this.cfg = cfg;
         this.tpRank = tpRank;
         this.tpSize = tpSize;
         this.tp = tp == null ? TpOps.NONE : tp;
+        this.attention = attention == null ? LOCAL : attention;
+        this.positions = positions;
     }
 
     public Gpt(GptConfig cfg) { this(cfg, 0, 1, TpOps.NONE); }
@@ -193,53 +259,66 @@ public final class Gpt {
 
     private Tensor embed(Tensor tokens, Function<String, Tensor> w, List<Tensor> made) {
         long t = tokens.size(1);
-        Tensor pos = Device.of(tokens).arange(t);
+        Tensor pos = positions == null ? Device.of(tokens).arange(t) : Device.of(tokens).fromLongs(positions, positions.length);
         Tensor tok = keep(made, torch.embedding(w.apply("wte"), tokens));
         Tensor pe = keep(made, torch.embedding(w.apply("wpe"), pos));
-        return keep(made, tok.add(pe));
+        Tensor x = keep(made, tok.add(pe));
+        // Sequence parallelism: the embedding is computed whole, then each TP rank keeps its slice.
+        return tp.sequenceParallel() ? keep(made, tp.scatterToSequence(x)) : x;
     }
 
     private Tensor block(int layer, Tensor x, Function<String, Tensor> w, List<Tensor> made) {
         String p = "h" + layer + ".";
-        long b = x.size(0), t = x.size(1);
         long heads = cfg.heads() / tpSize, hd = cfg.headDim(), local = heads * hd;
 
-        // Attention: x + g(out_proj(attn(f(ln1(x))))).
-        Tensor a = keep(made, layerNorm(x, w.apply(p + "ln1.w"), w.apply(p + "ln1.b")));
-        a = keep(made, tp.copyToTensorParallel(a));
+        // Attention: x + g(out_proj(attn(f(ln1(x))))); with sequence parallelism f and g
+        // are an all-gather and a reduce-scatter along the sequence.
+        Tensor a = keep(made, layerNorm(x, sp(w, p + "ln1.w"), sp(w, p + "ln1.b")));
+        a = keep(made, intoTensorParallel(a));
+        long b = a.size(0), t = a.size(1);
         Tensor q = heads(keep(made, linear(a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq"))), b, t, heads, hd);
         Tensor k = heads(keep(made, linear(a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk"))), b, t, heads, hd);
         Tensor v = heads(keep(made, linear(a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv"))), b, t, heads, hd);
-        Tensor scores = keep(made, torch.matmul(q, k.transpose(-2, -1)).mul(new Scalar(1.0 / Math.sqrt(hd))));
-        Tensor causal = Device.of(x).ones(DType.BOOL, t, t).triu(1);
-        scores = keep(made, scores.masked_fill(causal, new Scalar(Double.NEGATIVE_INFINITY)));
-        Tensor probs = keep(made, scores.softmax(-1));
-        Tensor y = keep(made, torch.matmul(probs, v));
+        Tensor y = attention.attend(q, k, v, positions, made);   // (B, heads, T, hd)
         y = keep(made, y.transpose(1, 2).contiguous().view(b, t, local));
-        Tensor x1 = keep(made, x.add(rowParallel(y, w.apply(p + "attn.wo"), w.apply(p + "attn.bo"), made)));
+        Tensor x1 = keep(made, x.add(rowParallel(y, w.apply(p + "attn.wo"), sp(w, p + "attn.bo"), made)));
 
         // MLP: x1 + g(fc2(gelu(fc1(f(ln2(x1)))))).
-        Tensor m = keep(made, layerNorm(x1, w.apply(p + "ln2.w"), w.apply(p + "ln2.b")));
-        m = keep(made, tp.copyToTensorParallel(m));
+        Tensor m = keep(made, layerNorm(x1, sp(w, p + "ln2.w"), sp(w, p + "ln2.b")));
+        m = keep(made, intoTensorParallel(m));
         Tensor h1 = keep(made, linear(m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
         Tensor g = keep(made, torch.gelu(h1));
-        return keep(made, x1.add(rowParallel(g, w.apply(p + "mlp.w2"), w.apply(p + "mlp.b2"), made)));
+        return keep(made, x1.add(rowParallel(g, w.apply(p + "mlp.w2"), sp(w, p + "mlp.b2"), made)));
+    }
+
+    /** A replicated weight as the sequence-parallel region uses it (its gradient summed over TP there). */
+    private Tensor sp(Function<String, Tensor> w, String name) {
+        Tensor t = w.apply(name);
+        return tp.sequenceParallel() ? tp.sequenceParallelWeight(t) : t;
+    }
+
+    /** Megatron's f, or with sequence parallelism the all-gather that enters a TP region. */
+    private Tensor intoTensorParallel(Tensor x) {
+        return tp.sequenceParallel() ? tp.gatherFromSequence(x) : tp.copyToTensorParallel(x);
     }
 
     /**
      * A row-parallel linear layer: each TP rank multiplies its slice of the input by its
-     * rows of the weight, the partial sums are all-reduced (Megatron's g), and the
-     * bias, held whole by every rank, is added once after the sum. With one TP rank there
-     * is nothing to reduce and the bias goes into the same fused multiply-add.
+     * rows of the weight, the partial sums are all-reduced (Megatron's g) or, with
+     * sequence parallelism, reduce-scattered along the sequence, and the bias, held whole
+     * by every rank, is added once after the sum. With one TP rank there is nothing to
+     * reduce and the bias goes into the same fused multiply-add.
      */
     private Tensor rowParallel(Tensor x, Tensor weight, Tensor bias, List<Tensor> made) {
         if (tpSize == 1) return keep(made, linear(x, weight, bias));
         Tensor partial = keep(made, linear(x, weight, null));
-        Tensor sum = keep(made, tp.reduceFromTensorParallel(partial));
+        Tensor sum = keep(made, tp.sequenceParallel() ? tp.reduceScatterToSequence(partial) : tp.reduceFromTensorParallel(partial));
         return keep(made, sum.add(bias));
     }
 
     private Tensor head(Tensor x, Tensor targets, Function<String, Tensor> w, List<Tensor> made) {
+        // The head is replicated on every TP rank: it sees the whole sequence.
+        if (tp.sequenceParallel()) x = keep(made, tp.gatherForReplicated(x));
         Tensor n = keep(made, layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b")));
         Tensor logits = keep(made, linear(n, w.apply("head.w"), null));
         // The loss is taken in fp32 whatever the compute type (as mixed-precision recipes do).
@@ -259,7 +338,7 @@ public final class Gpt {
         return torch.linear(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias));
     }
 
-    private static Tensor keep(List<Tensor> made, Tensor t) {
+    static Tensor keep(List<Tensor> made, Tensor t) {
         if (made != null) made.add(t);
         return t;
     }

@@ -33,6 +33,18 @@ public final class TextData {
             return new Batch(t, g, r, seq);
         }
 
+        /** Each row's tokens at {@code positions} only (a context-parallel rank's part of the sequence); null: all. */
+        public Batch columns(long[] positions) {
+            if (positions == null) return this;
+            long[] t = new long[rows * positions.length], g = new long[rows * positions.length];
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < positions.length; i++) {
+                    t[r * positions.length + i] = tokens[r * seq + (int) positions[i]];
+                    g[r * positions.length + i] = targets[r * seq + (int) positions[i]];
+                }
+            return new Batch(t, g, rows, positions.length);
+        }
+
         public Tensor tokensTensor(Device device) { return device.fromLongs(tokens, rows, seq); }
 
         public Tensor targetsTensor(Device device) { return device.fromLongs(targets, rows, seq); }

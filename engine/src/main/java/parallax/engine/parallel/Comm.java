@@ -23,9 +23,17 @@ public interface Comm {
     /** Rank r gets elements [r*n, (r+1)*n) of the sum of {@code in}, n = out.numel(). */
     void reduceScatter(Tensor out, Tensor in);
 
-    void send(Tensor t, int dst);
+    default void send(Tensor t, int dst) { send(t, dst, 0); }
 
-    void recv(Tensor t, int src);
+    default void recv(Tensor t, int src) { recv(t, src, 0); }
+
+    /** Point-to-point, matched by {@code tag}: messages with other tags may be in flight between the same ranks. */
+    void send(Tensor t, int dst, int tag);
+
+    void recv(Tensor t, int src, int tag);
+
+    /** Sends {@code out} to {@code dst} while receiving {@code in} from {@code src}: a ring shift without deadlock. */
+    void sendRecv(Tensor out, int dst, Tensor in, int src);
 
     /** A group with one member: every collective is the identity. */
     static Comm single() {
@@ -35,8 +43,9 @@ public interface Comm {
             @Override public void allReduce(Tensor t) {}
             @Override public void allGather(Tensor out, Tensor in) { out.copy_(in); }
             @Override public void reduceScatter(Tensor out, Tensor in) { out.copy_(in); }
-            @Override public void send(Tensor t, int dst) { throw new IllegalStateException("send in a group of one"); }
-            @Override public void recv(Tensor t, int src) { throw new IllegalStateException("recv in a group of one"); }
+            @Override public void send(Tensor t, int dst, int tag) { throw new IllegalStateException("send in a group of one"); }
+            @Override public void recv(Tensor t, int src, int tag) { throw new IllegalStateException("recv in a group of one"); }
+            @Override public void sendRecv(Tensor out, int dst, Tensor in, int src) { in.copy_(out); }
         };
     }
 }

@@ -99,8 +99,13 @@ public final class CommMeter {
             @Override public void allReduce(Tensor t) { long t0 = start(); c.allReduce(t); add("allReduce", n, t.nbytes(), end(t0)); }
             @Override public void allGather(Tensor out, Tensor in) { long t0 = start(); c.allGather(out, in); add("allGather", n, out.nbytes(), end(t0)); }
             @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = start(); c.reduceScatter(out, in); add("reduceScatter", n, in.nbytes(), end(t0)); }
-            @Override public void send(Tensor t, int dst) { long t0 = start(); c.send(t, dst); add("send", n, t.nbytes(), end(t0)); }
-            @Override public void recv(Tensor t, int src) { long t0 = start(); c.recv(t, src); add("recv", n, t.nbytes(), end(t0)); }
+            @Override public void send(Tensor t, int dst, int tag) { long t0 = start(); c.send(t, dst, tag); add("send", n, t.nbytes(), end(t0)); }
+            @Override public void recv(Tensor t, int src, int tag) { long t0 = start(); c.recv(t, src, tag); add("recv", n, t.nbytes(), end(t0)); }
+            @Override public void sendRecv(Tensor out, int dst, Tensor in, int src) {
+                long t0 = start();
+                c.sendRecv(out, dst, in, src);
+                add("sendRecv", n, out.nbytes(), end(t0));
+            }
         };
     }
 }

@@ -30,7 +30,7 @@ import parallax.engine.torch.Torch;
 public final class PipelineParallel {
 
     public enum Schedule {
-        GPIPE("gpipe"), ONE_F_ONE_B("1f1b");
+        GPIPE("gpipe"), ONE_F_ONE_B("1f1b"), INTERLEAVED("interleaved"), ZB_H1("zb-h1");
 
         private final String label;
 
@@ -40,7 +40,7 @@ public final class PipelineParallel {
 
         public static Schedule parse(String s) {
             for (Schedule x : values()) if (x.label.equalsIgnoreCase(s)) return x;
-            throw new parallax.engine.UserError("unknown schedule '" + s + "' (gpipe, 1f1b)");
+            throw new parallax.engine.UserError("unknown schedule '" + s + "' (gpipe, 1f1b, interleaved, zb-h1)");
         }
     }
 

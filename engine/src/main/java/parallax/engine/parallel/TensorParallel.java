@@ -4,6 +4,7 @@ import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorBase;
 import org.bytedeco.pytorch.TensorTensorHook;
+import org.bytedeco.pytorch.global.torch;
 import parallax.engine.model.Gpt;
 
 /**
@@ -12,6 +13,15 @@ import parallax.engine.model.Gpt;
  * the MLP) and row-parallel attention-output and fc2, and calls the two conjugate
  * operators below. Per block: two all-reduces forward (g after out-proj and after fc2)
  * and two backward (f before QKV and before fc1).
+ *
+ * <p>Sequence parallelism (Korthikanti et al., "Reducing Activation Recomputation in
+ * Large Transformer Models", 2022, section 4.2.2): between the TP regions (LayerNorms,
+ * residual adds) each rank holds only its slice of the sequence, so those activations
+ * shrink by tp. f becomes an all-gather along the sequence (backward: reduce-scatter) and
+ * g a reduce-scatter (backward: all-gather): the same bytes on the wire as the two
+ * all-reduces, since an all-reduce is a reduce-scatter plus an all-gather. The replicated
+ * weights used in the sliced regions see only their slice's tokens, so their gradients
+ * are summed over the TP group ({@link #sequenceParallelWeight}).
  *
  * <p>The Java API has no custom autograd functions, so each operator is an ordinary op
  * plus the collective done by hand:
@@ -26,10 +36,36 @@ import parallax.engine.model.Gpt;
 public final class TensorParallel implements Gpt.TpOps {
 
     private final Comm tp;
-    private final TensorTensorHook allReduceGradient;
+    private final boolean sequenceParallel;
+    private final TensorTensorHook allReduceGradient, gatherOwnSlices, reduceScatterIntoOwnSlice;
 
     public TensorParallel(Comm tp) {
+        this(tp, false);
+    }
+
+    public TensorParallel(Comm tp, boolean sequenceParallel) {
         this.tp = tp;
+        this.sequenceParallel = sequenceParallel && tp.size() > 1;
+        // Backward of "keep my slice": every rank's slice of the gradient, gathered.
+        this.gatherOwnSlices = new TensorTensorHook() {
+            @Override
+            public TensorBase call(TensorBase grad) {
+                Tensor g = new Tensor(grad);
+                long c = g.size(1) / tp.size();
+                return allGatherSequence(g.narrow(1, tp.rank() * c, c));
+            }
+        };
+        // Backward of "gather the sequence": the sum over ranks of their gradients for my slice.
+        this.reduceScatterIntoOwnSlice = new TensorTensorHook() {
+            @Override
+            public TensorBase call(TensorBase grad) {
+                Tensor g = new Tensor(grad);
+                long c = g.size(1) / tp.size();
+                Tensor out = torch.zeros_like(g);
+                out.narrow(1, tp.rank() * c, c).copy_(reduceScatterSequence(g));
+                return out;
+            }
+        };
         this.allReduceGradient = new TensorTensorHook() {
             @Override
             public TensorBase call(TensorBase grad) {
@@ -42,6 +78,83 @@ public final class TensorParallel implements Gpt.TpOps {
     }
 
     public Comm group() { return tp; }
+
+    @Override
+    public boolean sequenceParallel() { return sequenceParallel; }
+
+    @Override
+    public Tensor scatterToSequence(Tensor x) {
+        long c = x.size(1) / tp.size();
+        if (x.requires_grad()) x.register_hook(gatherOwnSlices);
+        return x.narrow(1, tp.rank() * c, c).clone();
+    }
+
+    @Override
+    public Tensor gatherFromSequence(Tensor x) {
+        Tensor y = gatherValues(x);
+        if (y.requires_grad()) y.register_hook(reduceScatterIntoOwnSlice);
+        return y;
+    }
+
+    @Override
+    public Tensor reduceScatterToSequence(Tensor partial) {
+        long c = partial.size(1) / tp.size();
+        if (partial.requires_grad()) partial.register_hook(gatherOwnSlices);
+        Tensor y = partial.narrow(1, tp.rank() * c, c).clone();
+        try (NoGradGuard ng = new NoGradGuard()) {
+            y.copy_(reduceScatterSequence(partial));
+        }
+        return y;
+    }
+
+    @Override
+    public Tensor gatherForReplicated(Tensor x) {
+        return gatherValues(x);
+    }
+
+    @Override
+    public Tensor sequenceParallelWeight(Tensor w) {
+        return copyToTensorParallel(w);
+    }
+
+    /**
+     * The whole sequence, differentiable only through this rank's slice: the slice is
+     * placed among zeros (a concatenation autograd follows), and the other ranks' slices
+     * are filled in afterwards, outside autograd's view.
+     */
+    private Tensor gatherValues(Tensor x) {
+        long b = x.size(0), c = x.size(1), h = x.size(2);
+        int n = tp.size(), r = tp.rank();
+        org.bytedeco.pytorch.TensorVector parts = new org.bytedeco.pytorch.TensorVector();
+        if (r > 0) parts.push_back(x.new_zeros(b, (long) r * c, h));
+        parts.push_back(x);
+        if (r < n - 1) parts.push_back(x.new_zeros(b, (long) (n - 1 - r) * c, h));
+        Tensor y = torch.cat(parts, 1);
+        try (NoGradGuard ng = new NoGradGuard()) {
+            y.copy_(allGatherSequence(x.detach()));
+        }
+        return y;
+    }
+
+    /** (B, c, h) slices of every rank, concatenated along the sequence in rank order: (B, n*c, h). */
+    private Tensor allGatherSequence(Tensor slice) {
+        long b = slice.size(0), c = slice.size(1), h = slice.size(2);
+        int n = tp.size();
+        Tensor flat = slice.new_empty(n * b * c * h);
+        tp.allGather(flat, slice.contiguous().view(-1));
+        return flat.view(n, b, c, h).permute(1, 0, 2, 3).reshape(b, n * c, h);
+    }
+
+    /** The sum over ranks of (B, n*c, h) tensors: this rank's (B, c, h) slice of it. */
+    private Tensor reduceScatterSequence(Tensor full) {
+        long b = full.size(0), h = full.size(2);
+        int n = tp.size();
+        long c = full.size(1) / n;
+        Tensor byRank = full.detach().reshape(b, n, c, h).permute(1, 0, 2, 3).contiguous().view(-1);
+        Tensor mine = full.new_empty(b * c * h);
+        tp.reduceScatter(mine, byRank);
+        return mine.view(b, c, h);
+    }
 
     /** f: identity forward, all-reduce backward. */
     @Override

@@ -8,8 +8,9 @@ import parallax.engine.model.TextData;
 import parallax.engine.numerics.DType;
 
 /**
- * One training run: model, layout (dp x tp x pp), ZeRO stage, micro-batching and
- * schedule, precision, checkpointing, optimizer, data, and where the optimizer lives.
+ * One training run: model, layout (dp x cp x tp x pp, sequence parallelism, virtual
+ * pipeline stages), ZeRO stage, micro-batching and schedule, precision, checkpointing,
+ * optimizer, data, and where the optimizer lives.
  * {@code batch} is the global batch in sequences per optimizer step; each DP rank takes
  * batch/dp of it and splits that into {@code microBatches}. {@code dataFile}, when set, is
  * a UTF-8 text every rank reads at the same path (as it finds the class path);
@@ -21,36 +22,38 @@ public record TrainSpec(
         PipelineParallel.Schedule schedule, DType precision, int checkpointEvery,
         int steps, long seed, int batch, String optimizer, double lr,
         TextData.Source data, String dataFile, int localSgdEvery, boolean offloadOptimizer, boolean tf32,
-        boolean exportParameters) {
+        boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages) {
 
     public static TrainSpec defaults(GptConfig model) {
         return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.F32, 0,
-                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false);
+                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1);
     }
 
     /** The fields of a spec, to change some and make a new one ({@link #with}). */
     public static final class Fields {
         public GptConfig model;
-        public int dp, tp, pp, zero, microBatches, checkpointEvery, steps, batch, localSgdEvery;
+        public int dp, tp, pp, cp, virtualStages, zero, microBatches, checkpointEvery, steps, batch, localSgdEvery;
         public PipelineParallel.Schedule schedule;
         public DType precision;
         public long seed;
         public String optimizer, dataFile;
         public double lr;
         public TextData.Source data;
-        public boolean offloadOptimizer, tf32, exportParameters;
+        public boolean offloadOptimizer, tf32, exportParameters, sequenceParallel;
 
         Fields(TrainSpec s) {
             model = s.model; dp = s.dp; tp = s.tp; pp = s.pp; zero = s.zero; microBatches = s.microBatches;
             schedule = s.schedule; precision = s.precision; checkpointEvery = s.checkpointEvery; steps = s.steps;
             seed = s.seed; batch = s.batch; optimizer = s.optimizer; lr = s.lr; data = s.data; dataFile = s.dataFile;
             localSgdEvery = s.localSgdEvery; offloadOptimizer = s.offloadOptimizer; tf32 = s.tf32;
-            exportParameters = s.exportParameters;
+            exportParameters = s.exportParameters; cp = s.cp; sequenceParallel = s.sequenceParallel;
+            virtualStages = s.virtualStages;
         }
 
         TrainSpec build() {
             return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
-                    batch, optimizer, lr, data, dataFile, localSgdEvery, offloadOptimizer, tf32, exportParameters);
+                    batch, optimizer, lr, data, dataFile, localSgdEvery, offloadOptimizer, tf32, exportParameters, cp,
+                    sequenceParallel, virtualStages);
         }
     }
 
@@ -61,17 +64,22 @@ public record TrainSpec(
         return f.build();
     }
 
-    public int world() { return dp * tp * pp; }
+    public int world() { return dp * tp * pp * cp; }
 
     /** The mesh this run's ranks form. */
-    public MeshShape mesh() { return new MeshShape(dp, tp, pp); }
+    public MeshShape mesh() { return new MeshShape(dp, tp, pp, cp); }
+
+    /** Tokens of a sequence each context-parallel rank holds. */
+    public int localSequence() { return model.sequence() / cp; }
 
     /** The layout in a few characters, e.g. "dp=2,tp=2,zero=1" or "pp=2,m=4,1f1b". */
     public String label() {
         StringBuilder b = new StringBuilder();
-        if (dp > 1 || (tp == 1 && pp == 1)) b.append("dp=").append(dp);
-        if (tp > 1) b.append(b.length() > 0 ? "," : "").append("tp=").append(tp);
-        if (pp > 1) b.append(b.length() > 0 ? "," : "").append("pp=").append(pp).append(",m=").append(microBatches).append(",").append(schedule.label());
+        if (dp > 1 || (tp == 1 && pp == 1 && cp == 1)) b.append("dp=").append(dp);
+        if (cp > 1) b.append(b.length() > 0 ? "," : "").append("cp=").append(cp);
+        if (tp > 1) b.append(b.length() > 0 ? "," : "").append("tp=").append(tp).append(sequenceParallel ? ",sp" : "");
+        if (pp > 1) b.append(b.length() > 0 ? "," : "").append("pp=").append(pp).append(virtualStages > 1 ? ",vpp=" + virtualStages : "")
+                .append(",m=").append(microBatches).append(",").append(schedule.label());
         else if (microBatches > 1) b.append(",accum=").append(microBatches);
         if (zero > 0) b.append(",zero=").append(zero);
         if (checkpointEvery > 0) b.append(",ckpt").append(checkpointEvery > 1 ? "=" + checkpointEvery : "");
@@ -109,19 +117,47 @@ public record TrainSpec(
 
     public TrainSpec withSeed(long s) { return with(f -> f.seed = s); }
 
+    public TrainSpec withCp(int c) { return with(f -> f.cp = c); }
+
+    public TrainSpec withSequenceParallel(boolean on) { return with(f -> f.sequenceParallel = on); }
+
+    /** Interleaved pipeline: {@code v} model chunks per stage (Megatron's virtual stages). */
+    public TrainSpec withVirtualStages(int v) { return with(f -> f.virtualStages = v); }
+
     public TrainSpec withOffloadOptimizer(boolean on) { return with(f -> f.offloadOptimizer = on); }
 
     public TrainSpec withTf32(boolean on) { return with(f -> f.tf32 = on); }
 
     /** Checks the shapes divide; throws a one-line {@link UserError} naming what does not. */
     public void validate(int worldSize) {
-        if (dp < 1 || tp < 1 || pp < 1) throw new UserError("--dp, --tp and --pp must be at least 1");
-        if (worldSize % (dp * tp * pp) != 0 || worldSize != dp * tp * pp)
-            throw new UserError("world size " + worldSize + " is not dp*tp*pp = " + dp + "*" + tp + "*" + pp + " = " + dp * tp * pp);
+        if (dp < 1 || tp < 1 || pp < 1 || cp < 1) throw new UserError("--dp, --cp, --tp and --pp must be at least 1");
+        if (worldSize != world())
+            throw new UserError("world size " + worldSize + " is not " + (cp > 1 ? "dp*cp*tp*pp = " + dp + "*" + cp + "*" : "dp*tp*pp = " + dp + "*")
+                    + tp + "*" + pp + " = " + world());
+        if (cp > 1 && model.sequence() % (2 * cp) != 0)
+            throw new UserError("sequence " + model.sequence() + " is not divisible by 2 x --cp " + cp
+                    + " (each context-parallel rank holds two chunks, for causal load balance)");
+        if (sequenceParallel && tp == 1) throw new UserError("--sp shards the sequence over the tensor-parallel ranks: it needs --tp 2 or more");
+        if (sequenceParallel && localSequence() % tp != 0)
+            throw new UserError("--sp: the " + localSequence() + "-token sequence" + (cp > 1 ? " of each context-parallel rank" : "")
+                    + " is not divisible by --tp " + tp);
+        if (virtualStages < 1) throw new UserError("--vpp must be at least 1, not " + virtualStages);
+        if (virtualStages > 1 && pp == 1) throw new UserError("--vpp interleaves virtual stages of a pipeline: it needs --pp 2 or more");
+        if (virtualStages > 1 != (schedule == PipelineParallel.Schedule.INTERLEAVED))
+            throw new UserError(virtualStages > 1 ? "--vpp " + virtualStages + " runs with --schedule interleaved"
+                    : "--schedule interleaved needs --vpp 2 or more virtual stages per rank");
+        if (model.layers() % (pp * virtualStages) != 0)
+            throw new UserError("layers " + model.layers() + " are not divisible by --pp x --vpp = " + pp + " x " + virtualStages);
+        if (schedule == PipelineParallel.Schedule.INTERLEAVED && microBatches % pp != 0)
+            throw new UserError("the interleaved schedule runs micro-batches in groups of --pp: --micro-batches " + microBatches
+                    + " is not a multiple of " + pp);
+        if (schedule == PipelineParallel.Schedule.ZB_H1 && pp == 1)
+            throw new UserError("--schedule zb-h1 fills a pipeline's bubble: it needs --pp 2 or more");
         if (model.heads() % tp != 0)
             throw new UserError("heads " + model.heads() + " is not divisible by --tp " + tp);
         if (model.layers() % pp != 0)
             throw new UserError("layers " + model.layers() + " is not divisible by --pp " + pp);
+        if (cp > 1 && localSgdEvery > 0) throw new UserError("local SGD averages whole replicas: drop --cp");
         if (zero < 0 || zero > 3) throw new UserError("--zero must be 0, 1, 2 or 3, not " + zero);
         if (steps < 1) throw new UserError("--steps must be at least 1");
         if (microBatches < 1) throw new UserError("--micro-batches must be at least 1");

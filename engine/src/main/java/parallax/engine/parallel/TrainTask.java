@@ -18,7 +18,9 @@ public final class TrainTask implements RankTask {
     public Object run(Dist dist, String argsJson, RankReporter reporter) {
         TrainSpec spec = Training.GSON.fromJson(argsJson, TrainSpec.class);
         spec.validate(dist.world());
-        return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), Device.parse(dist.device()), comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
+        TrainingLoop.Groups groups = new TrainingLoop.Groups(comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
+                dist.cpGroup() == null ? Comm.single() : comm(dist.cpGroup()), comm(dist.dpCpGroup()));
+        return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), Device.parse(dist.device()), groups,
                 (step, metrics) -> reporter.step(step, metrics));
     }
 
@@ -31,8 +33,9 @@ public final class TrainTask implements RankTask {
             @Override public void allReduce(Tensor t) { c.allReduce(t); }
             @Override public void allGather(Tensor out, Tensor in) { c.allGather(out, in); }
             @Override public void reduceScatter(Tensor out, Tensor in) { c.reduceScatter(out, in); }
-            @Override public void send(Tensor t, int dst) { c.send(t, dst); }
-            @Override public void recv(Tensor t, int src) { c.recv(t, src); }
+            @Override public void send(Tensor t, int dst, int tag) { c.send(t, dst, tag); }
+            @Override public void recv(Tensor t, int src, int tag) { c.recv(t, src, tag); }
+            @Override public void sendRecv(Tensor out, int dst, Tensor in, int src) { c.sendRecv(out, dst, in, src); }
         };
     }
 }

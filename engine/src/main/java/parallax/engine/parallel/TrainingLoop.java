@@ -36,23 +36,40 @@ public final class TrainingLoop {
 
     private TrainingLoop() {}
 
-    public static RankResult train(TrainSpec spec, int rank, Mesh.Coords at, Device device, Comm dpGroup, Comm tpGroup,
-                                   Comm ppGroup, StepListener listener) {
+    /**
+     * The process groups of one rank, from the runtime's mesh: data-parallel,
+     * tensor-parallel, pipeline, context-parallel, and data-with-context-parallel (where
+     * gradients are averaged and ZeRO shards: cp ranks see different tokens of the same
+     * sequences).
+     */
+    public record Groups(Comm dp, Comm tp, Comm pp, Comm cp, Comm dpCp) {
+        /** dp, tp and pp without context parallelism. */
+        public Groups(Comm dp, Comm tp, Comm pp) {
+            this(dp, tp, pp, Comm.single(), dp);
+        }
+    }
+
+    public static RankResult train(TrainSpec spec, int rank, Mesh.Coords at, Device device, Groups groups,
+                                   StepListener listener) {
         Torch.init();
         device.bind();
         device.allowTf32(spec.tf32());
         GptConfig cfg = spec.model();
         CommMeter meter = new CommMeter(device);
-        Comm dp = meter.wrap(dpGroup), tp = meter.wrap(tpGroup), pp = meter.wrap(ppGroup);
+        Comm dp = meter.wrap(groups.dpCp()), tp = meter.wrap(groups.tp()), pp = meter.wrap(groups.pp()), cp = meter.wrap(groups.cp());
 
-        Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp));
+        long[] positions = ContextParallel.positions(at.cpRank(), spec.cp(), cfg.sequence());
+        Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp, spec.sequenceParallel()),
+                new ContextParallel(cp), positions);
         int[] units = PipelineParallel.stageUnits(cfg, spec.pp(), at.ppRank());
         ParameterStore store = ParameterStore.create(spec.zero(), model, units[0], units[1], spec.seed(), spec.precision(),
                 dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
         Stage stage = new Stage(model, store, units[0], units[1], spec.checkpointEvery());
-        PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), cfg.sequence(), device);
+        // Between stages each rank sends its tokens (its part under cp), sliced again by tp under sp.
+        long stageSequence = spec.localSequence() / (spec.sequenceParallel() ? spec.tp() : 1);
+        PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), stageSequence, device);
         MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
         TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
 
@@ -69,7 +86,7 @@ public final class TrainingLoop {
             for (int s = 0; s < n; s++) {
                 try (PointerScope scope = new PointerScope()) {
                     long t0 = System.nanoTime();
-                    TextData.Batch mine = data.batch(s, spec.batch()).slice(at.dpRank(), spec.dp());
+                    TextData.Batch mine = data.batch(s, spec.batch()).slice(at.dpRank(), spec.dp()).columns(positions);
                     List<TextData.Batch> micro = new ArrayList<>();
                     for (int i = 0; i < spec.microBatches(); i++) micro.add(mine.slice(i, spec.microBatches()));
 
@@ -92,7 +109,7 @@ public final class TrainingLoop {
                     // Every last-stage rank averages the loss over its DP group, as Megatron does for
                     // logging, so the live view shows the global batch's loss (outside the meter:
                     // it is not the training's traffic).
-                    double global = stage.isLast() ? dpMean(dpGroup, loss, device) : Double.NaN;
+                    double global = stage.isLast() ? dpMean(groups.dpCp(), loss, device) : Double.NaN;
                     if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
                 }
             }
@@ -107,7 +124,7 @@ public final class TrainingLoop {
                 exported = store.exportParameters(); // collective under ZeRO-3: every DP rank takes part
                 // DP replicas hold the same values, so one copy travels; local SGD's replicas
                 // drift between averages, so each is handed back.
-                if (at.dpRank() != 0 && !localSgd) exported = null;
+                if ((at.dpRank() != 0 && !localSgd) || at.cpRank() != 0) exported = null;
             }
             return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
         } finally {

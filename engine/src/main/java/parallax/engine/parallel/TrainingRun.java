@@ -57,12 +57,12 @@ public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks)
     /** Whether the ranks handed back their parameters (the run exported them). */
     public boolean hasParameters() { return ranks.stream().anyMatch(r -> r.parameters() != null); }
 
-    /** The full parameters reassembled from the ranks' exported shards (dp rank 0's copies). */
+    /** The full parameters reassembled from the ranks' exported shards (dp rank 0's, cp rank 0's copies). */
     public Map<String, float[]> parameters() {
         Map<String, List<RankResult>> holders = new LinkedHashMap<>();
         Map<String, RankResult.ParamInfo> infos = new LinkedHashMap<>();
         for (RankResult r : ranks) {
-            if (r.dpRank() != 0 || r.parameters() == null) continue;
+            if (r.dpRank() != 0 || r.coords().cpRank() != 0 || r.parameters() == null) continue;
             for (RankResult.ParamInfo p : r.paramInfo()) {
                 infos.put(p.name(), p);
                 holders.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(r);

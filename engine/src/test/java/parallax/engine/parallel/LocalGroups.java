@@ -30,17 +30,17 @@ final class LocalGroups {
     private final int size;
     private final CyclicBarrier barrier;
     private final Tensor[] slots;
-    private final List<List<BlockingQueue<Tensor>>> mail = new ArrayList<>();
+    /** Point-to-point messages by (src, dst, tag). */
+    private final Map<String, BlockingQueue<Tensor>> mail = new java.util.concurrent.ConcurrentHashMap<>();
 
     LocalGroups(int size) {
         this.size = size;
         this.barrier = new CyclicBarrier(size);
         this.slots = new Tensor[size];
-        for (int i = 0; i < size; i++) {
-            List<BlockingQueue<Tensor>> row = new ArrayList<>();
-            for (int j = 0; j < size; j++) row.add(new LinkedBlockingQueue<>());
-            mail.add(row);
-        }
+    }
+
+    private BlockingQueue<Tensor> box(int src, int dst, int tag) {
+        return mail.computeIfAbsent(src + ">" + dst + "#" + tag, k -> new LinkedBlockingQueue<>());
     }
 
     Comm member(int rank) {
@@ -77,14 +77,19 @@ final class LocalGroups {
                 out.copy_(mine.view(out.sizes()));
             }
 
-            @Override public void send(Tensor t, int dst) {
+            @Override public void send(Tensor t, int dst, int tag) {
                 Tensor c = parallax.engine.torch.Torch.keep(t.detach().clone());
-                mail.get(rank).get(dst).add(c);
+                box(rank, dst, tag).add(c);
             }
 
-            @Override public void recv(Tensor t, int src) {
+            @Override public void sendRecv(Tensor out, int dst, Tensor in, int src) {
+                send(out, dst, -1);
+                recv(in, src, -1);
+            }
+
+            @Override public void recv(Tensor t, int src, int tag) {
                 try {
-                    Tensor c = mail.get(src).get(rank).poll(10, TimeUnit.SECONDS);
+                    Tensor c = box(src, rank, tag).poll(10, TimeUnit.SECONDS);
                     if (c == null) throw new IllegalStateException("recv timed out");
                     try (NoGradGuard ng = new NoGradGuard()) { t.copy_(c); }
                     c.close();
@@ -132,12 +137,13 @@ final class LocalGroups {
         try {
             List<Future<RankResult>> futures = new ArrayList<>();
             for (int rank = 0; rank < world; rank++) {
-                Comm tpC = member.apply(Mesh.tpGroup(shape, rank), rank);
-                Comm dpC = member.apply(Mesh.dpGroup(shape, rank), rank);
-                Comm ppC = member.apply(Mesh.ppGroup(shape, rank), rank);
+                TrainingLoop.Groups rankGroups = new TrainingLoop.Groups(member.apply(Mesh.dpGroup(shape, rank), rank),
+                        member.apply(Mesh.tpGroup(shape, rank), rank), member.apply(Mesh.ppGroup(shape, rank), rank),
+                        member.apply(Mesh.cpGroup(shape, rank), rank), member.apply(Mesh.dpCpGroup(shape, rank), rank));
                 int r = rank;
                 Mesh.Coords at = Mesh.coords(shape, rank);
-                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, at, parallax.engine.torch.Device.cpu(), dpC, tpC, ppC, TrainingLoop.StepListener.NONE)));
+                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, at, parallax.engine.torch.Device.cpu(), rankGroups,
+                        TrainingLoop.StepListener.NONE)));
             }
             List<RankResult> out = new ArrayList<>();
             for (Future<RankResult> f : futures) out.add(f.get(300, TimeUnit.SECONDS));
