@@ -149,4 +149,30 @@ class ParallelTrainingTest {
         assertThrows(UserError.class, () -> base.withLayout(2, 1, 1).withBatch(6).withMicroBatches(2, PipelineParallel.Schedule.GPIPE).validate(2), "batch % micro-batches");
         assertThrows(UserError.class, () -> spec("--ranks 6 --tp 4"), "ranks % (tp*pp)");
     }
+
+    /** The sequence dimension and the newer schedules: each impossible layout is one line naming it (issue 13). */
+    @Test
+    void sequenceAndScheduleLayoutsThatCannotRun() {
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put("--cp 3 --model tiny", "sequence 32 is not divisible by 2 x --cp 3");
+        cases.put("--sp --model tiny", "--sp shards the sequence over the tensor-parallel ranks: it needs --tp 2 or more");
+        cases.put("--pp 2 --vpp 4 --model tiny", "layers 4 are not divisible by --pp x --vpp = 2 x 4");
+        cases.put("--pp 2 --vpp 2 --micro-batches 1 --model tiny", "the interleaved schedule runs micro-batches in groups of --pp: --micro-batches 1 is not a multiple of 2");
+        cases.put("--pp 2 --vpp 2 --micro-batches 3 --batch 6 --model tiny", "--micro-batches 3 is not a multiple of 2");
+        cases.put("--vpp 2 --model tiny", "--vpp interleaves virtual stages of a pipeline: it needs --pp 2 or more");
+        cases.put("--pp 2 --schedule interleaved --model tiny", "--schedule interleaved needs --vpp 2 or more virtual stages per rank");
+        cases.put("--schedule zb-h1 --model tiny", "--schedule zb-h1 fills a pipeline's bubble: it needs --pp 2 or more");
+        cases.put("--pp 2 --schedule zb-h1 --zero 3 --model tiny", "use --zero 0, 1 or 2 with it");
+        cases.put("--tp 2 --sp --cp 2 --sequence 34 --model tiny", "is not divisible by 2 x --cp 2");
+        cases.put("--tp 4 --sp --cp 2 --sequence 44 --model tiny", "--sp: the 22-token sequence of each context-parallel rank is not divisible by --tp 4");
+        cases.put("--pp 2 --schedule zigzag --model tiny", "unknown schedule 'zigzag' (gpipe, 1f1b, interleaved, zb-h1)");
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            UserError e = assertThrows(UserError.class, () -> {
+                TrainSpec s = spec(c.getKey());
+                s.validate(s.world());
+            }, c.getKey());
+            assertTrue(e.getMessage().contains(c.getValue()), c.getKey() + ": " + e.getMessage());
+            assertTrue(!e.getMessage().contains("\n"), c.getKey() + ": one line");
+        }
+    }
 }

@@ -196,6 +196,44 @@ public final class Collectives {
         stats.record(CommStats.Op.RECV, in.nbytes(), 0);
     }
 
+    /** A message on its way (see {@link #isend}). */
+    public interface Pending {
+        /** Returns once the message has left this rank; fails after the group's timeout. */
+        void await();
+    }
+
+    /**
+     * Starts sending {@code t} to group rank {@code dst}, matched by {@code tag}, and returns
+     * at once, as {@code torch.distributed.isend} does: the backend keeps the tensor until
+     * the send is done, and {@link Pending#await} waits for it. A stage that sends this way
+     * never blocks on a neighbour that is itself sending.
+     */
+    public Pending isend(Tensor t, int dst, int tag) {
+        checkPeer("send destination", dst);
+        long bytes = t.nbytes(), t0 = System.nanoTime();
+        Work work;
+        try (PointerScope scope = new PointerScope()) {
+            work = group.send(new TensorVector(t), dst, tag);
+            work.retainReference(); // outlives this scope until await
+        } catch (RuntimeException e) {
+            throw new ClusterError(describe(CommStats.Op.SEND) + " failed: " + nativeMessage(e), e);
+        }
+        return () -> {
+            try {
+                if (!work._wait(new Milliseconds(timeoutMs)))
+                    throw new ClusterError(describe(CommStats.Op.SEND) + " " + TIMEOUT_MARK + " " + timeoutMs / 1000.0
+                            + " s: the receiver did not take the message");
+            } catch (ClusterError e) {
+                throw e;
+            } catch (RuntimeException e) {
+                throw new ClusterError(describe(CommStats.Op.SEND) + " failed: " + nativeMessage(e), e);
+            } finally {
+                work.releaseReference();
+            }
+            stats.record(CommStats.Op.SEND, bytes, System.nanoTime() - t0);
+        };
+    }
+
     /** The c10d backend itself, for the raw-baseline benchmark. */
     Backend backend() { return group; }
 

@@ -99,6 +99,17 @@ public final class Gpt {
     }
 
     /**
+     * How a linear layer runs, y = x W^T + b (bias may be null). The zero-bubble pipeline
+     * schedule swaps in one that leaves the weight gradients for later
+     * ({@code parallel.DeferredWeightGradients}).
+     */
+    public interface Linear {
+        Tensor apply(Tensor x, Tensor weight, Tensor bias);
+
+        Linear PLAIN = (x, w, b) -> torch.linear(x, w, b == null ? new TensorOptional() : new TensorOptional(b));
+    }
+
+    /**
      * One parameter as this rank holds it. {@code shardDim} is -1 when every TP rank
      * holds the whole tensor, else the dimension cut into {@code tpSize} equal parts.
      * {@code nanoGpt} is the name of the tensor holding it in nanoGPT's state_dict (the
@@ -124,6 +135,7 @@ public final class Gpt {
     private final TpOps tp;
     private final Attention attention;
     private final long[] positions;
+    private Linear linear = Linear.PLAIN;
 
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp) {
         this(cfg, tpRank, tpSize, tp, LOCAL, null);
@@ -145,6 +157,9 @@ public final class Gpt {
     }
 
     public Gpt(GptConfig cfg) { this(cfg, 0, 1, TpOps.NONE); }
+
+    /** Runs every linear layer of the blocks and the head through {@code l} from now on. */
+    public void useLinear(Linear l) { this.linear = l; }
 
     public GptConfig config() { return cfg; }
 
@@ -334,8 +349,8 @@ public final class Gpt {
         return torch.layer_norm(x, new long[] {cfg.hidden()}, new TensorOptional(weight), new TensorOptional(bias), 1e-5, false);
     }
 
-    private static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
-        return torch.linear(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias));
+    private Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        return linear.apply(x, weight, bias);
     }
 
     static Tensor keep(List<Tensor> made, Tensor t) {

@@ -32,6 +32,22 @@ public interface Comm {
 
     void recv(Tensor t, int src, int tag);
 
+    /** A send on its way: {@link #await} returns once the message has left this rank. */
+    interface Pending {
+        void await();
+
+        Pending DONE = () -> {};
+    }
+
+    /**
+     * Starts a send and returns at once (torch.distributed.isend); {@code t} must stay
+     * untouched until {@link Pending#await}. Groups without asynchronous sends send now.
+     */
+    default Pending isend(Tensor t, int dst, int tag) {
+        send(t, dst, tag);
+        return Pending.DONE;
+    }
+
     /** Sends {@code out} to {@code dst} while receiving {@code in} from {@code src}: a ring shift without deadlock. */
     void sendRecv(Tensor out, int dst, Tensor in, int src);
 

@@ -21,7 +21,8 @@ import org.bytedeco.pytorch.Tensor;
  *       is an estimate of what the algorithm puts on the wire, and is labelled so.</li>
  *   <li><b>Exposed time</b>: time spent in calls made on the training thread (the one
  *       that created this meter), measured directly; calls on other threads (the DP
- *       bucket thread, the pipeline sender) overlap with compute and are not exposed.</li>
+ *       bucket thread) overlap with compute and are not exposed, and of a send started
+ *       with {@code isend} (the pipeline's) only the wait for it to leave is.</li>
  * </ul>
  */
 public final class CommMeter {
@@ -101,6 +102,12 @@ public final class CommMeter {
             @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = start(); c.reduceScatter(out, in); add("reduceScatter", n, in.nbytes(), end(t0)); }
             @Override public void send(Tensor t, int dst, int tag) { long t0 = start(); c.send(t, dst, tag); add("send", n, t.nbytes(), end(t0)); }
             @Override public void recv(Tensor t, int src, int tag) { long t0 = start(); c.recv(t, src, tag); add("recv", n, t.nbytes(), end(t0)); }
+            @Override public Pending isend(Tensor t, int dst, int tag) {
+                // Issuing is not waiting: only the wait for the message to leave is timed.
+                long bytes = t.nbytes();
+                Pending p = c.isend(t, dst, tag);
+                return () -> { long t0 = start(); p.await(); add("send", n, bytes, end(t0)); };
+            }
             @Override public void sendRecv(Tensor out, int dst, Tensor in, int src) {
                 long t0 = start();
                 c.sendRecv(out, dst, in, src);

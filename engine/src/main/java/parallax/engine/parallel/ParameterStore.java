@@ -58,6 +58,15 @@ public abstract sealed class ParameterStore implements AutoCloseable
     /** The store for ZeRO {@code stage} over units [from, to) of {@code model}, from its deterministic init. */
     public static ParameterStore create(int stage, Gpt model, int from, int to, long seed, DType dtype, Comm dp,
                                         String optimizer, double lr, Device device, boolean offload) {
+        return create(stage, model, List.of(new int[] {from, to}), seed, dtype, dp, optimizer, lr, device, offload);
+    }
+
+    /**
+     * The store over several unit ranges [from, to) (the model chunks of an interleaved
+     * pipeline stage), in the order given.
+     */
+    public static ParameterStore create(int stage, Gpt model, List<int[]> ranges, long seed, DType dtype, Comm dp,
+                                        String optimizer, double lr, Device device, boolean offload) {
         ParameterStore s = switch (stage) {
             case 0 -> new FullReplica(dp, dtype, device, offload);
             case 1 -> new ShardedOptimizer(dp, dtype, device, offload);
@@ -65,7 +74,7 @@ public abstract sealed class ParameterStore implements AutoCloseable
             case 3 -> new ShardedParameters(dp, dtype, device, offload);
             default -> throw new UserError("--zero must be 0, 1, 2 or 3, not " + stage);
         };
-        s.build(model, from, to, seed, optimizer, lr);
+        s.build(model, ranges, seed, optimizer, lr);
         return s;
     }
 
@@ -81,10 +90,10 @@ public abstract sealed class ParameterStore implements AutoCloseable
      * Builds the units' storage from the model's per-name init. Runs outside any step
      * scope: its tensors live until {@link #close}.
      */
-    private void build(Gpt model, int from, int to, long seed, String optimizer, double lr) {
+    private void build(Gpt model, List<int[]> ranges, long seed, String optimizer, double lr) {
         storage.extend();
         try (NoGradGuard ng = new NoGradGuard()) {
-            for (int u = from; u < to; u++) {
+            for (int[] range : ranges) for (int u = range[0]; u < range[1]; u++) {
                 FlatUnit unit = new FlatUnit(u, model.params(u), dp.size());
                 float[] all = new float[(int) unit.padded];
                 for (int i = 0; i < unit.specs.size(); i++) {

@@ -6,8 +6,9 @@ import parallax.engine.cluster.Mesh;
 
 /**
  * What one rank measured during a run: per-step loss (last pipeline stage only, else NaN)
- * and time split, communication by collective type, memory, and optionally its final
- * parameters (for comparing layouts and saving).
+ * and time split, communication by collective type, memory, optionally its final
+ * parameters (for comparing layouts and saving), and the pipeline passes of its last step
+ * with their times (the measured schedule).
  */
 public record RankResult(
         int rank, Mesh.Coords coords, String device,
@@ -15,7 +16,8 @@ public record RankResult(
         Map<String, CommTotals> comm,
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
         int skippedSteps, double finalLossScale,
-        List<ParamInfo> paramInfo, @com.google.gson.annotations.JsonAdapter(PackedFloats.class) Map<String, float[]> parameters) {
+        List<ParamInfo> paramInfo, @com.google.gson.annotations.JsonAdapter(PackedFloats.class) Map<String, float[]> parameters,
+        List<OpTime> lastStepOps) {
 
     public int dpRank() { return coords.dpRank(); }
 
@@ -35,6 +37,13 @@ public record RankResult(
         CommTotals t = comm.get(op);
         return t == null ? 0 : t.bytesHanded();
     }
+
+    /**
+     * One pipeline pass of the run's last step on this rank, as it ran: {@code op} is
+     * F, B or W, then the micro-batch, then ".chunk" for chunks after the first (as in
+     * {@link PipelineSchedule.Op}); times in ms from the step's start.
+     */
+    public record OpTime(String op, double startMs, double endMs) {}
 
     /** How a parameter this rank exported is cut: shardDim -1 means whole. */
     public record ParamInfo(String name, long[] fullShape, int shardDim) {}

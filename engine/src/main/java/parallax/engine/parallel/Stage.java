@@ -43,6 +43,7 @@ public final class Stage {
 
     private final Gpt model;
     private final ParameterStore params;
+    private final DeferredWeightGradients deferred;
     private final int from, to;
     private final boolean first, last;
     private final List<Segment> segments = new ArrayList<>();
@@ -56,6 +57,15 @@ public final class Stage {
      * @param checkpointEvery 0: no recompute; k: recompute, k blocks per segment.
      */
     public Stage(Gpt model, ParameterStore params, int from, int to, int checkpointEvery) {
+        this(model, params, from, to, checkpointEvery, null);
+    }
+
+    /**
+     * @param deferred where the weight gradients wait between B and W when the schedule
+     *                 splits the backward (zero bubble); null: backward computes them all.
+     */
+    public Stage(Gpt model, ParameterStore params, int from, int to, int checkpointEvery, DeferredWeightGradients deferred) {
+        this.deferred = deferred;
         this.model = model;
         this.params = params;
         this.from = from;
@@ -138,6 +148,29 @@ public final class Stage {
      * first stage). Gradient synchronisation runs unit by unit as units finish.
      */
     public Tensor backward(int mb, Tensor gradOutput, double lossScale, boolean lastMicroBatch) {
+        if (deferred != null) deferred.beginBackward(mb);
+        try {
+            return backwardPass(mb, gradOutput, lossScale, lastMicroBatch);
+        } finally {
+            if (deferred != null) deferred.endBackward();
+        }
+    }
+
+    /**
+     * W of micro-batch {@code mb} under a split backward: its weight gradients, then the
+     * units' gradient synchronisation that {@link #backward} left for now.
+     */
+    public void backwardWeights(int mb, boolean lastMicroBatch) {
+        if (deferred == null) throw new IllegalStateException("this stage's backward is not split");
+        deferred.computeWeightGradients(mb);
+        for (int i = segments.size() - 1; i >= 0; i--)
+            for (int u = segments.get(i).to - 1; u >= segments.get(i).from; u--) params.afterBackward(u, mb, lastMicroBatch);
+    }
+
+    /** Whether B leaves the weight gradients to {@link #backwardWeights}. */
+    public boolean splitsBackward() { return deferred != null; }
+
+    private Tensor backwardPass(int mb, Tensor gradOutput, double lossScale, boolean lastMicroBatch) {
         MicroBatch batch = inFlight.remove(mb);
         List<Saved> saved = batch.saved();
         Tensor grad = gradOutput;
@@ -157,7 +190,7 @@ public final class Stage {
             } else {
                 org.bytedeco.pytorch.global.torch.backward(new TensorVector(out), new TensorVector(grad), new org.bytedeco.pytorch.BoolOptional(), false, new TensorVector());
             }
-            for (int u = seg.to - 1; u >= seg.from; u--) params.afterBackward(u, mb, lastMicroBatch);
+            if (deferred == null) for (int u = seg.to - 1; u >= seg.from; u--) params.afterBackward(u, mb, lastMicroBatch);
             grad = s.input == null ? null : s.input.grad();
             liveActivationBytes -= s.bytes;
         }
@@ -176,6 +209,9 @@ public final class Stage {
     }
 
     public long peakActivationBytes() { return peakActivationBytes; }
+
+    /** Activation bytes held right now for micro-batches whose backward has not run. */
+    public long liveActivationBytes() { return liveActivationBytes; }
 
     public void resetPeak() { peakActivationBytes = liveActivationBytes; }
 }

@@ -153,6 +153,9 @@ public record TrainSpec(
                     + " is not a multiple of " + pp);
         if (schedule == PipelineParallel.Schedule.ZB_H1 && pp == 1)
             throw new UserError("--schedule zb-h1 fills a pipeline's bubble: it needs --pp 2 or more");
+        if (schedule == PipelineParallel.Schedule.ZB_H1 && zero == 3)
+            throw new UserError("--schedule zb-h1 keeps weight gradients for later passes, while ZeRO-3 frees each gathered layer "
+                    + "after its backward: use --zero 0, 1 or 2 with it");
         if (model.heads() % tp != 0)
             throw new UserError("heads " + model.heads() + " is not divisible by --tp " + tp);
         if (model.layers() % pp != 0)

@@ -35,6 +35,7 @@ public final class TrainTask implements RankTask {
             @Override public void reduceScatter(Tensor out, Tensor in) { c.reduceScatter(out, in); }
             @Override public void send(Tensor t, int dst, int tag) { c.send(t, dst, tag); }
             @Override public void recv(Tensor t, int src, int tag) { c.recv(t, src, tag); }
+            @Override public Pending isend(Tensor t, int dst, int tag) { return c.isend(t, dst, tag)::await; }
             @Override public void sendRecv(Tensor out, int dst, Tensor in, int src) { c.sendRecv(out, dst, in, src); }
         };
     }

@@ -45,9 +45,11 @@ public final class Training {
         Gpt model = new Gpt(spec.model(), 0, spec.tp(), null);
         long most = 0;
         for (int p = 0; p < spec.pp(); p++) {
-            int[] units = PipelineParallel.stageUnits(spec.model(), spec.pp(), p);
             long n = 0;
-            for (int u = units[0]; u < units[1]; u++) for (Gpt.ParamSpec ps : model.params(u)) n += ps.numel();
+            for (int c = 0; c < spec.virtualStages(); c++) {
+                int[] units = PipelineParallel.chunkUnits(spec.model(), spec.pp(), spec.virtualStages(), c, p);
+                for (int u = units[0]; u < units[1]; u++) for (Gpt.ParamSpec ps : model.params(u)) n += ps.numel();
+            }
             most = Math.max(most, n);
         }
         return (long) (most * HEAP_BYTES_PER_VALUE);

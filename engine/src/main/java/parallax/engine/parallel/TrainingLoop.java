@@ -61,15 +61,22 @@ public final class TrainingLoop {
         long[] positions = ContextParallel.positions(at.cpRank(), spec.cp(), cfg.sequence());
         Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp, spec.sequenceParallel()),
                 new ContextParallel(cp), positions);
-        int[] units = PipelineParallel.stageUnits(cfg, spec.pp(), at.ppRank());
-        ParameterStore store = ParameterStore.create(spec.zero(), model, units[0], units[1], spec.seed(), spec.precision(),
+        // v model chunks per stage (one unless the schedule is interleaved), one store over all of them.
+        int v = spec.virtualStages();
+        List<int[]> ranges = new ArrayList<>();
+        for (int c = 0; c < v; c++) ranges.add(PipelineParallel.chunkUnits(cfg, spec.pp(), v, c, at.ppRank()));
+        ParameterStore store = ParameterStore.create(spec.zero(), model, ranges, spec.seed(), spec.precision(),
                 dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
-        Stage stage = new Stage(model, store, units[0], units[1], spec.checkpointEvery());
+        // Zero bubble: linear layers leave their weight gradients for the schedule's W passes.
+        DeferredWeightGradients deferred = PipelineSchedule.splitsBackward(spec.schedule()) ? new DeferredWeightGradients() : null;
+        if (deferred != null) model.useLinear(deferred);
+        List<Stage> chunks = new ArrayList<>();
+        for (int[] r : ranges) chunks.add(new Stage(model, store, r[0], r[1], spec.checkpointEvery(), deferred));
         // Between stages each rank sends its tokens (its part under cp), sliced again by tp under sp.
         long stageSequence = spec.localSequence() / (spec.sequenceParallel() ? spec.tp() : 1);
-        PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), stageSequence, device);
+        PipelineParallel pipe = new PipelineParallel(chunks, pp, spec.precision(), cfg.hidden(), stageSequence, device);
         MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
         TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
 
@@ -79,7 +86,7 @@ public final class TrainingLoop {
         long tokens = (long) spec.batch() * cfg.sequence();
         // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops-and-mfu);
         // counted for the whole model.
-        double flops = (stage.recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
+        double flops = (chunks.get(0).recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
         double matmul = Flops.measureMatmul(device, 256, 5);
 
         try {
@@ -91,6 +98,7 @@ public final class TrainingLoop {
                     for (int i = 0; i < spec.microBatches(); i++) micro.add(mine.slice(i, spec.microBatches()));
 
                     double lossSum = pipe.step(micro, spec.schedule(), scaler.scale());
+                    if (deferred != null) deferred.endStep();
                     metrics.gradientsHeld(store.gradientBytes());
 
                     boolean overflow = scaler.dynamic() && MixedPrecision.anyRankOverflowed(store.gradientsOverflow(), device, dp, tp, pp);
@@ -100,22 +108,22 @@ public final class TrainingLoop {
                     store.zeroGrad();
                     if (localSgd && (s + 1) % spec.localSgdEvery() == 0) ((FullReplica) store).averageParameters();
 
-                    double loss = stage.isLast() ? lossSum / spec.microBatches() : Double.NaN;
+                    double loss = pipe.holdsLoss() ? lossSum / spec.microBatches() : Double.NaN;
                     device.synchronize(); // the step is over when its kernels are
                     metrics.record(s, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
                             meter.take());
-                    if (stage.isLast() && !Double.isFinite(loss) && !scaler.dynamic())
+                    if (pipe.holdsLoss() && !Double.isFinite(loss) && !scaler.dynamic())
                         throw new IllegalStateException("loss is " + loss + " at step " + (s + 1) + "; training stopped");
                     // Every last-stage rank averages the loss over its DP group, as Megatron does for
                     // logging, so the live view shows the global batch's loss (outside the meter:
                     // it is not the training's traffic).
-                    double global = stage.isLast() ? dpMean(groups.dpCp(), loss, device) : Double.NaN;
+                    double global = pipe.holdsLoss() ? dpMean(groups.dpCp(), loss, device) : Double.NaN;
                     if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
                 }
             }
             Device.AllocatorStats gpu = device.allocatorStats();
             RankResult.RankMemory memory = new RankResult.RankMemory(store.parameterBytes(), metrics.maxGradientBytes(),
-                    store.optimizerBytes(), stage.peakActivationBytes(), Memory.peakRssBytes(),
+                    store.optimizerBytes(), pipe.peakActivationBytes(), Memory.peakRssBytes(),
                     gpu.peakAllocatedBytes(), gpu.reservedBytes(), store.optimizerDevice().label());
             List<RankResult.ParamInfo> info = new ArrayList<>();
             for (Gpt.ParamSpec p : store.specs()) info.add(new RankResult.ParamInfo(p.name(), p.fullShape(), p.shardDim()));
@@ -126,7 +134,7 @@ public final class TrainingLoop {
                 // drift between averages, so each is handed back.
                 if ((at.dpRank() != 0 && !localSgd) || at.cpRank() != 0) exported = null;
             }
-            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
+            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported, pipe.lastTrace());
         } finally {
             pipe.close();
             store.close();

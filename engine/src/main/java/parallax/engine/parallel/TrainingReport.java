@@ -79,8 +79,14 @@ public final class TrainingReport {
             }
             data.put("peer", p);
         }
-        return Report.builder("%parallel " + s.label())
-                .text(text)
+        Report.Builder report = Report.builder("%parallel " + s.label()).text(text);
+        if (s.pp() > 1)
+            report.chart(ScheduleChart.measured(run), "The pipeline passes of the last step on each stage (data, context and tensor rank 0), "
+                    + "as they ran: blue forward, green backward" + (PipelineSchedule.splitsBackward(s.schedule())
+                    ? " (input gradients only), orange the weight-gradient passes the zero-bubble schedule moves into the bubble" : "")
+                    + "; a number is the micro-batch" + (s.virtualStages() > 1 ? ", lighter bars the later model chunks" : "")
+                    + "; white space is time the stage waited.");
+        return report
                 .chart(lossChart(List.of(run)), "Training loss per step (mean cross-entropy over the global batch), measured.")
                 .chart(memoryChart(run), "Per-rank memory counted from live tensors at the end of backward (activations: peak held for backward).")
                 .chart(timeChart(run), "Per-rank median step time split, measured: communication = time in collectives on the training thread "
@@ -222,14 +228,16 @@ public final class TrainingReport {
     }
 
     static Table rankTable(TrainingRun run) {
-        Table t = Table.create("ranks", IntColumn.create("rank"), StringColumn.create("dp,tp,pp"),
+        boolean cp = run.spec().cp() > 1;
+        String coords = cp ? "dp,cp,tp,pp" : "dp,tp,pp";
+        Table t = Table.create("ranks", IntColumn.create("rank"), StringColumn.create(coords),
                 DoubleColumn.create("params MiB"), DoubleColumn.create("grads MiB"), DoubleColumn.create("optimizer MiB"),
                 DoubleColumn.create("activations MiB"), DoubleColumn.create("peak RSS MiB"),
                 DoubleColumn.create("compute ms"), DoubleColumn.create("comm ms"), DoubleColumn.create("idle ms"),
                 StringColumn.create("handed to collectives (MiB)"), DoubleColumn.create("ring traffic MiB"));
         for (RankResult r : run.ranks()) {
             t.intColumn("rank").append(r.rank());
-            t.stringColumn("dp,tp,pp").append(r.dpRank() + "," + r.tpRank() + "," + r.ppRank());
+            t.stringColumn(coords).append(r.dpRank() + "," + (cp ? r.coords().cpRank() + "," : "") + r.tpRank() + "," + r.ppRank());
             t.doubleColumn("params MiB").append(round(r.memory().parameterBytes() / MIB));
             t.doubleColumn("grads MiB").append(round(r.memory().gradientBytes() / MIB));
             t.doubleColumn("optimizer MiB").append(round(r.memory().optimizerBytes() / MIB));

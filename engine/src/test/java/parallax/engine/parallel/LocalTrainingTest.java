@@ -169,6 +169,18 @@ class LocalTrainingTest {
             "1,2,2,false,1,1,0,1,1f1b,0",
             "1,2,2,true,1,1,0,1,1f1b,1",
             "2,1,2,true,1,1,3,2,1f1b,0",
+            "1,1,1,false,2,2,0,2,interleaved,0",
+            "1,1,1,false,2,2,0,4,interleaved,0",
+            "2,1,1,false,2,2,1,4,interleaved,1",
+            "1,1,2,true,2,2,0,4,interleaved,0",
+            "1,1,1,false,4,1,0,8,zb-h1,0",
+            "1,1,1,false,2,1,0,4,zb-h1,1",
+            "2,1,1,false,2,1,2,4,zb-h1,0",
+            "1,1,2,true,2,1,0,4,zb-h1,0",
+            "1,1,2,false,2,1,0,2,zb-h1,0",
+            "1,2,1,false,2,1,0,2,zb-h1,0",
+            "2,2,2,true,2,1,1,2,1f1b,0",
+            "2,2,2,false,2,2,0,2,interleaved,0",
     })
     void sequenceAndContextLayoutsMatchSingleProcess(int dp, int cp, int tp, boolean sp, int pp, int vpp, int zero, int m,
                                                      String schedule, int ckpt) throws Exception {

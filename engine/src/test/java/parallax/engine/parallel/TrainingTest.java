@@ -56,6 +56,15 @@ class TrainingTest {
         cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.GPIPE));
         cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.ONE_F_ONE_B));
         cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.ONE_F_ONE_B).withCheckpoint(2));
+        // Issue 13: the sequence dimension and the newer schedules.
+        cases.add(base().withLayout(1, 2, 1).withSequenceParallel(true));
+        cases.add(base().withLayout(1, 2, 1).withSequenceParallel(true).withCheckpoint(1));
+        cases.add(base().withLayout(1, 1, 1).withCp(2));
+        cases.add(base().withLayout(1, 1, 1).withCp(2).withCheckpoint(1));
+        cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.INTERLEAVED).withVirtualStages(2));
+        cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.INTERLEAVED).withVirtualStages(2).withCheckpoint(1));
+        cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.ZB_H1));
+        cases.add(base().withLayout(1, 1, 2).withMicroBatches(4, PipelineParallel.Schedule.ZB_H1).withCheckpoint(1));
         try (WorkerPool pool = pool(2)) {
             for (TrainSpec spec : cases) check(Training.run(pool, spec, null));
             // A diverging run stops with the step named, as one line.
@@ -77,8 +86,23 @@ class TrainingTest {
         cases.add(base().withLayout(1, 2, 2).withMicroBatches(4, PipelineParallel.Schedule.GPIPE).withCheckpoint(1));
         cases.add(base().withLayout(2, 1, 2).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B));
         cases.add(base().withLayout(2, 1, 2).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B).withZero(1).withCheckpoint(1));
+        cases.add(base().withLayout(2, 1, 1).withCp(2));
+        cases.add(base().withLayout(2, 1, 1).withCp(2).withZero(2).withCheckpoint(1));
+        cases.add(base().withLayout(1, 2, 1).withCp(2).withSequenceParallel(true));
+        cases.add(base().withLayout(1, 1, 2).withCp(2).withMicroBatches(2, PipelineParallel.Schedule.ZB_H1));
         try (WorkerPool pool = pool(4)) {
             for (TrainSpec spec : cases) check(Training.run(pool, spec, null));
+        }
+    }
+
+    /** Three dimensions and sequence parallelism at once over eight worker JVMs (issue 13). */
+    @Test
+    void eightRankContextTensorPipelineLayoutMatchesSingleProcess() {
+        try (WorkerPool pool = pool(8)) {
+            check(Training.run(pool, base().withLayout(1, 2, 2).withCp(2).withSequenceParallel(true)
+                    .withMicroBatches(4, PipelineParallel.Schedule.INTERLEAVED).withVirtualStages(2), null));
+            check(Training.run(pool, base().withLayout(1, 2, 2).withCp(2).withSequenceParallel(true)
+                    .withMicroBatches(2, PipelineParallel.Schedule.ZB_H1).withCheckpoint(1), null));
         }
     }
 
@@ -159,8 +183,7 @@ class TrainingTest {
     }
 
     static void check(TrainingRun run) {
-        String what = run.spec().dp() + "x" + run.spec().tp() + "x" + run.spec().pp() + " zero " + run.spec().zero()
-                + " m " + run.spec().microBatches() + " " + run.spec().schedule() + " ckpt " + run.spec().checkpointEvery();
+        String what = run.spec().label();
         for (int s = 0; s < STEPS; s++) {
             double rel = Math.abs(run.loss()[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
             assertTrue(rel < 1e-5, what + " step " + (s + 1) + ": " + run.loss()[s] + " vs " + reference.loss()[s]);
@@ -170,6 +193,21 @@ class TrainingTest {
                 // Measured, disjoint parts of one thread's step: none negative, together no more than the step.
                 assertTrue(r.commMs()[s] >= 0 && r.idleMs()[s] >= 0 && r.computeMs()[s] >= 0, what + " rank " + r.rank() + " step " + s);
                 assertTrue(r.commMs()[s] + r.idleMs()[s] <= r.stepMs()[s] + 1e-6, what + " comm + idle within the step");
+            }
+            // The passes of the last step ran in the schedule's order, one after another.
+            TrainSpec spec = run.spec();
+            if (spec.pp() > 1) {
+                List<String> want = new ArrayList<>();
+                for (PipelineSchedule.Op op : PipelineSchedule.ops(spec.schedule(), spec.pp(), spec.virtualStages(), spec.microBatches(), r.ppRank()))
+                    want.add(op.toString());
+                List<String> ran = new ArrayList<>();
+                double end = 0;
+                for (RankResult.OpTime t : r.lastStepOps()) {
+                    ran.add(t.op());
+                    assertTrue(t.startMs() >= end - 1e-9 && t.endMs() >= t.startMs(), what + " rank " + r.rank() + " " + t);
+                    end = t.endMs();
+                }
+                assertEquals(want, ran, what + " rank " + r.rank());
             }
         }
         Map<String, float[]> params = run.parameters();
