@@ -48,6 +48,9 @@ import parallax.engine.report.Progress;
 import parallax.magics.MagicContext;
 import parallax.magics.MagicError;
 import parallax.magics.MagicRunner;
+import parallax.magics.Magics;
+import parallax.engine.UserError;
+import parallax.engine.cluster.Cluster;
 
 /**
  * The Parallax Jupyter kernel: Java cells through JShell, magics through picocli
@@ -68,9 +71,25 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
         return t;
     });
     private final long outputLimit;
+    private final MavenResolver maven = MavenResolver.forUser();
+    private final KernelClasspath classpath = new KernelClasspath(KernelClasspath.ofThisJvm(), this::addToClasspath);
+    /** Magics that change this kernel's JShell, so they live here rather than in the magics module. */
+    private final List<Magics.Entry> kernelMagics = List.of(
+            new Magics.Entry("maven", Magics.Kind.LINE,
+                    "Resolve Maven artifacts with their dependencies and add them to the class path (kernel and ranks).",
+                    () -> new MavenCommand(maven, classpath)),
+            new Magics.Entry("jars", Magics.Kind.LINE, "Add jars (paths or globs) to the class path (kernel and ranks).",
+                    () -> new JarsCommand(classpath)),
+            new Magics.Entry("classpath", Magics.Kind.LINE, "Show the class path: what was added, and the kernel's own.",
+                    () -> new ClasspathCommand(classpath)),
+            new Magics.Entry("loadFromPOM", Magics.Kind.CELL,
+                    "Resolve the <dependencies> of a POM in the cell and add them to the class path.",
+                    () -> new LoadFromPomCommand(maven, classpath)));
     private volatile ShellReplyEnvironment env;
     private volatile Thread execThread;
     private volatile boolean interrupted;
+    private volatile boolean cellArrived;
+    private final CompletableFuture<Integer> warmUp;
 
     public ParallaxKernel() {
         this(Long.getLong("parallax.output.limit", DEFAULT_OUTPUT_LIMIT));
@@ -78,8 +97,11 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     ParallaxKernel(long outputLimit) {
         this.outputLimit = outputLimit;
-        // JShell takes a second to start; do it while the client connects.
+        // JShell takes a second to start; do it while the client connects. Then compile a few
+        // throwaway snippets while the kernel waits for its first cell, so that cell does not
+        // pay for a cold javac; a cell that arrives first cuts the warm-up short.
         this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new);
+        this.warmUp = javaReady.thenApplyAsync(java -> java.warmUp(() -> cellArrived));
         setShouldReplaceStdStreams(false);
         Display.install(this);
     }
@@ -178,6 +200,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private synchronized void handleExecute(ShellReplyEnvironment env, Message<ExecuteRequest> message) {
         if (commManager != null) commManager.setMessageContext(message);
+        cellArrived = true;
         ExecuteRequest request = message.getContent();
         int count = request.shouldStoreHistory() && !request.isSilent()
                 ? executionCount.getAndIncrement() : executionCount.get();
@@ -310,7 +333,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private void runMagic(String name, String args, String body) throws CellException {
         try {
-            MagicRunner.run(name, args, body, new MagicContext(magicOutput(), this::evalForMagic));
+            MagicRunner.run(name, args, body, new MagicContext(magicOutput(), this::evalForMagic, kernelMagics));
         } catch (MagicError e) {
             List<String> tb = new ArrayList<>();
             tb.add(e.getMessage());
@@ -324,6 +347,23 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
             if (interrupted) throw interruptedError();
             throw internalError(e);
         }
+    }
+
+    /** Makes jars added by %maven and friends visible to the next cell and to the ranks. */
+    private void addToClasspath(List<java.nio.file.Path> paths) {
+        JavaEvaluator java;
+        try {
+            java = javaEvaluator();
+        } catch (CellException e) {
+            throw new UserError("JShell is not running, so nothing can be added to its class path: " + e.getMessage());
+        }
+        for (java.nio.file.Path p : paths) java.addToClasspath(p.toString());
+        Cluster.session().addClasspath(paths);
+    }
+
+    /** Every magic this kernel runs: the registry's and its own. */
+    List<Magics.Entry> magics() {
+        return new MagicContext(magicOutput(), null, kernelMagics).magics();
     }
 
     /** Lets a cell magic such as %%time evaluate its body as a Java cell. */
@@ -445,12 +485,13 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     @Override
     public ReplacementOptions complete(String code, int at) throws Exception {
-        Optional<ReplacementOptions> magic = MagicCompletion.complete(code, at);
+        Optional<ReplacementOptions> magic = MagicCompletion.complete(magics(), code, at);
         if (magic.isPresent()) return magic.get();
         if (!javaReady.isDone()) return null;
         SourceCodeAnalysis sca = javaReady.join().analysis();
         int[] anchor = new int[1];
-        List<SourceCodeAnalysis.Suggestion> suggestions = sca.completionSuggestions(code, at, anchor);
+        // Magic lines are blanked so JShell completes the Java around them (and in a %%time body).
+        List<SourceCodeAnalysis.Suggestion> suggestions = sca.completionSuggestions(JavaDocs.javaOnly(code), at, anchor);
         List<String> options = new ArrayList<>();
         for (SourceCodeAnalysis.Suggestion s : suggestions) {
             if (!options.contains(s.continuation())) options.add(s.continuation());
@@ -461,24 +502,12 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     @Override
     public DisplayData inspect(String code, int at, boolean extraDetail) throws Exception {
-        Optional<String> magicHelp = MagicCompletion.usageAt(code, at);
+        Optional<String> magicHelp = MagicCompletion.usageAt(magics(), code, at);
         if (magicHelp.isPresent()) return new DisplayData(magicHelp.get());
         if (!javaReady.isDone()) return null;
         SourceCodeAnalysis sca = javaReady.join().analysis();
-        List<SourceCodeAnalysis.Documentation> docs = sca.documentation(code, at, true);
-        if (docs.isEmpty()) {
-            // On a method name without its "(", show that method's signatures.
-            String withParen = code.substring(0, at) + "(" + code.substring(at);
-            docs = sca.documentation(withParen, at + 1, true);
-        }
-        if (docs.isEmpty()) return null;
-        StringBuilder sb = new StringBuilder();
-        for (SourceCodeAnalysis.Documentation d : docs) {
-            sb.append(d.signature()).append('\n');
-            if (d.javadoc() != null && !d.javadoc().isBlank()) sb.append(d.javadoc().strip()).append('\n');
-            sb.append('\n');
-        }
-        return new DisplayData(sb.toString().strip());
+        List<SourceCodeAnalysis.Documentation> docs = JavaDocs.lookup(sca, JavaDocs.javaOnly(code), at);
+        return docs.isEmpty() ? null : JavaDocs.display(docs, extraDetail);
     }
 
     @Override
@@ -510,5 +539,10 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     /** Blocks until JShell is ready (used by the start-up benchmark and tests). */
     void awaitReady() throws CellException {
         javaEvaluator();
+    }
+
+    /** How many warm-up snippets ran before the first cell (tests). */
+    int awaitWarmUp() {
+        return warmUp.join();
     }
 }

@@ -39,6 +39,11 @@ final class SpmdShell {
         }
     }
 
+    /** Makes a jar or classes folder the kernel added (%maven, %jars) visible to later cells. */
+    void addToClasspath(String path) {
+        shell.addToClasspath(path);
+    }
+
     static Dist dist() {
         return current;
     }
