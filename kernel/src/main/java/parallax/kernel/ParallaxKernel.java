@@ -88,7 +88,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     private volatile ShellReplyEnvironment env;
     private volatile Thread execThread;
     private volatile boolean interrupted;
-    private volatile boolean cellArrived;
+    private volatile boolean userWaiting;
     private final CompletableFuture<Integer> warmUp;
 
     public ParallaxKernel() {
@@ -99,9 +99,10 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
         this.outputLimit = outputLimit;
         // JShell takes a second to start; do it while the client connects. Then compile a few
         // throwaway snippets while the kernel waits for its first cell, so that cell does not
-        // pay for a cold javac; a cell that arrives first cuts the warm-up short.
+        // pay for a cold javac; a request that arrives first (a cell, a completion) cuts the
+        // warm-up short.
         this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new);
-        this.warmUp = javaReady.thenApplyAsync(java -> java.warmUp(() -> cellArrived));
+        this.warmUp = javaReady.thenApplyAsync(java -> java.warmUp(() -> userWaiting));
         setShouldReplaceStdStreams(false);
         Display.install(this);
     }
@@ -200,7 +201,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private synchronized void handleExecute(ShellReplyEnvironment env, Message<ExecuteRequest> message) {
         if (commManager != null) commManager.setMessageContext(message);
-        cellArrived = true;
+        userWaiting = true;
         ExecuteRequest request = message.getContent();
         int count = request.shouldStoreHistory() && !request.isSilent()
                 ? executionCount.getAndIncrement() : executionCount.get();
@@ -487,8 +488,9 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     public ReplacementOptions complete(String code, int at) throws Exception {
         Optional<ReplacementOptions> magic = MagicCompletion.complete(magics(), code, at);
         if (magic.isPresent()) return magic.get();
-        if (!javaReady.isDone()) return null;
-        SourceCodeAnalysis sca = javaReady.join().analysis();
+        JavaEvaluator java = readyForAnalysis();
+        if (java == null) return null;
+        SourceCodeAnalysis sca = java.analysis();
         int[] anchor = new int[1];
         // Magic lines are blanked so JShell completes the Java around them (and in a %%time body).
         List<SourceCodeAnalysis.Suggestion> suggestions = sca.completionSuggestions(JavaDocs.javaOnly(code), at, anchor);
@@ -504,18 +506,39 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     public DisplayData inspect(String code, int at, boolean extraDetail) throws Exception {
         Optional<String> magicHelp = MagicCompletion.usageAt(magics(), code, at);
         if (magicHelp.isPresent()) return new DisplayData(magicHelp.get());
-        if (!javaReady.isDone()) return null;
-        SourceCodeAnalysis sca = javaReady.join().analysis();
+        JavaEvaluator java = readyForAnalysis();
+        if (java == null) return null;
+        SourceCodeAnalysis sca = java.analysis();
         List<SourceCodeAnalysis.Documentation> docs = JavaDocs.lookup(sca, JavaDocs.javaOnly(code), at);
         return docs.isEmpty() ? null : JavaDocs.display(docs, extraDetail);
+    }
+
+    /**
+     * JShell for completion and inspection: waits for it to start (a request right after the
+     * kernel started would otherwise find nothing) and for the warm-up to stop, since JShell
+     * must not compile on two threads at once. Null if it is not up within a few seconds.
+     */
+    private JavaEvaluator readyForAnalysis() {
+        try {
+            JavaEvaluator java = javaReady.get(20, TimeUnit.SECONDS);
+            userWaiting = true;
+            warmUp.get(20, TimeUnit.SECONDS);
+            return java;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        } catch (ExecutionException | TimeoutException e) {
+            return javaReady.isDone() && !javaReady.isCompletedExceptionally() ? javaReady.join() : null;
+        }
     }
 
     @Override
     public String isComplete(String code) {
         String trimmed = code.stripLeading();
         if (trimmed.startsWith("%")) return IS_COMPLETE_YES;
-        if (!javaReady.isDone()) return IS_COMPLETE_MAYBE;
-        SourceCodeAnalysis sca = javaReady.join().analysis();
+        JavaEvaluator java = readyForAnalysis();
+        if (java == null) return IS_COMPLETE_MAYBE;
+        SourceCodeAnalysis sca = java.analysis();
         String remaining = code;
         while (!remaining.isBlank()) {
             SourceCodeAnalysis.CompletionInfo info = sca.analyzeCompletion(remaining);
