@@ -134,6 +134,9 @@ final class MavenResolver implements AutoCloseable {
                 .setProxySelector(proxies(settings))
                 .setAuthenticationSelector(credentials(settings))
                 .setSystemProperties(System.getProperties())
+                // Resolver 2 first downloads each repository's list of group prefixes; a mirror
+                // or proxy that refuses it costs a round trip per %maven and a failure offline.
+                .setConfigProperty("aether.remoteRepositoryFilter.prefixes", false)
                 .build()) {
             List<RemoteRepository> effective = sys.newResolutionRepositories(session, repositories);
             CollectRequest collect = new CollectRequest();
@@ -219,6 +222,16 @@ final class MavenResolver implements AutoCloseable {
         String ext = "jar".equals(a.getExtension()) ? "" : " (" + a.getExtension() + ")";
         return a.getGroupId() + ":" + a.getArtifactId() + (a.getClassifier().isEmpty() ? "" : ":" + a.getClassifier())
                 + ":" + a.getVersion() + ext;
+    }
+
+    /**
+     * Builds the resolver's components and reads the settings once, without resolving
+     * anything, so the first {@code %maven} does not pay for it (run while the kernel is idle).
+     */
+    void warmUp() {
+        Settings settings = settings();
+        RepositorySystem sys = system();
+        new SessionBuilderSupplier(sys).get().withLocalRepositoryBaseDirectories(localRepository(settings)).build().close();
     }
 
     private synchronized RepositorySystem system() {

@@ -103,6 +103,8 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
         // warm-up short.
         this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new);
         this.warmUp = javaReady.thenApplyAsync(java -> java.warmUp(() -> userWaiting));
+        // Then the Maven resolver's components, for a first %maven that does not build them.
+        warmUp.thenRunAsync(this::warmUpMaven);
         setShouldReplaceStdStreams(false);
         Display.install(this);
     }
@@ -347,6 +349,15 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
         } catch (Exception e) {
             if (interrupted) throw interruptedError();
             throw internalError(e);
+        }
+    }
+
+    private void warmUpMaven() {
+        if (userWaiting) return;
+        try {
+            maven.warmUp();
+        } catch (RuntimeException e) {
+            // a broken settings.xml is reported by the %maven that reads it, in one line
         }
     }
 
