@@ -93,8 +93,9 @@ final class JavaDocs {
     }
 
     /**
-     * The summary sentence, by javadoc's rule: the description up to the first period followed
-     * by white space (periods inside inline tags such as {@code {@code a.b}} do not count).
+     * The summary sentence, by javadoc's rule (docs/reference.md#javadoc-summary-sentence): the
+     * description up to the first period followed by white space; periods inside inline tags
+     * such as {@code {@code a.b}} do not count.
      */
     static String firstSentence(String javadoc) {
         String d = description(javadoc);

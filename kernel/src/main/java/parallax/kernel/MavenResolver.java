@@ -43,7 +43,8 @@ import parallax.engine.UserError;
 
 /**
  * Maven coordinates to jars, with Maven's own resolver: transitive dependencies by Maven's
- * rules (nearest version wins, test and provided dependencies of dependencies left out),
+ * rules (docs/reference.md#maven-dependency-scopes: nearest version wins, test and provided
+ * dependencies of dependencies left out),
  * the user's settings.xml (local repository, offline, mirrors, proxies, server
  * credentials, repositories of active profiles) and the local repository Maven itself uses,
  * so what Maven downloaded before is not downloaded again.

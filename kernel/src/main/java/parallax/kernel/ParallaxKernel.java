@@ -90,6 +90,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     private volatile boolean interrupted;
     private volatile boolean userWaiting;
     private final CompletableFuture<Integer> warmUp;
+    private final CompletableFuture<Void> kernelInfoSent = new CompletableFuture<>();
 
     public ParallaxKernel() {
         this(Long.getLong("parallax.output.limit", DEFAULT_OUTPUT_LIMIT));
@@ -101,10 +102,13 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
         // throwaway snippets while the kernel waits for its first cell, so that cell does not
         // pay for a cold javac; a request that arrives first (a cell, a completion) cuts the
         // warm-up short.
-        this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new);
-        this.warmUp = javaReady.thenApplyAsync(java -> java.warmUp(() -> userWaiting));
-        // Then the Maven resolver's components, for a first %maven that does not build them.
-        warmUp.thenRunAsync(this::warmUpMaven);
+        this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new, daemon("parallax-jshell"));
+        this.warmUp = javaReady.thenApplyAsync(java -> {
+            awaitQuietAfterKernelInfo();
+            return java.warmUp(() -> userWaiting);
+        }, daemon("parallax-warm-up"));
+        // Beside it, the Maven resolver's components, for a first %maven that does not build them.
+        javaReady.thenRunAsync(this::warmUpMaven, daemon("parallax-maven-warm-up"));
         setShouldReplaceStdStreams(false);
         Display.install(this);
     }
@@ -191,7 +195,25 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private void handleKernelInfo(ShellReplyEnvironment env, Message<KernelInfoRequest> message) {
         env.setBusyDeferIdle();
+        // A client treats the first kernel_info reply as "ready" and may send a cell at once;
+        // answering before JShell exists would only move its start-up into that cell. The
+        // warm-up is not waited for: it runs while the kernel waits for the first request.
+        awaitJShell(KERNEL_INFO_WAIT_SECONDS);
         env.reply(new KernelInfoOk(Header.PROTOCOL_VERISON, "parallax", version(), getLanguageInfo(), getBanner()));
+        kernelInfoSent.complete(null);
+    }
+
+    /** How long the first kernel_info reply waits for JShell to start (a broken JShell is reported by the first cell). */
+    static final long KERNEL_INFO_WAIT_SECONDS = 60;
+
+    private void awaitJShell(long seconds) {
+        try {
+            javaReady.get(seconds, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // the first cell says what went wrong
+        }
     }
 
     static String version() {
@@ -350,6 +372,34 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
             if (interrupted) throw interruptedError();
             throw internalError(e);
         }
+    }
+
+    /**
+     * The warm-up starts a moment after the first kernel_info reply, unless a request came:
+     * a client that sends its first cell at once (nbclient, a script) then finds JShell free
+     * instead of busy with a throwaway snippet. Without a kernel_info it starts after a few seconds.
+     */
+    private void awaitQuietAfterKernelInfo() {
+        try {
+            kernelInfoSent.get(WARM_UP_WITHOUT_KERNEL_INFO_MS, TimeUnit.MILLISECONDS);
+            Thread.sleep(WARM_UP_GRACE_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // no kernel_info: warm up all the same
+        }
+    }
+
+    static final long WARM_UP_GRACE_MS = 250;
+    static final long WARM_UP_WITHOUT_KERNEL_INFO_MS = 3000;
+
+    /** Runs each task on a daemon thread of its own (the common pool has one thread on two cores). */
+    private static java.util.concurrent.Executor daemon(String name) {
+        return task -> {
+            Thread t = new Thread(task, name);
+            t.setDaemon(true);
+            t.start();
+        };
     }
 
     private void warmUpMaven() {

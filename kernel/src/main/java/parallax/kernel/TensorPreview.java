@@ -13,10 +13,10 @@ import parallax.engine.torch.Torch;
 
 /**
  * A libtorch tensor as a cell's value: a header with shape, dtype and device, then the
- * values the way PyTorch's repr prints them (torch/_tensor_str.py): above 1000 elements only
- * the first and last three entries of each dimension, with "..." between; a common format
- * for all entries (integral, fixed with four decimals, or scientific when the magnitudes
- * span more than 1000x or leave [1e-4, 1e8]), right-aligned to one width.
+ * values the way PyTorch's repr prints them (docs/reference.md#pytorch-tensor-repr): above
+ * 1000 elements only the first and last three entries of each dimension, with "..." between;
+ * a common format for all entries (integral, fixed with four decimals, or scientific when the
+ * magnitudes span more than 1000x or leave [1e-4, 1e8]), right-aligned to one width.
  */
 final class TensorPreview {
 
@@ -133,7 +133,7 @@ final class TensorPreview {
         boolean gap = idx.length < shape[d];
         out.append('[');
         if (d == shape.length - 1) {
-            // As _vector_str: the gap counts as an element; lines hold as many as fit the width.
+            // The gap counts as an element; a line holds as many as fit the width.
             List<String> items = new ArrayList<>();
             for (int i = 0; i < idx.length; i++) {
                 if (gap && i == EDGE_ITEMS) items.add(" ...");
@@ -156,8 +156,8 @@ final class TensorPreview {
     }
 
     /**
-     * One format for every printed entry, chosen as PyTorch's _Formatter chooses it: from the
-     * non-zero finite values (all values for integer and bool tensors), padded to their widest.
+     * One format for every printed entry, chosen as PyTorch chooses it: from the non-zero
+     * finite values (all values for integer and bool tensors), padded to their widest.
      */
     static final class Formatter {
         private final boolean integral;
