@@ -112,8 +112,8 @@ final class JavaEvaluator implements AutoCloseable {
                 .filter(v -> shell.status(v).isActive()).count();
     }
 
-    /** Adds a jar or classes folder to what later snippets compile and run against. */
-    void addToClasspath(String path) {
+    /** Adds a jar or classes folder to what later snippets compile and run against (after any warm-up step). */
+    synchronized void addToClasspath(String path) {
         shell.addToClasspath(path);
     }
 
