@@ -93,6 +93,20 @@ class MavenResolverTest {
     }
 
     @Test
+    void noNetworkIsOneLineNamingTheArtifactAndWhereItWasTried() throws Exception {
+        // every repository mirrored to a loopback port where nothing listens: what "no network" looks like
+        String nowhere = "<mirrors><mirror><id>nowhere</id><mirrorOf>*</mirrorOf><url>http://127.0.0.1:9/m2/</url></mirror></mirrors>";
+        try (MavenResolver r = resolver("nonetwork", nowhere)) {
+            UserError e = assertThrows(UserError.class, () -> r.resolve(
+                    List.of(MavenResolver.dependency("org.example:greeter:1.0", "compile")), List.of(), false));
+            assertTrue(e.getMessage().startsWith("could not download org.example:greeter:1.0 (pom) from nowhere (http://127.0.0.1:9/m2/): ")
+                    || e.getMessage().startsWith("could not download org.example:greeter:1.0 from nowhere (http://127.0.0.1:9/m2/): "),
+                    e.getMessage());
+            assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        }
+    }
+
+    @Test
     void settingsMirrorsAreUsedForCentral() throws Exception {
         String mirror = "<mirrors><mirror><id>local-mirror</id><mirrorOf>central</mirrorOf><url>" + repo.url() + "</url></mirror></mirrors>";
         try (MavenResolver r = resolver("mirrored", mirror)) {
