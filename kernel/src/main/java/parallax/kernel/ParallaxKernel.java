@@ -98,7 +98,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     ParallaxKernel(long outputLimit) {
         this.outputLimit = outputLimit;
-        // JShell takes a second to start; do it while the client connects. Then compile a few
+        // JShell takes a while to start; do it while the client connects. Then compile a few
         // throwaway snippets while the kernel waits for its first cell, so that cell does not
         // pay for a cold javac; a request that arrives first (a cell, a completion) cuts the
         // warm-up short.
