@@ -82,6 +82,47 @@ def check_welcome(nb, client, problems):
     timed = any("Wall time:" in o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     if not timed:
         problems.append("00-welcome: %%time output missing")
+    check_welcome_libraries_and_tensors(nb, problems)
+
+
+def cell_outputs(nb, source_start):
+    """The outputs of the first code cell whose source starts with source_start, or None."""
+    for c in nb.cells:
+        if c.cell_type == "code" and c.source.startswith(source_start):
+            return c.get("outputs", [])
+    return None
+
+
+def result_text(outputs):
+    return "".join(o.get("data", {}).get("text/plain", "") for o in outputs or [] if o.output_type == "execute_result")
+
+
+def check_welcome_libraries_and_tensors(nb, problems):
+    """The %maven cell added commons-lang3 and the next cell used it; the tensor preview, heatmap and
+    array preview show what the lesson says, each number recomputed here."""
+    import math
+    out = cell_outputs(nb, "%maven org.apache.commons:commons-lang3:3.17.0")
+    text = "".join(o.get("text", "") for o in out or [] if o.output_type == "stream")
+    if "added org.apache.commons:commons-lang3:3.17.0 (commons-lang3-3.17.0.jar)" not in text:
+        problems.append("00-welcome: %%maven did not add commons-lang3: %r" % text[:300])
+    used = result_text(cell_outputs(nb, "org.apache.commons.lang3.StringUtils.abbreviate"))
+    if used != "Parallax runs Jav...":
+        problems.append("00-welcome: StringUtils.abbreviate gave %r, not 'Parallax runs Jav...'" % used)
+    tensor = result_text(cell_outputs(nb, "float[] w = new float[64 * 64];")).splitlines()
+    weight = lambda q, k: math.exp(-(q - k) / 16.0) if k <= q else 0.0
+    row = lambda q: ", ".join("%.4f" % weight(q, k) for k in (0, 1, 2)) + ",  ..., " + \
+        ", ".join("%.4f" % weight(q, k) for k in (61, 62, 63))
+    expected = ["Tensor shape [64, 64], float32, cpu", "tensor([[" + row(0) + "],", "        [" + row(1) + "],"]
+    if tensor[:3] != expected or tensor[-1] != "        [" + row(63) + "]])" or tensor[4] != "        ...,":
+        problems.append("00-welcome: tensor preview differs: %r" % tensor)
+    heat = [o for o in cell_outputs(nb, "heatmap(weights") or [] if "image/png" in o.get("data", {})]
+    if not heat or png_size(heat[0]["data"]["image/png"]) != (600, 500):
+        problems.append("00-welcome: heatmap is not a 600x500 PNG")
+    squares = [i * i for i in range(1, 1001)]
+    want = "int[1000] {" + ", ".join(map(str, squares[:10])) + ", ... 987 more ..., " + ", ".join(map(str, squares[-3:])) + "}"
+    got = result_text(cell_outputs(nb, "java.util.stream.IntStream.rangeClosed(1, 1000)"))
+    if got != want:
+        problems.append("00-welcome: array preview %r, expected %r" % (got, want))
 
 
 def check_collectives(nb, problems):

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.List;
 import parallax.engine.UserError;
 
@@ -25,6 +26,7 @@ public final class Cluster {
     private Path nodesFile;
     private WorkerPool pool;
     private MetricsServer metrics;
+    private final List<Path> addedClasspath = new ArrayList<>();
 
     private Cluster() {
         this(defaultNodesFile());
@@ -114,8 +116,32 @@ public final class Cluster {
         return pool;
     }
 
-    /** The options this session starts workers with. */
-    public WorkerPool.Options workerOptions() { return WorkerPool.Options.defaults(); }
+    /**
+     * The options this session starts workers with: the defaults, with the jars the kernel's
+     * user added ({@link #addClasspath}) at the end of the class path.
+     */
+    public synchronized WorkerPool.Options workerOptions() {
+        WorkerPool.Options d = WorkerPool.Options.defaults();
+        if (addedClasspath.isEmpty()) return d;
+        StringBuilder cp = new StringBuilder(d.classpath());
+        for (Path p : addedClasspath) cp.append(java.io.File.pathSeparatorChar).append(p.toAbsolutePath());
+        return new WorkerPool.Options(d.logDir(), d.startTimeoutMs(), d.collectiveTimeoutMs(), cp.toString(), d.jvmArgs());
+    }
+
+    /**
+     * Jars or classes folders the kernel added to its own class path ({@code %maven},
+     * {@code %jars}): ranks already running add them to their {@code %%parallel} JShell,
+     * ranks started later have them on their class path.
+     */
+    public synchronized void addClasspath(List<Path> paths) {
+        addedClasspath.addAll(paths);
+        if (pool != null && pool.alive()) pool.addClasspath(paths);
+    }
+
+    /** What {@link #addClasspath} added, in order. */
+    public synchronized List<Path> addedClasspath() {
+        return List.copyOf(addedClasspath);
+    }
 
     /** The pool if one is up, else null. */
     public synchronized WorkerPool current() {

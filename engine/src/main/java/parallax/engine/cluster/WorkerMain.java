@@ -1,8 +1,10 @@
 package parallax.engine.cluster;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -15,7 +17,9 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -60,6 +64,7 @@ public final class WorkerMain {
     private volatile boolean busy;
     private volatile long lastStep = -1;
     private SpmdShell shell;
+    private final List<String> addedClasspath = new ArrayList<>();
 
     private WorkerMain(Map<String, String> opt) {
         this.opt = opt;
@@ -215,9 +220,15 @@ public final class WorkerMain {
         try {
             ensureMesh(parseMesh(cmd.has("mesh") ? cmd.get("mesh").getAsString() : null));
             JsonElement value;
-            if (cmd.get("type").getAsString().equals("exec")) {
-                if (shell == null) shell = new SpmdShell();
+            String type = cmd.get("type").getAsString();
+            if (type.equals("exec")) {
+                if (shell == null) {
+                    shell = new SpmdShell();
+                    addedClasspath.forEach(shell::addToClasspath);
+                }
                 value = shell.eval(cmd.get("code").getAsString(), dist());
+            } else if (type.equals("classpath")) {
+                value = addClasspath(cmd.getAsJsonArray("paths"));
             } else {
                 value = runTask(cmd.get("task").getAsString(), cmd.has("args") ? cmd.get("args").getAsString() : "{}", reporter(id));
             }
@@ -237,6 +248,15 @@ public final class WorkerMain {
         reply.addProperty("lastStep", lastStep);
         reply.add("comm", Wire.GSON.toJsonTree(stats.toMap()));
         Wire.send(control, reply);
+    }
+
+    /** Jars the kernel added to its class path (%maven, %jars) after this rank started. */
+    private JsonElement addClasspath(JsonArray paths) {
+        for (JsonElement p : paths) {
+            addedClasspath.add(p.getAsString());
+            if (shell != null) shell.addToClasspath(p.getAsString());
+        }
+        return new JsonPrimitive(addedClasspath.size());
     }
 
     private JsonElement runTask(String className, String argsJson, RankReporter reporter) throws Exception {

@@ -1,5 +1,6 @@
 package parallax.engine.cluster;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import java.io.BufferedReader;
@@ -305,6 +306,18 @@ public final class WorkerPool implements AutoCloseable {
         JsonObject cmd = Wire.msg("exec");
         cmd.addProperty("code", code);
         return dispatch(cmd, shape, listener);
+    }
+
+    /**
+     * Adds jars or classes folders to every rank's {@code %%parallel} JShell, for a kernel
+     * whose user added them to its own (ranks started later get them on their class path).
+     */
+    public synchronized void addClasspath(List<Path> paths) {
+        JsonObject cmd = Wire.msg("classpath");
+        JsonArray list = new JsonArray();
+        for (Path p : paths) list.add(p.toAbsolutePath().toString());
+        cmd.add("paths", list);
+        dispatch(cmd, null, ev -> {});
     }
 
     private List<JsonElement> dispatch(JsonObject cmd, MeshShape shape, Consumer<RankEvent> listener) {
