@@ -287,7 +287,7 @@ class KernelBehaviour(unittest.TestCase):
                          "ArrayList (500 elements) [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ... 487 more ..., 497, 498, 499]")
 
     def test_a_tensor_shows_shape_dtype_device_and_values(self):
-        reply, msgs = run(self.kc, "var t = parallax.engine.torch.Torch.fromFloats(new float[]{0.5f, -1, 2, 4}, 2, 2);\nt", timeout=120)
+        reply, msgs = run(self.kc, "var t = parallax.engine.torch.Device.cpu().fromFloats(new float[]{0.5f, -1, 2, 4}, 2, 2);\nt", timeout=120)
         self.assertEqual(reply["status"], "ok")
         data = [m for m in msgs if m["msg_type"] == "execute_result"][0]["content"]["data"]
         self.assertEqual(data["text/plain"], "Tensor shape [2, 2], float32, cpu\n"

@@ -9,7 +9,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.knowm.xchart.HeatMapChart;
 import org.knowm.xchart.HeatMapChartBuilder;
-import parallax.engine.torch.Torch;
+import parallax.engine.torch.Device;
 
 /**
  * A libtorch tensor as a cell's value: a header with shape, dtype and device, then the
@@ -92,7 +92,7 @@ final class TensorPreview {
             for (int d = 0; d < shape.length; d++) {
                 long[] idx = edges(shape[d], summarise);
                 keptIndices.add(idx);
-                if (idx.length < shape[d]) kept = kept.index_select(d, Torch.fromLongs(idx, idx.length));
+                if (idx.length < shape[d]) kept = kept.index_select(d, Device.of(kept).fromLongs(idx, idx.length));
             }
             boolean integral = !t.is_floating_point();
             boolean bool = scalarType(t) == torch.ScalarType.Bool;
@@ -224,7 +224,7 @@ final class TensorPreview {
         if (rows == 0 || cols == 0) throw new IllegalArgumentException("heatmap of an empty tensor " + java.util.Arrays.toString(shape(t)));
         float[] v;
         try (PointerScope scope = new PointerScope()) {
-            v = Torch.toFloats(t.detach().cpu());
+            v = Device.hostFloats(t.detach());
         }
         int r = Math.min(rows, HEATMAP_CELLS);
         int c = Math.min(cols, HEATMAP_CELLS);

@@ -16,7 +16,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.knowm.xchart.HeatMapChart;
-import parallax.engine.torch.Torch;
+import parallax.engine.torch.Device;
 
 class TensorPreviewTest {
 
@@ -44,17 +44,17 @@ class TensorPreviewTest {
         long[] longs = new long[2000];
         for (int i = 0; i < longs.length; i++) longs[i] = i;
         return List.of(
-                Torch.fromFloats(arange(6, 1), 2, 3),
-                Torch.fromFloats(new float[] {0.1f, -1.2f, 3.25f}, 3),
-                Torch.fromFloats(new float[] {1e-5f, 1f}, 2),
-                Torch.fromLongs(longs, 2000),
-                Torch.fromFloats(arange(2000, 7), 40, 50),
-                Torch.fromFloats(arange(1200, 1), 12, 10, 10),
-                Torch.fromFloats(new float[] {2.5f}),
-                Torch.fromFloats(new float[] {1f, Float.NaN, Float.POSITIVE_INFINITY, -2f}, 4),
-                Torch.fromFloats(new float[] {1f, 2000f}, 2),
-                Torch.fromFloats(new float[] {1f, 0f, 1f}, 3).to(org.bytedeco.pytorch.global.torch.ScalarType.Bool),
-                Torch.fromLongs(new long[] {3, -20, 100, 4}, 2, 2));
+                Device.cpu().fromFloats(arange(6, 1), 2, 3),
+                Device.cpu().fromFloats(new float[] {0.1f, -1.2f, 3.25f}, 3),
+                Device.cpu().fromFloats(new float[] {1e-5f, 1f}, 2),
+                Device.cpu().fromLongs(longs, 2000),
+                Device.cpu().fromFloats(arange(2000, 7), 40, 50),
+                Device.cpu().fromFloats(arange(1200, 1), 12, 10, 10),
+                Device.cpu().fromFloats(new float[] {2.5f}),
+                Device.cpu().fromFloats(new float[] {1f, Float.NaN, Float.POSITIVE_INFINITY, -2f}, 4),
+                Device.cpu().fromFloats(new float[] {1f, 2000f}, 2),
+                Device.cpu().fromFloats(new float[] {1f, 0f, 1f}, 3).to(org.bytedeco.pytorch.global.torch.ScalarType.Bool),
+                Device.cpu().fromLongs(new long[] {3, -20, 100, 4}, 2, 2));
     }
 
     @Test
@@ -68,23 +68,23 @@ class TensorPreviewTest {
 
     @Test
     void theHeaderNamesShapeDtypeAndDeviceAndBothMimeTypesCarryIt() {
-        Tensor t = Torch.fromFloats(arange(6, 1), 2, 3);
+        Tensor t = Device.cpu().fromFloats(arange(6, 1), 2, 3);
         DisplayData d = new Renderers().render(t);
         String text = (String) d.getData(MIMEType.TEXT_PLAIN);
         assertEquals("Tensor shape [2, 3], float32, cpu\ntensor([[0., 1., 2.],\n        [3., 4., 5.]])", text);
         String html = (String) d.getData(MIMEType.TEXT_HTML);
         assertTrue(html.contains("shape [2, 3], float32, cpu") && html.contains("<pre>tensor([[0., 1., 2.],"), html);
-        assertEquals("Tensor shape [3], int64, cpu", TensorPreview.header(Torch.fromLongs(new long[] {1, 2, 3}, 3)));
+        assertEquals("Tensor shape [3], int64, cpu", TensorPreview.header(Device.cpu().fromLongs(new long[] {1, 2, 3}, 3)));
         assertEquals("Tensor shape [2], bfloat16, cpu",
-                TensorPreview.header(Torch.fromFloats(new float[] {1, 2}, 2).to(org.bytedeco.pytorch.global.torch.ScalarType.BFloat16)));
+                TensorPreview.header(Device.cpu().fromFloats(new float[] {1, 2}, 2).to(org.bytedeco.pytorch.global.torch.ScalarType.BFloat16)));
     }
 
     @Test
     void aLargeMatrixBecomesAHeatmapOfBlockMeans() {
         // 100 x 80: block means on 64 x 64; a 2 x 3 tensor keeps its cells
-        HeatMapChart big = TensorPreview.heatmap(Torch.fromFloats(arange(8000, 1), 100, 80), "weights");
+        HeatMapChart big = TensorPreview.heatmap(Device.cpu().fromFloats(arange(8000, 1), 100, 80), "weights");
         assertEquals("weights: shape [100, 80], block means on 64x64", big.getTitle());
-        HeatMapChart small = TensorPreview.heatmap(Torch.fromFloats(arange(6, 1), 2, 3), null);
+        HeatMapChart small = TensorPreview.heatmap(Device.cpu().fromFloats(arange(6, 1), 2, 3), null);
         assertEquals("shape [2, 3]", small.getTitle());
         List<Number[]> data = new java.util.ArrayList<>();
         for (Object cell : small.getHeatMapSeries().getHeatData()) data.add((Number[]) cell);
@@ -94,7 +94,7 @@ class TensorPreviewTest {
         assertTrue(data.stream().anyMatch(c -> c[0].intValue() == 0 && c[1].intValue() == 0 && c[2].doubleValue() == 3.0));
         assertTrue(Renderers.pngBytes(small).length > 0);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> TensorPreview.heatmap(Torch.fromFloats(arange(6, 1), 6), null));
+                () -> TensorPreview.heatmap(Device.cpu().fromFloats(arange(6, 1), 6), null));
         assertEquals("heatmap needs a 2-D tensor, this one has shape [6]", e.getMessage());
     }
 

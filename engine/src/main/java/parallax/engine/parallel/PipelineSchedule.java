@@ -191,6 +191,50 @@ public final class PipelineSchedule {
         return new Timeline(schedule, p, v, m, slots, makespan, busy);
     }
 
+    /**
+     * A run's pipeline as measured against the model: the median pass times of its last
+     * step (F, B, and W where the schedule splits the backward; ms), the bubble it measured
+     * (mean over stages of 1 - busy / the longest stage's span, each stage on its own clock
+     * from its step's start), the bubble {@link #simulate} gives for those same pass times,
+     * and the closed form ({@link #bubbleFraction}).
+     */
+    public record Measurement(PipelineParallel.Schedule schedule, int p, int v, int m, double fMs, double bMs, double wMs,
+                              double measuredBubble, double simulatedBubble, double closedFormBubble) {}
+
+    /** The {@link Measurement} of a pipelined run (the ranks of one pipeline: data, context and tensor rank 0). */
+    public static Measurement measure(TrainSpec spec, List<RankResult> ranks) {
+        if (spec.pp() < 2) throw new UserError("a pipeline measurement needs --pp 2 or more");
+        Map<Kind, List<Double>> times = new HashMap<>();
+        double span = 0, busy = 0;
+        int stages = 0;
+        for (RankResult r : ranks) {
+            if (r.coords().dpRank() != 0 || r.coords().tpRank() != 0 || r.coords().cpRank() != 0) continue;
+            stages++;
+            double end = 0;
+            for (RankResult.OpTime t : r.lastStepOps()) {
+                double d = t.endMs() - t.startMs();
+                times.computeIfAbsent(Kind.valueOf(t.op().substring(0, 1)), k -> new ArrayList<>()).add(d);
+                busy += d;
+                end = Math.max(end, t.endMs());
+            }
+            span = Math.max(span, end);
+        }
+        double f = median(times.get(Kind.F)), b = median(times.get(Kind.B)), w = times.containsKey(Kind.W) ? median(times.get(Kind.W)) : 0;
+        int p = spec.pp(), v = spec.virtualStages(), m = spec.microBatches();
+        double measured = 1 - busy / stages / span;
+        // Schedules that do not split the backward measured B with its weight gradients (w is 0).
+        double simulated = simulate(spec.schedule(), p, v, m, f, b, w, 0).bubbleFraction();
+        return new Measurement(spec.schedule(), p, v, m, f, b, w, measured, simulated, bubbleFraction(spec.schedule(), p, v, m, f, b, w));
+    }
+
+    private static double median(List<Double> xs) {
+        if (xs == null || xs.isEmpty()) throw new IllegalStateException("the run recorded no pipeline passes");
+        List<Double> s = new ArrayList<>(xs);
+        s.sort(null);
+        int n = s.size();
+        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
+    }
+
     private static Double plus(Double t, double d) { return t == null ? null : t + d; }
 
     private static String key(Kind kind, int virtualStage, int mb) { return kind + ":" + virtualStage + ":" + mb; }

@@ -112,4 +112,7 @@ public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks)
             throw new UserError("this run did not export its parameters: train with --save FILE (or TrainSpec.withExport(true))");
         Checkpoint.save(spec.model(), parameters(), checkpointMetadata(), path);
     }
+
+    /** The pipeline's measured pass times and bubble against the simulation and the closed form (pp 2 or more). */
+    public PipelineSchedule.Measurement pipeline() { return PipelineSchedule.measure(spec, ranks); }
 }
