@@ -796,6 +796,70 @@ def check_pipeline(nb, problems):
             out.fail("1F1B activations %s MiB, GPipe %s: at most p/m = 2/8 of GPipe's expected" % (f, g))
         same_final_loss(out, rows, ["pp=2,m=8,gpipe", "pp=2,m=8,1f1b"], "the schedule does not change the step")
 
+    # Interleaved and zero-bubble, simulated with unit pass times: the closed forms of the
+    # papers recomputed here, and the first stage's activations in flight from Megatron's
+    # warm-up count ((p-1)*2 + (v-1)*p forwards, then one more) over v chunks.
+    out = L.cell("PipelineSchedule.simulate(Schedule.ONE_F_ONE_B")
+    sims = {}
+    for mm in re.finditer(r"(\S+)\s+p=(\d+) v=(\d+) m=(\d+)\s+simulated bubble ([\d.]+)\s+closed form ([\d.]+)\s+"
+                          r"peak micro-batches in flight ([\d.]+)", out.text):
+        name, pp, v, mb = mm.group(1), int(mm.group(2)), int(mm.group(3)), int(mm.group(4))
+        sims[name] = (pp, v, mb) + tuple(float(mm.group(k)) for k in (5, 6, 7))
+    if sorted(sims) != ["1f1b", "interleaved", "zb-h1"]:
+        out.fail("simulated schedules %s, expected 1f1b, interleaved, zb-h1" % sorted(sims))
+    else:
+        for name, (pp, v, mb, sim, closed, peak) in sims.items():
+            want = {"1f1b": (pp - 1) / (mb + pp - 1), "interleaved": (pp - 1) / (v * mb + pp - 1),
+                    "zb-h1": (pp - 1) * (1 + 1 - 1) / ((pp - 1) * (1 + 1 - 1) + mb * 3)}[name]
+            if abs(sim - want) > 0.0005 + 1e-9 or abs(closed - want) > 0.0005 + 1e-9:
+                out.fail("%s p=%d v=%d m=%d: simulated %.3f, closed form %.3f, expected %.4f" % (name, pp, v, mb, sim, closed, want))
+            want_peak = pp if v == 1 else ((pp - 1) * 2 + (v - 1) * pp + 1) / v
+            if abs(peak - want_peak) > 0.05:
+                out.fail("%s: %.1f micro-batches in flight on the first stage, expected %.2f" % (name, peak, want_peak))
+        if not sims["zb-h1"][3] < sims["interleaved"][3] < sims["1f1b"][3]:
+            out.fail("the lesson's pictures show zb-h1 < interleaved < 1f1b: %s" % {k: v[3] for k, v in sims.items()})
+
+    layouts = ["pp=2,m=4,1f1b", "pp=2,vpp=2,m=4,interleaved", "pp=2,m=4,zb-h1"]
+    out = L.cell('"pp=2,mb=4,schedule=zb-h1"')
+    rows = compare_rows(out)
+    if sorted(rows) != sorted(layouts):
+        out.fail("layouts %s, expected %s" % (sorted(rows), layouts))
+    else:
+        same_final_loss(out, rows, layouts, "the three schedules compute the same step")
+
+    # Measured: F, B, W medians; the closed form for them recomputed; the measured bubble near
+    # the simulation that replays each pass with its measured time (two of three within 0.15,
+    # none beyond 0.25: transfers and wake-ups on two shared cores are what it leaves out).
+    out = L.cell("r.pipeline()")
+    meas = {}
+    for mm in re.finditer(r"(pp=\S+)\s+F ([\d.]+) ms\s+B ([\d.]+) ms\s+W ([\d.]+) ms\s+bubble measured ([\d.]+)\s+"
+                          r"simulated ([\d.]+)\s+closed form ([\d.]+)", out.text):
+        meas[mm.group(1)] = tuple(float(mm.group(k)) for k in range(2, 8))
+    if sorted(meas) != sorted(layouts):
+        out.fail("measured layouts %s, expected %s" % (sorted(meas), layouts))
+        return
+    pp, mb = 2, 4
+    for name, (f, b, w, measured, sim, closed) in meas.items():
+        if name.endswith("zb-h1"):
+            want = (pp - 1) * (f + b - w) / ((pp - 1) * (f + b - w) + mb * (f + b + w))
+            if not w > 0.2 * (b + w):
+                out.fail("%s: the lesson calls W a sizeable part of the backward: W %.2f ms, B %.2f ms" % (name, w, b))
+        elif name.endswith("interleaved"):
+            want = (pp - 1) / (2 * mb + pp - 1)
+        else:
+            want = (pp - 1) / (mb + pp - 1)
+        if not name.endswith("zb-h1") and w != 0:
+            out.fail("%s runs W inside B, yet shows W %.2f ms" % (name, w))
+        if abs(closed - want) > 0.002:
+            out.fail("%s: closed form %.3f, recomputed from the printed times %.4f" % (name, closed, want))
+    zb, one = meas["pp=2,m=4,zb-h1"], meas["pp=2,m=4,1f1b"]
+    if not zb[5] < one[5]:
+        out.fail("with W > 0 the zero-bubble closed form is below 1F1B's: %.3f vs %.3f" % (zb[5], one[5]))
+    gaps = [abs(x[3] - x[4]) for x in meas.values()]
+    if sum(g <= 0.15 for g in gaps) < 2 or max(gaps) > 0.25:
+        out.fail("measured bubbles %s against simulated %s: need two within 0.15 and none beyond 0.25"
+                 % ([x[3] for x in meas.values()], [x[4] for x in meas.values()]))
+
 
 def check_hybrid(nb, problems):
     L = Lesson("05-hybrid-and-memory", nb, problems)
