@@ -65,6 +65,13 @@ public final class Gpt {
          */
         default Tensor sequenceParallelWeight(Tensor w) { return w; }
 
+        /**
+         * Sequence parallelism: {@code gathered} (the whole sequence, all-gathered from
+         * {@code shard}) has been used by the linear layers whose outputs are
+         * {@code consumers}; keep only the shard until their backward needs it again.
+         */
+        default void keepShardOnly(Tensor gathered, Tensor shard, Tensor... consumers) {}
+
         TpOps NONE = new TpOps() {
             @Override public Tensor copyToTensorParallel(Tensor x) { return x; }
             @Override public Tensor reduceFromTensorParallel(Tensor x) { return x; }
@@ -288,20 +295,23 @@ public final class Gpt {
 
         // Attention: x + g(out_proj(attn(f(ln1(x))))); with sequence parallelism f and g
         // are an all-gather and a reduce-scatter along the sequence.
-        Tensor a = keep(made, layerNorm(x, sp(w, p + "ln1.w"), sp(w, p + "ln1.b")));
-        a = keep(made, intoTensorParallel(a));
+        Tensor ln1 = keep(made, layerNorm(x, sp(w, p + "ln1.w"), sp(w, p + "ln1.b")));
+        Tensor a = keep(made, intoTensorParallel(ln1));
         long b = a.size(0), t = a.size(1);
-        Tensor q = heads(keep(made, linear(a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq"))), b, t, heads, hd);
-        Tensor k = heads(keep(made, linear(a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk"))), b, t, heads, hd);
-        Tensor v = heads(keep(made, linear(a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv"))), b, t, heads, hd);
+        Tensor qLin = keep(made, linear(a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq")));
+        Tensor kLin = keep(made, linear(a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk")));
+        Tensor vLin = keep(made, linear(a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv")));
+        if (tp.sequenceParallel()) tp.keepShardOnly(a, ln1, qLin, kLin, vLin);
+        Tensor q = heads(qLin, b, t, heads, hd), k = heads(kLin, b, t, heads, hd), v = heads(vLin, b, t, heads, hd);
         Tensor y = attention.attend(q, k, v, positions, made);   // (B, heads, T, hd)
         y = keep(made, y.transpose(1, 2).contiguous().view(b, t, local));
         Tensor x1 = keep(made, x.add(rowParallel(y, w.apply(p + "attn.wo"), sp(w, p + "attn.bo"), made)));
 
         // MLP: x1 + g(fc2(gelu(fc1(f(ln2(x1)))))).
-        Tensor m = keep(made, layerNorm(x1, sp(w, p + "ln2.w"), sp(w, p + "ln2.b")));
-        m = keep(made, intoTensorParallel(m));
+        Tensor ln2 = keep(made, layerNorm(x1, sp(w, p + "ln2.w"), sp(w, p + "ln2.b")));
+        Tensor m = keep(made, intoTensorParallel(ln2));
         Tensor h1 = keep(made, linear(m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
+        if (tp.sequenceParallel()) tp.keepShardOnly(m, ln2, h1);
         Tensor g = keep(made, torch.gelu(h1));
         return keep(made, x1.add(rowParallel(g, w.apply(p + "mlp.w2"), sp(w, p + "mlp.b2"), made)));
     }
@@ -332,10 +342,19 @@ public final class Gpt {
     }
 
     private Tensor head(Tensor x, Tensor targets, Function<String, Tensor> w, List<Tensor> made) {
-        // The head is replicated on every TP rank: it sees the whole sequence.
-        if (tp.sequenceParallel()) x = keep(made, tp.gatherForReplicated(x));
-        Tensor n = keep(made, layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b")));
-        Tensor logits = keep(made, linear(n, w.apply("head.w"), null));
+        // The head is replicated on every TP rank: it sees the whole sequence. Under sequence
+        // parallelism the final LayerNorm still runs on this rank's slice, then the slices
+        // are gathered for the head (and only the slice is kept for its backward).
+        Tensor logits;
+        if (tp.sequenceParallel()) {
+            Tensor nShard = keep(made, layerNorm(x, sp(w, "lnf.w"), sp(w, "lnf.b")));
+            Tensor n = keep(made, tp.gatherForReplicated(nShard));
+            logits = keep(made, linear(n, w.apply("head.w"), null));
+            tp.keepShardOnly(n, nShard, logits);
+        } else {
+            Tensor n = keep(made, layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b")));
+            logits = keep(made, linear(n, w.apply("head.w"), null));
+        }
         // The loss is taken in fp32 whatever the compute type (as mixed-precision recipes do).
         Tensor flat = keep(made, logits.view(-1, cfg.vocab()).to(torch.ScalarType.Float));
         return keep(made, torch.cross_entropy_loss(flat, targets.view(-1)));
