@@ -42,7 +42,7 @@ public final class ConvertCommand extends MagicCommand {
     @Option(names = "--check", description = "For an engine checkpoint written as .onnx: run the graph in ONNX Runtime on a few token sequences and compare its logits with the engine's libtorch forward (pass: max difference <= 1e-5 x max(1, max |logit|)).")
     boolean check;
 
-    @Option(names = "--bench", paramLabel = "MB", description = "Benchmark instead: generate an F32 safetensors file of MB megabytes in --tmp, convert it to GGUF F16, Q8_0 and Q4_K_M and compare with a plain copy.")
+    @Option(names = "--bench", paramLabel = "MB", description = "Benchmark instead: generate an F32 safetensors file of MB megabytes in --tmp, convert it to GGUF F16, Q8_0 and Q4_K_M and compare with a plain copy; then time the dequantization of every ggml block type (M values/s, one thread).")
     Long benchMegabytes;
 
     @Option(names = "--repeat", defaultValue = "3", description = "Runs per case for --bench (median reported). Default: ${DEFAULT-VALUE}.")

@@ -39,16 +39,21 @@ public final class QuantComparison {
     public record Row(String type, long bytes, double bitsPerParameter, double engineMeanKl, double engineTop1,
                       double llamaCppMeanKl, double llamaCppTop1) {}
 
-    public record Result(String checkpoint, long parameters, int heldTokens, List<Row> rows, String llamaCpp) {}
+    public record Result(String checkpoint, long parameters, int positions, List<Row> rows, String llamaCpp) {}
 
-    /** Writes {@code dir}/NAME-TYPE.gguf for each type (f32, f16, q8_0, q5_k_m, q4_k_m, q4_0 ...) and measures it. */
+    /**
+     * Writes {@code dir}/NAME-TYPE.gguf for each type (f32, f16, q8_0, q5_k_m, q4_k_m, q4_0 ...)
+     * and measures it over the held text in windows of {@link #window} tokens, the same
+     * positions for both judges.
+     */
     public static Result run(Path checkpoint, Path dir, List<String> types) {
         Checkpoint.Loaded f32 = Checkpoint.load(checkpoint);
         long params = f32.tensors().values().stream().mapToLong(v -> v.length).sum();
         Optional<String> missing = LlamaCpp.missing();
-        long[] held = CheckpointGguf.byteIds(QuantCheck.HELD_TEXT);
-        long[] window = Arrays.copyOf(held, Math.min(held.length, f32.config().sequence()));
-        double[][] ref = logProbs(f32, window);
+        List<long[]> windows = windows(f32.config());
+        List<double[][]> ref = new ArrayList<>();
+        for (long[] w : windows) ref.add(logProbs(f32, w));
+        int positions = windows.stream().mapToInt(w -> w.length).sum();
         String stem = checkpoint.getFileName().toString().replaceFirst("\\.safetensors$", "");
         List<Row> rows = new ArrayList<>();
         for (String t : types) {
@@ -61,17 +66,40 @@ public final class QuantComparison {
             } catch (IOException e) {
                 throw new UserError(file + ": " + e.getMessage());
             }
-            QuantCheck.Result q = QuantCheck.run(f32, file, o.label());
-            double kl = Double.NaN, top1 = Double.NaN;
-            if (missing.isEmpty()) {
-                float[][] lp = (float[][]) new LlamaCpp.Request(file, f32.config().sequence(), true).logProbs(window).run().get(0);
-                double[] m = klAndTop1(ref, lp);
-                kl = m[0];
-                top1 = m[1];
+            Checkpoint.Loaded q = CheckpointGguf.load(file);
+            double[] engine = new double[2];
+            double[] llama = {Double.NaN, Double.NaN};
+            LlamaCpp.Request req = missing.isEmpty() ? new LlamaCpp.Request(file, f32.config().sequence(), true) : null;
+            for (int i = 0; i < windows.size(); i++) {
+                add(engine, klAndTop1(ref.get(i), logProbs(q, windows.get(i))), windows.get(i).length);
+                if (req != null) req.logProbs(windows.get(i));
             }
-            rows.add(new Row(o.label(), bytes, 8.0 * bytes / params, q.meanKl(), q.top1Agreement(), kl, top1));
+            if (req != null) {
+                List<Object> answers = req.run();
+                llama = new double[2];
+                for (int i = 0; i < windows.size(); i++) add(llama, klAndTop1(ref.get(i), (float[][]) answers.get(i)), windows.get(i).length);
+                llama[0] /= positions;
+                llama[1] /= positions;
+            }
+            rows.add(new Row(o.label(), bytes, 8.0 * bytes / params, engine[0] / positions, engine[1] / positions, llama[0], llama[1]));
         }
-        return new Result(checkpoint.toString(), params, window.length, rows, missing.orElse("node-llama-cpp " + LlamaCpp.VERSION));
+        return new Result(checkpoint.toString(), params, positions, rows, missing.orElse("node-llama-cpp " + LlamaCpp.VERSION));
+    }
+
+    /** The held text's byte ids in windows a little shorter than the context (llama.cpp needs room for the next token). */
+    static List<long[]> windows(GptConfig c) {
+        long[] ids = CheckpointGguf.byteIds(QuantCheck.HELD_TEXT);
+        for (int i = 0; i < ids.length; i++) ids[i] %= c.vocab();
+        int w = Math.max(2, c.sequence() - 8);
+        List<long[]> out = new ArrayList<>();
+        for (int start = 0; start + 2 <= ids.length; start += w) out.add(Arrays.copyOfRange(ids, start, Math.min(ids.length, start + w)));
+        return out;
+    }
+
+    /** Adds a window's (mean KL, top-1 share) weighted by its positions. */
+    private static void add(double[] sum, double[] m, int n) {
+        sum[0] += m[0] * n;
+        sum[1] += m[1] * n;
     }
 
     static Converter.Options options(String type) {
@@ -96,8 +124,17 @@ public final class QuantComparison {
         return out;
     }
 
-    /** Mean KL(P_ref || P_other) over positions and the share of positions with the same argmax. */
     static double[] klAndTop1(double[][] ref, float[][] other) {
+        double[][] d = new double[other.length][];
+        for (int t = 0; t < other.length; t++) {
+            d[t] = new double[other[t].length];
+            for (int k = 0; k < d[t].length; k++) d[t][k] = other[t][k];
+        }
+        return klAndTop1(ref, d);
+    }
+
+    /** Mean KL(P_ref || P_other) over positions and the share of positions with the same argmax. */
+    static double[] klAndTop1(double[][] ref, double[][] other) {
         double kl = 0;
         int same = 0;
         for (int t = 0; t < ref.length; t++) {
@@ -146,7 +183,7 @@ public final class QuantComparison {
             l.setMarker(SeriesMarkers.DIAMOND);
         }
         String text = String.format(Locale.ROOT, "%,d parameters, %d positions of a held text; KL in nats against the F32 checkpoint run by the engine. "
-                + "llama.cpp: %s.", r.parameters(), r.heldTokens(), r.llamaCpp());
+                + "llama.cpp: %s.", r.parameters(), r.positions(), r.llamaCpp());
         return Report.builder("quant types: size against KL divergence").text(text)
                 .table(Table.create("quant types", type, bytes, bits, ekl, etop, lkl, ltop),
                         "bytes of the whole file (header included); KL and top-1 over the held text")

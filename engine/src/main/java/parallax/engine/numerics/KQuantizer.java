@@ -78,6 +78,9 @@ public final class KQuantizer {
     private final float[] mins = new float[MAX_LANES];
     private final int[] choice = new int[MAX_LANES];
     private final int[] levels = new int[QK_K];
+    /** One packed super-block (at most Q6_K's 210 bytes). */
+    private final byte[] blockBytes = new byte[256];
+    private final ByteBuffer block = ByteBuffer.wrap(blockBytes).order(ByteOrder.LITTLE_ENDIAN);
 
     /** The types this class writes. */
     public static boolean writes(DType t) {
@@ -91,8 +94,8 @@ public final class KQuantizer {
     public void quantize(DType t, float[] x, int n, ByteBuffer out, float[] decoded) {
         if (n % QK_K != 0) throw new IllegalArgumentException(n + " values are not whole super-blocks of 256");
         if (!writes(t)) throw new IllegalArgumentException("KQuantizer does not write " + t);
-        ByteBuffer b = out.order() == ByteOrder.LITTLE_ENDIAN ? out : out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         int at = out.position();
+        int bytes = t.blockBytes();
         for (int g = 0; g < n; g += GROUP * QK_K) {
             int superBlocks = Math.min(GROUP, (n - g) / QK_K);
             switch (t) {
@@ -100,19 +103,24 @@ public final class KQuantizer {
                 case Q5_K: fitScalesAndMins(x, g, superBlocks * 8, 31, -0.5f, 15); break;
                 default: fitSignedScales(x, g, superBlocks * 16); break;
             }
-            for (int s = 0; s < superBlocks; s++, at += t.blockBytes()) {
+            for (int s = 0; s < superBlocks; s++, at += bytes) {
+                // each super-block is packed in a small heap buffer, then copied out in one piece
                 int i = g + s * QK_K;
                 switch (t) {
-                    case Q4_K: q4K(x, i, b, at, s * 8); break;
-                    case Q5_K: q5K(x, i, b, at, s * 8); break;
-                    default: q6K(x, i, b, at, s * 16); break;
+                    case Q4_K: q4K(x, i, block, 0, s * 8); break;
+                    case Q5_K: q5K(x, i, block, 0, s * 8); break;
+                    default: q6K(x, i, block, 0, s * 16); break;
+                }
+                out.put(at, blockBytes, 0, bytes);
+                if (decoded != null) {
+                    // what a reader decodes, by the reader's own code
+                    switch (t) {
+                        case Q4_K: KQuants.q4K(block, 0, decoded, i); break;
+                        case Q5_K: KQuants.q5K(block, 0, decoded, i); break;
+                        default: KQuants.q6K(block, 0, decoded, i); break;
+                    }
                 }
             }
-        }
-        if (decoded != null) {
-            ByteBuffer written = b.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-            written.position(out.position());
-            GgmlQuants.dequantize(t, written, decoded, n);
         }
         out.position(at);
     }
