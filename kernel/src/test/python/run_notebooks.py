@@ -1475,9 +1475,11 @@ def check_llama_cpp(L, work, np):
     if not all(sizes[i] > sizes[i + 1] for i in range(4)) or not all(kl[want[i]] < kl[want[i + 1]] for i in range(4)):
         out.fail("from F32 to Q4_K_M the files must shrink and the KL grow: sizes %s, KL %s" % (sizes, kl))
     for t in want[1:]:
-        # llama.cpp sees the file's rounding plus its own floor: never much below the engine's KL, never far above both
+        # llama.cpp sees the file's rounding plus its own floor, plus the rounding of the activations its CPU
+        # dot products make (Q8_0 activations for Q8_0 weights, Q8_K for K-quants): not below the engine's KL by
+        # much, and within a few times it where the file's rounding dominates
         a, b = kl[t], kl_llama[t]
-        if b is None or not (a / 3 <= b <= 3 * a + 2 * floor):
+        if b is None or not (a / 3 <= b <= 5 * a + 2 * floor):
             out.fail("%s: llama.cpp's KL %s against the engine's %s and llama.cpp's F32 floor %s" % (t, b, a, floor))
 
 

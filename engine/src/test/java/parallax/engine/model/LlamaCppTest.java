@@ -169,8 +169,10 @@ class LlamaCppTest {
                 QuantComparison.Row prev = r.rows().get(i - 1);
                 if (i <= 4) assertTrue(row.bytes() < prev.bytes(), "sizes shrink from F32 to Q4_K_M: " + r.rows());
                 if (i <= 4) assertTrue(row.engineMeanKl() > prev.engineMeanKl(), "KL grows as the files shrink: " + r.rows());
-                // the two judges agree on each file within a factor of 3 (llama.cpp adds its FP16 GELU table)
-                if (i >= 2) assertTrue(row.llamaCppMeanKl() < 3 * row.engineMeanKl() + 1e-6 && row.engineMeanKl() < 3 * row.llamaCppMeanKl() + 1e-6, row.toString());
+                // llama.cpp adds its F32 floor (FP16 GELU table) and the rounding of activations its CPU dot products
+                // make (Q8_0 / Q8_K blocks), never much less than the engine's KL
+                double floor = f32.llamaCppMeanKl();
+                assertTrue(row.llamaCppMeanKl() >= row.engineMeanKl() / 3 && row.llamaCppMeanKl() <= 5 * row.engineMeanKl() + 2 * floor, row.toString());
             }
         }
         try {
