@@ -33,7 +33,7 @@ public final class ConvertCommand extends MagicCommand {
     @Option(names = "--to", paramLabel = "TYPE", description = "Element type for float tensors: f32, f16, bf16, e4m3, e5m2; into GGUF also q8_0, q5_1, q5_0, q4_0, q6_k, q5_k, q4_k, and llama.cpp's mixes q5_k_m, q4_k_m (Q6_K for the output, attn_v and ffn_down where llama.cpp puts it).")
     String to;
 
-    @Option(names = "--arch", paramLabel = "ARCH", description = "llama: write llama.* GGUF metadata from config.json beside SRC and permute Q/K rows.")
+    @Option(names = "--arch", paramLabel = "ARCH", description = "llama: write llama.* GGUF metadata from config.json beside SRC, permute Q/K rows, and write the tokenizer beside SRC (tokenizer.json, else tokenizer.model) as tokenizer.ggml.* keys.")
     String arch;
 
     @Option(names = "--names", paramLabel = "MAP", description = "Rename tensors: hf-to-gguf or gguf-to-hf (Llama).")

@@ -20,7 +20,7 @@ import java.nio.ByteOrder;
  *     largest magnitude (d = max / −128 in fp16) and the values re-quantized to −32..31.</li>
  * </ul>
  *
- * <p>How it is fast and still exact: the search is almost all the work (20 or so candidate
+ * <p>How it is fast and still exact: the search is almost all the work (16 to 22 candidate
  * scales, each a pass over the sub-block), and ggml sums each sub-block's terms one after
  * the other in float, so the sums of one sub-block cannot be reordered. The sums of
  * <em>different</em> sub-blocks are independent, though: a {@link #GROUP} of super-blocks is
@@ -28,8 +28,9 @@ import java.nio.ByteOrder;
  * across sub-blocks ("lanes") in its inner loop. Every lane still adds its terms in ggml's
  * order, so the results are bit-identical, while the JIT can put eight lanes in one AVX2
  * instruction. Rounding to nearest is ggml's own trick done in float ((v + 1.5·2²³) −
- * 1.5·2²³, exact below 2²²), so the passes have no branches and allocate nothing. Which
- * candidate wins is decided per lane afterwards, in ggml's order and with its comparison.
+ * 1.5·2²³, exact below 2²²), so the passes have no branches and allocate nothing. After each
+ * candidate, each lane decides in ggml's order and with its comparison whether it won (and,
+ * for Q4_K/Q5_K, moves its origin to the winner's minimum, as ggml's loop does).
  *
  * <p>Not thread-safe: one instance per thread (it keeps scratch arrays).
  */
