@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.UserError;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -14,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
+import parallax.engine.UserError;
 
 /**
  * Reads a Hugging Face {@code tokenizer.json} (the "tokenizers" library's file) of model

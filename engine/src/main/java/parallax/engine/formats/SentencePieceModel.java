@@ -1,12 +1,12 @@
 package parallax.engine.formats;
 
-import parallax.engine.UserError;
 import com.google.protobuf.InvalidProtocolBufferException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import parallax.engine.UserError;
 import parallax.engine.formats.spm.SentencePieceProto;
 
 /**

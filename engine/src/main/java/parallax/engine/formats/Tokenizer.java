@@ -1,6 +1,5 @@
 package parallax.engine.formats;
 
-import parallax.engine.UserError;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,6 +11,7 @@ import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import parallax.engine.UserError;
 
 /**
  * A model's vocabulary as llama.cpp keeps it in GGUF ({@code tokenizer.ggml.*}), read from a
