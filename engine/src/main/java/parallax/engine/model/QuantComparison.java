@@ -75,11 +75,16 @@ public final class QuantComparison {
                 if (req != null) req.logProbs(windows.get(i));
             }
             if (req != null) {
-                List<Object> answers = req.run();
-                llama = new double[2];
-                for (int i = 0; i < windows.size(); i++) add(llama, klAndTop1(ref.get(i), (float[][]) answers.get(i)), windows.get(i).length);
-                llama[0] /= positions;
-                llama[1] /= positions;
+                try {
+                    List<Object> answers = req.run();
+                    llama = new double[2];
+                    for (int i = 0; i < windows.size(); i++) add(llama, klAndTop1(ref.get(i), (float[][]) answers.get(i)), windows.get(i).length);
+                    llama[0] /= positions;
+                    llama[1] /= positions;
+                } catch (UserError e) {
+                    // llama.cpp could not run this file: its column stays empty and the report says why
+                    missing = Optional.of(e.getMessage());
+                }
             }
             rows.add(new Row(o.label(), bytes, 8.0 * bytes / params, engine[0] / positions, engine[1] / positions, llama[0], llama[1]));
         }
