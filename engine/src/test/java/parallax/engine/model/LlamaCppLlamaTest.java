@@ -77,6 +77,23 @@ class LlamaCppLlamaTest {
         assertArrayEquals(ids, (long[]) res.get(0), "llama.cpp's tokens for the text are ours from tokenizer.json");
         String summary = compare("tokenizer.json (SentencePiece style)", m.logProbs(withBos), (float[][]) res.get(1), m.vocab);
         assertArrayEquals(m.greedy(prompt, 12), (long[]) res.get(2), "greedy generation, llama.cpp vs the reference forward");
+        // quantized with the tokenizer carried: Q8_0 (rows of 64 are whole blocks of 32) keeps the top token
+        Path q8 = hf.resolve("tiny-llama-Q8_0.gguf");
+        Converter.convert(hf.resolve("model.safetensors"), q8, new Converter.Options(parallax.engine.numerics.DType.Q8_0, "llama",
+                Converter.Names.HF_TO_GGUF, Onnx.EXTERNAL_THRESHOLD), Progress.NONE);
+        List<Object> rq = new LlamaCpp.Request(q8, m.context, false).tokenize(TEXT).logProbs(withBos).run();
+        assertArrayEquals(ids, (long[]) rq.get(0), "the Q8_0 file carries the same tokenizer");
+        double[][] ref = m.logProbs(withBos);
+        float[][] lq = (float[][]) rq.get(1);
+        int top1 = 0;
+        double kl = 0;
+        for (int t = 0; t < ref.length; t++) {
+            if (LlamaCppTest.argmax(ref[t]) == LlamaCppTest.argmax(lq[t])) top1++;
+            for (int k = 0; k < m.vocab; k++) kl += Math.exp(ref[t][k]) * (ref[t][k] - lq[t][k]);
+        }
+        kl /= ref.length;
+        summary += String.format(Locale.ROOT, "Q8_0: mean KL(reference || llama.cpp) %.3g, top-1 %d/%d%n", kl, top1, ref.length);
+        assertTrue(top1 >= 0.9 * ref.length && kl < 1e-2, summary);
         Files.writeString(Path.of("target/llama-judge-llama.txt"), summary);
     }
 
