@@ -1295,7 +1295,8 @@ def check_formats(nb, problems):
         for name, r in rows.items():
             x = source[name]
             n = x.size
-            to = kind if (x.ndim >= 2 or kind == "F16") else "F32"
+            # 1-D tensors (norms, biases) stay F32 in every GGUF type, F16 included: llama.cpp adds them only in F32
+            to = kind if x.ndim >= 2 else "F32"
             size = {"F16": 2 * n, "F32": 4 * n, "Q8_0": 34 * n // 32, "Q4_0": 18 * n // 32}[to]
             back = {"F16": lambda a: a.astype(np.float16).astype(np.float32), "F32": lambda a: a,
                     "Q8_0": lambda a: ggml_roundtrip(a, "Q8_0"), "Q4_0": lambda a: ggml_roundtrip(a, "Q4_0")}[to](x)
@@ -1424,7 +1425,19 @@ def check_formats(nb, problems):
     except (OSError, ValueError) as e:
         out.fail("cannot read trained.onnx: %s" % e)
 
-    conversion("trained.safetensors /tmp/parallax-lesson07/trained-Q8_0.gguf", "Q8_0", trained, list(trained))
+    # an engine checkpoint goes to GGUF as llama.cpp's gpt2: its names, Q/K/V stacked by rows into attn_qkv
+    gpt2 = {"token_embd.weight": trained["wte"], "position_embd.weight": trained["wpe"],
+            "output_norm.weight": trained["lnf.w"], "output_norm.bias": trained["lnf.b"], "output.weight": trained["head.w"]}
+    for i in range(TINY["layers"]):
+        b, h = "blk.%d." % i, "h%d." % i
+        gpt2.update({b + "attn_norm.weight": trained[h + "ln1.w"], b + "attn_norm.bias": trained[h + "ln1.b"],
+                     b + "attn_qkv.weight": np.concatenate([trained[h + "attn.w" + c] for c in "qkv"]),
+                     b + "attn_qkv.bias": np.concatenate([trained[h + "attn.b" + c] for c in "qkv"]),
+                     b + "attn_output.weight": trained[h + "attn.wo"], b + "attn_output.bias": trained[h + "attn.bo"],
+                     b + "ffn_norm.weight": trained[h + "ln2.w"], b + "ffn_norm.bias": trained[h + "ln2.b"],
+                     b + "ffn_up.weight": trained[h + "mlp.w1"], b + "ffn_up.bias": trained[h + "mlp.b1"],
+                     b + "ffn_down.weight": trained[h + "mlp.w2"], b + "ffn_down.bias": trained[h + "mlp.b2"]})
+    conversion("trained.safetensors /tmp/parallax-lesson07/trained-Q8_0.gguf", "Q8_0", gpt2, list(gpt2))
 
     out = L.cell("tiny-gpt.safetensors /tmp/parallax-lesson07/tiny-gpt-weights.onnx")
     rows = out.by("tensors", "tensor")
@@ -1440,6 +1453,139 @@ def check_formats(nb, problems):
         pass
     except (OSError, ValueError) as e:
         out.fail("cannot read tiny-gpt-weights.onnx: %s" % e)
+
+    check_llama_cpp(L, work, np)
+
+
+def read_gguf_header(path):
+    """(architecture, {tensor name: ggml type id}, {key: value}) of a GGUF v3 file, read here
+    with struct alone: the scalar and string keys (arrays skipped), then the tensor infos."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read(1 << 22)
+    assert data[:4] == b"GGUF" and struct.unpack_from("<I", data, 4)[0] == 3
+    n_tensors, n_kv = struct.unpack_from("<QQ", data, 8)
+    at = 24
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    fmts = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+    def string():
+        nonlocal at
+        n = struct.unpack_from("<Q", data, at)[0]
+        at += 8 + n
+        return data[at - n:at].decode("utf-8")
+
+    def skip(t):
+        nonlocal at
+        if t == 8:
+            string()
+        elif t == 9:
+            et, n = struct.unpack_from("<IQ", data, at)
+            at += 12
+            for _ in range(n):
+                skip(et)
+        else:
+            at += sizes[t]
+
+    kv = {}
+    for _ in range(n_kv):
+        key = string()
+        t = struct.unpack_from("<I", data, at)[0]
+        at += 4
+        if t == 8:
+            kv[key] = string()
+        elif t == 9:
+            skip(9)
+        else:
+            kv[key] = struct.unpack_from(fmts[t], data, at)[0]
+            at += sizes[t]
+    types = {}
+    for _ in range(n_tensors):
+        name = string()
+        nd = struct.unpack_from("<I", data, at)[0]
+        at += 4 + 8 * nd
+        types[name] = struct.unpack_from("<I", data, at)[0]
+        at += 4 + 8
+    return kv.get("general.architecture"), types, kv
+
+
+def check_llama_cpp(L, work, np):
+    """Lesson 07's llama.cpp part: the trained GPT as GGUF gpt2, llama.cpp's greedy text
+    against the engine's, and the quant types by size against KL divergence."""
+    out = L.cell("--save /tmp/parallax-lesson07/judge.safetensors")
+    try:
+        _, judge, meta = read_safetensors(work / "judge.safetensors")
+    except (OSError, ValueError, AssertionError) as e:
+        out.fail("cannot read judge.safetensors: %s" % e)
+        return
+    shape = {k: meta.get("parallax.model." + k) for k in ("layers", "hidden", "heads", "vocab", "sequence")}
+    if shape != {"layers": "2", "hidden": "256", "heads": "4", "vocab": "256", "sequence": "64"}:
+        out.fail("the checkpoint's model shape is %s, the cell asks for 2 layers of hidden 256" % shape)
+    params = sum(int(x.size) for x in judge.values())
+
+    out = L.cell("judge.safetensors /tmp/parallax-lesson07/judge-F32.gguf")
+    try:
+        arch, types, kv = read_gguf_header(work / "judge-F32.gguf")
+        # gpt2: Q, K, V stacked into attn_qkv; every tensor F32 (ggml type 0)
+        if arch != "gpt2" or kv.get("tokenizer.ggml.model") != "gpt2" or set(types.values()) != {0} \
+                or "blk.1.attn_qkv.weight" not in types or len(types) != 4 + 12 * 2 + 1:
+            out.fail("judge-F32.gguf: architecture %s, tokenizer %s, types %s, %d tensors"
+                     % (arch, kv.get("tokenizer.ggml.model"), set(types.values()), len(types)))
+    except (OSError, AssertionError, KeyError, UnicodeDecodeError) as e:
+        out.fail("cannot read judge-F32.gguf: %s" % e)
+
+    out = L.cell("LlamaCpp.sideBySide(")
+    m = re.search(r"the first (\d+) of (\d+) tokens are the same", out.text)
+    if not m:
+        out.fail("no side-by-side result (is node-llama-cpp installed?): %s" % out.text[:200])
+    else:
+        same, n = int(m.group(1)), int(m.group(2))
+        rows = out.table("greedy generation")
+        if n != 24 or same != 24 or [num(r["tokens"]) for r in rows] != [24, 24]:
+            out.fail("F32 greedy text: %d of %d the same, rows %s; llama.cpp and the engine must agree on every token" % (same, n, rows))
+        elif len({r["continuation"] for r in rows}) != 1:
+            out.fail("the two continuations differ: %s" % [r["continuation"] for r in rows])
+
+    out = L.cell("QuantComparison.run(")
+    rows = out.table("quant types")
+    want = ["F32", "F16", "Q8_0", "Q5_K_M", "Q4_K_M", "Q4_0"]
+    if [r["type"] for r in rows] != want:
+        out.fail("types %s, the cell asks for %s" % ([r["type"] for r in rows], want))
+        return
+    out.says("%s parameters" % format(params, ","))
+    ggml = {"F32": {0}, "F16": {0, 1}, "Q8_0": {0, 8}, "Q4_0": {0, 2}, "Q5_K_M": {0, 13, 14}, "Q4_K_M": {0, 12, 14}}
+    for r in rows:
+        f = work / ("judge-%s.gguf" % r["type"])
+        size = f.stat().st_size if f.exists() else None
+        if num(r["bytes"]) != size or not shown(r["bits/param"], size * 8 / params):
+            out.fail("%s: %s bytes, %s bits/param; the file has %s bytes, the checkpoint %d parameters" % (r["type"], r["bytes"], r["bits/param"], size, params))
+        try:
+            _, types, _ = read_gguf_header(f)
+            if not set(types.values()) <= ggml[r["type"]] or len(set(types.values())) < len(ggml[r["type"]]) - (1 if r["type"] == "F32" else 0):
+                out.fail("%s: the file holds ggml types %s, expected %s" % (r["type"], sorted(set(types.values())), sorted(ggml[r["type"]])))
+        except (OSError, AssertionError, KeyError) as e:
+            out.fail("cannot read %s: %s" % (f, e))
+        for col in ("top-1 engine %", "top-1 llama.cpp %"):
+            if not num(r[col]) or num(r[col]) < 90:
+                out.fail("%s: %s %s; every type keeps the top token at 90%% of positions or more" % (r["type"], col, r[col]))
+    kl = {r["type"]: num(r["KL engine"]) for r in rows}
+    kl_llama = {r["type"]: num(r["KL llama.cpp"]) for r in rows}
+    sizes = [num(r["bytes"]) for r in rows]
+    # F32 read back by the engine is the checkpoint itself; llama.cpp on F32 keeps a small floor of its own
+    # (its GELU reads a table of FP16 values), which the lesson says is small
+    floor = kl_llama["F32"]
+    if kl["F32"] != 0 or floor is None or not floor < 1e-3:
+        out.fail("F32 must be the checkpoint itself: KL engine %s, llama.cpp %s" % (kl["F32"], floor))
+        return
+    if not all(sizes[i] > sizes[i + 1] for i in range(4)) or not all(kl[want[i]] < kl[want[i + 1]] for i in range(4)):
+        out.fail("from F32 to Q4_K_M the files must shrink and the KL grow: sizes %s, KL %s" % (sizes, kl))
+    for t in want[1:]:
+        # llama.cpp sees the file's rounding plus its own floor, plus the rounding of the activations its CPU
+        # dot products make (Q8_0 activations for Q8_0 weights, Q8_K for K-quants): not below the engine's KL by
+        # much, and within a few times it where the file's rounding dominates
+        a, b = kl[t], kl_llama[t]
+        if b is None or not (a / 3 <= b <= 5 * a + 2 * floor):
+            out.fail("%s: llama.cpp's KL %s against the engine's %s and llama.cpp's F32 floor %s" % (t, b, a, floor))
 
 
 def catalog_parameters(shape):
