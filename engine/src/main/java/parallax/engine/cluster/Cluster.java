@@ -24,6 +24,7 @@ public final class Cluster {
     private Path nodesFile;
     private WorkerPool pool;
     private MetricsServer metrics;
+    private boolean hierarchical = true;
 
     private Cluster() {
         this(defaultNodesFile());
@@ -105,7 +106,25 @@ public final class Cluster {
     }
 
     /** The options this session starts workers with. */
-    public WorkerPool.Options workerOptions() { return WorkerPool.Options.defaults(); }
+    public synchronized WorkerPool.Options workerOptions() {
+        WorkerPool.Options o = WorkerPool.Options.defaults();
+        if (hierarchical) return o;
+        List<String> jvm = new java.util.ArrayList<>(o.jvmArgs());
+        jvm.add("-D" + Rendezvous.HIERARCHICAL_PROPERTY + "=false");
+        return o.withJvmArgs(jvm);
+    }
+
+    /**
+     * Whether groups that span nodes use the hierarchical path (shared memory inside each
+     * node, Gloo across); off: flat Gloo, for comparison. A change stops the running pool,
+     * so the next start uses it.
+     */
+    public synchronized void hierarchical(boolean on) {
+        if (on != hierarchical) stop();
+        hierarchical = on;
+    }
+
+    public synchronized boolean hierarchical() { return hierarchical; }
 
     /** The pool if one is up, else null. */
     public synchronized WorkerPool current() {

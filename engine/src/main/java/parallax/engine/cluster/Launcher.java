@@ -13,6 +13,12 @@ import java.util.List;
  */
 final class Launcher {
 
+    /**
+     * Settings a rank reads from its environment. A local child inherits them; over ssh
+     * they are put on the remote command line, so a group's members on every node agree.
+     */
+    static final List<String> FORWARDED_ENV = List.of("PARALLAX_SHM", "PARALLAX_HIERARCHICAL", "PARALLAX_SHM_SLOT_MB");
+
     private Launcher() {}
 
     static Process start(Nodes nodes, Nodes.Node node, List<String> jvmArgs, String classpath,
@@ -36,6 +42,9 @@ final class Launcher {
             cmd.addAll(nodes.sshOptions());
             cmd.add(node.host());
             StringBuilder remote = new StringBuilder("exec");
+            List<String> env = forwardedEnv(System.getenv());
+            if (!env.isEmpty()) remote.append(" env");
+            for (String a : env) remote.append(' ').append(shellQuote(a));
             for (String a : java) remote.append(' ').append(shellQuote(a));
             cmd.add(remote.toString());
         }
@@ -44,6 +53,13 @@ final class Launcher {
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.PIPE);
         return pb.start();
+    }
+
+    /** NAME=value for each forwarded setting that is set. */
+    static List<String> forwardedEnv(java.util.Map<String, String> env) {
+        List<String> out = new ArrayList<>();
+        for (String k : FORWARDED_ENV) if (env.get(k) != null) out.add(k + "=" + env.get(k));
+        return out;
     }
 
     static String localJava() {
