@@ -144,7 +144,7 @@ public final class Cluster {
     public synchronized MetricsServer metrics(int port) {
         if (port < 0 || port > 65535) throw new UserError("--metrics-port must be 0 (any free port) or a TCP port up to 65535, got " + port);
         if (metrics == null) {
-            metrics = MetricsServer.start(nodes(1).masterAddr(), port);
+            metrics = MetricsServer.start(nodes(1).coordinatorAddr(), port);
             if (pool != null) pool.metrics(metrics);
         }
         return metrics;

@@ -40,6 +40,9 @@ final class Launcher {
             cmd.add("-o");
             cmd.add("ConnectTimeout=5");
             cmd.addAll(nodes.sshOptions());
+            // After the user's options (ssh keeps the first value it is given): a connection
+            // whose node stops answering ends within 15 s, so the rank is reported lost.
+            cmd.addAll(List.of("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"));
             cmd.add(node.host());
             StringBuilder remote = new StringBuilder("exec");
             List<String> env = forwardedEnv(System.getenv());

@@ -18,6 +18,7 @@ import parallax.engine.UserError;
  * # network address on a real cluster; both ports are open to whoever can reach it.
  * master_addr 127.0.0.1
  * master_port 29500            # 0 or absent: a free port is picked per start
+ * coordinator_addr 127.0.0.1   # where the coordinator listens (default: master_addr)
  * ssh_options -p 22            # extra arguments for every ssh call (optional)
  * localhost slots=4                                  # local processes, CPU, Gloo
  * node2     slots=2 devices=cuda:0,cuda:1 addr=10.0.0.2   # over ssh, NCCL
@@ -29,7 +30,7 @@ import parallax.engine.UserError;
  * {@code java=} (java binary on that node; default "java" on PATH).
  * The same install path (classpath) must exist on every node, as with mpirun.
  */
-public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, List<Node> nodes) {
+public record Nodes(String masterAddr, String coordinatorAddr, int masterPort, List<String> sshOptions, List<Node> nodes) {
 
     /** One line of the file. */
     public record Node(String host, int slots, List<String> devices, String addr, String launcher, String java) {
@@ -45,7 +46,7 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
 
     /** The embedded default: everything on this machine over loopback, {@code slots} CPU ranks. */
     public static Nodes localDefault(int slots) {
-        return new Nodes("127.0.0.1", 0, List.of(),
+        return new Nodes("127.0.0.1", "127.0.0.1", 0, List.of(),
                 List.of(new Node("localhost", slots, List.of(), "127.0.0.1", "local", "java")));
     }
 
@@ -60,7 +61,7 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
     }
 
     public static Nodes parse(String text, String source) {
-        String masterAddr = null;
+        String masterAddr = null, coordinatorAddr = null;
         int masterPort = 0;
         List<String> ssh = new ArrayList<>();
         List<Node> nodes = new ArrayList<>();
@@ -78,13 +79,18 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
                     masterAddr = val;
                 }
                 case "master_port" -> masterPort = port(where, val);
+                case "coordinator_addr" -> {
+                    if (val == null || val.isEmpty()) throw new UserError(where + "coordinator_addr needs an address");
+                    coordinatorAddr = val;
+                }
                 case "ssh_options" -> ssh.addAll(List.of(line.substring("ssh_options".length()).strip().split("\\s+")));
                 default -> nodes.add(node(where, f));
             }
         }
         if (nodes.isEmpty()) throw new UserError(source + ": no nodes (add a line such as 'localhost slots=2')");
         if (masterAddr == null) masterAddr = nodes.get(0).addr();
-        return new Nodes(masterAddr, masterPort, List.copyOf(ssh), List.copyOf(nodes));
+        if (coordinatorAddr == null) coordinatorAddr = masterAddr;
+        return new Nodes(masterAddr, coordinatorAddr, masterPort, List.copyOf(ssh), List.copyOf(nodes));
     }
 
     private static Node node(String where, String[] f) {
@@ -170,6 +176,7 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
         StringBuilder sb = new StringBuilder();
         sb.append("master_addr ").append(masterAddr).append('\n');
         sb.append("master_port ").append(masterPort).append('\n');
+        if (!coordinatorAddr.equals(masterAddr)) sb.append("coordinator_addr ").append(coordinatorAddr).append('\n');
         if (!sshOptions.isEmpty()) sb.append("ssh_options ").append(String.join(" ", sshOptions)).append('\n');
         for (Node n : nodes) {
             sb.append(n.host()).append(" slots=").append(n.slots());

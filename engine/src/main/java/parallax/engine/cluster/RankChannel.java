@@ -40,6 +40,8 @@ final class RankChannel {
     volatile String backend = "";
     volatile long lastStep = -1;
     volatile JsonObject lastStatus;
+    /** When the rank last said anything (it answers the coordinator's pings every second). */
+    volatile long lastHeardNanos = System.nanoTime();
 
     RankChannel(Nodes.Placement place, Process process, Path log, Path jsonLog, BlockingQueue<Incoming> inbox) {
         this.place = place;
@@ -63,6 +65,8 @@ final class RankChannel {
         try {
             JsonObject m;
             while ((m = Wire.read(in)) != null) {
+                lastHeardNanos = System.nanoTime();
+                if ("pong".equals(m.get("type").getAsString())) continue;
                 appendJsonLog(m);
                 inbox.add(new Incoming(rank(), m));
             }

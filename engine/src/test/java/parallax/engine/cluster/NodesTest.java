@@ -36,6 +36,23 @@ class NodesTest {
     }
 
     @Test
+    void theCoordinatorMayListenElsewhereThanTheStore() {
+        Nodes n = Nodes.parse("master_addr 10.77.3.2\ncoordinator_addr 10.77.3.1\n10.77.3.2 slots=2\n", "bed");
+        assertEquals("10.77.3.2", n.masterAddr());
+        assertEquals("10.77.3.1", n.coordinatorAddr());
+        assertEquals(n, Nodes.parse(n.toText(), "round trip"));
+        assertEquals("10.0.0.5", Nodes.parse("master_addr 10.0.0.5\nh slots=1", "f").coordinatorAddr(), "default: master_addr");
+        assertEquals("f line 1: coordinator_addr needs an address",
+                assertThrows(UserError.class, () -> Nodes.parse("coordinator_addr\nh", "f")).getMessage());
+    }
+
+    @Test
+    void theSshLauncherForwardsTheTransportSettings() {
+        assertEquals(List.of("PARALLAX_SHM=0", "PARALLAX_HIERARCHICAL=0"),
+                Launcher.forwardedEnv(java.util.Map.of("PARALLAX_HIERARCHICAL", "0", "PARALLAX_SHM", "0", "HOME", "/root")));
+    }
+
+    @Test
     void localDefaultIsLoopbackCpu() {
         Nodes n = Nodes.localDefault(3);
         assertEquals("127.0.0.1", n.masterAddr());
