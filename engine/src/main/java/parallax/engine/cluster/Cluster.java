@@ -25,6 +25,9 @@ public final class Cluster {
     private WorkerPool pool;
     private MetricsServer metrics;
     private boolean hierarchical = true;
+    private TestBed testBed;
+    private Nodes nodesBeforeTestBed;
+    private Path fileBeforeTestBed;
 
     private Cluster() {
         this(defaultNodesFile());
@@ -125,6 +128,41 @@ public final class Cluster {
     }
 
     public synchronized boolean hierarchical() { return hierarchical; }
+
+    /**
+     * Builds a multi-node test bed on this machine (root only) and makes its nodes file the
+     * session's, replacing a running bed; {@link #removeTestBed()} goes back to the nodes used before.
+     */
+    public synchronized TestBed buildTestBed(int nodes, int slots, TestBed.Link link) {
+        removeTestBed();
+        TestBed bed = TestBed.build(nodes, slots, link);
+        stop();
+        nodesBeforeTestBed = configured;
+        fileBeforeTestBed = nodesFile;
+        configured = bed.nodesConfig();
+        nodesFile = bed.nodesFile();
+        testBed = bed;
+        return bed;
+    }
+
+    /** The running test bed, or null. */
+    public synchronized TestBed testBed() { return testBed; }
+
+    /** Stops the ranks on the test bed, removes it, and goes back to the nodes used before it; false when none ran. */
+    public synchronized boolean removeTestBed() {
+        if (testBed == null) return false;
+        stop();
+        testBed.close();
+        testBed = null;
+        configured = nodesBeforeTestBed;
+        nodesFile = fileBeforeTestBed;
+        return true;
+    }
+
+    /** The rate the test bed's links are shaped to when the running pool is on it (bits/s), else 0. */
+    public synchronized long shapedRate() {
+        return testBed != null && pool != null && pool.nodes().equals(configured) ? testBed.link().bitsPerSecond() : 0;
+    }
 
     /** The pool if one is up, else null. */
     public synchronized WorkerPool current() {

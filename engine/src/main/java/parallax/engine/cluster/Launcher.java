@@ -34,28 +34,30 @@ final class Launcher {
         if (node.local()) {
             cmd.addAll(java);
         } else {
-            cmd.add("ssh");
-            cmd.add("-o");
-            cmd.add("BatchMode=yes");
-            cmd.add("-o");
-            cmd.add("ConnectTimeout=5");
-            cmd.addAll(nodes.sshOptions());
-            // After the user's options (ssh keeps the first value it is given): a connection
-            // whose node stops answering ends within 15 s, so the rank is reported lost.
-            cmd.addAll(List.of("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"));
-            cmd.add(node.host());
             StringBuilder remote = new StringBuilder("exec");
             List<String> env = forwardedEnv(System.getenv());
             if (!env.isEmpty()) remote.append(" env");
             for (String a : env) remote.append(' ').append(shellQuote(a));
             for (String a : java) remote.append(' ').append(shellQuote(a));
-            cmd.add(remote.toString());
+            cmd.addAll(ssh(nodes, node, remote.toString()));
         }
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.PIPE);
         return pb.start();
+    }
+
+    /** {@code ssh [options] node 'remote'}: batch mode, the nodes file's options, keep-alives. */
+    static List<String> ssh(Nodes nodes, Nodes.Node node, String remote) {
+        List<String> cmd = new ArrayList<>(List.of("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"));
+        cmd.addAll(nodes.sshOptions());
+        // After the user's options (ssh keeps the first value it is given): a connection
+        // whose node stops answering ends within 15 s, so the rank is reported lost.
+        cmd.addAll(List.of("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"));
+        cmd.add(node.host());
+        cmd.add(remote);
+        return cmd;
     }
 
     /** NAME=value for each forwarded setting that is set. */

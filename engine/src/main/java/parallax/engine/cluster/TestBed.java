@@ -23,9 +23,9 @@ import parallax.engine.UserError;
  * own namespace, is on the bridge as 10.77.x.1: the coordinator listens there and rank 0
  * serves the store on the first node. {@link #nodesFile()} is the nodes file for it.
  *
- * <p>Links can be shaped ({@code tc}: a token bucket for the rate, netem for a delay) in
- * both directions of each node's veth, like a node's NIC into a non-blocking switch, and
- * taken down. {@link #close()} removes everything (processes in the namespaces, the
+ * <p>Links can be shaped ({@code tc}: a token bucket for the rate, netem for a delay where
+ * the kernel has it) in both directions of each node's veth, like a node's NIC into a
+ * non-blocking switch, and taken down. {@link #close()} removes everything (processes in the namespaces, the
  * namespaces, the bridge, the keys); a bed left by a process that died is removed by the
  * next {@link #build}. Needs root: see {@link #unavailableReason()}.
  *
@@ -46,7 +46,7 @@ public final class TestBed implements AutoCloseable {
             if (!(delayMs >= 0 && delayMs <= 10_000)) throw new UserError("a link delay is 0 to 10000 ms, got " + delayMs);
         }
 
-        /** {@code rate} such as 100mbit, 1gbit, 10gbit, 500kbit (or null: unshaped); {@code delay} such as 0.5ms, 2ms (or null). */
+        /** {@code rate} such as 100mbit, 1gbit, 10gbit, 500kbit (or null: unshaped); {@code delay} such as 0.5ms, 2ms, 300us (a bare number: ms; or null). */
         public static Link parse(String rate, String delay) {
             return new Link(rate == null ? 0 : bits(rate), delay == null ? 0 : millis(delay));
         }
@@ -69,7 +69,7 @@ public final class TestBed implements AutoCloseable {
 
         static double millis(String delay) {
             String d = delay.toLowerCase(Locale.ROOT).strip();
-            double f = d.endsWith("us") ? 1e-3 : d.endsWith("ms") ? 1 : d.endsWith("s") ? 1e3 : -1;
+            double f = d.endsWith("us") ? 1e-3 : d.endsWith("ms") ? 1 : d.endsWith("s") ? 1e3 : d.matches("[0-9.]+") ? 1 : -1;
             try {
                 if (f < 0) throw new NumberFormatException();
                 return Double.parseDouble(d.replaceAll("[a-z]+$", "")) * f;
@@ -342,20 +342,36 @@ public final class TestBed implements AutoCloseable {
             return;
         }
         long bytesPerS = l.bitsPerSecond() / 8;
-        // A bucket of 4 ms of traffic (at least 128 KiB, so a 64 KiB GSO segment always fits)
-        // and a queue of 50 ms (at least 1 MiB): TCP then fills the link without drops.
-        String burst = String.valueOf(Math.max(128 << 10, bytesPerS / 250));
-        String limit = String.valueOf(Math.max(1 << 20, bytesPerS / 20));
         String rate = l.bitsPerSecond() + "bit";
-        if (l.delayMs() > 0 && l.bitsPerSecond() > 0) {
-            run(concat(base, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "netem", "delay", l.delayMs() + "ms", "limit", "100000"));
-            run(concat(base, "qdisc", "replace", "dev", dev, "parent", "1:1", "handle", "10:", "tbf", "rate", rate, "burst", burst, "limit", limit));
-        } else if (l.delayMs() > 0) {
-            run(concat(base, "qdisc", "replace", "dev", dev, "root", "netem", "delay", l.delayMs() + "ms", "limit", "100000"));
+        // A token bucket (tbf) for the rate, whose bucket holds 4 ms of traffic (at least
+        // 128 KiB, so a 64 KiB GSO segment always fits) and whose queue 50 ms (at least 1 MiB),
+        // so TCP fills the link without drops; a peak rate just above the rate keeps a full
+        // bucket from leaving at line speed after an idle gap, as nothing can on a real link.
+        // A delay needs netem, under the bucket.
+        List<String> tbf = List.of("tbf", "rate", rate, "burst", String.valueOf(Math.max(128 << 10, bytesPerS / 250)),
+                "limit", String.valueOf(Math.max(1 << 20, bytesPerS / 20)),
+                "peakrate", Math.round(l.bitsPerSecond() * PEAK_OVER_RATE) + "bit", "mtu", String.valueOf(70_000));
+        if (l.delayMs() > 0) {
+            List<String> netem = concat(base, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "netem", "delay", l.delayMs() + "ms", "limit", "100000");
+            try {
+                run(netem);
+            } catch (UserError e) {
+                throw new UserError("test bed: cannot add a delay: this kernel has no netem (CONFIG_NET_SCH_NETEM); shape the rate alone");
+            }
+            if (l.bitsPerSecond() > 0) {
+                List<String> child = concat(base, "qdisc", "replace", "dev", dev, "parent", "1:1", "handle", "10:");
+                child.addAll(tbf);
+                run(child);
+            }
         } else {
-            run(concat(base, "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", burst, "limit", limit));
+            List<String> cmd = concat(base, "qdisc", "replace", "dev", dev, "root");
+            cmd.addAll(tbf);
+            run(cmd);
         }
     }
+
+    /** How much faster than the rate a full bucket may drain (tbf's peak rate). */
+    static final double PEAK_OVER_RATE = 1.01;
 
     private static List<String> concat(List<String> a, String... b) {
         List<String> out = new ArrayList<>(a);

@@ -143,6 +143,26 @@ class MultiNodeTest {
     }
 
     @Test
+    void thePyTorchPeersRunInTheSameNamespacesOnTheNodesAddresses() throws Exception {
+        parallax.engine.Peers.python("torch", "python3-torch");
+        List<String> lines = PeerJob.run(parallax.engine.parallel.DdpPeer.class, "torch_ddp_gpt.py", "PyTorch DDP peer",
+                bed.nodesConfig(), 4, 600, List.of("--layers", "1", "--hidden", "16", "--heads", "2", "--vocab", "64", "--seq", "8",
+                        "--batch", "8", "--steps", "2", "--seed", "7"));
+        assertEquals(4, lines.size(), lines.toString());
+        for (String line : lines) {
+            JsonObject o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
+            int rank = o.get("rank").getAsInt();
+            assertEquals(bed.nodes().get(rank / 2).addr(), o.get("node").getAsString(), "rank " + rank + " on its node");
+            assertEquals("eth0", o.get("ifname").getAsString(), "rank " + rank + "'s Gloo binds the node's link");
+            assertEquals(2, o.getAsJsonArray("loss").size());
+        }
+        List<CollectiveBenchmark.Row> rows = CollectiveBenchmark.torchPeer("allreduce", bed.nodesConfig(), 4, List.of(65536L), 3);
+        assertEquals(1, rows.size());
+        assertTrue(rows.get(0).seconds() > 0);
+        nothingLeft();
+    }
+
+    @Test
     void aRefusedLoginOrAnUnreachableNodeAtStartIsOneLine() throws Exception {
         String text = Files.readString(bed.nodesFile());
         Path otherKey = logs.resolve("not-authorized");
