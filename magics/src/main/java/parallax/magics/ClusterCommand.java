@@ -60,8 +60,12 @@ public final class ClusterCommand extends MagicCommand {
     @Option(names = "--delay", description = "With testbed up/shape: one-way delay added on each node's link, such as 0.2ms.")
     String delay;
 
-    @Option(names = "--or-local", description = "With testbed up: where no test bed can be built (not root), say why in one line and keep the current nodes instead of failing.")
-    boolean orLocal;
+    @Option(names = "--if-possible", description = "With testbed up: where no test bed can be built (not root), say why in one line and keep the current nodes instead of failing; with testbed shape: where none is up, say so.")
+    boolean ifPossible;
+
+    @Option(names = "--distribution", description = "With start/restart: how ranks are dealt to the nodes: block (fill each node first: "
+            + "consecutive ranks, a TP group, share a node; the default) or cyclic (one rank per node in turn).")
+    String distribution;
 
     @Option(names = "--size", description = "With topology: bytes per bandwidth message (default 4MB; KB/MB binary).")
     String size;
@@ -89,6 +93,7 @@ public final class ClusterCommand extends MagicCommand {
         }
         if (verb != null && !action.equals("testbed")) throw new UserError("'" + verb + "' after " + action + ": only testbed takes a second word");
         if (hierarchical != null) c.hierarchical(hierarchical);
+        if (distribution != null) c.distribution(Nodes.distribution("--distribution: ", distribution));
         if (metricsPort != null) {
             var m = c.metrics(metricsPort);
             output().out().println("Prometheus metrics: http://" + m.address() + "/metrics");
@@ -161,7 +166,7 @@ public final class ClusterCommand extends MagicCommand {
                 TestBed.Link link = TestBed.Link.parse(rate, delay);
                 String why = TestBed.unavailableReason();
                 if (why != null) {
-                    if (!orLocal) throw new UserError("cannot build a multi-node test bed here: " + why);
+                    if (!ifPossible) throw new UserError("cannot build a multi-node test bed here: " + why);
                     output().out().println("no test bed here (" + why + "); the ranks stay on " + (c.usingDefault() ? "this machine" : c.nodesFile()));
                     return show(c);
                 }
@@ -175,8 +180,13 @@ public final class ClusterCommand extends MagicCommand {
             }
             case "shape" -> {
                 TestBed bed = c.testBed();
+                TestBed.Link link = TestBed.Link.parse(rate, delay);
+                if (bed == null && ifPossible) {
+                    output().out().println("no test bed is up: nothing to shape");
+                    return null;
+                }
                 if (bed == null) throw new UserError("no test bed is up: start one with %cluster testbed up");
-                bed.shape(TestBed.Link.parse(rate, delay));
+                bed.shape(link);
                 output().out().println("links now " + bed.link().describe());
                 return null;
             }

@@ -25,6 +25,7 @@ public final class Cluster {
     private WorkerPool pool;
     private MetricsServer metrics;
     private boolean hierarchical = true;
+    private Nodes.Distribution distribution;   // null: as the nodes file says
     private TestBed testBed;
     private Nodes nodesBeforeTestBed;
     private Path fileBeforeTestBed;
@@ -54,9 +55,16 @@ public final class Cluster {
     /** True when no nodes file is in use (every rank local). */
     public synchronized boolean usingDefault() { return configured == null; }
 
-    /** The nodes for {@code ranks} ranks: the configured file, or the local default. */
+    /** The nodes for {@code ranks} ranks: the configured file, or the local default (with the session's distribution, if set). */
     public synchronized Nodes nodes(int ranks) {
-        return configured != null ? configured : Nodes.localDefault(Math.max(1, ranks));
+        Nodes n = configured != null ? configured : Nodes.localDefault(Math.max(1, ranks));
+        return distribution == null ? n : n.withDistribution(distribution);
+    }
+
+    /** Deals ranks to nodes by {@code d} from now on, whatever the nodes file says; a change stops the running pool. */
+    public synchronized void distribution(Nodes.Distribution d) {
+        if (d != nodes(1).distribution()) stop();
+        distribution = d;
     }
 
     /** Ranks to start when none are named: every slot of the nodes file, or 2 locally. */
@@ -161,7 +169,8 @@ public final class Cluster {
 
     /** The rate the test bed's links are shaped to when the running pool is on it (bits/s), else 0. */
     public synchronized long shapedRate() {
-        return testBed != null && pool != null && pool.nodes().equals(configured) ? testBed.link().bitsPerSecond() : 0;
+        return testBed != null && pool != null && configured != null && pool.nodes().nodes().equals(configured.nodes())
+                ? testBed.link().bitsPerSecond() : 0;
     }
 
     /** The pool if one is up, else null. */

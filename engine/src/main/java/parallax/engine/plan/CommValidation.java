@@ -82,7 +82,7 @@ public final class CommValidation {
                     TrainingRun run = Training.run(pool, spec, null);
                     TrainingPlan.Comm c = predicted(m, cfg, layout[0], layout[1], batch, rate, conv);
                     rows.add(new Row(dimension, rate, c.bytes(), handedPerStep(run, steps), callsPerStep(run, steps),
-                            c.seconds() * 1e3, measuredMs(run), gbps, latency));
+                            c.seconds() * 1e3, allReduceMsPerStep(run), gbps, latency));
                 }
             }
             progress.accept(i, "done");
@@ -104,8 +104,11 @@ public final class CommValidation {
                 .orElseThrow(() -> new IllegalStateException("the plan has no " + want + " communication"));
     }
 
-    /** Per step the least all-reduce time over the ranks, then the median over steps 2..n (ms). */
-    static double measuredMs(TrainingRun run) {
+    /**
+     * A run's all-reduce time per step (ms): per step the least over the ranks (the rank that
+     * arrived last waited least: its time is the transfer), then the median of steps 2..n.
+     */
+    public static double allReduceMsPerStep(TrainingRun run) {
         int steps = run.loss().length;
         double[] perStep = new double[steps];
         Arrays.fill(perStep, Double.POSITIVE_INFINITY);

@@ -47,6 +47,17 @@ class NodesTest {
     }
 
     @Test
+    void cyclicDistributionDealsRanksRoundTheNodes() {
+        Nodes n = Nodes.parse("distribution cyclic\na slots=2 launcher=local\nb slots=3 launcher=local\n", "f");
+        assertEquals(List.of("a", "b", "a", "b", "b"), n.place(5).stream().map(p -> p.node().host()).toList());
+        assertEquals(List.of(0, 0, 1, 1, 2), n.place(5).stream().map(Nodes.Placement::localRank).toList());
+        assertEquals(n, Nodes.parse(n.toText(), "round trip"));
+        assertEquals(List.of("a", "a", "b"), n.withDistribution(Nodes.Distribution.BLOCK).place(3).stream().map(p -> p.node().host()).toList());
+        assertEquals("f line 1: distribution is block or cyclic, got 'round'",
+                assertThrows(UserError.class, () -> Nodes.parse("distribution round\na", "f")).getMessage());
+    }
+
+    @Test
     void theSshLauncherForwardsTheTransportSettings() {
         assertEquals(List.of("PARALLAX_SHM=0", "PARALLAX_HIERARCHICAL=0"),
                 Launcher.forwardedEnv(java.util.Map.of("PARALLAX_HIERARCHICAL", "0", "PARALLAX_SHM", "0", "HOME", "/root")));
