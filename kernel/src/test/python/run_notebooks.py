@@ -401,6 +401,8 @@ def check_across_nodes(nb, problems, recorded_path):
                 problem("%s: printed hierarchical/flat %.2f, the table gives %.3f" % (where, ratio, ratios[len(ratios) // 2]))
             if not ratio > 1.2:
                 problem("%s: the lesson says the hierarchical path puts less on the link (bound 1.5x); measured %.2fx the flat ring" % (where, ratio))
+        if not any(impl == "torch.distributed" for impl, _ in rows):
+            problem("%s: no torch.distributed rows (the PyTorch peer in the same namespaces)" % where)
         for impl, bound in (("raw", 0.125), ("runtime", 0.1875)):
             for size in ("16 MiB", "64 MiB"):
                 if (impl, size) in rows and not rows[(impl, size)] >= 0.6 * bound:

@@ -31,8 +31,8 @@ class HierarchicalCollectivesTest {
             "127.0.0.1 slots=2",
             "127.0.0.2 slots=2 launcher=local", "");
 
-    /** Sizes: fewer elements than ranks, odd counts, and several double-buffered pieces. */
-    static final String SIZES = "{\"sizes\": [1, 3, 1001, 1100003]}";
+    /** Sizes: fewer elements than ranks, odd counts, and two pieces through both buffers of a slot. */
+    static final String SIZES = "{\"sizes\": [1, 3, 1001, 600003]}";
 
     private WorkerPool start(String... jvmArgs) {
         Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/shm")), "no writable /dev/shm here");

@@ -15,7 +15,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
@@ -29,6 +32,7 @@ import parallax.engine.parallel.TrainingRun;
  * one address and one sshd per node, a /dev/shm per node), started over ssh as on a real
  * cluster. Runs as root (CI does); elsewhere skipped with the reason.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class MultiNodeTest {
 
     static final String WORKER = WorkerMain.class.getName();
@@ -65,7 +69,9 @@ class MultiNodeTest {
         }
     }
 
+    /** Runs after the failures below: a pool on the same nodes after them shows the session goes on. */
     @Test
+    @Order(3)
     void ranksOnTwoNodesGoHierarchicalAndTrainLikeOneProcess() throws Exception {
         Trainer.Result reference = Trainer.train(GptConfig.tiny(), TextData.Source.TEXT, 7, 6, 8, "adamw", 1e-3);
         try (WorkerPool pool = WorkerPool.start(bed.nodesConfig(), 4, opts(60_000))) {
@@ -99,8 +105,9 @@ class MultiNodeTest {
     }
 
     @Test
+    @Order(1)
     void aNodeWhoseLinkGoesDownIsNamedAndEveryRankStops() throws Exception {
-        long timeoutMs = 8_000;
+        long timeoutMs = 10_000;
         WorkerPool pool = WorkerPool.start(bed.nodesConfig(), 4, opts(timeoutMs, "-Dparallax.control.silenceMs=6000"));
         String cutNode = bed.nodes().get(1).addr();
         long[] cutAt = new long[1];
@@ -134,16 +141,11 @@ class MultiNodeTest {
         }
         // the cut-off node's ranks exit by themselves once the coordinator has been silent long enough
         nothingLeft();
-        // the session goes on: a new pool on the same nodes works
-        try (WorkerPool again = WorkerPool.start(bed.nodesConfig(), 4, opts(60_000))) {
-            List<JsonElement> res = again.run(HierarchicalCheckTask.class.getName(), "{\"sizes\": [33]}", new MeshShape(4, 1, 1), ev -> { });
-            HierarchicalCollectivesTest.checkResults(res);
-        }
-        nothingLeft();
     }
 
     @Test
-    void thePyTorchPeersRunInTheSameNamespacesOnTheNodesAddresses() throws Exception {
+    @Order(4)
+    void thePyTorchPeerRunsInTheSameNamespacesOnTheNodesAddresses() throws Exception {
         parallax.engine.Peers.python("torch", "python3-torch");
         List<String> lines = PeerJob.run(parallax.engine.parallel.DdpPeer.class, "torch_ddp_gpt.py", "PyTorch DDP peer",
                 bed.nodesConfig(), 4, 600, List.of("--layers", "1", "--hidden", "16", "--heads", "2", "--vocab", "64", "--seq", "8",
@@ -156,13 +158,11 @@ class MultiNodeTest {
             assertEquals("eth0", o.get("ifname").getAsString(), "rank " + rank + "'s Gloo binds the node's link");
             assertEquals(2, o.getAsJsonArray("loss").size());
         }
-        List<CollectiveBenchmark.Row> rows = CollectiveBenchmark.torchPeer("allreduce", bed.nodesConfig(), 4, List.of(65536L), 3);
-        assertEquals(1, rows.size());
-        assertTrue(rows.get(0).seconds() > 0);
         nothingLeft();
     }
 
     @Test
+    @Order(2)
     void aRefusedLoginOrAnUnreachableNodeAtStartIsOneLine() throws Exception {
         String text = Files.readString(bed.nodesFile());
         Path otherKey = logs.resolve("not-authorized");
@@ -182,7 +182,7 @@ class MultiNodeTest {
         String unreachable = text.replace(lastNode + " slots", absent + " slots");
         e = assertThrows(ClusterError.class, () -> WorkerPool.start(Nodes.parse(unreachable, "unreachable"), 4, opts(60_000)));
         System.out.println("unreachable node: " + e.getMessage());
-        assertTrue(e.getMessage().startsWith("rank 2 on " + absent + " died before joining: ssh failed"), e.getMessage());
+        assertTrue(e.getMessage().matches("rank [23] on " + absent.replace(".", "\\.") + " died before joining: ssh failed .*"), e.getMessage());
         assertFalse(e.getMessage().contains("\n"), e.getMessage());
         nothingLeft();
     }
