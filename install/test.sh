@@ -5,9 +5,11 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Test peers from Debian: the protocol conformance suite, headless Chromium, PyTorch
-# (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker, and
-# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2).
-TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client)
+# (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker,
+# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2, and an
+# sshd per node of the multi-node test bed) and iproute2 (ip, tc: the test bed's network
+# namespaces and shaped links; those tests run as root and skip with their reason otherwise).
+TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client iproute2)
 
 check_java
 check_maven

@@ -99,7 +99,14 @@ public final class CollectiveBenchmark {
      */
     public static List<Row> measure(WorkerPool pool, String op, List<Long> sizes, List<String> impls, int iters,
                                     Consumer<RankEvent> events) {
+        return measure(pool, op, sizes, impls, iters, CollectiveBenchTask.JIT_WARMUP_CALLS, events);
+    }
+
+    /** As above, with {@code jitWarmup} untimed calls before the first size (fewer where each call is long, as on a slow link). */
+    public static List<Row> measure(WorkerPool pool, String op, List<Long> sizes, List<String> impls, int iters, int jitWarmup,
+                                    Consumer<RankEvent> events) {
         JsonObject a = new JsonObject();
+        a.addProperty("jitWarmup", jitWarmup);
         a.addProperty("op", op);
         a.add("impls", Wire.GSON.toJsonTree(impls));
         a.addProperty("iters", iters);

@@ -11,6 +11,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.UserError;
+import parallax.engine.cluster.CollectiveBenchmark;
 import parallax.engine.cluster.TestBed;
 import parallax.engine.cluster.Topology;
 import parallax.engine.cluster.WorkerPool;
@@ -36,9 +37,11 @@ import tech.tablesaw.api.Table;
  * rate: bytes per GPU per step (DP 2Ψ(dp−1)/dp, TP 8bsh(t−1)/t per layer) over the rate
  * times the link efficiency.
  *
- * <p>Measured per step: each rank's time inside all-reduce calls, taking the rank that
- * waited least (the others also wait for the slowest to arrive, which is compute, not
- * communication), then the median over the steps after the first.
+ * <p>Measured: the step's all-reduces replayed alone on the link (as many calls, as many
+ * bytes, same two ranks), which is what the planner's figure describes. Also reported, from
+ * the training run itself: each rank's time inside all-reduce calls per step, taking the rank
+ * that waited least, median over the steps after the first; it holds waits for the other
+ * rank's compute too, which on shared cores can be most of it.
  */
 public final class CommValidation {
 
@@ -50,7 +53,8 @@ public final class CommValidation {
      * link just before ({@link Topology}): how much of the rate it delivers, and its latency.
      */
     public record Row(String dimension, long bitsPerSecond, double predictedBytes, double handedBytes, double callsPerStep,
-                      double predictedMs, double measuredMs, double p2pGbps, double p2pLatencyUs) {
+                      double predictedMs, double trainingMs, double measuredMs, double p2pGbps, double p2pLatencyUs) {
+        /** Measured (the step's calls alone on the link) over predicted. */
         public double ratio() { return measuredMs / predictedMs; }
 
         public boolean agrees() { return Math.abs(ratio() - 1) <= TOLERANCE; }
@@ -81,8 +85,9 @@ public final class CommValidation {
                     TrainSpec spec = TrainSpec.defaults(cfg).withLayout(layout[0], layout[1], 1).withSteps(steps).withBatch(batch);
                     TrainingRun run = Training.run(pool, spec, null);
                     TrainingPlan.Comm c = predicted(m, cfg, layout[0], layout[1], batch, rate, conv);
-                    rows.add(new Row(dimension, rate, c.bytes(), handedPerStep(run, steps), callsPerStep(run, steps),
-                            c.seconds() * 1e3, allReduceMsPerStep(run), gbps, latency));
+                    double handed = handedPerStep(run, steps), calls = callsPerStep(run, steps);
+                    rows.add(new Row(dimension, rate, c.bytes(), handed, calls, c.seconds() * 1e3, allReduceMsPerStep(run),
+                            aloneMs(pool, handed, calls), gbps, latency));
                 }
             }
             progress.accept(i, "done");
@@ -120,6 +125,20 @@ public final class CommValidation {
         return Stats.median(perStep, 1);
     }
 
+    /**
+     * The step's all-reduces alone on the link (ms): as many calls as the step made, of the
+     * step's bytes each divided evenly, back to back on the same two ranks
+     * ({@link CollectiveBenchmark}: median of 7 calls, slowest rank). In training a call also
+     * waits for the other rank to finish its compute; alone it is the transfer.
+     */
+    static double aloneMs(WorkerPool pool, double handedPerStep, double callsPerStep) {
+        long calls = Math.max(1, Math.round(callsPerStep));
+        long bytes = Math.max(4, Math.round(handedPerStep / calls / 4) * 4);
+        // a few warm-up calls: the ranks' code is warm from training, and each call may take a while on a slow link
+        List<CollectiveBenchmark.Row> r = CollectiveBenchmark.measure(pool, "allreduce", List.of(bytes), List.of("runtime"), 7, 3, e -> { });
+        return r.get(0).seconds() * calls * 1e3;
+    }
+
     private static double handedPerStep(TrainingRun run, int steps) {
         return run.ranks().stream().mapToLong(r -> r.bytesHanded("allReduce")).max().orElse(0) / (double) steps;
     }
@@ -136,9 +155,11 @@ public final class CommValidation {
                         + "machine) joined by links shaped to each rate with tc, one rank per node, so the DP=2 and the TP=2 group "
                         + "both cross the link. Model %s GPT, global batch %d, fp32, %d steps per run. Predicted: the planner's bytes "
                         + "per GPU per step (DP: all-reduce 2Ψ(dp−1)/dp; TP: 8·bsh(t−1)/t per layer) over rate × link efficiency "
-                        + "%.2f. Measured: time inside all-reduce calls per step, on the rank that waited least, median of steps 2..%d; "
-                        + "p2p: one pair's point-to-point bandwidth and latency on the link just before (%%cluster topology). "
-                        + "%d of %d within %.0f%%.",
+                        + "%.2f. Measured: the step's all-reduces alone on the link (as many calls as the step made, its bytes "
+                        + "split evenly, back to back on the same two ranks, median of 7). In training: time inside all-reduce calls "
+                        + "per step on the rank that waited least, median of steps 2..%d; it also holds the waits for the other rank's "
+                        + "compute, which on this machine's shared cores can be most of it. p2p: one pair's point-to-point bandwidth "
+                        + "and latency on the link just before (%%cluster topology). %d of %d within %.0f%%.",
                 cfg.name(), batch, steps, conv.linkEfficiency(), steps, agree, rows.size(), TOLERANCE * 100));
         for (Row r : rows) {
             if (r.agrees()) continue;
@@ -148,16 +169,16 @@ public final class CommValidation {
             text.append(r.ratio() > 1
                     ? String.format(Locale.ROOT, "The planner's model is bandwidth alone, and here the link is not what limits: a pair "
                             + "of ranks moved %.2f Gbit/s point to point (%.2f of the rate) with %.0f µs latency, since both nodes share "
-                            + "this machine's %d cores. %.0f calls a step move %.0f KiB each; a call ends when both ranks have arrived, "
-                            + "and ranks sharing loaded cores arrive milliseconds apart, which at this rate is more than the bytes take.",
-                            r.p2pGbps() * 8, deliver, r.p2pLatencyUs(), Runtime.getRuntime().availableProcessors(), r.callsPerStep(),
-                            r.handedBytes() / r.callsPerStep() / 1024)
+                            + "this machine's %d cores for TCP, shaping and compute; and %.0f calls a step of %.0f KiB each pay that "
+                            + "latency each.", r.p2pGbps() * 8, deliver, r.p2pLatencyUs(), Runtime.getRuntime().availableProcessors(),
+                            r.callsPerStep(), r.handedBytes() / r.callsPerStep() / 1024)
                     : String.format(Locale.ROOT, "The link delivered %.2f of its rate point to point, more than the assumed efficiency %.2f.",
                             deliver, conv.linkEfficiency()));
         }
         Table t = Table.create("comm validation", StringColumn.create("dimension"), StringColumn.create("link"),
                 DoubleColumn.create("bytes_per_step_planned"), DoubleColumn.create("bytes_per_step_handed"), DoubleColumn.create("calls_per_step"),
-                DoubleColumn.create("predicted_ms"), DoubleColumn.create("measured_ms"), DoubleColumn.create("measured_over_predicted"),
+                DoubleColumn.create("predicted_ms"), DoubleColumn.create("measured_ms"), DoubleColumn.create("in_training_ms"),
+                DoubleColumn.create("measured_over_predicted"),
                 StringColumn.create("within_25%"), DoubleColumn.create("p2p_Gbit/s"), DoubleColumn.create("p2p_latency_us"));
         for (Row r : rows) {
             t.stringColumn("dimension").append(r.dimension());
@@ -167,6 +188,7 @@ public final class CommValidation {
             t.doubleColumn("calls_per_step").append(Math.round(r.callsPerStep() * 10) / 10.0);
             t.doubleColumn("predicted_ms").append(Math.round(r.predictedMs() * 100) / 100.0);
             t.doubleColumn("measured_ms").append(Math.round(r.measuredMs() * 100) / 100.0);
+            t.doubleColumn("in_training_ms").append(Math.round(r.trainingMs() * 100) / 100.0);
             t.doubleColumn("measured_over_predicted").append(Math.round(r.ratio() * 1000) / 1000.0);
             t.stringColumn("within_25%").append(r.agrees() ? "yes" : "no");
             t.doubleColumn("p2p_Gbit/s").append(Math.round(r.p2pGbps() * 8 * 1000) / 1000.0);
@@ -197,6 +219,7 @@ public final class CommValidation {
             double[] x = rs.stream().mapToDouble(r -> r.bitsPerSecond() / 1e6).toArray();
             c.addSeries(dim + " predicted", x, rs.stream().mapToDouble(Row::predictedMs).toArray()).setMarker(SeriesMarkers.NONE);
             c.addSeries(dim + " measured", x, rs.stream().mapToDouble(Row::measuredMs).toArray()).setMarker(SeriesMarkers.CIRCLE);
+            c.addSeries(dim + " in training", x, rs.stream().mapToDouble(Row::trainingMs).toArray()).setMarker(SeriesMarkers.DIAMOND);
         }
         return c;
     }

@@ -38,7 +38,7 @@ class CommValidationTest {
             System.out.printf("%s at 100 Mbit/s: predicted %.1f ms, measured %.1f ms (%.2f); p2p %.3f Gbit/s%n",
                     r.dimension(), r.predictedMs(), r.measuredMs(), r.ratio(), r.p2pGbps() * 8);
             assertEquals(r.predictedBytes(), r.handedBytes(), 1e-6, r.dimension() + ": the engine hands the bytes the planner counts");
-            assertTrue(r.agrees(), r.dimension() + ": measured " + r.measuredMs() + " ms, predicted " + r.predictedMs() + " ms");
+            assertTrue(r.agrees(), r.dimension() + ": measured " + r.measuredMs() + " ms (in training " + r.trainingMs() + "), predicted " + r.predictedMs() + " ms");
             assertTrue(r.p2pGbps() * 8 > 0.08 && r.p2pGbps() * 8 < 0.11, "the pair reads the 100 Mbit/s link: " + r.p2pGbps() * 8);
         }
     }
