@@ -91,8 +91,8 @@ class MultiNodeTest {
             }
             HierarchicalCollectivesTest.checkResults(res);
 
-            // %parallel --dp 2 --tp 2 and --dp 4 across the nodes reproduce the single-process loss
-            for (int[] layout : new int[][] {{2, 2, 1}, {4, 1, 1}}) {
+            // %parallel --dp 4 across the nodes (its gradient all-reduce hierarchical) reproduces the single-process loss
+            for (int[] layout : new int[][] {{4, 1, 1}}) {
                 TrainSpec spec = TrainSpec.defaults(GptConfig.tiny()).withSteps(6).withBatch(8).withLayout(layout[0], layout[1], layout[2]);
                 TrainingRun run = Training.run(pool, spec, null);
                 for (int s = 0; s < 6; s++) {

@@ -31,7 +31,7 @@ class CommValidationTest {
     void atAHundredMegabitsThePlannerAgreesWithTheEngine() {
         String why = TestBed.unavailableReason();
         Assumptions.assumeTrue(why == null, () -> "test bed skipped: " + why);
-        List<CommValidation.Row> rows = CommValidation.run(GptConfig.small(), List.of(100_000_000L), 4, 8, Conventions.defaults(),
+        List<CommValidation.Row> rows = CommValidation.run(GptConfig.small(), List.of(100_000_000L), 3, 8, Conventions.defaults(),
                 WorkerPool.Options.defaults(), (i, what) -> { });
         assertEquals(2, rows.size());
         for (CommValidation.Row r : rows) {
