@@ -1971,6 +1971,120 @@ def check_lesson(name, nb, problems):
                 check(nb, problems)
             except Exception as e:  # an output so far off that a check could not read it
                 problems.append("%s: check %s stopped: %s: %s" % (name, check.__name__, type(e).__name__, e))
+def check_across_nodes(nb, problems, recorded_path):
+    """Lesson 12: every number the lesson prints as evidence, held against what it says.
+    Where the kernel built a test bed (root), the cells' own outputs are checked; where it
+    could not, the cells ran on this machine alone and the recorded numbers shipped beside
+    the notebook are checked instead (and must be the ones the last cell shows)."""
+    name = "12-across-nodes"
+
+    def problem(msg):
+        problems.append("%s: %s" % (name, msg))
+
+    def output(cell_id):
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.get("id") == cell_id:
+                parts = []
+                for out in cell.get("outputs", []):
+                    parts.append(out.get("text", ""))
+                    parts.append(out.get("data", {}).get("text/plain", ""))
+                return "\n".join(parts)
+        problem("no code cell %s" % cell_id)
+        return ""
+
+    def number(text, pattern, what):
+        m = re.search(pattern, text)
+        if not m:
+            problem("%s: the output does not say %r" % (what, pattern))
+            return None
+        return float(m.group(1))
+
+    def table_rows(text, first_column):
+        """Rows of a text table whose first cell is one of first_column, as lists of cells."""
+        rows = []
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) > 2 and cells[0] in first_column:
+                rows.append(cells)
+        return rows
+
+    def evidence(topology, bench, tp, where):
+        """The claims of the lesson's text, on the outputs of its cells (or the recorded copies)."""
+        fraction = number(topology, r"the pairs read ([\d.]+) of it", where + " topology")
+        if fraction is not None and not 0.8 <= fraction <= 1.05:
+            problem("%s: the lesson says pairs across nodes read about 0.12 of 0.125 GB/s; they read %.2f of the link" % (where, fraction))
+        net = number(topology, r"Across nodes: median ([\d.]+) GB/s", where + " topology")
+        inside = number(topology, r"Inside a node: median ([\d.]+) GB/s", where + " topology")
+        if net is not None and fraction is not None and abs(net * 8 - fraction) > 0.01:
+            problem("%s: %.3f GB/s is %.3f Gbit/s, but the output says the pairs read %.2f of 1 Gbit/s" % (where, net, net * 8, fraction))
+        if net is not None and inside is not None and not inside >= 3 * net:
+            problem("%s: the lesson says pairs on a node are several times faster than across; %.3f vs %.3f GB/s" % (where, inside, net))
+        by_kind = {r[0]: r for r in table_rows(topology, ("SHM", "NET"))}
+        if net is not None and "NET" in by_kind and abs(float(by_kind["NET"][2]) - net) > 0.0015:
+            problem("%s: the NET row says %s GB/s, the summary %.3f" % (where, by_kind["NET"][2], net))
+
+        ratio = number(bench, r"Across nodes, 16-64 MiB: ([\d.]+)\.", where + " bench")
+        rows = {}
+        for r in table_rows(bench, ("allreduce",)):
+            rows[(r[1], r[3])] = float(r[7])   # (impl, size) -> busbw GB/s
+        ratios = sorted(rows[("runtime", s)] / rows[("raw", s)] for s in ("16 MiB", "32 MiB", "64 MiB")
+                        if ("runtime", s) in rows and ("raw", s) in rows)
+        if not ratios:
+            problem("%s: no runtime and raw rows at 16-64 MiB" % where)
+        elif ratio is not None:
+            if abs(ratios[len(ratios) // 2] - ratio) > 0.02 + 0.02 * ratio:
+                problem("%s: printed hierarchical/flat %.2f, the table gives %.3f" % (where, ratio, ratios[len(ratios) // 2]))
+            if not ratio > 1.2:
+                problem("%s: the lesson says the hierarchical path puts less on the link (bound 1.5x); measured %.2fx the flat ring" % (where, ratio))
+        if not any(impl == "torch.distributed" for impl, _ in rows):
+            problem("%s: no torch.distributed rows (the PyTorch peer in the same namespaces)" % where)
+        for impl, bound in (("raw", 0.125), ("runtime", 0.1875)):
+            for size in ("16 MiB", "64 MiB"):
+                if (impl, size) in rows and not rows[(impl, size)] >= 0.6 * bound:
+                    problem("%s: the lesson says both reach most of the link; %s at %s has busbw %.3f GB/s, its bound %.4f"
+                            % (where, impl, size, rows[(impl, size)], bound))
+
+        m = re.search(r"TP inside a node: ([\d.]+) ms per step \(all-reduce ([\d.]+) ms\); TP across nodes: ([\d.]+) ms per step "
+                      r"\(all-reduce ([\d.]+) ms\); across / inside = ([\d.]+)x", tp)
+        if not m:
+            problem("%s: no TP inside/across comparison line" % where)
+        else:
+            inside_ms, inside_ar, across_ms, across_ar, printed_ratio = (float(x) for x in m.groups())
+            if abs(across_ms / inside_ms - printed_ratio) > 0.01:
+                problem("%s: across/inside printed %.2f, the times give %.3f" % (where, printed_ratio, across_ms / inside_ms))
+            if not printed_ratio >= 1.3:
+                problem("%s: the lesson says TP across the link is slower; across/inside = %.2f" % (where, printed_ratio))
+            if not across_ar >= 3 * inside_ar:
+                problem("%s: TP all-reduce across %.1f ms vs inside %.1f ms: the link should dominate" % (where, across_ar, inside_ar))
+
+    built = output("an-01")
+    recorded_text = Path(recorded_path).read_text(encoding="utf-8") if Path(recorded_path).exists() else ""
+    if "test bed up:" in built:
+        status = output("an-03")
+        hosts = [r[1] for r in table_rows(status, ("0", "1", "2", "3"))]
+        transports = [r[5] for r in table_rows(status, ("0", "1", "2", "3"))]
+        if len(hosts) != 4 or hosts[0] != hosts[1] or hosts[2] != hosts[3] or hosts[0] == hosts[2]:
+            problem("%cluster start: expected ranks 0,1 on one node and 2,3 on the other, got hosts %s" % hosts)
+        if transports != ["shm+gloo"] * 4:
+            problem("%cluster start: the lesson says the world group is hierarchical (shm+gloo), got %s" % transports)
+        if "**Placement:** tp group [0, 1] spans nodes" not in output("an-11"):
+            problem("the cyclic TP run does not say that its TP group spans the nodes")
+        if "Placement" in output("an-09"):
+            problem("the block TP run says its TP group crosses nodes")
+        evidence(output("an-05"), output("an-07"), output("an-13"), "live run")
+    elif "no test bed here (" in built:
+        print("12-across-nodes: no test bed in this kernel; checking the recorded numbers")
+    else:
+        problem("%cluster testbed up said neither 'test bed up' nor 'no test bed here': " + built[:200])
+    # The recorded numbers: shown by the last cell, and holding the same claims.
+    if not recorded_text:
+        problem("the recorded numbers %s are missing" % recorded_path)
+    else:
+        if recorded_text.strip()[:200] not in output("an-17"):
+            problem("the last cell does not show the recorded numbers")
+        sections = re.split(r"^## ", recorded_text, flags=re.M)
+        pick = lambda key: next((sec for sec in sections if sec.startswith(key)), "")
+        evidence(pick("Topology"), pick("All-reduce"), pick("Tensor parallel"), "recorded run")
 
 
 def main():
@@ -2018,6 +2132,8 @@ def main():
         if name.startswith("01-"):
             check_collectives(nb, problems)
         check_lesson(name, nb, problems)
+        if name.startswith("12-"):
+            check_across_nodes(nb, problems, src / (name + ".recorded.md"))
         print("%-40s %6.1f s  %d cells  %d images" % (name, elapsed, len(nb.cells), pngs), flush=True)
     for p in problems:
         print("PROBLEM:", p)

@@ -169,12 +169,17 @@ public final class WorkerMain {
         hello.addProperty("host", host);
         hello.addProperty("token", get(opt, "token", "PARALLAX_TOKEN", ""));
         Wire.send(control, hello);
+        java.util.concurrent.atomic.AtomicLong lastHeard = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+        watchCoordinator(lastHeard);
         Thread reader = new Thread(() -> {
             try {
                 JsonObject m;
                 while ((m = Wire.read(in)) != null) {
+                    lastHeard.set(System.nanoTime());
                     String type = m.get("type").getAsString();
-                    if (type.equals("status")) {
+                    if (type.equals("ping")) {
+                        Wire.send(control, Wire.msg("pong"));   // the coordinator's sign that this rank is reachable
+                    } else if (type.equals("status")) {
                         Wire.send(control, status());
                     } else if (type.equals("exit")) {
                         Runtime.getRuntime().halt(0);
@@ -190,6 +195,31 @@ public final class WorkerMain {
         }, "parallax-control");
         reader.setDaemon(true);
         reader.start();
+    }
+
+    /**
+     * Exits when the coordinator has been silent for {@code parallax.control.silenceMs}
+     * (default 30 s; it pings every second): its machine or the link to it is gone, and a
+     * connection that cannot be reached is never closed, so this rank would outlive its notebook.
+     */
+    private void watchCoordinator(java.util.concurrent.atomic.AtomicLong lastHeard) {
+        long limit = Long.getLong("parallax.control.silenceMs", 30_000);
+        Thread w = new Thread(() -> {
+            while (true) {
+                try {
+                    Thread.sleep(Math.min(1000, limit));
+                } catch (InterruptedException e) {
+                    return;
+                }
+                long silent = (System.nanoTime() - lastHeard.get()) / 1_000_000;
+                if (silent > limit) {
+                    System.err.println("parallax worker rank " + rank + ": no word from the coordinator for " + silent / 1000.0 + " s; exiting");
+                    Runtime.getRuntime().halt(4);
+                }
+            }
+        }, "parallax-watchdog");
+        w.setDaemon(true);
+        w.start();
     }
 
     private JsonObject status() {

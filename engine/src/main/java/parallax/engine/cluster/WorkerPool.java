@@ -111,23 +111,19 @@ public final class WorkerPool implements AutoCloseable {
      */
     public static WorkerPool start(Nodes nodes, int world, Options options) {
         List<Nodes.Placement> placements = nodes.place(world);
-        InetAddress bindAddr;
-        try {
-            bindAddr = InetAddress.getByName(nodes.masterAddr());
-        } catch (IOException e) {
-            throw new ClusterError("master_addr " + nodes.masterAddr() + " does not resolve: " + e.getMessage());
-        }
-        // The coordinator listens on master_addr, so it must be an address of this machine;
-        // rank 0 serves the store there too (on a remote rank 0 only when the port is named).
+        InetAddress bindAddr = resolve("master_addr", nodes.masterAddr());
+        InetAddress coordinatorAddr = resolve("coordinator_addr", nodes.coordinatorAddr());
+        // The coordinator listens on coordinator_addr (default master_addr), an address of this
+        // machine; rank 0 serves the store on master_addr (on a remote rank 0 only when the port is named).
         int port = nodes.masterPort();
         if (placements.get(0).node().local() || isThisMachine(bindAddr)) port = checkPort(bindAddr, port);
         else if (port == 0) port = 29500;
         ServerSocket control;
         try {
             control = new ServerSocket();
-            control.bind(new InetSocketAddress(bindAddr, 0), 64);
+            control.bind(new InetSocketAddress(coordinatorAddr, 0), 64);
         } catch (IOException e) {
-            throw new ClusterError("cannot listen on " + nodes.masterAddr() + " for the worker control channel: " + e.getMessage());
+            throw new ClusterError("cannot listen on " + nodes.coordinatorAddr() + " for the worker control channel: " + e.getMessage());
         }
         byte[] t = new byte[16];
         new SecureRandom().nextBytes(t);
@@ -138,6 +134,14 @@ public final class WorkerPool implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             pool.close();
             throw e;
+        }
+    }
+
+    private static InetAddress resolve(String key, String addr) {
+        try {
+            return InetAddress.getByName(addr);
+        } catch (IOException e) {
+            throw new ClusterError(key + " " + addr + " does not resolve: " + e.getMessage());
         }
     }
 
@@ -199,6 +203,9 @@ public final class WorkerPool implements AutoCloseable {
         Thread acceptor = new Thread(this::acceptLoop, "parallax-accept");
         acceptor.setDaemon(true);
         acceptor.start();
+        Thread ping = new Thread(this::pingLoop, "parallax-ping");
+        ping.setDaemon(true);
+        ping.start();
         awaitReady();
         startSeconds = (System.nanoTime() - startNanos) / 1e9;
     }
@@ -214,6 +221,28 @@ public final class WorkerPool implements AutoCloseable {
                 t.start();
             } catch (IOException | RuntimeException e) {
                 if (closed) return;
+            }
+        }
+    }
+
+    /** How often every rank hears from the coordinator; a rank that hears nothing for long exits (WorkerMain). */
+    static final long PING_MILLIS = 1000;
+
+    private void pingLoop() {
+        JsonObject ping = Wire.msg("ping");
+        while (!closed) {
+            for (RankChannel r : ranks) {
+                if (!r.connected()) continue;
+                try {
+                    r.send(ping);
+                } catch (IOException | RuntimeException ignored) {
+                    // a lost rank is reported by its reader
+                }
+            }
+            try {
+                Thread.sleep(PING_MILLIS);
+            } catch (InterruptedException e) {
+                return;
             }
         }
     }
@@ -326,7 +355,7 @@ public final class WorkerPool implements AutoCloseable {
             shape.requireWorld(ranks.size());
             cmd.addProperty("mesh", WorkerMain.meshArg(shape));
         }
-        return new RunCollector(ranks, inbox, this::close, () -> metrics, listener, nextId++).run(cmd);
+        return new RunCollector(ranks, inbox, this::close, () -> metrics, listener, nextId++, options.collectiveTimeoutMs()).run(cmd);
     }
 
     /** Asks every rank for pid, RSS and whether it is busy; a rank silent for 2 s is "unresponsive". */
