@@ -143,13 +143,13 @@ class SharedMemoryGroupTest {
                 @SuppressWarnings("unchecked")
                 java.util.concurrent.CompletableFuture<float[]>[] slots = exchange.computeIfAbsent(key, k ->
                         new java.util.concurrent.CompletableFuture[] {new java.util.concurrent.CompletableFuture<>(), new java.util.concurrent.CompletableFuture<>()});
-                slots[node].complete(Torch.toFloats(part));
+                slots[node].complete(parallax.engine.torch.Device.hostFloats(part));
                 return () -> {
                     try {
                         float[] a = slots[0].get(10, TimeUnit.SECONDS), b = slots[1].get(10, TimeUnit.SECONDS);
                         float[] sum = new float[a.length];
                         for (int i = 0; i < a.length; i++) sum[i] = a[i] + b[i];   // node order: the same bits on both
-                        part.copy_(Torch.fromFloats(sum, sum.length));
+                        part.copy_(parallax.engine.torch.Device.cpu().fromFloats(sum, sum.length));
                     } catch (Exception e) {
                         throw new IllegalStateException(e);
                     }
@@ -157,11 +157,11 @@ class SharedMemoryGroupTest {
             };
             float[] last = null;
             for (int call = 0; call < 2; call++) {
-                Tensor t = Torch.fromFloats(ramp(n, rank + call), n);
+                Tensor t = parallax.engine.torch.Device.cpu().fromFloats(ramp(n, rank + call), n);
                 nodes[node][local].allReduceAcross(t, 10_000, "test", across);
-                last = Torch.toFloats(t);
+                last = parallax.engine.torch.Device.hostFloats(t);
                 Tensor out = torch.empty(perNode * 7L);
-                nodes[node][local].allGather(out, Torch.fromFloats(ramp(7, rank), 7), 10_000, "test");
+                nodes[node][local].allGather(out, parallax.engine.torch.Device.cpu().fromFloats(ramp(7, rank), 7), 10_000, "test");
             }
             return last;
         });
