@@ -18,8 +18,12 @@ public final class TrainTask implements RankTask {
     public Object run(Dist dist, String argsJson, RankReporter reporter) {
         TrainSpec spec = Training.GSON.fromJson(argsJson, TrainSpec.class);
         spec.validate(dist.world());
+        TrainingLoop.StepListener listener = new TrainingLoop.StepListener() {
+            @Override public void step(int step, java.util.Map<String, Object> metrics) { reporter.step(step, metrics); }
+            @Override public void event(String kind, java.util.Map<String, Object> fields) { reporter.event(kind, fields); }
+        };
         return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), Device.parse(dist.device()), comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
-                (step, metrics) -> reporter.step(step, metrics));
+                listener);
     }
 
     /** The runtime's collectives seen as a {@link Comm}. */

@@ -31,6 +31,9 @@ public final class TrainingLoop {
     public interface StepListener {
         void step(int step, Map<String, Object> metrics);
 
+        /** Any other event ("checkpoint", "restored", ...); may come from the checkpoint writer's thread. */
+        default void event(String kind, Map<String, Object> fields) {}
+
         StepListener NONE = (s, m) -> {};
     }
 
@@ -55,9 +58,18 @@ public final class TrainingLoop {
         PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), cfg.sequence(), device);
         MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
         TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
+        Checkpointing checkpoints = new Checkpointing(spec, rank, at, store, scaler, stage.isLast() && at.tpRank() == 0, listener);
 
         int n = spec.steps();
-        StepMetrics metrics = new StepMetrics(n);
+        int first;
+        try {
+            first = checkpoints.restore(); // 0, or the step of the checkpoint --resume names
+        } catch (RuntimeException e) {
+            pipe.close();
+            store.close();
+            throw e;
+        }
+        StepMetrics metrics = new StepMetrics(n - first);
         int skipped = 0;
         long tokens = (long) spec.batch() * cfg.sequence();
         // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops-and-mfu);
@@ -65,8 +77,9 @@ public final class TrainingLoop {
         double flops = (stage.recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
         double matmul = Flops.measureMatmul(device, 256, 5);
 
+        boolean finished = false;
         try {
-            for (int s = 0; s < n; s++) {
+            for (int s = first; s < n; s++) {
                 try (PointerScope scope = new PointerScope()) {
                     long t0 = System.nanoTime();
                     TextData.Batch mine = data.batch(s, spec.batch()).slice(at.dpRank(), spec.dp());
@@ -85,7 +98,7 @@ public final class TrainingLoop {
 
                     double loss = stage.isLast() ? lossSum / spec.microBatches() : Double.NaN;
                     device.synchronize(); // the step is over when its kernels are
-                    metrics.record(s, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
+                    metrics.record(s - first, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
                             meter.take());
                     if (stage.isLast() && !Double.isFinite(loss) && !scaler.dynamic())
                         throw new IllegalStateException("loss is " + loss + " at step " + (s + 1) + "; training stopped");
@@ -93,9 +106,11 @@ public final class TrainingLoop {
                     // logging, so the live view shows the global batch's loss (outside the meter:
                     // it is not the training's traffic).
                     double global = stage.isLast() ? dpMean(dpGroup, loss, device) : Double.NaN;
-                    if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
+                    if (metrics.reportDue(s - first)) listener.step(s + 1, metrics.report(s - first, global, scaler.scale()));
+                    checkpoints.afterStep(s, loss, t0);
                 }
             }
+            checkpoints.close(); // the last save is on disk before the rank reports its result
             Device.AllocatorStats gpu = device.allocatorStats();
             RankResult.RankMemory memory = new RankResult.RankMemory(store.parameterBytes(), metrics.maxGradientBytes(),
                     store.optimizerBytes(), stage.peakActivationBytes(), Memory.peakRssBytes(),
@@ -109,8 +124,10 @@ public final class TrainingLoop {
                 // drift between averages, so each is handed back.
                 if (at.dpRank() != 0 && !localSgd) exported = null;
             }
+            finished = true;
             return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
         } finally {
+            if (!finished) checkpoints.abandon();
             pipe.close();
             store.close();
         }
