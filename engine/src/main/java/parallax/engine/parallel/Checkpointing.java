@@ -100,7 +100,7 @@ final class Checkpointing implements AutoCloseable {
         meta.put(k + "loss_scale", Double.toString(scaler.scale()));
         meta.put(k + "clean_steps", Integer.toString(scaler.cleanSteps()));
         meta.put(k + "first_step", Integer.toString(firstStep));
-        if (keepsLoss) meta.put(k + "loss", DistributedCheckpoint.GSON.toJson(loss.stream().mapToDouble(Double::doubleValue).toArray()));
+        if (keepsLoss) meta.put(k + "loss", Training.GSON.toJson(loss.stream().mapToDouble(Double::doubleValue).toArray()));
         writer.save(s + 1, slices, meta, snapshotMs);
     }
 
