@@ -15,7 +15,8 @@ import java.util.Map;
  * a checkpoint written, a run resumed). The fields follow the Elastic Common Schema as its
  * own logging libraries write it ({@code @timestamp}, {@code log.level}, {@code message},
  * {@code event.action}, dotted keys), so Filebeat's ndjson parser or Logstash's json_lines
- * codec ingests it unchanged; Parallax's own fields sit under {@code parallax.*}.
+ * codec ingests it unchanged; Parallax's own fields sit under {@code parallax.*}
+ * (docs/reference.md#logs-and-metrics).
  */
 public final class EventLog {
 

@@ -14,7 +14,8 @@ import java.util.List;
  * <p>A rank owns a flat range of a unit's buffer (its ZeRO slice), which cuts a 2-D weight
  * mid-row; {@link #ofFlatRange} turns such a range into at most three boxes per dimension
  * level (the end of one row, whole rows, the start of another), in row-major order, so the
- * boxes' elements laid one after another are exactly the range.
+ * boxes' elements laid one after another are exactly the range
+ * (docs/reference.md#checkpoint-layout).
  */
 record Chunk(long[] offsets, long[] sizes) {
 

@@ -25,7 +25,7 @@ import parallax.engine.cluster.WorkerPool;
  * does not refill a lost rank's slot: the next generation shrinks its data-parallel size
  * (DP first, as the other dimensions cut the model itself) and keeps the global batch by
  * accumulating more micro-batches. After {@code maxRestarts} restarts the next loss ends
- * the run with its one line.
+ * the run with its one line (docs/reference.md#elastic-restarts).
  */
 final class ElasticRun {
 
