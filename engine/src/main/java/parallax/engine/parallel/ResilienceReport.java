@@ -74,12 +74,16 @@ final class ResilienceReport {
             SaveSummary s = summary(run);
             b.append(String.format(Locale.ROOT, "Checkpoints complete at step%s %s (last: %s). ", h.checkpoints().size() == 1 ? "" : "s",
                     h.checkpoints(), h.lastCheckpoint()));
-            if (s.saves() > 0)
+            if (s.saves() > 0) {
                 b.append(String.format(Locale.ROOT, "Per save and rank (medians): %.2f MiB of state, a %.2f MiB file; the training "
                                 + "thread waited %.2f ms to copy the state to memory (%.2f GB/s) and %.2f ms for an earlier save, the "
-                                + "background write took %.1f ms. Steps while a write ran: %.1f ms, others %.1f ms (%.2fx). ",
-                        s.stateBytes() / MIB, s.fileBytes() / MIB, s.snapshotMs(), s.copyGBps(), s.waitMs(), s.writeMs(),
-                        s.stepMsWhileWriting(), s.stepMsOtherwise(), s.slowdown()));
+                                + "background write took %.1f ms. ",
+                        s.stateBytes() / MIB, s.fileBytes() / MIB, s.snapshotMs(), s.copyGBps(), s.waitMs(), s.writeMs()));
+                b.append(Double.isNaN(s.stepMsWhileWriting()) || Double.isNaN(s.stepMsOtherwise())
+                        ? "No trained step ran beside a write (each ended before the next step, or after the last). "
+                        : String.format(Locale.ROOT, "Steps while a write ran: %.1f ms, others %.1f ms (%.2fx). ",
+                                s.stepMsWhileWriting(), s.stepMsOtherwise(), s.slowdown()));
+            }
         }
         for (RunHistory.Restart r : h.restarts()) {
             b.append(String.format(Locale.ROOT, "%n%n**Restart %d**: %s. The last step reported was %d; generation %d resumed from %s, "
