@@ -152,6 +152,7 @@ final class CheckpointWriter implements AutoCloseable {
         meta.put(k + "format", DistributedCheckpoint.FORMAT);
         meta.put(k + "step", Integer.toString(step));
         meta.put(k + "generation", Integer.toString(spec.faultTolerance().generation()));
+        meta.put(k + "run", runTag());
         meta.put(k + "rank", Integer.toString(rank));
         meta.put(k + "world", Integer.toString(spec.world()));
         meta.put(k + "coords", at.dpRank() + "," + at.tpRank() + "," + at.ppRank());
@@ -213,7 +214,7 @@ final class CheckpointWriter implements AutoCloseable {
     private void commit(int step, long t0) {
         Path dir = DistributedCheckpoint.stepDir(root, step);
         int world = spec.world();
-        String gen = Integer.toString(spec.faultTolerance().generation());
+        String tag = runTag();
         List<DistributedCheckpoint.ShardFile> files = new ArrayList<>();
         Map<String, DistributedCheckpoint.SavedTensor> tensors = new LinkedHashMap<>();
         Map<String, long[]> shapes = new LinkedHashMap<>();
@@ -226,7 +227,7 @@ final class CheckpointWriter implements AutoCloseable {
         for (int r = 0; r < world; r++) {
             String name = DistributedCheckpoint.shardName(r);
             Path f = dir.resolve(name);
-            Safetensors s = awaitShard(f, step, gen, deadline);
+            Safetensors s = awaitShard(f, step, tag, deadline);
             try (s) {
                 Map<String, Object> m = s.metadata();
                 String k = DistributedCheckpoint.KEY_PREFIX;
@@ -277,16 +278,22 @@ final class CheckpointWriter implements AutoCloseable {
         events.event("checkpoint", ev);
     }
 
-    /** Opens rank r's file of this step and generation once it is in place (polling), or gives the checkpoint up. */
-    private Safetensors awaitShard(Path f, int step, String gen, long deadline) {
+    /** This run and generation, as every file of a save names it. */
+    private String runTag() {
+        FaultTolerance ft = spec.faultTolerance();
+        return (ft.runId() == null ? "-" : ft.runId()) + "/" + ft.generation();
+    }
+
+    /** Opens rank r's file of this step, run and generation once it is in place (polling), or gives the checkpoint up. */
+    private Safetensors awaitShard(Path f, int step, String tag, long deadline) {
         while (true) {
             if (Files.isRegularFile(f)) {
                 try {
                     Safetensors s = Safetensors.open(f);
                     Map<String, Object> m = s.metadata();
-                    if (gen.equals(m.get(DistributedCheckpoint.KEY_PREFIX + "generation"))
+                    if (tag.equals(m.get(DistributedCheckpoint.KEY_PREFIX + "run"))
                             && String.valueOf(step).equals(m.get(DistributedCheckpoint.KEY_PREFIX + "step"))) return s;
-                    s.close(); // an older generation's file of the same step: wait for this one's
+                    s.close(); // another run's or generation's file of the same step (left by a crash): wait for this one's
                 } catch (UserError e) {
                     // being replaced right now: look again
                 }

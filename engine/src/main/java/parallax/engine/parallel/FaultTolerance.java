@@ -20,42 +20,48 @@ import parallax.engine.UserError;
  *       fair share of a filesystem the ranks share.</li>
  *   <li>{@code killRank}/{@code killAtStep}: a drill (tests, lessons): the coordinator
  *       kills that rank with SIGKILL once it reports that step; -1 for none.</li>
+ *   <li>{@code runId}: set by the coordinator, the same for every generation of one run.</li>
  * </ul>
  */
 public record FaultTolerance(int saveEvery, String checkpointDir, int keep, String resumeFrom, int maxRestarts,
-                             int minRanks, int generation, long saveBytesPerSecond, int killRank, int killAtStep) {
+                             int minRanks, int generation, long saveBytesPerSecond, int killRank, int killAtStep, String runId) {
 
     /** Checkpoints kept by default: the newest complete one and the one before it. */
     public static final int DEFAULT_KEEP = 2;
 
-    public static final FaultTolerance NONE = new FaultTolerance(0, null, DEFAULT_KEEP, null, 0, 0, 0, 0, -1, 0);
+    public static final FaultTolerance NONE = new FaultTolerance(0, null, DEFAULT_KEEP, null, 0, 0, 0, 0, -1, 0, null);
 
     public boolean saves() { return saveEvery > 0; }
 
     public boolean resumes() { return resumeFrom != null; }
 
     public FaultTolerance withSaving(int every, String dir, int keepN) {
-        return new FaultTolerance(every, dir, keepN, resumeFrom, maxRestarts, minRanks, generation, saveBytesPerSecond, killRank, killAtStep);
+        return new FaultTolerance(every, dir, keepN, resumeFrom, maxRestarts, minRanks, generation, saveBytesPerSecond, killRank, killAtStep, runId);
     }
 
     public FaultTolerance withResume(String from) {
-        return new FaultTolerance(saveEvery, checkpointDir, keep, from, maxRestarts, minRanks, generation, saveBytesPerSecond, killRank, killAtStep);
+        return new FaultTolerance(saveEvery, checkpointDir, keep, from, maxRestarts, minRanks, generation, saveBytesPerSecond, killRank, killAtStep, runId);
     }
 
     public FaultTolerance withRestarts(int max, int min) {
-        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, max, min, generation, saveBytesPerSecond, killRank, killAtStep);
+        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, max, min, generation, saveBytesPerSecond, killRank, killAtStep, runId);
     }
 
     public FaultTolerance withGeneration(int g) {
-        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, maxRestarts, minRanks, g, saveBytesPerSecond, killRank, killAtStep);
+        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, maxRestarts, minRanks, g, saveBytesPerSecond, killRank, killAtStep, runId);
     }
 
     public FaultTolerance withSaveBandwidth(long bytesPerSecond) {
-        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, maxRestarts, minRanks, generation, bytesPerSecond, killRank, killAtStep);
+        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, maxRestarts, minRanks, generation, bytesPerSecond, killRank, killAtStep, runId);
+    }
+
+    /** Marks this run's checkpoint files, so that a save never mistakes another run's file of the same step for one of its own. */
+    public FaultTolerance withRunId(String id) {
+        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, maxRestarts, minRanks, generation, saveBytesPerSecond, killRank, killAtStep, id);
     }
 
     public FaultTolerance withKill(int rank, int atStep) {
-        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, maxRestarts, minRanks, generation, saveBytesPerSecond, rank, atStep);
+        return new FaultTolerance(saveEvery, checkpointDir, keep, resumeFrom, maxRestarts, minRanks, generation, saveBytesPerSecond, rank, atStep, runId);
     }
 
     /** Checks the numbers against the run; one line naming what is wrong. */

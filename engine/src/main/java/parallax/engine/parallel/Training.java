@@ -95,7 +95,7 @@ public final class Training {
                         + " (newest: " + newest.getFileName() + "); continue from them with --resume " + dir + ", or save into an empty directory");
         }
         FaultTolerance resolved = ft.withSaving(ft.saveEvery(), dir == null ? null : dir.toString(), ft.keep())
-                .withResume(from == null ? null : from.toString());
+                .withResume(from == null ? null : from.toString()).withRunId(java.util.UUID.randomUUID().toString());
         return spec.withFaultTolerance(resolved);
     }
 }

@@ -99,7 +99,7 @@ class ElasticTrainingTest {
         long seed = System.nanoTime();
         int killAt = EVERY + 1 + new SplittableRandom(seed).nextInt(STEPS - EVERY - 2);
         System.out.println("kill -9 of rank 1 at step " + killAt + " (seed " + seed + ")");
-        WorkerPool first = pool;
+        WorkerPool first = livePool();
         int generation = first.generation(), restarts = first.restarts();
         TrainSpec spec = spec().withFaultTolerance(saving("random-kill").withKill(1, killAt));
         TrainingRun run = Training.run(first, spec, null);
@@ -130,7 +130,7 @@ class ElasticTrainingTest {
         Path dir = work.resolve("kill-during-save");
         // Each rank writes about 410 kB a save; capped at 300 kB/s the write of step 10 lasts long enough to be caught.
         TrainSpec spec = spec().withFaultTolerance(saving("kill-during-save").withSaveBandwidth(300_000));
-        WorkerPool first = pool;
+        WorkerPool first = livePool();
         AtomicBoolean killed = new AtomicBoolean();
         Thread killer = new Thread(() -> {
             Path five = DistributedCheckpoint.stepDir(dir, 5), ten = DistributedCheckpoint.stepDir(dir, 10);
@@ -166,6 +166,50 @@ class ElasticTrainingTest {
         sameAsUninterrupted(run);
         DistributedCheckpoint.Metadata ten = DistributedCheckpoint.verify(DistributedCheckpoint.stepDir(dir, 10));
         assertEquals(1, ten.generation(), "step 10 written again by the next generation");
+    }
+
+    /** The shared 2-rank pool, started again if a test left it stopped. */
+    private WorkerPool livePool() {
+        if (pool == null || !pool.alive()) start(2, p -> pool = p);
+        return pool;
+    }
+
+    @Test
+    void aRunOutOfRestartsEndsWithOneLine() throws Exception {
+        WorkerPool first = livePool();
+        // the next generation loses its rank 1 as soon as it is up: a second loss, with one restart allowed
+        first.onSuccessor(next -> {
+            for (long pid : next.workerPids()) pids.add(pid);
+            pool = next;
+            next.kill(1);
+        });
+        TrainSpec spec = spec().withFaultTolerance(saving("out-of-restarts").withKill(1, 3));
+        parallax.engine.UserError e = org.junit.jupiter.api.Assertions.assertThrows(parallax.engine.UserError.class,
+                () -> Training.run(first, spec, null));
+        System.out.println("out of restarts: " + e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), "one line");
+        assertTrue(e.getMessage().startsWith("rank 1 on localhost") && e.getMessage().endsWith("; no restarts left after 1 (--max-restarts 1)"),
+                e.getMessage());
+        assertFalse(pool.alive(), "the second generation is stopped too");
+        long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (System.nanoTime() < end && pids.stream().anyMatch(ElasticTrainingTest::alive)) Thread.sleep(100);
+        for (long pid : pids) assertFalse(alive(pid), "worker " + pid + " still running");
+    }
+
+    @Test
+    void shrinkingKeepsTpAndPpAndTheGlobalBatch() {
+        TrainSpec s = TrainSpec.defaults(GptConfig.tiny()).withLayout(4, 1, 1);
+        TrainSpec two = ElasticRun.shrink(s, 3, 2, "lost");
+        assertEquals(List.of(2, 1, 1, 2), List.of(two.dp(), two.tp(), two.pp(), two.microBatches()));
+        TrainSpec hybrid = TrainSpec.defaults(GptConfig.tiny()).withLayout(4, 2, 1).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B);
+        TrainSpec h = ElasticRun.shrink(hybrid, 7, 2, "lost");
+        assertEquals(List.of(2, 2, 1, 4), List.of(h.dp(), h.tp(), h.pp(), h.microBatches()), "dp 4 -> 2 (3 does not divide 4), tp kept");
+        assertEquals(8, h.batch());
+        h.validate(h.world());
+        parallax.engine.UserError e = org.junit.jupiter.api.Assertions.assertThrows(parallax.engine.UserError.class,
+                () -> ElasticRun.shrink(s, 1, 2, "rank 3 lost"));
+        assertEquals("rank 3 lost; the 1 ranks left cannot hold the run with at least --min-ranks 2 ranks (tp x pp = 1, dp must divide 4)",
+                e.getMessage());
     }
 
     @Test
