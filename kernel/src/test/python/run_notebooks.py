@@ -1960,8 +1960,163 @@ def check_model_names(nb, problems):
     check_serving(L, "%plan mistral-7b --infer --encoding q4_k_m --context 32768", 32768)
 
 
+def crc32c(data):
+    """CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit per byte via a table."""
+    table = crc32c.table if hasattr(crc32c, "table") else None
+    if table is None:
+        table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            table.append(c)
+        crc32c.table = table
+    c = 0xFFFFFFFF
+    for b in data:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def check_running_at_scale(nb, problems):
+    """Lesson 14: the torchrun-style launch gives %parallel's loss to the last digit; the
+    parameter server's and the ring's bytes; the checkpoint on disk as the lesson describes
+    it (read here independently: metadata, piece sizes, every CRC32C); resumed and
+    restarted runs against the unbroken one; the scrape, the dashboard's metrics and the
+    JSON log."""
+    import json
+    L = Lesson("14-running-at-scale", nb, problems)
+
+    # launchers: the same 10 steps, started by environment variables or by %parallel
+    env = L.cell('pb.environment().put("MASTER_ADDR"')
+    for r in range(2):
+        env.says("rank %d (RANK=%d, WORLD_SIZE=2): exit code 0" % (r, r))
+    by_env = env.number(r"global loss at step 10, launched by environment variables: ([\d.]+)")
+    by_pool = L.cell("trained by %%parallel's pool").number(r"global loss at step 10, trained by %parallel's pool: ([\d.]+)")
+    if by_env is not None and by_pool is not None and by_env != by_pool:
+        env.fail("launched by variables %.12f, by %%parallel %.12f: the lesson says they are the same" % (by_env, by_pool))
+
+    # the parameter server's rank 0 sends (n-1) S, the ring's busiest rank 2(n-1)/n S
+    out = L.cell("--bench algorithms --worlds 4")
+    sent = {r["algorithm"]: float(r["busiest_rank_sent_xS"]) for r in out.table("allreduce traffic") if int(r["ranks"]) == 4}
+    for a, want in (("ring", 1.5), ("parameter server", 3.0)):
+        if a not in sent or not close(sent[a], want, 0, 1e-3):
+            out.fail("%s at 4 ranks: busiest rank sent %s S, the lesson says %.1f S" % (a, sent.get(a), want))
+
+    # the checkpoint run and its files, read here independently
+    out = L.cell("--save-every 10 --checkpoint-dir /tmp/parallax-lesson14/ckpt")
+    out.says("Checkpoints complete at steps [10, 20, 30]")
+    ins = L.cell("%inspect /tmp/parallax-lesson14/ckpt/step-00000030/rank-00001.safetensors")
+    ins.says("parallax-distributed-checkpoint")
+    step30 = Path("/tmp/parallax-lesson14/ckpt/step-00000030")
+    meta_cell = L.cell('resolve("checkpoint.json")')
+    try:
+        md = json.loads((step30 / "checkpoint.json").read_text())
+    except (OSError, ValueError) as e:
+        meta_cell.fail("cannot read the lesson's checkpoint: %s" % e)
+        md = None
+    if md is not None:
+        pieces = sum(len(t["chunks"]) for t in md["tensors"].values())
+        names = {k.split("/", 1)[1] for k in md["tensors"]}
+        want_tensors = 3 * len(names)    # param, exp_avg, exp_avg_sq for every parameter (AdamW)
+        if len(md["tensors"]) != want_tensors:
+            meta_cell.fail("%d tensors in the metadata, expected 3 kinds x %d parameters" % (len(md["tensors"]), len(names)))
+        for k, t in md["tensors"].items():
+            whole = math.prod(t["shape"])
+            if sum(math.prod(c["sizes"]) for c in t["chunks"]) != whole:
+                meta_cell.fail("the pieces of %s do not add up to its shape %s" % (k, t["shape"]))
+        printed = re.search(r"step (\d+), layout .*: (\d+) tensors in (\d+) pieces; the pieces tile every tensor: (\w+)", meta_cell.text)
+        if not printed:
+            meta_cell.fail("no summary line")
+        elif (int(printed.group(1)), int(printed.group(2)), int(printed.group(3)), printed.group(4)) != (30, len(md["tensors"]), pieces, "yes"):
+            meta_cell.fail("printed %s, the files give step 30, %d tensors, %d pieces, tiled" % (printed.groups(), len(md["tensors"]), pieces))
+        for f in md["files"]:
+            path = step30 / f["name"]
+            size = path.stat().st_size if path.exists() else -1
+            if size != f["bytes"] or ("%s: %d bytes" % (f["name"], size)) not in meta_cell.text:
+                meta_cell.fail("%s: %d bytes on disk, %d in the metadata" % (f["name"], size, f["bytes"]))
+            # every piece's CRC32C, recomputed from the bytes
+            raw = path.read_bytes()
+            n = struct.unpack("<Q", raw[:8])[0]
+            header = json.loads(raw[8:8 + n])
+            crcs = header.get("__metadata__", {})
+            for key, t in header.items():
+                if key == "__metadata__":
+                    continue
+                b, e = t["data_offsets"]
+                got = "%08x" % crc32c(raw[8 + n + b:8 + n + e])
+                if crcs.get("crc32c/" + key) != got:
+                    meta_cell.fail("%s: piece %s has CRC32C %s, its header says %s" % (f["name"], key, got, crcs.get("crc32c/" + key)))
+                    break
+
+    # resumed on tp=2 from step 30; within 1e-5 of the unbroken dp=2 run
+    L.cell("--tp 2 --steps 50 --resume /tmp/parallax-lesson14/ckpt").says("Resumed at step 30")
+    L.cell("var resumed = lastRun();").says("resumed at step 30 on tp=2")
+    worst = L.cell("var whole = lastRun();").number(r"tp=2 resumed vs dp=2 unbroken: ([\d.e+-]+)")
+    if worst is not None and not worst < 1e-5:
+        L.fail("the tp=2 resume differs by %g, not within 1e-5" % worst)
+
+    # the kill from the notebook, the restart, and nothing lost
+    out = L.cell("--checkpoint-dir /tmp/parallax-lesson14/elastic --max-restarts 1")
+    out.says("Restart 1")
+    out.says("killed by signal 9")
+    out = L.cell("var elastic = lastRun();")
+    out.says("steps whose loss differs from the run nobody killed: 0 of 40")
+    m = re.search(r"the kill came after step (\d+); resumed from step (\d+); (\d+) step\(s\) trained again; ([\d.]+) s", out.text)
+    if not m:
+        out.fail("no restart summary")
+    else:
+        after, resumed_from, again, secs = int(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4))
+        if resumed_from not in (10, 20, 30) or after < resumed_from or again != after - resumed_from or not 0 < secs < 300:
+            out.fail("restart summary %s: not a checkpoint step, or steps and seconds that do not add up" % (m.groups(),))
+
+    # shrinking: 4 ranks lose one, go on as dp=2 with 2 micro-batches, same loss within 1e-5
+    out = L.cell("--min-ranks 2 --kill-rank 3@25")
+    out.says("on 2 ranks (dp=2,accum=2, was dp=4)")
+    out = L.cell("var shrunk = lastRun();")
+    out.says("ranks after the restart: 2 (dp=2,accum=2)")
+    worst = out.number(r"from the dp=2 run over 30 steps: ([\d.e+-]+)")
+    if worst is not None and not worst < 1e-5:
+        out.fail("the shrunk run differs by %g, not within 1e-5" % worst)
+
+    # Prometheus scraped during a run, the Grafana dashboard's metrics, the JSON log
+    out = L.cell("scraping.set(false);")
+    m = re.search(r"scrapes: (\d+), (\d+) of them during the run; last scraped: parallax_last_step\{rank=\"0\"\} (\d+), "
+                  r"parallax_last_checkpoint_step (\d+), parallax_restarts (\d+), parallax_generation (\d+)", out.text)
+    if not m:
+        out.fail("no scrape summary")
+    else:
+        total, during, last, ckpt = (int(m.group(i)) for i in range(1, 5))
+        if not (during >= 3 and total >= during and last == 60 and ckpt == 60):
+            out.fail("scrapes %s: expected at least 3 during the run, the last step 60 and the last checkpoint 60" % (m.groups(),))
+    dash = L.cell("parallax-training.json")
+    dash.says("served by the endpoint: all")
+    try:
+        d = json.loads((Path(__file__).resolve().parents[4] / "docs/grafana/parallax-training.json").read_text())
+        queried = {q for p in d["panels"] for t in p["targets"] for q in re.findall(r"parallax_[a-z_]+", t["expr"])}
+        dash.says("the dashboard queries %d metrics" % len(queried))
+    except (OSError, ValueError) as e:
+        dash.fail("cannot read the dashboard: %s" % e)
+    out = L.cell("events().file()")
+    m = re.search(r"coordinator.jsonl: (\d+) lines, (\d+) with a parseable @timestamp, log.level, message and event.action; by event.action: \{(.*)\}", out.text)
+    if not m:
+        out.fail("no log summary")
+    else:
+        lines, good = int(m.group(1)), int(m.group(2))
+        counts = dict((k.strip(), int(v)) for k, v in (kv.split("=") for kv in m.group(3).split(",")))
+        if lines != good:
+            out.fail("%d of %d lines lack an ECS field" % (lines - good, lines))
+        for action, least in (("ranks-lost", 2), ("restart", 2), ("recovered", 2), ("checkpoint", 6), ("pool-start", 3)):
+            if counts.get(action, 0) < least:
+                out.fail("%s logged %d times, the lesson's runs make at least %d" % (action, counts.get(action, 0), least))
+    final = [c for c in nb.cells if c.cell_type == "code" and c.source.strip() == "%cluster status"]
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in final for o in c.get("outputs", []))
+    if not re.search(r"Generation \d+ of the worker pool \(\d+ restarts? after lost ranks\)", text):
+        L.fail("%cluster status: no generation and restart count in its output")
+
+
 LESSON_CHECKS = {"02-": check_data_parallel, "03-": check_tensor_parallel, "04-": check_pipeline, "05-": check_hybrid,
-                 "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names}
+                 "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names,
+                 "14-": check_running_at_scale}
 
 
 def check_lesson(name, nb, problems):

@@ -214,8 +214,13 @@ public final class ClusterCommand extends MagicCommand {
         data.put("nodes", n);
         WorkerPool p = c.current();
         data.put("running", p == null ? 0 : p.size());
+        if (p != null) {
+            data.put("generation", p.generation());
+            data.put("restarts", p.restarts());
+        }
         return Report.builder("Nodes: " + where)
-                .text("```\n" + n.toText() + "```\n" + (p == null ? "No ranks running." : p.size() + " ranks running."))
+                .text("```\n" + n.toText() + "```\n" + (p == null ? "No ranks running." : p.size() + " ranks running, generation "
+                        + p.generation() + " (" + p.restarts() + " restart" + (p.restarts() == 1 ? "" : "s") + ")."))
                 .data(data)
                 .build();
     }
@@ -267,12 +272,21 @@ public final class ClusterCommand extends MagicCommand {
         }
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("ranks", st);
+        WorkerPool pool = c.current();
+        String generation = "";
+        if (pool != null) {
+            data.put("generation", pool.generation());
+            data.put("restarts", pool.restarts());
+            generation = String.format("Generation %d of the worker pool (%d restart%s after lost ranks); coordinator log: %s.",
+                    pool.generation(), pool.restarts(), pool.restarts() == 1 ? "" : "s", pool.events().file());
+        }
         if (started != null) {
             data.put("startSeconds", started.startSeconds());
             data.put("rankReadyMillis", started.readyMillis());
             data.put("rankReadyPhases", started.readyPhases());
         }
-        return Report.builder("Cluster status").table(t, "Ranks of the worker pool (RSS read from /proc of each rank)")
-                .data(data).build();
+        Report.Builder b = Report.builder("Cluster status").table(t, "Ranks of the worker pool (RSS read from /proc of each rank)");
+        if (!generation.isEmpty()) b.text(generation);
+        return b.data(data).build();
     }
 }

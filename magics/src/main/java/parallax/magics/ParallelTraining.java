@@ -47,6 +47,8 @@ final class ParallelTraining {
         TrainSpec base = config.spec();
         boolean compare = flags.compare != null && !flags.compare.isEmpty();
         Path save = flags.save == null ? null : saveTarget(flags.save, compare);
+        if (compare && flags.faultTolerance())
+            throw new UserError("checkpoints, --resume and restarts belong to one run: drop --compare (or run the layout on its own)");
         if (compare) {
             List<TrainSpec> specs = new ArrayList<>();
             for (String item : flags.compare) {

@@ -125,7 +125,13 @@ public final class Cluster {
         stop();
         pool = WorkerPool.start(nodes(ranks), ranks, workerOptions());
         if (metrics != null) pool.metrics(metrics);
+        pool.onSuccessor(this::follow);
         return pool;
+    }
+
+    /** A run restarted its pool after a failure: the new generation is the session's pool from now on. */
+    private synchronized void follow(WorkerPool next) {
+        pool = next;
     }
 
     /**

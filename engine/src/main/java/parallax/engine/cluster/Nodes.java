@@ -213,6 +213,25 @@ public record Nodes(String masterAddr, String coordinatorAddr, int masterPort, D
         return out;
     }
 
+    /**
+     * These nodes without the slots {@code gone} occupied (ranks lost for good): a node
+     * keeps its other slots and devices, one left with none drops out.
+     */
+    public Nodes without(List<Placement> gone) {
+        List<Node> out = new ArrayList<>();
+        for (Node n : nodes) {
+            int slots = n.slots();
+            List<String> devices = new ArrayList<>(n.devices());
+            for (Placement p : gone) {
+                if (!p.node().equals(n)) continue;
+                slots--;
+                if (!devices.isEmpty()) devices.remove(p.device());
+            }
+            if (slots > 0) out.add(new Node(n.host(), slots, List.copyOf(devices), n.addr(), n.launcher(), n.java()));
+        }
+        return new Nodes(masterAddr, masterPort, sshOptions, out);
+    }
+
     /** The file text of this configuration (for %cluster show and edits). */
     public String toText() {
         StringBuilder sb = new StringBuilder();

@@ -119,8 +119,12 @@ final class RankChannel {
 
     private void appendJsonLog(JsonObject m) {
         try {
-            JsonObject line = m.deepCopy();
-            line.addProperty("ts", System.currentTimeMillis() / 1000.0);
+            JsonObject line = new JsonObject();
+            long now = System.currentTimeMillis();
+            // Elastic Common Schema's time field first, so Filebeat and Logstash take it as the event's time
+            line.addProperty("@timestamp", java.time.Instant.ofEpochMilli(now).toString());
+            for (var e : m.entrySet()) line.add(e.getKey(), e.getValue());
+            line.addProperty("ts", now / 1000.0);
             line.addProperty("rank", rank());
             Files.writeString(jsonLog, Wire.GSON.toJson(line) + "\n", StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);

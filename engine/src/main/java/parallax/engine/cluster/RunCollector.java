@@ -88,8 +88,9 @@ final class RunCollector {
             r.send(m);
         } catch (IOException | RuntimeException e) {
             String msg = FailureReport.death(r, "before the run");
+            List<Integer> lost = deadRanks(r.rank());
             stopAll.run();
-            throw new ClusterError(msg);
+            throw new RanksLost(msg, lost, lastStep());
         }
     }
 
@@ -177,8 +178,23 @@ final class RunCollector {
         RankChannel r = ranks.get(rank);
         if (done[rank] && r.process.isAlive()) return;
         String msg = FailureReport.death(r, "during the run");
+        List<Integer> lost = deadRanks(rank);
         stopAll.run();
-        throw new ClusterError(msg + "; the other ranks were stopped");
+        throw new RanksLost(msg + "; the other ranks were stopped", lost, lastStep());
+    }
+
+    /** {@code first} and every other rank whose process has already ended (before the survivors are stopped). */
+    private List<Integer> deadRanks(int first) {
+        List<Integer> dead = new ArrayList<>(List.of(first));
+        for (RankChannel r : ranks) if (r.rank() != first && !r.process.isAlive()) dead.add(r.rank());
+        return dead;
+    }
+
+    /** The last step any rank reported. */
+    private long lastStep() {
+        long s = -1;
+        for (RankChannel r : ranks) s = Math.max(s, r.lastStep);
+        return s;
     }
 
     private void handle(int rank, JsonObject m) {
@@ -227,9 +243,9 @@ final class RunCollector {
             List<Integer> finishedOk = new ArrayList<>();
             for (int i = 0; i < results.length; i++) if (done[i] && errors[i] == null) finishedOk.add(i);
             stopAll.run();
-            throw new ClusterError("rank " + bad + " failed: " + errors[bad] + FailureReport.lastStep(ranks.get(bad))
+            throw new RanksLost("rank " + bad + " failed: " + errors[bad] + FailureReport.lastStep(ranks.get(bad))
                     + (finishedOk.isEmpty() ? "" : "; rank(s) " + finishedOk + " had finished without calling it")
-                    + "; all ranks were stopped (a group that timed out cannot be reused)");
+                    + "; all ranks were stopped (a group that timed out cannot be reused)", List.of(), lastStep());
         }
         if (bad >= 0) {
             long same = Arrays.stream(errors).filter(e -> errors[bad].equals(e)).count();

@@ -54,6 +54,8 @@ public final class WorkerMain {
     private final String host;
     private final String device;
     private final long timeoutMs;
+    /** The job's generation (0, then +1 per restart): every store key carries it, so a new generation's rendezvous never meets an old one's keys. */
+    private final String generationPrefix;
     private final CommStats stats = new CommStats();
     private Writer control;
     private Rendezvous rdv;
@@ -74,6 +76,7 @@ public final class WorkerMain {
         this.host = get(opt, "host", "PARALLAX_HOST", hostName());
         this.device = rankDevice(get(opt, "device", "PARALLAX_DEVICE", "cpu"), localRank);
         this.timeoutMs = Long.parseLong(get(opt, "timeout-ms", "PARALLAX_TIMEOUT_MS", "60000"));
+        this.generationPrefix = "gen" + Integer.parseInt(get(opt, "generation", "PARALLAX_GENERATION", "0")) + "/";
     }
 
     /**
@@ -125,7 +128,7 @@ public final class WorkerMain {
         rdv = Rendezvous.join(masterAddr, masterPort, rank, world, device, hostAddr, timeoutMs);
         double storeMs = (System.nanoTime() - tStore) / 1e6;
         long tGroups = System.nanoTime();
-        worldGroup = rdv.group("world/", "world", range(world), stats);
+        worldGroup = rdv.group(generationPrefix + "world/", "world", range(world), stats);
         MeshShape shape = parseMesh(get(opt, "mesh", "PARALLAX_MESH", null));
         ensureMesh(shape);
         double groupsMs = (System.nanoTime() - tGroups) / 1e6;
@@ -379,7 +382,7 @@ public final class WorkerMain {
             mesh = known;
             return;
         }
-        String prefix = "mesh" + (++meshGeneration) + "/";
+        String prefix = generationPrefix + "mesh" + (++meshGeneration) + "/";
         mesh = new Mesh(shape, rank, worldGroup, (name, members) -> rdv.group(prefix + name + "/", name, members, stats));
         meshes.put(shape, mesh);
     }

@@ -15,19 +15,23 @@ import parallax.engine.numerics.DType;
  * batch/dp of it and splits that into {@code microBatches}. {@code dataFile}, when set, is
  * a UTF-8 text every rank reads at the same path (as it finds the class path);
  * {@code offloadOptimizer} keeps fp32 master weights and optimizer state in host memory
- * (ZeRO-Offload) on GPU ranks; {@code tf32} lets CUDA matmuls use TF32 (off: parity runs).
+ * (ZeRO-Offload) on GPU ranks; {@code tf32} lets CUDA matmuls use TF32 (off: parity runs);
+ * {@code faultTolerance}: checkpoints, resume and restarts.
  */
 public record TrainSpec(
         GptConfig model, int dp, int tp, int pp, int zero, int microBatches,
         PipelineParallel.Schedule schedule, DType precision, int checkpointEvery,
         int steps, long seed, int batch, String optimizer, double lr,
         TextData.Source data, String dataFile, int localSgdEvery, boolean offloadOptimizer, boolean tf32,
-        boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages) {
+        boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages, FaultTolerance faultTolerance) {
 
     public static TrainSpec defaults(GptConfig model) {
         return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.F32, 0,
-                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1);
+                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1, FaultTolerance.NONE);
     }
+
+    /** Checkpointing and restarts (never null: {@link FaultTolerance#NONE} when off). */
+    public FaultTolerance faultTolerance() { return faultTolerance == null ? FaultTolerance.NONE : faultTolerance; }
 
     /** The fields of a spec, to change some and make a new one ({@link #with}). */
     public static final class Fields {
@@ -40,6 +44,7 @@ public record TrainSpec(
         public double lr;
         public TextData.Source data;
         public boolean offloadOptimizer, tf32, exportParameters, sequenceParallel;
+        public FaultTolerance faultTolerance;
 
         Fields(TrainSpec s) {
             model = s.model; dp = s.dp; tp = s.tp; pp = s.pp; zero = s.zero; microBatches = s.microBatches;
@@ -48,12 +53,13 @@ public record TrainSpec(
             localSgdEvery = s.localSgdEvery; offloadOptimizer = s.offloadOptimizer; tf32 = s.tf32;
             exportParameters = s.exportParameters; cp = s.cp; sequenceParallel = s.sequenceParallel;
             virtualStages = s.virtualStages;
+            faultTolerance = s.faultTolerance();
         }
 
         TrainSpec build() {
             return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
                     batch, optimizer, lr, data, dataFile, localSgdEvery, offloadOptimizer, tf32, exportParameters, cp,
-                    sequenceParallel, virtualStages);
+                    sequenceParallel, virtualStages, faultTolerance);
         }
     }
 
@@ -128,6 +134,8 @@ public record TrainSpec(
 
     public TrainSpec withTf32(boolean on) { return with(f -> f.tf32 = on); }
 
+    public TrainSpec withFaultTolerance(FaultTolerance ft) { return with(f -> f.faultTolerance = ft); }
+
     /** Checks the shapes divide; throws a one-line {@link UserError} naming what does not. */
     public void validate(int worldSize) {
         if (dp < 1 || tp < 1 || pp < 1 || cp < 1) throw new UserError("--dp, --cp, --tp and --pp must be at least 1");
@@ -176,5 +184,10 @@ public record TrainSpec(
         if (localSgdEvery > 0 && precision != DType.F32) throw new UserError("local SGD runs in fp32 only");
         if ((data == TextData.Source.FILE) != (dataFile != null)) throw new UserError("--data FILE names the text file to train on");
         if (localSgdEvery > 0 && offloadOptimizer) throw new UserError("local SGD averages weights on the device: drop --offload optimizer");
+        faultTolerance().validate(this);
+        FaultTolerance ft = faultTolerance();
+        if ((ft.saves() || ft.resumes() || ft.maxRestarts() > 0) && (cp > 1 || virtualStages > 1))
+            throw new UserError("checkpoints, --resume and restarts cover dp, tp, pp and ZeRO layouts; not yet "
+                    + (cp > 1 ? "--cp " + cp : "--vpp " + virtualStages) + ": drop one of them");
     }
 }

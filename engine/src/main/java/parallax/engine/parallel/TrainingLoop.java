@@ -31,6 +31,9 @@ public final class TrainingLoop {
     public interface StepListener {
         void step(int step, Map<String, Object> metrics);
 
+        /** Any other event ("checkpoint", "restored", ...); may come from the checkpoint writer's thread. */
+        default void event(String kind, Map<String, Object> fields) {}
+
         StepListener NONE = (s, m) -> {};
     }
 
@@ -79,9 +82,18 @@ public final class TrainingLoop {
         PipelineParallel pipe = new PipelineParallel(chunks, pp, spec.precision(), cfg.hidden(), stageSequence, device);
         MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
         TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
+        Checkpointing checkpoints = new Checkpointing(spec, rank, at, store, scaler, pipe.holdsLoss() && at.tpRank() == 0, listener);
 
         int n = spec.steps();
-        StepMetrics metrics = new StepMetrics(n);
+        int first;
+        try {
+            first = checkpoints.restore(); // 0, or the step of the checkpoint --resume names
+        } catch (RuntimeException e) {
+            pipe.close();
+            store.close();
+            throw e;
+        }
+        StepMetrics metrics = new StepMetrics(n - first);
         int skipped = 0;
         long tokens = (long) spec.batch() * cfg.sequence();
         // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops-and-mfu);
@@ -89,8 +101,9 @@ public final class TrainingLoop {
         double flops = (chunks.get(0).recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
         double matmul = Flops.measureMatmul(device, 256, 5);
 
+        boolean finished = false;
         try {
-            for (int s = 0; s < n; s++) {
+            for (int s = first; s < n; s++) {
                 try (PointerScope scope = new PointerScope()) {
                     long t0 = System.nanoTime();
                     TextData.Batch mine = data.batch(s, spec.batch()).slice(at.dpRank(), spec.dp()).columns(positions);
@@ -110,7 +123,7 @@ public final class TrainingLoop {
 
                     double loss = pipe.holdsLoss() ? lossSum / spec.microBatches() : Double.NaN;
                     device.synchronize(); // the step is over when its kernels are
-                    metrics.record(s, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
+                    metrics.record(s - first, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
                             meter.take());
                     if (pipe.holdsLoss() && !Double.isFinite(loss) && !scaler.dynamic())
                         throw new IllegalStateException("loss is " + loss + " at step " + (s + 1) + "; training stopped");
@@ -118,9 +131,11 @@ public final class TrainingLoop {
                     // logging, so the live view shows the global batch's loss (outside the meter:
                     // it is not the training's traffic).
                     double global = pipe.holdsLoss() ? dpMean(groups.dpCp(), loss, device) : Double.NaN;
-                    if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
+                    if (metrics.reportDue(s - first)) listener.step(s + 1, metrics.report(s - first, global, scaler.scale()));
+                    checkpoints.afterStep(s, loss, t0);
                 }
             }
+            checkpoints.close(); // the last save is on disk before the rank reports its result
             Device.AllocatorStats gpu = device.allocatorStats();
             RankResult.RankMemory memory = new RankResult.RankMemory(store.parameterBytes(), metrics.maxGradientBytes(),
                     store.optimizerBytes(), pipe.peakActivationBytes(), Memory.peakRssBytes(),
@@ -134,8 +149,10 @@ public final class TrainingLoop {
                 // drift between averages, so each is handed back.
                 if ((at.dpRank() != 0 && !localSgd) || at.cpRank() != 0) exported = null;
             }
+            finished = true;
             return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported, pipe.lastTrace());
         } finally {
+            if (!finished) checkpoints.abandon();
             pipe.close();
             store.close();
         }

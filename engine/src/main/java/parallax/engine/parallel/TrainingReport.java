@@ -60,6 +60,8 @@ public final class TrainingReport {
         }
         if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
             text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
+        String resilience = ResilienceReport.text(run);
+        if (!resilience.isEmpty()) text += "\n\n" + resilience;
         Map<String, Object> data = data(run);
         if (peer != null) {
             double ours = Double.isNaN(peer.oursMedianMs()) ? stepMs : peer.oursMedianMs(), theirs = peer.medianStepMs();
@@ -183,6 +185,7 @@ public final class TrainingReport {
             for (int i = 0; i < x.length; i++) x[i] = i + 1;
             c.addSeries(run.label(), x, run.loss());
         }
+        if (runs.size() == 1) ResilienceReport.markRestarts(c, runs.get(0));
         return c;
     }
 
@@ -277,6 +280,7 @@ public final class TrainingReport {
         m.put("loss", run.loss());
         m.put("medianStepMs", run.medianStepMs());
         m.put("tokensPerSecond", run.tokensPerSecond());
+        if (run.history().eventful()) m.put("history", ResilienceReport.data(run));
         List<Map<String, Object>> ranks = new ArrayList<>();
         for (RankResult r : run.ranks()) {
             Map<String, Object> x = new LinkedHashMap<>();

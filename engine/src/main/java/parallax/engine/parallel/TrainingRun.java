@@ -12,22 +12,56 @@ import parallax.engine.model.Checkpoint;
 import parallax.engine.model.Shards;
 import parallax.engine.report.Stats;
 
-/** A finished run: what was asked, the global loss per step, and what every rank measured. */
-public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks) {
+/**
+ * A finished run: what was asked (the last generation's spec, after any restart), the
+ * global loss per step from the first, what every rank of the last generation measured
+ * (from {@code history.firstStep()} on), and its history of checkpoints and restarts.
+ */
+public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks, RunHistory history) {
+
+    public TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks) {
+        this(spec, loss, ranks, RunHistory.NONE);
+    }
 
     /** A run from its ranks' results: the loss is the mean over the last stage's DP ranks. */
     public static TrainingRun of(TrainSpec spec, List<RankResult> ranks) {
-        return new TrainingRun(spec, globalLoss(ranks, spec.steps()), ranks);
+        return of(spec, ranks, new double[0], RunHistory.NONE);
     }
+
+    /**
+     * A run whose ranks trained from step {@code history.firstStep()}: the loss of the steps
+     * before comes from the checkpoint ({@code lossBefore}; NaN where it has none).
+     */
+    static TrainingRun of(TrainSpec spec, List<RankResult> ranks, double[] lossBefore, RunHistory history) {
+        int first = history == null ? 0 : history.firstStep();
+        double[] trained = globalLoss(ranks, spec.steps() - first);
+        double[] loss = new double[spec.steps()];
+        java.util.Arrays.fill(loss, 0, first, Double.NaN);
+        System.arraycopy(lossBefore, 0, loss, 0, Math.min(first, lossBefore.length));
+        System.arraycopy(trained, 0, loss, first, trained.length);
+        return new TrainingRun(spec, loss, ranks, history);
+    }
+
+    /** Checkpoints, resume and restarts ({@link RunHistory#NONE} for a plain run). */
+    @Override
+    public RunHistory history() { return history == null ? RunHistory.NONE : history; }
 
     /** The layout in a few characters, e.g. "dp=2,tp=2,zero=1". */
     public String label() { return spec.label(); }
 
     /** Median over steps (the first excluded as warm-up) of the slowest rank's step time. */
     public double medianStepMs() {
-        double[] worst = new double[spec.steps()];
+        double[] worst = slowestStepMs();
+        return Stats.median(worst, worst.length > 2 ? 1 : 0);
+    }
+
+    /** Per step the ranks trained (from {@code history.firstStep()}), the slowest rank's time. */
+    public double[] slowestStepMs() {
+        int n = Integer.MAX_VALUE;
+        for (RankResult r : ranks) n = Math.min(n, r.stepMs().length);
+        double[] worst = new double[ranks.isEmpty() ? 0 : n];
         for (RankResult r : ranks) for (int s = 0; s < worst.length; s++) worst[s] = Math.max(worst[s], r.stepMs()[s]);
-        return Stats.median(worst, spec.steps() > 2 ? 1 : 0);
+        return worst;
     }
 
     /** Global tokens per second from the median step. */
