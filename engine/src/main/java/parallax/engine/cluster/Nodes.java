@@ -229,7 +229,7 @@ public record Nodes(String masterAddr, String coordinatorAddr, int masterPort, D
             }
             if (slots > 0) out.add(new Node(n.host(), slots, List.copyOf(devices), n.addr(), n.launcher(), n.java()));
         }
-        return new Nodes(masterAddr, masterPort, sshOptions, out);
+        return new Nodes(masterAddr, coordinatorAddr, masterPort, distribution, sshOptions, out);
     }
 
     /** The file text of this configuration (for %cluster show and edits). */
