@@ -5,10 +5,12 @@ import java.nio.file.Path;
 import java.util.List;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
+import parallax.engine.numerics.BlockFormat;
 import parallax.engine.numerics.FloatFormat;
 import parallax.engine.numerics.Rounding;
 import parallax.engine.precision.CastAnalysis;
 import parallax.engine.precision.CastSources;
+import parallax.engine.precision.CastTarget;
 import parallax.engine.precision.CodecBenchmark;
 import parallax.engine.precision.FormatReports;
 import parallax.engine.precision.PrecisionTraining;
@@ -24,13 +26,27 @@ import picocli.CommandLine.Parameters;
  * train, bench. The work is done in {@code parallax.engine.precision}; this class reads flags.
  */
 @Command(name = "precision",
-        description = "FP32, FP16, BF16 and FP8 (E4M3, E5M2, FNUZ) formats: facts, bit layouts, ranges, cast errors, "
-                + "mixed-precision training and codec speed.",
+        description = "FP32, FP16, BF16, FP8 (E4M3, E5M2, FNUZ) and the block-scaled MX/NVFP4 formats: facts, bit layouts, "
+                + "ranges, cast errors, mixed-precision and FP8 training, and codec speed.",
         subcommands = {PrecisionCommand.Formats.class, PrecisionCommand.Explain.class, PrecisionCommand.Range.class,
                 PrecisionCommand.Cast.class, PrecisionCommand.Train.class, PrecisionCommand.Bench.class})
 public final class PrecisionCommand extends MagicCommand {
 
-    static final String FORMAT_NAMES = "fp32, fp16, bf16, e4m3, e5m2, e4m3fnuz, e5m2fnuz";
+    static final String FORMAT_NAMES = "fp32, fp16, bf16, e4m3, e5m2, e4m3fnuz, e5m2fnuz; block formats mxfp8, mxfp8_e5m2, "
+            + "mxfp6 (e3m2), mxfp6_e2m3, mxfp4, mxint8, nvfp4";
+
+    /** A list of format names split into element formats and block formats. */
+    record FormatNames(List<FloatFormat> floats, List<BlockFormat> blocks) {
+        static FormatNames parse(String csv) {
+            List<FloatFormat> f = new java.util.ArrayList<>();
+            List<BlockFormat> b = new java.util.ArrayList<>();
+            for (CastTarget t : CastTarget.parse(csv, null)) {
+                if (t instanceof CastTarget.Blocks bl) b.add(bl.format());
+                else f.add(((CastTarget.Elementwise) t).format());
+            }
+            return new FormatNames(f, b);
+        }
+    }
 
     // Catches a misspelt subcommand, so it gets a "did you mean" instead of picocli's "unmatched arguments".
     @Parameters(arity = "0..*", hidden = true)
@@ -65,27 +81,34 @@ public final class PrecisionCommand extends MagicCommand {
         List<String> values;
 
         @Option(names = "--as", defaultValue = "fp16,bf16,e4m3,e5m2", paramLabel = "FORMATS",
-                description = "Comma-separated formats (FP32 is always shown). Known: " + FORMAT_NAMES + ". Default: ${DEFAULT-VALUE}.")
+                description = "Comma-separated formats (FP32 is always shown). Known: " + FORMAT_NAMES + ". A block format takes "
+                        + "the values as blocks and shows each block's scale and each element's bits. Default: ${DEFAULT-VALUE}.")
         String as;
 
         @Option(names = "--saturate", description = "Clamp overflow to the max finite value instead of inf/NaN.")
         boolean saturate;
 
+        @Option(names = "--block", paramLabel = "N", description = "Block size for the block formats (default: the format's own, 32 for MX, 16 for NVFP4).")
+        Integer block;
+
         @Override
         protected Report execute() {
-            return FormatReports.explain(values, FloatFormat.parseList(as), rounding(saturate));
+            FormatNames f = FormatNames.parse(as);
+            return FormatReports.explain(values, f.floats(), f.blocks(), block, rounding(saturate));
         }
     }
 
     @Command(name = "range", description = "Chart of the gap between neighbouring values per binade (log axes), per format.")
     static final class Range extends MagicCommand {
         @Option(names = "--formats", defaultValue = "fp32,fp16,bf16,e4m3,e5m2", paramLabel = "FORMATS",
-                description = "Comma-separated formats. Known: " + FORMAT_NAMES + ". Default: ${DEFAULT-VALUE}.")
+                description = "Comma-separated formats. Known: " + FORMAT_NAMES + " (a block format draws its element type). "
+                        + "Default: ${DEFAULT-VALUE}.")
         String formats;
 
         @Override
         protected Report execute() {
-            return FormatReports.range(FloatFormat.parseList(formats));
+            FormatNames f = FormatNames.parse(formats);
+            return FormatReports.range(f.floats(), f.blocks());
         }
     }
 
@@ -98,8 +121,13 @@ public final class PrecisionCommand extends MagicCommand {
         String from;
 
         @Option(names = "--to", defaultValue = "bf16,fp16,e4m3,e5m2", paramLabel = "FORMATS",
-                description = "Comma-separated target formats. Default: ${DEFAULT-VALUE}.")
+                description = "Comma-separated target formats, block formats (mxfp8, mxfp6, mxfp4, mxint8, nvfp4 ...) included. "
+                        + "Default: ${DEFAULT-VALUE}.")
         String to;
+
+        @Option(names = "--block", paramLabel = "N", description = "Block size of the block formats, along each tensor's rows "
+                + "(default: the format's own, 32 for MX, 16 for NVFP4).")
+        Integer block;
 
         @Option(names = "--scaling", defaultValue = "none", paramLabel = "MODE",
                 description = "none, per-tensor or per-channel (rows): multiply by max finite / max|x| before the cast. Default: ${DEFAULT-VALUE}.")
@@ -116,7 +144,7 @@ public final class PrecisionCommand extends MagicCommand {
 
         @Override
         protected Report execute() {
-            List<FloatFormat> formats = FloatFormat.parseList(to);
+            List<CastTarget> formats = CastTarget.parse(to, block);
             CastAnalysis.Scaling sc = CastAnalysis.Scaling.parse(scaling);
             Rounding r = rounding(saturate);
             switch (from.trim()) {
