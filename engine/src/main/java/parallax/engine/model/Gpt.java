@@ -45,6 +45,18 @@ public final class Gpt {
     }
 
     /**
+     * How the linear layers of the blocks multiply (Q, K, V, the attention output, fc1, fc2;
+     * not the LM head): plainly in the compute dtype, or through a narrower format such as
+     * FP8 with its scaling ({@code parallel.Fp8Matmuls}). {@code weightName} names the layer.
+     */
+    public interface Matmuls {
+        /** y = x W^T + b ({@code bias} may be null). */
+        Tensor linear(String weightName, Tensor x, Tensor weight, Tensor bias);
+
+        Matmuls PLAIN = (name, x, weight, bias) -> Gpt.linear(x, weight, bias);
+    }
+
+    /**
      * One parameter as this rank holds it. {@code shardDim} is -1 when every TP rank
      * holds the whole tensor, else the dimension cut into {@code tpSize} equal parts.
      * {@code nanoGpt} is the name of the tensor holding it in nanoGPT's state_dict (the
@@ -68,14 +80,20 @@ public final class Gpt {
     private final int tpRank;
     private final int tpSize;
     private final TpOps tp;
+    private final Matmuls mm;
 
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp) {
+        this(cfg, tpRank, tpSize, tp, Matmuls.PLAIN);
+    }
+
+    public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Matmuls matmuls) {
         if (cfg.heads() % tpSize != 0)
             throw new parallax.engine.UserError("heads " + cfg.heads() + " is not divisible by tp " + tpSize);
         this.cfg = cfg;
         this.tpRank = tpRank;
         this.tpSize = tpSize;
         this.tp = tp == null ? TpOps.NONE : tp;
+        this.mm = matmuls == null ? Matmuls.PLAIN : matmuls;
     }
 
     public Gpt(GptConfig cfg) { this(cfg, 0, 1, TpOps.NONE); }
@@ -207,23 +225,23 @@ public final class Gpt {
         // Attention: x + g(out_proj(attn(f(ln1(x))))).
         Tensor a = keep(made, layerNorm(x, w.apply(p + "ln1.w"), w.apply(p + "ln1.b")));
         a = keep(made, tp.copyToTensorParallel(a));
-        Tensor q = heads(keep(made, linear(a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq"))), b, t, heads, hd);
-        Tensor k = heads(keep(made, linear(a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk"))), b, t, heads, hd);
-        Tensor v = heads(keep(made, linear(a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv"))), b, t, heads, hd);
+        Tensor q = heads(keep(made, mm.linear(p + "attn.wq", a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq"))), b, t, heads, hd);
+        Tensor k = heads(keep(made, mm.linear(p + "attn.wk", a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk"))), b, t, heads, hd);
+        Tensor v = heads(keep(made, mm.linear(p + "attn.wv", a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv"))), b, t, heads, hd);
         Tensor scores = keep(made, torch.matmul(q, k.transpose(-2, -1)).mul(new Scalar(1.0 / Math.sqrt(hd))));
         Tensor causal = Device.of(x).ones(DType.BOOL, t, t).triu(1);
         scores = keep(made, scores.masked_fill(causal, new Scalar(Double.NEGATIVE_INFINITY)));
         Tensor probs = keep(made, scores.softmax(-1));
         Tensor y = keep(made, torch.matmul(probs, v));
         y = keep(made, y.transpose(1, 2).contiguous().view(b, t, local));
-        Tensor x1 = keep(made, x.add(rowParallel(y, w.apply(p + "attn.wo"), w.apply(p + "attn.bo"), made)));
+        Tensor x1 = keep(made, x.add(rowParallel(p + "attn.wo", y, w.apply(p + "attn.wo"), w.apply(p + "attn.bo"), made)));
 
         // MLP: x1 + g(fc2(gelu(fc1(f(ln2(x1)))))).
         Tensor m = keep(made, layerNorm(x1, w.apply(p + "ln2.w"), w.apply(p + "ln2.b")));
         m = keep(made, tp.copyToTensorParallel(m));
-        Tensor h1 = keep(made, linear(m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
+        Tensor h1 = keep(made, mm.linear(p + "mlp.w1", m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
         Tensor g = keep(made, torch.gelu(h1));
-        return keep(made, x1.add(rowParallel(g, w.apply(p + "mlp.w2"), w.apply(p + "mlp.b2"), made)));
+        return keep(made, x1.add(rowParallel(p + "mlp.w2", g, w.apply(p + "mlp.w2"), w.apply(p + "mlp.b2"), made)));
     }
 
     /**
@@ -232,9 +250,9 @@ public final class Gpt {
      * bias, held whole by every rank, is added once after the sum. With one TP rank there
      * is nothing to reduce and the bias goes into the same fused multiply-add.
      */
-    private Tensor rowParallel(Tensor x, Tensor weight, Tensor bias, List<Tensor> made) {
-        if (tpSize == 1) return keep(made, linear(x, weight, bias));
-        Tensor partial = keep(made, linear(x, weight, null));
+    private Tensor rowParallel(String name, Tensor x, Tensor weight, Tensor bias, List<Tensor> made) {
+        if (tpSize == 1) return keep(made, mm.linear(name, x, weight, bias));
+        Tensor partial = keep(made, mm.linear(name, x, weight, null));
         Tensor sum = keep(made, tp.reduceFromTensorParallel(partial));
         return keep(made, sum.add(bias));
     }

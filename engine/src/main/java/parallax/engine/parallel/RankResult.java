@@ -6,8 +6,9 @@ import parallax.engine.cluster.Mesh;
 
 /**
  * What one rank measured during a run: per-step loss (last pipeline stage only, else NaN)
- * and time split, communication by collective type, memory, and optionally its final
- * parameters (for comparing layouts and saving).
+ * and time split, communication by collective type, memory, optionally its final
+ * parameters (for comparing layouts and saving), and in an fp8 run the trace of its FP8
+ * scales (null otherwise).
  */
 public record RankResult(
         int rank, Mesh.Coords coords, String device,
@@ -15,7 +16,8 @@ public record RankResult(
         Map<String, CommTotals> comm,
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
         int skippedSteps, double finalLossScale,
-        List<ParamInfo> paramInfo, @com.google.gson.annotations.JsonAdapter(PackedFloats.class) Map<String, float[]> parameters) {
+        List<ParamInfo> paramInfo, @com.google.gson.annotations.JsonAdapter(PackedFloats.class) Map<String, float[]> parameters,
+        Fp8Scaling.Trace fp8) {
 
     public int dpRank() { return coords.dpRank(); }
 

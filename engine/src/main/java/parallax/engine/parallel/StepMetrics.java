@@ -107,8 +107,9 @@ final class StepMetrics {
     }
 
     RankResult result(int rank, Mesh.Coords at, String device, RankResult.RankMemory memory, long tokens, double flops, double matmul,
-                      int skipped, double lossScale, List<RankResult.ParamInfo> info, Map<String, float[]> exported) {
+                      int skipped, double lossScale, List<RankResult.ParamInfo> info, Map<String, float[]> exported,
+                      Fp8Scaling.Trace fp8) {
         return new RankResult(rank, at, device, loss, stepMs, computeMs, commMs, idleMs, rssMiB, commTotals(), memory, tokens, flops,
-                matmul, skipped, lossScale, info, exported);
+                matmul, skipped, lossScale, info, exported, fp8);
     }
 }

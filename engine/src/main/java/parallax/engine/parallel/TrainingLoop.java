@@ -22,7 +22,7 @@ import parallax.engine.torch.Torch;
  * stage's units ({@link PipelineParallel}), keeps them in the {@link ParameterStore} of
  * its ZeRO stage over its DP group, and per step: takes its DP slice of the global batch,
  * runs the micro-batch schedule, checks fp16 overflow ({@link MixedPrecision}), steps the
- * optimizer and records the step ({@link StepMetrics}). The groups come from the
+ * optimizer, moves FP8 scales on ({@link Fp8Scaling}) and records the step ({@link StepMetrics}). The groups come from the
  * runtime's mesh (Megatron's parallel_state); this class never builds one.
  */
 public final class TrainingLoop {
@@ -45,15 +45,18 @@ public final class TrainingLoop {
         CommMeter meter = new CommMeter(device);
         Comm dp = meter.wrap(dpGroup), tp = meter.wrap(tpGroup), pp = meter.wrap(ppGroup);
 
-        Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp));
+        // fp8: the blocks' matmuls through FP8 casts, with scales kept in step over the TP and DP groups
+        Fp8Matmuls fp8 = spec.fp8Recipe() == null ? null : new Fp8Matmuls(new Fp8Scaling(spec.fp8Recipe(), device, tp, dp));
+        Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp), fp8 == null ? Gpt.Matmuls.PLAIN : fp8);
         int[] units = PipelineParallel.stageUnits(cfg, spec.pp(), at.ppRank());
-        ParameterStore store = ParameterStore.create(spec.zero(), model, units[0], units[1], spec.seed(), spec.precision(),
+        DType dtype = spec.computeDType();
+        ParameterStore store = ParameterStore.create(spec.zero(), model, units[0], units[1], spec.seed(), dtype,
                 dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
         Stage stage = new Stage(model, store, units[0], units[1], spec.checkpointEvery());
-        PipelineParallel pipe = new PipelineParallel(stage, pp, spec.precision(), cfg.hidden(), cfg.sequence(), device);
-        MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
+        PipelineParallel pipe = new PipelineParallel(stage, pp, dtype, cfg.hidden(), cfg.sequence(), device);
+        MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(dtype);
         TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
 
         int n = spec.steps();
@@ -81,6 +84,7 @@ public final class TrainingLoop {
                     else store.step(1.0 / scaler.scale());
                     scaler.update(overflow);
                     store.zeroGrad();
+                    if (fp8 != null) fp8.scaling().endStep(); // delayed scaling: the next step's scales
                     if (localSgd && (s + 1) % spec.localSgdEvery() == 0) ((FullReplica) store).averageParameters();
 
                     double loss = stage.isLast() ? lossSum / spec.microBatches() : Double.NaN;
@@ -109,7 +113,8 @@ public final class TrainingLoop {
                 // drift between averages, so each is handed back.
                 if (at.dpRank() != 0 && !localSgd) exported = null;
             }
-            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported);
+            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported,
+                    fp8 == null ? null : fp8.scaling().trace());
         } finally {
             pipe.close();
             store.close();
