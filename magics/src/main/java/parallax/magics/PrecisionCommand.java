@@ -13,6 +13,7 @@ import parallax.engine.precision.CastSources;
 import parallax.engine.precision.CastTarget;
 import parallax.engine.precision.CodecBenchmark;
 import parallax.engine.precision.FormatReports;
+import parallax.engine.precision.GptPrecisionTraining;
 import parallax.engine.precision.PrecisionTraining;
 import parallax.engine.precision.PrecisionTrainingReport;
 import parallax.engine.report.Progress;
@@ -167,19 +168,28 @@ public final class PrecisionCommand extends MagicCommand {
         }
     }
 
-    @Command(name = "train", description = "Train one small model in several precisions; loss curves, loss scale, gradient underflow.")
+    @Command(name = "train", description = "Train one model in several precisions: the small MLP (loss scaling, gradient underflow) "
+            + "or, with --model, the GPT (fp32, bf16, fp16, FP8 with delayed/current/no scaling).")
     static final class Train extends MagicCommand {
-        @Option(names = "--dtypes", defaultValue = "fp32,bf16,fp16,fp16-noscale", paramLabel = "DTYPES",
-                description = "Comma-separated: fp32, bf16, fp16 (dynamic loss scaling), fp16-noscale. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--dtypes", paramLabel = "DTYPES",
+                description = "Comma-separated. The MLP: fp32, bf16, fp16 (dynamic loss scaling), fp16-noscale (default all four). "
+                        + "The GPT (--model): fp32, bf16, fp16, fp8, fp8-current, fp8-noscale (default fp32,bf16,fp8,fp8-noscale).")
         String dtypes;
+
+        @Option(names = "--model", paramLabel = "NAME", description = "Train the GPT preset NAME (tiny, small, medium, gpt2-124m) with the "
+                + "engine's training loop, in this process, instead of the MLP.")
+        String model;
 
         @Option(names = "--steps", defaultValue = "200", description = "Steps per dtype. Default: ${DEFAULT-VALUE}.")
         int steps;
 
-        @Option(names = "--batch", defaultValue = "512", description = "Batch size. Default: ${DEFAULT-VALUE}.")
-        int batch;
+        @Option(names = "--batch", description = "Batch size (default 512 for the MLP, 8 sequences for the GPT).")
+        Integer batch;
 
-        @Option(names = "--lr", defaultValue = "0.1", description = "SGD learning rate. Default: ${DEFAULT-VALUE}.")
+        @Option(names = "--seed", defaultValue = "7", description = "Seed of the GPT's weights and data order. Default: ${DEFAULT-VALUE}.")
+        long seed;
+
+        @Option(names = "--lr", defaultValue = "0.1", description = "SGD learning rate of the MLP. Default: ${DEFAULT-VALUE}.")
         double lr;
 
         @Option(names = "--target-scale", defaultValue = "3e-4",
@@ -188,8 +198,21 @@ public final class PrecisionCommand extends MagicCommand {
 
         @Override
         protected Report execute() {
-            List<PrecisionTraining.Mode> modes = PrecisionTraining.Mode.parseList(dtypes);
             if (steps > 100_000) throw new UserError("--steps " + steps + " is too many for a demonstration (at most 100000)");
+            if (model != null) {
+                List<GptPrecisionTraining.Mode> modes = GptPrecisionTraining.Mode.parseList(dtypes == null ? "fp32,bf16,fp8,fp8-noscale" : dtypes);
+                parallax.engine.parallel.TrainSpec base = GptPrecisionTraining.base(parallax.engine.model.GptConfig.preset(model), steps,
+                        batch == null ? 8 : batch, seed);
+                GptPrecisionTraining.Result result;
+                try (Progress p = output().progress("precision train " + model, (long) steps * modes.size())) {
+                    result = GptPrecisionTraining.run(base, modes, p);
+                }
+                return PrecisionTrainingReport.ofGpt(result);
+            }
+            if (dtypes != null && dtypes.toLowerCase(java.util.Locale.ROOT).contains("fp8"))
+                throw new UserError("fp8 trains the GPT's linear layers: add --model tiny (or small, medium)");
+            List<PrecisionTraining.Mode> modes = PrecisionTraining.Mode.parseList(dtypes == null ? "fp32,bf16,fp16,fp16-noscale" : dtypes);
+            int batch = this.batch == null ? 512 : this.batch;
             if (!(targetScale > 0) || Double.isInfinite(targetScale)) throw new UserError("--target-scale must be a positive number");
             PrecisionTraining.Config d = PrecisionTraining.Config.defaults(modes, steps);
             PrecisionTraining.Config c = new PrecisionTraining.Config(modes, steps, batch, lr, targetScale,

@@ -170,4 +170,21 @@ class PrecisionCommandTest {
         assertTrue(error("cast --from random --to mxfp4 --block 0").contains("--block must be at least 1"));
         assertTrue(error("explain 1 --as mxfp4 --block 0").contains("--block must be at least 1"));
     }
+
+    @Test
+    void trainRunsTheGptInEveryPrecisionWithModel() throws Exception {
+        JsonObject j = JsonParser.parseString(run("train --model tiny --dtypes bf16,fp8,fp8-noscale --steps 3 --json")).getAsJsonObject();
+        com.google.gson.JsonArray runs = j.getAsJsonArray("runs");
+        assertEquals(3, runs.size());
+        assertEquals("fp8", runs.get(1).getAsJsonObject().get("dtype").getAsString());
+        JsonObject fp8 = runs.get(1).getAsJsonObject().getAsJsonObject("fp8");
+        assertEquals("DELAYED", fp8.getAsJsonObject("recipe").get("scaling").getAsString());
+        // 4 blocks x 6 linear layers x (x, W, dy)
+        assertEquals(4 * 6 * 3, fp8.getAsJsonObject("trace").getAsJsonArray("slots").size());
+        assertTrue(!runs.get(0).getAsJsonObject().has("fp8"), "bf16 has no FP8 trace");
+        String text = run("train --model tiny --dtypes fp8 --steps 2");
+        assertTrue(text.contains("FP8 casts") && text.contains("E5M2"), text);
+        assertTrue(error("train --dtypes fp8 --steps 2").contains("add --model"));
+        assertTrue(error("train --model tiny --dtypes fp8-nosale --steps 2").contains("Did you mean fp8-noscale"));
+    }
 }

@@ -7,7 +7,8 @@ import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
 
 /**
- * Block-scaled ("microscaling") formats: a block of elements shares one scale.
+ * Block-scaled ("microscaling") formats: a block of elements shares one scale
+ * (docs/reference.md#microscaling-formats).
  * <ul>
  * <li>OCP MX v1.0 (MXFP8, MXFP6, MXFP4, MXINT8): 32 elements and one E8M0 scale, a power
  *     of two. The scale rule (section 6.3): shared exponent = floor(log2(amax of the

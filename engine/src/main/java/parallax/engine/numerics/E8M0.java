@@ -5,7 +5,7 @@ import java.util.Locale;
 /**
  * E8M0, the shared block scale of the OCP Microscaling formats (OCP MX v1.0, section 5.4.1):
  * eight exponent bits and nothing else. Code e is 2^(e − 127), from 2^−127 (code 0) to
- * 2^127 (code 254); 0xFF is NaN. There is no sign and no zero. libtorch calls it
+ * 2^127 (code 254); 0xFF is NaN. There is no sign and no zero (docs/reference.md#microscaling-formats). libtorch calls it
  * {@code float8_e8m0fnu}.
  */
 public final class E8M0 {

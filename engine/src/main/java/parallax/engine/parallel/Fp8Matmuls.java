@@ -16,7 +16,7 @@ import parallax.engine.torch.Torch;
 
 /**
  * FP8 linear layers (Micikevicius et al., "FP8 Formats for Deep Learning", 2022; NVIDIA
- * TransformerEngine's recipe): in each block's linear layers the input x and the weight W
+ * TransformerEngine's recipe; docs/reference.md#fp8-training): in each block's linear layers the input x and the weight W
  * are cast to E4M3 and the output gradient dy to E5M2, each after multiplying by its
  * per-tensor scale ({@link Fp8Scaling}); the three GEMMs of the layer (forward x·Wᵀ,
  * dgrad dy·W, wgrad dyᵀ·x) then see only FP8 values.
