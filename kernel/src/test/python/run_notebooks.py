@@ -2112,11 +2112,159 @@ def check_running_at_scale(nb, problems):
     text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in final for o in c.get("outputs", []))
     if not re.search(r"Generation \d+ of the worker pool \(\d+ restarts? after lost ranks\)", text):
         L.fail("%cluster status: no generation and restart count in its output")
+E2M1_VALUES = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]   # OCP MX v1.0, FP4 E2M1
+
+
+def e2m1(x):
+    """(code, value) of x in FP4 E2M1: nearest, ties to the even code, clamped to +-6."""
+    a = abs(x)
+    best = min(range(8), key=lambda c: (abs(E2M1_VALUES[c] - a), c % 2))
+    code = best | (8 if math.copysign(1, x) < 0 else 0)
+    return code, math.copysign(E2M1_VALUES[best], x)
+
+
+def e2m1_bits(code):
+    b = format(code, "04b")
+    return "%s.%s.%s" % (b[0], b[1:3], b[3])
+
+
+def check_fp8(nb, problems):
+    L = Lesson("13-fp8-and-microscaling", nb, problems)
+
+    # what FP8 keeps of gradient- and outlier-sized values, recomputed from the layouts
+    out = L.cell("%precision explain 0.00002 0.000001 3 600")
+    rows = {(r.get("value"), r.get("format")): r for r in out.table("Stored values")}
+    for (value, label), r in rows.items():
+        if label not in FORMATS:
+            continue
+        want = round_to(to_fp32(num(value)), label)
+        if not shown(r["stored"], want, 1e-9):
+            out.fail("%s in %s: stored %s, round-to-nearest-even gives %r" % (value, label, r["stored"], want))
+    if not math.isnan(num(rows.get(("600", "FP8 E4M3FN"), {}).get("stored", "0"))):
+        out.fail("the lesson says E4M3 turns 600 into NaN")
+    for label in ("FP8 E4M3FN", "FP8 E5M2"):
+        if num(rows.get(("0.000001", label), {}).get("stored", "1")) != 0:
+            out.fail("the lesson says %s flushes 1e-6 to zero" % label)
+    r = rows.get(("0.00002", "FP8 E5M2"), {})
+    if not (num(r.get("stored", "0")) == 2.0 ** -16 and "subnormal" in r.get("what happened", "")):
+        out.fail("the lesson says E5M2 keeps 2e-5 as a subnormal with one significant bit: %s" % r)
+
+    # scaling a gradient-sized tensor into E5M2's range, recomputed in FP32
+    out = L.cell("float s = FloatFormat.E5M2.maxFinite() / amax;")
+    g = [to_fp32(v) for v in (2e-6, -7e-7, 1.3e-5, 4e-8)]
+    amax = max(abs(v) for v in g)
+    s = to_fp32(57344.0 / amax)
+    if not (shown(str(out.number(r"amax (\S+)") or "nan"), amax, 5e-3) and close(out.number(r"scale (\S+)"), s, 5e-4)):
+        out.fail("amax and scale: expected %.3g and %.4g" % (amax, s))
+    lines = re.findall(r"^(\S+)\s+unscaled (\S+)\s+scaled (\S+)", out.text, re.M)
+    if len(lines) != 4:
+        out.fail("expected 4 lines of 'value unscaled x scaled y', got %d" % len(lines))
+    for (v, plain, scaled), x in zip(lines, g):
+        want_plain = round_to(x, "FP8 E5M2")
+        want_scaled = to_fp32(round_to(to_fp32(x * s), "FP8 E5M2", saturate=True) / s)
+        if not (close(num(plain), want_plain, 5e-3, 1e-30) and close(num(scaled), want_scaled, 5e-3)):
+            out.fail("%s: unscaled %s scaled %s, expected %.3g and %.3g" % (v, plain, scaled, want_plain, want_scaled))
+        if want_scaled == 0 or abs(want_scaled - x) / abs(x) > 0.125:
+            out.fail("the lesson says scaling keeps %g to E5M2's mantissa precision" % x)
+    if not any(num(p) == 0 for _, p, _ in lines):
+        out.fail("the lesson says unscaled gradients flush to zero")
+
+    # the GPT trained five ways
+    out = L.cell("%precision train --model tiny --dtypes fp32,bf16,fp8,fp8-current,fp8-noscale")
+    runs = out.by("GPT precision runs", "dtype")
+    if sorted(runs) != sorted(["fp32", "bf16", "fp8", "fp8-current", "fp8-noscale"]):
+        out.fail("runs %s" % sorted(runs))
+        return
+    final = {d: num(r["final loss (last 10)"]) for d, r in runs.items()}
+    for d, r in runs.items():
+        if not shown(r["vs bf16"].rstrip("x"), final[d] / final["bf16"], 2e-3):
+            out.fail("%s: vs bf16 %s, the final losses give %.3f" % (d, r["vs bf16"], final[d] / final["bf16"]))
+    for d in ("fp8", "fp8-current"):
+        if not abs(final[d] / final["bf16"] - 1) < 0.01:
+            out.fail("the lesson says %s ends within a fraction of a percent of bf16: %s vs %s" % (d, final[d], final["bf16"]))
+    noscale_flush = num(runs["fp8-noscale"]["FP8 dy flushed"])
+    if not (noscale_flush is not None and 30 <= noscale_flush <= 70):
+        out.fail("the lesson says about half of fp8-noscale's gradients flush: %s" % runs["fp8-noscale"]["FP8 dy flushed"])
+    if not (num(runs["fp8"]["FP8 dy flushed"]) < 1):
+        out.fail("with delayed scaling almost no gradient flushes: %s" % runs["fp8"]["FP8 dy flushed"])
+    if not (final["fp8-noscale"] > final["bf16"] and final["fp8-noscale"] > final["fp8"]):
+        out.fail("the lesson says fp8-noscale ends above the others: %s" % final)
+    casts = out.by("FP8 casts", "tensor")
+    ranges = {"input": (0.5, 50), "weight": (0.01, 0.5), "output gradient": (1e-8, 1e-3)}
+    for role, (lo, hi) in ranges.items():
+        r = casts.get(role)
+        if not r:
+            out.fail("no %s row in the FP8 casts table" % role)
+            continue
+        a, b = (num(v) for v in r["amax, last step"].split(".."))
+        if not (lo <= a <= b <= hi):
+            out.fail("the lesson says %s amaxes lie in %g..%g: %s" % (role, lo, hi, r["amax, last step"]))
+    if casts.get("output gradient", {}).get("format") != "FP8 E5M2" or casts.get("input", {}).get("format") != "FP8 E4M3FN":
+        out.fail("inputs in E4M3, gradients in E5M2: %s" % casts)
+
+    # FP8 over two data-parallel ranks
+    out = L.cell("%parallel --dp 2 --precision fp8")
+    m = re.search(r"Loss ([\d.]+) -> ([\d.]+)", out.text)
+    if not m or not float(m.group(2)) < float(m.group(1)):
+        out.fail("the dp=2 fp8 run's loss does not fall: %s" % (m and m.groups()))
+    if not out.table("FP8 casts"):
+        out.fail("no FP8 casts table for the dp=2 run")
+
+    # one block in MXFP4 and NVFP4, recomputed here
+    out = L.cell("%precision explain 1.0 -0.75 6.5 0.1 --as mxfp4,nvfp4")
+    blocks = out.table("Block elements")
+    xs = [to_fp32(v) for v in (1.0, -0.75, 6.5, 0.1)]
+    amax = max(abs(v) for v in xs)
+    shared = math.floor(math.log2(amax)) - 2
+    want = {"MXFP4 (E2M1)": [e2m1(v / 2.0 ** shared) for v in xs]}
+    t = to_fp32(amax / (448 * 6))
+    sc = round_to(to_fp32(to_fp32(amax / 6) / t), "FP8 E4M3FN", saturate=True)
+    step = to_fp32(sc * t)
+    want["NVFP4 (E2M1)"] = [e2m1(to_fp32(v / step)) for v in xs]
+    scales = {"MXFP4 (E2M1)": (format(shared + 127, "08b"), 2.0 ** shared), "NVFP4 (E2M1)": (bits_of(sc, "FP8 E4M3FN"), sc)}
+    for fmt, elements in want.items():
+        got = [r for r in blocks if r.get("format") == fmt]
+        if len(got) != 4:
+            out.fail("%s: %d rows, expected 4" % (fmt, len(got)))
+            continue
+        bits, value = scales[fmt]
+        for r, (code, v), x in zip(got, elements, xs):
+            stored = to_fp32(v * (2.0 ** shared if fmt.startswith("MX") else step))
+            if r["element bits"] != e2m1_bits(code) or not shown(r["stored"], stored, 1e-6):
+                out.fail("%s %s: bits %s stored %s, expected %s and %r" % (fmt, r["value"], r["element bits"], r["stored"],
+                                                                            e2m1_bits(code), stored))
+            if not r["block scale"].startswith(bits):
+                out.fail("%s: scale %s, expected %s" % (fmt, r["block scale"], bits))
+    mx = [r for r in blocks if r.get("format") == "MXFP4 (E2M1)"]
+    if len(mx) == 4 and not (mx[2]["what happened"].startswith("clamped") and mx[3]["what happened"].startswith("flushed")
+                             and num(mx[1]["stored"]) == -1):
+        out.fail("the lesson says 6.5 clamps, 0.1 flushes and -0.75 ties to -1 in MXFP4: %s" % mx)
+    nv = [r for r in blocks if r.get("format") == "NVFP4 (E2M1)"]
+    if len(nv) == 4 and not shown(nv[2]["stored"], 6.5, 1e-6):
+        out.fail("the lesson says NVFP4 puts the block's largest value on 6 exactly: %s" % nv[2])
+
+    # the trained weights in each format, and smaller blocks
+    out = L.cell("%precision cast --from model --to e4m3,mxfp8,mxfp6,mxfp4,nvfp4")
+    allrows = {r["format"]: r for r in out.table("Cast error") if r.get("tensor") == "(all)"}
+    rmse = {f: num(r["RMSE"]) for f, r in allrows.items()}
+    need = ["MXFP8 (E4M3)", "MXFP6 (E3M2)", "MXFP4 (E2M1)", "NVFP4 (E2M1)"]
+    if not all(k in rmse for k in need):
+        out.fail("formats %s, expected %s" % (sorted(rmse), need))
+    else:
+        if not rmse["MXFP8 (E4M3)"] < rmse["MXFP6 (E3M2)"] < rmse["MXFP4 (E2M1)"]:
+            out.fail("the lesson says the error grows as the element loses bits: %s" % rmse)
+        if not rmse["NVFP4 (E2M1)"] < rmse["MXFP4 (E2M1)"]:
+            out.fail("the lesson says NVFP4 beats MXFP4: %s" % rmse)
+    out2 = L.cell("%precision cast --from model --to mxfp4 --block 8")
+    small = [r for r in out2.table("Cast error") if r.get("tensor") == "(all)"]
+    if not small or "MXFP4 (E2M1)" not in rmse or not num(small[0]["RMSE"]) < rmse["MXFP4 (E2M1)"]:
+        out2.fail("the lesson says blocks of 8 follow the weights more closely than 32: %s vs %s"
+                  % (small and small[0]["RMSE"], rmse.get("MXFP4 (E2M1)")))
 
 
 LESSON_CHECKS = {"02-": check_data_parallel, "03-": check_tensor_parallel, "04-": check_pipeline, "05-": check_hybrid,
                  "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names,
-                 "14-": check_running_at_scale}
+                 "13-": check_fp8, "14-": check_running_at_scale}
 
 
 def check_lesson(name, nb, problems):

@@ -14,6 +14,7 @@ import parallax.engine.model.TextData;
 import parallax.engine.numerics.DType;
 import parallax.engine.parallel.DeepSpeedConfig;
 import parallax.engine.parallel.FaultTolerance;
+import parallax.engine.parallel.Fp8Recipe;
 import parallax.engine.parallel.PipelineParallel;
 import parallax.engine.parallel.TrainSpec;
 import picocli.CommandLine.Command;
@@ -57,8 +58,20 @@ final class TrainingOptions {
         @Option(names = "--sp", description = "Sequence parallelism with --tp: LayerNorm and residual activations sliced along the sequence.")
         Boolean sp;
 
-        @Option(names = "--precision", description = "fp32 (default), bf16 or fp16 (fp16 uses dynamic loss scaling).")
+        @Option(names = "--precision", description = "fp32 (default), bf16, fp16 (dynamic loss scaling) or fp8 (the blocks' linear layers "
+                + "in FP8: E4M3 inputs and weights, E5M2 gradients, per-tensor scales; the rest in --fp8-base).")
         String precision;
+
+        @Option(names = "--fp8-scaling", paramLabel = "delayed|current|none", description = "FP8 scales: delayed (default: from the "
+                + "amax history, TransformerEngine's recipe), current (from each tensor's own amax) or none (scale 1).")
+        String fp8Scaling;
+
+        @Option(names = "--fp8-history", paramLabel = "STEPS", description = "Steps of amax history for delayed scaling (default 1024, TransformerEngine's).")
+        Integer fp8History;
+
+        @Option(names = "--fp8-base", paramLabel = "bf16|fp32", description = "Precision around the FP8 matmuls: weights before the cast, "
+                + "activations, other ops (default bf16, with fp32 master weights in the optimizer; fp32: fp32 weights throughout).")
+        String fp8Base;
 
         @Option(names = {"--checkpoint", "--ckpt"}, arity = "0..1", fallbackValue = "1", paramLabel = "K",
                 description = "Activation checkpointing: recompute blocks in backward, keeping one input per K blocks (default 1).")
@@ -140,6 +153,7 @@ final class TrainingOptions {
                     || model != null || seed != null || batch != null || optimizer != null || lr != null
                     || data != null || localSgd != null || save != null || layers != null || hidden != null || heads != null
                     || sequence != null || offload != null || tf32 != null || vpp != null || sp != null
+                    || fp8Scaling != null || fp8History != null || fp8Base != null
                     || saveEvery != null || checkpointDir != null
                     || keep != null || resume != null || maxRestarts != null || minRanks != null || saveBandwidth != null || killRank != null;
         }
@@ -221,6 +235,20 @@ final class TrainingOptions {
         if (Boolean.TRUE.equals(f.sp)) s = s.withSequenceParallel(true);
         if (f.zero != null) s = s.withZero(f.zero);
         if (f.precision != null) s = s.withPrecision(precision(f.precision));
+        if (f.fp8Scaling != null || f.fp8History != null || f.fp8Base != null) {
+            if (s.precision() != DType.F8_E4M3)
+                throw new UserError("--fp8-scaling, --fp8-history and --fp8-base need --precision fp8");
+            Fp8Recipe r = Fp8Recipe.defaults();
+            if (f.fp8Scaling != null) r = r.withScaling(Fp8Recipe.Scaling.parse(f.fp8Scaling));
+            if (f.fp8History != null) r = r.withHistory(f.fp8History);
+            if (f.fp8Base != null) {
+                String b = f.fp8Base.trim();
+                r = r.withBase(DType.fromLabel(b, List.of(DType.BF16, DType.F32)).orElseThrow(() -> new UserError(
+                        "--fp8-base takes bf16 or fp32, not '" + b + "'" + DidYouMean.hint(b, List.of("bf16", "fp32")))));
+            }
+            r.validate();
+            s = s.withFp8(r);
+        }
         Integer every = f.checkpointEvery != null ? f.checkpointEvery : f.checkpoint;
         if (every != null && every < 1) throw new UserError("--checkpoint K keeps one input per K blocks: K must be at least 1, not " + every);
         if (every != null) s = s.withCheckpoint(every);
@@ -272,7 +300,7 @@ final class TrainingOptions {
 
     private static DType precision(String p) {
         return DType.fromLabel(p, DType.TRAINING).orElseThrow(() -> new UserError("unknown --precision '" + p + "'"
-                + DidYouMean.hint(p, List.of("fp32", "bf16", "fp16")) + " (fp32, bf16, fp16)"));
+                + DidYouMean.hint(p, List.of("fp32", "bf16", "fp16", "fp8")) + " (fp32, bf16, fp16, fp8)"));
     }
 
     private static String readConfig(String file) {

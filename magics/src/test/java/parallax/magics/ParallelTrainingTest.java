@@ -222,4 +222,25 @@ class ParallelTrainingTest {
                 parse("--compare dp=1 dp=2 --save-every 2 --checkpoint-dir " + dir).training, null, 2, null));
         assertEquals("checkpoints, --resume and restarts belong to one run: drop --compare (or run the layout on its own)", e.getMessage());
     }
+
+    @Test
+    void fp8FlagsMakeARecipe() {
+        TrainSpec d = spec("--precision fp8 --dp 2");
+        assertEquals(DType.F8_E4M3, d.precision());
+        assertEquals(parallax.engine.parallel.Fp8Recipe.defaults(), d.fp8Recipe(), "TransformerEngine's defaults");
+        assertEquals(DType.BF16, d.computeDType(), "bf16 around the FP8 matmuls by default");
+        assertEquals("dp=2,fp8", d.label());
+        TrainSpec c = spec("--precision fp8 --fp8-scaling current --fp8-history 16 --fp8-base fp32");
+        assertEquals(parallax.engine.parallel.Fp8Recipe.Scaling.CURRENT, c.fp8Recipe().scaling());
+        assertEquals(16, c.fp8Recipe().history());
+        assertEquals(DType.F32, c.computeDType());
+        TrainSpec none = item("--compare x --precision fp8", "dp=2,fp8-scaling=none");
+        assertEquals(parallax.engine.parallel.Fp8Recipe.Scaling.NONE, none.fp8Recipe().scaling());
+        assertEquals("dp=2,fp8-noscale", none.label());
+        assertTrue(assertThrows(UserError.class, () -> spec("--fp8-scaling none")).getMessage().contains("need --precision fp8"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp8 --fp8-scaling delayd")).getMessage().contains("Did you mean delayed"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp8 --fp8-base fp16")).getMessage().contains("bf16 or fp32"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp8 --fp8-history 0")).getMessage().contains("at least 1"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp9")).getMessage().contains("fp8"));
+    }
 }

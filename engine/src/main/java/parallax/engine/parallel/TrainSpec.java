@@ -17,17 +17,31 @@ import parallax.engine.numerics.DType;
  * {@code offloadOptimizer} keeps fp32 master weights and optimizer state in host memory
  * (ZeRO-Offload) on GPU ranks; {@code tf32} lets CUDA matmuls use TF32 (off: parity runs);
  * {@code faultTolerance}: checkpoints, resume and restarts.
+ * {@code precision} F8_E4M3 ("fp8") trains the blocks' linear layers in FP8 with the
+ * {@code fp8} recipe ({@link Fp8Recipe}; null for every other precision), everything else in
+ * the recipe's base precision ({@link #computeDType}).
  */
 public record TrainSpec(
         GptConfig model, int dp, int tp, int pp, int zero, int microBatches,
         PipelineParallel.Schedule schedule, DType precision, int checkpointEvery,
         int steps, long seed, int batch, String optimizer, double lr,
         TextData.Source data, String dataFile, int localSgdEvery, boolean offloadOptimizer, boolean tf32,
-        boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages, FaultTolerance faultTolerance) {
+        boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages, FaultTolerance faultTolerance,
+        Fp8Recipe fp8) {
 
     public static TrainSpec defaults(GptConfig model) {
         return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.F32, 0,
-                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1, FaultTolerance.NONE);
+                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1, FaultTolerance.NONE, null);
+    }
+
+    /** The dtype of the weights, activations and every op that is not an FP8 matmul: the precision, or an FP8 recipe's base. */
+    public DType computeDType() {
+        return precision == DType.F8_E4M3 ? (fp8 == null ? Fp8Recipe.defaults() : fp8).base() : precision;
+    }
+
+    /** The FP8 recipe of an fp8 run (its defaults when none was given), else null. */
+    public Fp8Recipe fp8Recipe() {
+        return precision == DType.F8_E4M3 ? (fp8 == null ? Fp8Recipe.defaults() : fp8) : null;
     }
 
     /** Checkpointing and restarts (never null: {@link FaultTolerance#NONE} when off). */
@@ -45,6 +59,7 @@ public record TrainSpec(
         public TextData.Source data;
         public boolean offloadOptimizer, tf32, exportParameters, sequenceParallel;
         public FaultTolerance faultTolerance;
+        public Fp8Recipe fp8;
 
         Fields(TrainSpec s) {
             model = s.model; dp = s.dp; tp = s.tp; pp = s.pp; zero = s.zero; microBatches = s.microBatches;
@@ -54,12 +69,13 @@ public record TrainSpec(
             exportParameters = s.exportParameters; cp = s.cp; sequenceParallel = s.sequenceParallel;
             virtualStages = s.virtualStages;
             faultTolerance = s.faultTolerance();
+            fp8 = s.fp8;
         }
 
         TrainSpec build() {
             return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
                     batch, optimizer, lr, data, dataFile, localSgdEvery, offloadOptimizer, tf32, exportParameters, cp,
-                    sequenceParallel, virtualStages, faultTolerance);
+                    sequenceParallel, virtualStages, faultTolerance, fp8);
         }
     }
 
@@ -89,7 +105,8 @@ public record TrainSpec(
         else if (microBatches > 1) b.append(",accum=").append(microBatches);
         if (zero > 0) b.append(",zero=").append(zero);
         if (checkpointEvery > 0) b.append(",ckpt").append(checkpointEvery > 1 ? "=" + checkpointEvery : "");
-        if (precision != DType.F32) b.append(",").append(precision.label());
+        if (precision == DType.F8_E4M3) b.append(",").append(fp8Recipe().label());
+        else if (precision != DType.F32) b.append(",").append(precision.label());
         if (localSgdEvery > 0) b.append(",localsgd=").append(localSgdEvery);
         return b.toString();
     }
@@ -105,6 +122,9 @@ public record TrainSpec(
     public TrainSpec withCheckpoint(int every) { return with(f -> f.checkpointEvery = every); }
 
     public TrainSpec withPrecision(DType p) { return with(f -> f.precision = p); }
+
+    /** An fp8 run with {@code recipe}. */
+    public TrainSpec withFp8(Fp8Recipe recipe) { return with(f -> { f.precision = DType.F8_E4M3; f.fp8 = recipe; }); }
 
     public TrainSpec withSteps(int n) { return with(f -> f.steps = n); }
 
@@ -182,6 +202,15 @@ public record TrainSpec(
         if (checkpointEvery < 0) throw new UserError("checkpoint interval must be >= 0");
         if (localSgdEvery > 0 && zero != 0) throw new UserError("local SGD needs --zero 0");
         if (localSgdEvery > 0 && precision != DType.F32) throw new UserError("local SGD runs in fp32 only");
+        if (precision == DType.F8_E4M3) fp8Recipe().validate();
+        else if (fp8 != null) throw new UserError("FP8 options (--fp8-scaling, --fp8-history, --fp8-base) need --precision fp8");
+        if (precision != DType.F32 && precision != DType.BF16 && precision != DType.F16 && precision != DType.F8_E4M3)
+            throw new UserError("training precisions are fp32, bf16, fp16 and fp8, not " + precision.label());
+        if (precision == DType.F8_E4M3 && schedule == PipelineParallel.Schedule.ZB_H1)
+            throw new UserError("--precision fp8 casts each linear layer's gradient as it leaves the layer, while --schedule zb-h1 "
+                    + "defers the weight gradients: use 1f1b or interleaved with fp8");
+        if (precision == DType.F8_E4M3 && sequenceParallel)
+            throw new UserError("--precision fp8 with --sp is not supported yet (the FP8 casts keep the whole gathered input): drop --sp");
         if ((data == TextData.Source.FILE) != (dataFile != null)) throw new UserError("--data FILE names the text file to train on");
         if (localSgdEvery > 0 && offloadOptimizer) throw new UserError("local SGD averages weights on the device: drop --offload optimizer");
         faultTolerance().validate(this);

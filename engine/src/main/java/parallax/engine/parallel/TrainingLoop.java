@@ -22,7 +22,7 @@ import parallax.engine.torch.Torch;
  * stage's units ({@link PipelineParallel}), keeps them in the {@link ParameterStore} of
  * its ZeRO stage over its DP group, and per step: takes its DP slice of the global batch,
  * runs the micro-batch schedule, checks fp16 overflow ({@link MixedPrecision}), steps the
- * optimizer and records the step ({@link StepMetrics}). The groups come from the
+ * optimizer, moves FP8 scales on ({@link Fp8Scaling}) and records the step ({@link StepMetrics}). The groups come from the
  * runtime's mesh (Megatron's parallel_state); this class never builds one.
  */
 public final class TrainingLoop {
@@ -62,13 +62,16 @@ public final class TrainingLoop {
         Comm dp = meter.wrap(groups.dpCp()), tp = meter.wrap(groups.tp()), pp = meter.wrap(groups.pp()), cp = meter.wrap(groups.cp());
 
         long[] positions = ContextParallel.positions(at.cpRank(), spec.cp(), cfg.sequence());
+        // fp8: the blocks' matmuls through FP8 casts, with scales kept in step over the TP and DP groups
+        Fp8Matmuls fp8 = spec.fp8Recipe() == null ? null : new Fp8Matmuls(new Fp8Scaling(spec.fp8Recipe(), device, tp, dp));
         Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp, spec.sequenceParallel()),
-                new ContextParallel(cp), positions);
+                new ContextParallel(cp), positions, fp8 == null ? Gpt.Matmuls.PLAIN : fp8);
+        DType dtype = spec.computeDType();
         // v model chunks per stage (one unless the schedule is interleaved), one store over all of them.
         int v = spec.virtualStages();
         List<int[]> ranges = new ArrayList<>();
         for (int c = 0; c < v; c++) ranges.add(PipelineParallel.chunkUnits(cfg, spec.pp(), v, c, at.ppRank()));
-        ParameterStore store = ParameterStore.create(spec.zero(), model, ranges, spec.seed(), spec.precision(),
+        ParameterStore store = ParameterStore.create(spec.zero(), model, ranges, spec.seed(), dtype,
                 dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
@@ -79,8 +82,8 @@ public final class TrainingLoop {
         for (int[] r : ranges) chunks.add(new Stage(model, store, r[0], r[1], spec.checkpointEvery(), deferred));
         // Between stages each rank sends its tokens (its part under cp), sliced again by tp under sp.
         long stageSequence = spec.localSequence() / (spec.sequenceParallel() ? spec.tp() : 1);
-        PipelineParallel pipe = new PipelineParallel(chunks, pp, spec.precision(), cfg.hidden(), stageSequence, device);
-        MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
+        PipelineParallel pipe = new PipelineParallel(chunks, pp, dtype, cfg.hidden(), stageSequence, device);
+        MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(dtype);
         TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
         Checkpointing checkpoints = new Checkpointing(spec, rank, at, store, scaler, pipe.holdsLoss() && at.tpRank() == 0, listener);
 
@@ -119,6 +122,7 @@ public final class TrainingLoop {
                     else store.step(1.0 / scaler.scale());
                     scaler.update(overflow);
                     store.zeroGrad();
+                    if (fp8 != null) fp8.scaling().endStep(); // delayed scaling: the next step's scales
                     if (localSgd && (s + 1) % spec.localSgdEvery() == 0) ((FullReplica) store).averageParameters();
 
                     double loss = pipe.holdsLoss() ? lossSum / spec.microBatches() : Double.NaN;
@@ -150,7 +154,8 @@ public final class TrainingLoop {
                 if ((at.dpRank() != 0 && !localSgd) || at.cpRank() != 0) exported = null;
             }
             finished = true;
-            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported, pipe.lastTrace());
+            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported,
+                    pipe.lastTrace(), fp8 == null ? null : fp8.scaling().trace());
         } finally {
             if (!finished) checkpoints.abandon();
             pipe.close();

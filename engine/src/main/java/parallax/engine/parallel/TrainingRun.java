@@ -88,6 +88,31 @@ public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks,
         return true;
     }
 
+    /**
+     * The FP8 trace of an fp8 run, every pipeline stage's slots in stage order (from the
+     * ranks at dp 0, tp 0: the reduced amaxes and scales are the same on every rank of a
+     * stage); null for other runs.
+     */
+    public Fp8Scaling.Trace fp8Trace() {
+        List<RankResult> stages = new ArrayList<>();
+        for (RankResult r : ranks) if (r.dpRank() == 0 && r.tpRank() == 0 && r.fp8() != null) stages.add(r);
+        if (stages.isEmpty()) return null;
+        stages.sort(Comparator.comparingInt(RankResult::ppRank));
+        List<String> slots = new ArrayList<>(), roles = new ArrayList<>();
+        List<double[]> amax = new ArrayList<>(), scale = new ArrayList<>(), sat = new ArrayList<>(), flush = new ArrayList<>();
+        for (RankResult r : stages) {
+            Fp8Scaling.Trace t = r.fp8();
+            slots.addAll(t.slots());
+            roles.addAll(t.roles());
+            amax.addAll(List.of(t.amax()));
+            scale.addAll(List.of(t.scale()));
+            sat.addAll(List.of(t.saturatedShare()));
+            flush.addAll(List.of(t.flushedShare()));
+        }
+        return new Fp8Scaling.Trace(slots, roles, amax.toArray(double[][]::new), scale.toArray(double[][]::new),
+                sat.toArray(double[][]::new), flush.toArray(double[][]::new));
+    }
+
     /** Whether the ranks handed back their parameters (the run exported them). */
     public boolean hasParameters() { return ranks.stream().anyMatch(r -> r.parameters() != null); }
 
