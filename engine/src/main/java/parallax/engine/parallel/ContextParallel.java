@@ -56,6 +56,112 @@ public final class ContextParallel implements Gpt.Attention {
         return p;
     }
 
+    /**
+     * The chunks of the sequence (of 2·size) that context-parallel rank {@code rank} holds:
+     * zig-zag {rank, 2·size−1−rank} as the engine cuts it ({@link #positions}), or
+     * contiguous {2·rank, 2·rank+1} for comparison.
+     */
+    public static int[] chunks(int rank, int size, boolean zigzag) {
+        return zigzag ? new int[] {rank, 2 * size - 1 - rank} : new int[] {2 * rank, 2 * rank + 1};
+    }
+
+    /**
+     * Whose key/value block rank {@code rank} holds at ring step {@code step}: its own at
+     * step 0, then each hop brings the previous rank's (blocks travel to rank + 1).
+     */
+    public static int keyOwner(int rank, int step, int size) {
+        return Math.floorMod(rank - step, size);
+    }
+
+    /** What causal attention makes of one (query chunk, key chunk) pair. */
+    public enum Block {
+        /** Every key precedes every query: all of the pair's scores count. */
+        FULL,
+        /** The same chunk: the causal mask keeps the lower triangle, about half. */
+        DIAGONAL,
+        /** Every key follows every query: nothing counts (a kernel that skips blocks skips it). */
+        MASKED;
+
+        /** Work in units of one full pair: 1, 1/2, 0. */
+        public double work() {
+            return switch (this) {
+                case FULL -> 1;
+                case DIAGONAL -> 0.5;
+                case MASKED -> 0;
+            };
+        }
+
+        static Block of(int queryChunk, int keyChunk) {
+            return keyChunk < queryChunk ? FULL : keyChunk == queryChunk ? DIAGONAL : MASKED;
+        }
+    }
+
+    /** One (query chunk, key chunk) pair met by {@code rank} at ring step {@code step}, the key block being {@code owner}'s. */
+    public record RingBlock(int step, int rank, int owner, int queryChunk, int keyChunk, Block kind) {}
+
+    /**
+     * Ring attention over {@code cp} ranks step by step: at each of the cp steps, every
+     * rank's two query chunks against the two key chunks it holds then. The engine's own
+     * forward goes through the same owners ({@link #keyOwner}) and chunks.
+     */
+    public record RingSteps(int cp, boolean zigzag, List<RingBlock> blocks) {
+
+        /** Work rank {@code rank} does at {@code step}, in full pairs (masked pairs skipped). */
+        public double work(int step, int rank) {
+            double w = 0;
+            for (RingBlock b : blocks) if (b.step() == step && b.rank() == rank) w += b.kind().work();
+            return w;
+        }
+
+        /** Pairs of {@code kind} that rank {@code rank} meets over the whole ring. */
+        public int count(int rank, Block kind) {
+            int n = 0;
+            for (RingBlock b : blocks) if (b.rank() == rank && b.kind() == kind) n++;
+            return n;
+        }
+
+        /** Work of rank {@code rank} over all steps. */
+        public double rankWork(int rank) {
+            double w = 0;
+            for (int s = 0; s < cp; s++) w += work(s, rank);
+            return w;
+        }
+
+        /**
+         * The ring's critical path in full pairs: each step ends when its busiest rank is
+         * done (the next hop needs every rank's block), so the sum over steps of the
+         * largest per-rank work.
+         */
+        public double criticalPath() {
+            double total = 0;
+            for (int s = 0; s < cp; s++) {
+                double max = 0;
+                for (int r = 0; r < cp; r++) max = Math.max(max, work(s, r));
+                total += max;
+            }
+            return total;
+        }
+    }
+
+    /** {@link #ringSteps(int, boolean)} for the engine's zig-zag chunks. */
+    public static RingSteps ringSteps(int cp) {
+        return ringSteps(cp, true);
+    }
+
+    /** Every step of ring attention over {@code cp} ranks (cp ≥ 1), zig-zag or contiguous chunks. */
+    public static RingSteps ringSteps(int cp, boolean zigzag) {
+        if (cp < 1) throw new parallax.engine.UserError("context-parallel size must be at least 1, not " + cp);
+        List<RingBlock> blocks = new ArrayList<>();
+        for (int step = 0; step < cp; step++)
+            for (int rank = 0; rank < cp; rank++) {
+                int owner = keyOwner(rank, step, cp);
+                for (int qc : chunks(rank, cp, zigzag))
+                    for (int kc : chunks(owner, cp, zigzag))
+                        blocks.add(new RingBlock(step, rank, owner, qc, kc, Block.of(qc, kc)));
+            }
+        return new RingSteps(cp, zigzag, List.copyOf(blocks));
+    }
+
     @Override
     public Tensor attend(Tensor q, Tensor k, Tensor v, long[] positions, List<Tensor> made) {
         if (cp.size() == 1) return Gpt.LOCAL.attend(q, k, v, positions, made);
@@ -99,7 +205,7 @@ public final class ContextParallel implements Gpt.Attention {
             this.scale = 1.0 / Math.sqrt(q.size(3));
         }
 
-        int owner(int step) { return Math.floorMod(cp.rank() - step, cp.size()); }
+        int owner(int step) { return keyOwner(cp.rank(), step, cp.size()); }
 
         long[] ownerPositions(int step) {
             return ContextParallel.positions(owner(step), cp.size(), positions.length * cp.size());

@@ -1,5 +1,6 @@
 package parallax.engine.parallel;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorBase;
@@ -86,7 +87,22 @@ public final class TensorParallel implements Gpt.TpOps {
     public Tensor scatterToSequence(Tensor x) {
         long c = x.size(1) / tp.size();
         if (x.requires_grad()) x.register_hook(gatherOwnSlices);
-        return x.narrow(1, tp.rank() * c, c).clone();
+        PointerScope outer = PointerScope.getInnerScope();
+        try (PointerScope views = new PointerScope()) {
+            return kept(outer, x.narrow(1, tp.rank() * c, c).clone());
+        }
+    }
+
+    /**
+     * {@code t}, made in an inner scope, handed to {@code outer} (the caller's scope). The
+     * views made in the inner scope (narrow, detach, reshape) each hold the whole-sequence
+     * storage they look at; left in the step's scope they would keep it alive until the
+     * step ends, and slicing the sequence would save nothing between forward and backward.
+     */
+    private static Tensor kept(PointerScope outer, Tensor t) {
+        if (outer != null) outer.attach(t);
+        else t.retainReference();
+        return t;
     }
 
     @Override
@@ -100,11 +116,14 @@ public final class TensorParallel implements Gpt.TpOps {
     public Tensor reduceScatterToSequence(Tensor partial) {
         long c = partial.size(1) / tp.size();
         if (partial.requires_grad()) partial.register_hook(gatherOwnSlices);
-        Tensor y = partial.narrow(1, tp.rank() * c, c).clone();
-        try (NoGradGuard ng = new NoGradGuard()) {
-            y.copy_(reduceScatterSequence(partial));
+        PointerScope outer = PointerScope.getInnerScope();
+        try (PointerScope views = new PointerScope()) {
+            Tensor y = partial.narrow(1, tp.rank() * c, c).clone();
+            try (NoGradGuard ng = new NoGradGuard()) {
+                y.copy_(reduceScatterSequence(partial));
+            }
+            return kept(outer, y);
         }
-        return y;
     }
 
     @Override
