@@ -2262,9 +2262,205 @@ def check_fp8(nb, problems):
                   % (small and small[0]["RMSE"], rmse.get("MXFP4 (E2M1)")))
 
 
+def ring_steps(cp, zigzag):
+    """Ring attention over cp ranks, recomputed: per (step, rank) the key owner and the
+    (query chunk, key chunk) pairs, each full (key chunk earlier), diagonal or masked."""
+    def chunks(r):
+        return (r, 2 * cp - 1 - r) if zigzag else (2 * r, 2 * r + 1)
+    out = {}
+    for step in range(cp):
+        for r in range(cp):
+            owner = (r - step) % cp     # blocks travel to rank + 1: at step k rank r holds rank r-k's
+            kinds = collections.Counter("full" if k < q else "diagonal" if k == q else "masked"
+                                        for q in chunks(r) for k in chunks(owner))
+            out[step, r] = (owner, chunks(owner), kinds, kinds["full"] + 0.5 * kinds["diagonal"])
+    return out, chunks
+
+
+def check_sequence_context(nb, problems):
+    L = Lesson("10-sequence-and-context-parallel", nb, problems)
+    GiB = 2.0 ** 30
+
+    # 1. Korthikanti et al.: s·b·h·(34 + 5·a·s/h) bytes per layer (b = 1, 16-bit, no recompute),
+    # against 16 bytes per parameter of model states
+    out = L.cell('ModelCatalog.get("llama-3-8b")')
+    m = re.search(r"llama-3-8b: (\w+, \d+ layers.+)", out.text)
+    params = out.number(r"parameters ([\d,]+);")
+    if m and params is not None:
+        shape = m.group(1)
+        total, _ = catalog_parameters(shape)
+        if params != total:
+            out.fail("parameters %s, the catalog's shape gives %d" % (params, total))
+        h = int(re.search(r"hidden (\d+)", shape).group(1))
+        a = int(re.search(r"(\d+) heads", shape).group(1))
+        layers = int(re.search(r"(\d+) layers", shape).group(1))
+        states = 16 * total / GiB
+        if not shown(re.search(r"model states at 16 bytes per parameter: ([\d.]+) GiB", out.text).group(1), states):
+            out.fail("model states should be 16 x %d bytes = %.2f GiB" % (total, states))
+        rows = re.findall(r"s=\s*(\d+)\s+per layer\s+([\d.]+) GiB\s+(\d+) layers\s+([\d.]+) GiB \(\s*([\d.]+) x model states\)"
+                          r"\s+without the scores\s+([\d.]+) GiB \(\s*([\d.]+) x\)", out.text)
+        if [int(r[0]) for r in rows] != [4096, 8192, 16384, 32768, 65536, 131072]:
+            out.fail("rows for s = %s, expected 4k to 128k" % [r[0] for r in rows])
+        for s, per, n, allp, ratio, lin, lratio in rows:
+            s = int(s)
+            want = s * h * (34 + 5.0 * a * s / h)
+            for got, exact in ((per, want / GiB), (allp, layers * want / GiB), (ratio, layers * want / GiB / states),
+                               (lin, layers * 34.0 * s * h / GiB), (lratio, layers * 34.0 * s * h / GiB / states)):
+                if not shown(got, exact):
+                    out.fail("s=%d: printed %s, the formula gives %.4f" % (s, got, exact))
+            if int(n) != layers:
+                out.fail("s=%d: %s layers, the model has %d" % (s, n, layers))
+        by_s = {int(r[0]): r for r in rows}
+        if 8192 in by_s and not num(by_s[8192][4]) > 1:
+            out.fail("the lesson says activations dominate from 8k tokens: %s x model states" % by_s[8192][4])
+        if 131072 in by_s and not num(by_s[131072][6]) > 1:
+            out.fail("the lesson says even without the scores 128k tokens need more than the model states: %s x" % by_s[131072][6])
+
+    # 2. SP against TP on the long preset at 256 tokens (batch 8, fp32): the bytes handed per step
+    # from the shapes, E = b·s·h·4 bytes for one whole-sequence activation
+    out = L.cell("activations with SP / without")
+    layers, h, s, b = 4, 64, 256, LESSON_BATCH
+    E = b * s * h * 4
+    runs = {}
+    for mm in re.finditer(r"^(tp=2\S*)\s+activations ([\d,]+) bytes\s+per step: allReduce ([\d,]+)\s+allGather ([\d,]+)\s+"
+                          r"reduceScatter ([\d,]+) bytes\s+final loss ([\d.]+)", out.text, re.M):
+        runs[mm.group(1)] = [num(mm.group(k)) for k in range(2, 7)]
+    if sorted(runs) != ["tp=2", "tp=2,sp"]:
+        out.fail("runs %s, expected tp=2 and tp=2,sp" % sorted(runs))
+    else:
+        tp, sp = runs["tp=2"], runs["tp=2,sp"]
+        # TP: Megatron's f and g, four all-reduces of E per block and step
+        if tp[1:4] != [4 * layers * E, 0, 0]:
+            out.fail("TP handed %s per step (all-reduce, all-gather, reduce-scatter), expected %s" % (tp[1:4], [4 * layers * E, 0, 0]))
+        # SP: per block 2 all-gathers and 2 reduce-scatters forward, the same backward, and 2
+        # re-gathers of the linear inputs; embedding backward, head forward and its re-gather;
+        # the replicated LayerNorm and bias gradients (6h per block, 2h final) summed over TP
+        want = [(6 * layers + 2) * h * 4, (6 * layers + 3) * E, 4 * layers * E]
+        if sp[1:4] != want:
+            out.fail("SP handed %s per step (all-reduce, all-gather, reduce-scatter), expected %s" % (sp[1:4], want))
+        ratio = out.number(r"activations with SP / without: ([\d.]+)")
+        if ratio is not None and not shown("%.3f" % ratio, sp[0] / tp[0]):
+            out.fail("ratio %s, the printed bytes give %.4f" % (ratio, sp[0] / tp[0]))
+        # what SP can slice is what TP left whole: per block, in units of b·s·h·4 bytes, the TP
+        # regions hold 13/t (Q, K, V, attention output per head and merged, fc1 and GELU outputs)
+        # plus the softmax a·s/(h·t); outside them 4 whole tensors, or 4/t slices with SP
+        t, a = 2, 4
+        inside = 13.0 / t + a * s / (h * t)
+        want = (inside + 4.0 / t) / (inside + 4)
+        if not sp[0] < tp[0] or abs(sp[0] / tp[0] - want) > 0.02:
+            out.fail("activations with SP / without %.4f, the per-block count gives %.4f (within 0.02)" % (sp[0] / tp[0], want))
+        if abs(sp[4] - tp[4]) > 1e-5 * tp[4] + 1e-6:
+            out.fail("SP computes the same step as TP: final losses %s and %s" % (tp[4], sp[4]))
+
+    # 3. ring attention for cp = 4, recomputed from the zig-zag rule
+    out = L.cell("ContextParallel.ringSteps(4)")
+    cp = 4
+    zig, chunks = ring_steps(cp, True)
+    steps = re.findall(r"step (\d)\s+rank (\d)\s+holds K/V of rank (\d) \(chunks (\d+), (\d+)\)\s+full (\d)\s+diagonal (\d)\s+"
+                       r"masked (\d)\s+work ([\d.]+)", out.text)
+    if len(steps) != cp * cp:
+        out.fail("%d step lines, expected %d" % (len(steps), cp * cp))
+    for st, r, o, c0, c1, f, d, mk, w in steps:
+        owner, kc, kinds, work = zig[int(st), int(r)]
+        if (int(o), (int(c0), int(c1)), int(f), int(d), int(mk), float(w)) != \
+                (owner, kc, kinds["full"], kinds["diagonal"], kinds["masked"], work):
+            out.fail("step %s rank %s: printed owner %s chunks %s,%s full %s diagonal %s masked %s work %s; expected %s %s %s %s"
+                     % (st, r, o, c0, c1, f, d, mk, w, owner, kc, dict(kinds), work))
+    per_step = {}
+    for (st, r), v in zig.items():
+        per_step.setdefault(st, set()).add(v[3])
+    if any(len(v) != 1 for v in per_step.values()):
+        out.fail("zig-zag should give every rank the same work at each step: %s" % per_step)
+    for name, zz in (("zig-zag", True), ("contiguous", False)):
+        table, ch = ring_steps(cp, zz)
+        rows = re.findall(r"^%s\s+rank (\d)\s+queries in chunks (\d+), (\d+)\s+full (\d+)\s+diagonal (\d+)\s+masked (\d+)\s+work ([\d.]+)"
+                          % name, out.text, re.M)
+        if len(rows) != cp:
+            out.fail("%s: %d rank lines" % (name, len(rows)))
+        for r, q0, q1, f, d, mk, w in rows:
+            r = int(r)
+            tot = collections.Counter()
+            for st in range(cp):
+                tot.update(table[st, r][2])
+            work = sum(table[st, r][3] for st in range(cp))
+            if ((int(q0), int(q1)), int(f), int(d), int(mk), float(w)) != (ch(r), tot["full"], tot["diagonal"], tot["masked"], work):
+                out.fail("%s rank %d: printed %s; expected chunks %s, %s, work %s" % (name, r, (q0, q1, f, d, mk, w), ch(r), dict(tot), work))
+        crit = sum(max(table[st, r][3] for r in range(cp)) for st in range(cp))
+        got = out.number(r"%s\s+critical path ([\d.]+)" % name)
+        if got is not None and got != crit:
+            out.fail("%s critical path %s, expected %s" % (name, got, crit))
+    if not shown_pngs(L, "ContextParallel.ringSteps(4)", 2):
+        out.fail("expected the two ring pictures")
+
+    # 4. activations per rank as the sequence grows at cp 1/2/4 on the long preset
+    out = L.cell("per token held")
+    rows = {}
+    for mm in re.finditer(r"sequence\s+(\d+)\s+cp (\d)\s+activations per rank\s+([\d,]+) bytes\s+per token held\s+([\d,]+) bytes\s+"
+                          r"final loss ([\d.]+)", out.text):
+        s, c = int(mm.group(1)), int(mm.group(2))
+        rows[s, c] = (num(mm.group(3)), num(mm.group(4)), num(mm.group(5)))
+    want_keys = [(s, c) for s in (256, 512, 1024) for c in (1, 2, 4)]
+    if sorted(rows) != sorted(want_keys):
+        out.fail("runs %s, expected %s" % (sorted(rows), want_keys))
+        return
+    for (s, c), (act, per, loss) in rows.items():
+        if abs(per - act / (s / c)) > 0.5 + 1e-9:
+            out.fail("sequence %d cp %d: per token %s, %d / %d = %.1f" % (s, c, per, act, s // c, act / (s / c)))
+    ring = [rows[k][1] for k in want_keys if k[1] > 1]
+    mid = sorted(ring)[len(ring) // 2]
+    if max(abs(p - mid) for p in ring) > 0.05 * mid:
+        out.fail("with cp 2 and 4 the activations per rank should be proportional to sequence/cp (within %d%%): "
+                 "bytes per held token %s" % (0.05 * 100, ring))
+    # one rank stores the s x s softmax: bytes per token grow with s; the ring's do not
+    if not rows[1024, 1][1] > 1.5 * rows[256, 1][1]:
+        out.fail("on one rank the bytes per token should grow with the sequence (the stored scores): %s at 256, %s at 1024"
+                 % (rows[256, 1][1], rows[1024, 1][1]))
+    if not rows[1024, 2][0] < 0.5 * rows[1024, 1][0]:
+        out.fail("the lesson says at 1,024 tokens each of two ranks holds less than half of one rank's: %s vs %s"
+                 % (rows[1024, 2][0], rows[1024, 1][0]))
+    for s in (256, 512, 1024):
+        base = rows[s, 1][2]
+        for c in (2, 4):
+            if abs(rows[s, c][2] - base) > 1e-5 * base + 5e-7:
+                out.fail("sequence %d: cp=%d ends at loss %s, cp=1 at %s (the engine is exact to 1e-5)" % (s, c, rows[s, c][2], base))
+
+    # 5. the planner for a 128k-token context: its activation row from Korthikanti's terms
+    # (selective recompute, SP, t = 8; Llama's K = 2 + 4·kv/a + 2 + 6·f/h split terms), the
+    # layout does not fit, and the per-cp activations divide it by cp
+    out = L.cell("%plan llama-3-8b --gpus 8 --tp 8 --seq 131072")
+    mem, _, _ = plan_sections(out)
+    s, t, h, layers, kv, a, f, vocab = 131072, 8, 4096, 32, 8, 32, 14336, 128256
+    K = 2 + 4.0 * kv / a + 2 + 6.0 * f / h
+    layer = (2 * 4 + 2) * s * h / t + 2 * K / 2 * s * h / t
+    act = layers * layer + s * h / t + (2.0 * 2 * s * h + 4.0 * s * vocab) / t
+    if not close(mem.get("activations"), act / GiB, 0.0006, 0.005):
+        out.fail("activations %s GiB, Korthikanti's terms give %.3f GiB" % (mem.get("activations"), act / GiB))
+    out.says("Does not fit")
+    states = sum(mem.get(k, 0) for k in ("parameters", "gradients", "optimizer states"))
+    out = L.cell('ModelSpec l3 = ModelCatalog.get("llama-3-8b")')
+    got = {int(m_.group(1)): (int(m_.group(2)), num(m_.group(3)), m_.group(4)) for m_ in
+           re.finditer(r"cp=(\d)\s+(\d+) GPUs\s+tokens per rank\s+([\d,]+)\s+activations per GPU\s+([\d.]+) GiB", out.text)}
+    if sorted(got) != [1, 2, 4, 8]:
+        out.fail("cp values %s, expected 1, 2, 4, 8" % sorted(got))
+        return
+    for cp, (gpus, tokens, gib) in got.items():
+        if gpus != 8 * cp or tokens != s // cp or not shown(gib, act / cp / GiB):
+            out.fail("cp=%d: %d GPUs, %s tokens, %s GiB; expected %d, %d, %.3f" % (cp, gpus, tokens, gib, 8 * cp, s // cp, act / cp / GiB))
+    usable = 0.9 * 80
+    if not (states + num(got[1][2]) > usable and states + num(got[2][2]) < usable):
+        out.fail("the lesson says cp=2 is the first that fits %.0f GiB: states %.1f + %s / %s GiB" % (usable, states, got[1][2], got[2][2]))
+
+
+def shown_pngs(L, marker, n):
+    for cell in L.nb.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            return sum(1 for o in cell.get("outputs", []) if "image/png" in o.get("data", {})) >= n
+    return False
+
+
 LESSON_CHECKS = {"02-": check_data_parallel, "03-": check_tensor_parallel, "04-": check_pipeline, "05-": check_hybrid,
                  "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names,
-                 "13-": check_fp8, "14-": check_running_at_scale}
+                 "10-": check_sequence_context, "13-": check_fp8, "14-": check_running_at_scale}
 
 
 def check_lesson(name, nb, problems):
