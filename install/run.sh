@@ -19,6 +19,9 @@ done
 check_java
 check_maven
 ensure_jupyter
+# Lesson 07 runs the GGUF files it writes in llama.cpp (npm node-llama-cpp). Without node or
+# npm the lessons still run: those cells then say in one line what is missing.
+( ensure_node_llama_cpp ) || say "llama.cpp (node-llama-cpp) is not installed; lesson 07's llama.cpp cells will say so"
 build
 install_kernelspec
 

@@ -5,10 +5,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Test peers from Debian: the protocol conformance suite, headless Chromium, PyTorch
-# (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker, and
-# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2); and
+# (Gloo peer for collectives and DDP, checkpoint cross-checks), the ONNX checker,
+# OpenSSH (the ssh launcher is tested against a local sshd on 127.0.0.1/127.0.0.2, and an
+# sshd per node of the multi-node test bed), iproute2 (ip, tc: the test bed's network
+# namespaces and shaped links; those tests run as root and skip with their reason otherwise),
+# SentencePiece (trains the tokenizer.model a converted Llama is tested with); and
 # llama.cpp through npm's node-llama-cpp, the judge of the GGUF files we write.
-TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client)
+TEST_DEBS=(python3-jupyter-kernel-test chromium python3-torch python3-onnx openssh-server openssh-client iproute2 python3-sentencepiece)
 
 # --cuda: build and test with the GPU natives (Maven profile cuda; docs/gpu.md). Other
 # arguments go to mvn verify.

@@ -82,6 +82,47 @@ def check_welcome(nb, client, problems):
     timed = any("Wall time:" in o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     if not timed:
         problems.append("00-welcome: %%time output missing")
+    check_welcome_libraries_and_tensors(nb, problems)
+
+
+def cell_outputs(nb, source_start):
+    """The outputs of the first code cell whose source starts with source_start, or None."""
+    for c in nb.cells:
+        if c.cell_type == "code" and c.source.startswith(source_start):
+            return c.get("outputs", [])
+    return None
+
+
+def result_text(outputs):
+    return "".join(o.get("data", {}).get("text/plain", "") for o in outputs or [] if o.output_type == "execute_result")
+
+
+def check_welcome_libraries_and_tensors(nb, problems):
+    """The %maven cell added commons-lang3 and the next cell used it; the tensor preview, heatmap and
+    array preview show what the lesson says, each number recomputed here."""
+    import math
+    out = cell_outputs(nb, "%maven org.apache.commons:commons-lang3:3.17.0")
+    text = "".join(o.get("text", "") for o in out or [] if o.output_type == "stream")
+    if "added org.apache.commons:commons-lang3:3.17.0 (commons-lang3-3.17.0.jar)" not in text:
+        problems.append("00-welcome: %%maven did not add commons-lang3: %r" % text[:300])
+    used = result_text(cell_outputs(nb, "org.apache.commons.lang3.StringUtils.abbreviate"))
+    if used != "Parallax runs Jav...":
+        problems.append("00-welcome: StringUtils.abbreviate gave %r, not 'Parallax runs Jav...'" % used)
+    tensor = result_text(cell_outputs(nb, "float[] w = new float[64 * 64];")).splitlines()
+    weight = lambda q, k: math.exp(-(q - k) / 16.0) if k <= q else 0.0
+    row = lambda q: ", ".join("%.4f" % weight(q, k) for k in (0, 1, 2)) + ",  ..., " + \
+        ", ".join("%.4f" % weight(q, k) for k in (61, 62, 63))
+    expected = ["Tensor shape [64, 64], float32, cpu", "tensor([[" + row(0) + "],", "        [" + row(1) + "],"]
+    if tensor[:3] != expected or tensor[-1] != "        [" + row(63) + "]])" or tensor[4] != "        ...,":
+        problems.append("00-welcome: tensor preview differs: %r" % tensor)
+    heat = [o for o in cell_outputs(nb, "heatmap(weights") or [] if "image/png" in o.get("data", {})]
+    if not heat or png_size(heat[0]["data"]["image/png"]) != (600, 500):
+        problems.append("00-welcome: heatmap is not a 600x500 PNG")
+    squares = [i * i for i in range(1, 1001)]
+    want = "int[1000] {" + ", ".join(map(str, squares[:10])) + ", ... 987 more ..., " + ", ".join(map(str, squares[-3:])) + "}"
+    got = result_text(cell_outputs(nb, "java.util.stream.IntStream.rangeClosed(1, 1000)"))
+    if got != want:
+        problems.append("00-welcome: array preview %r, expected %r" % (got, want))
 
 
 def check_collectives(nb, problems):
@@ -755,6 +796,70 @@ def check_pipeline(nb, problems):
             out.fail("1F1B activations %s MiB, GPipe %s: at most p/m = 2/8 of GPipe's expected" % (f, g))
         same_final_loss(out, rows, ["pp=2,m=8,gpipe", "pp=2,m=8,1f1b"], "the schedule does not change the step")
 
+    # Interleaved and zero-bubble, simulated with unit pass times: the closed forms of the
+    # papers recomputed here, and the first stage's activations in flight from Megatron's
+    # warm-up count ((p-1)*2 + (v-1)*p forwards, then one more) over v chunks.
+    out = L.cell("PipelineSchedule.simulate(Schedule.ONE_F_ONE_B")
+    sims = {}
+    for mm in re.finditer(r"(\S+)\s+p=(\d+) v=(\d+) m=(\d+)\s+simulated bubble ([\d.]+)\s+closed form ([\d.]+)\s+"
+                          r"peak micro-batches in flight ([\d.]+)", out.text):
+        name, pp, v, mb = mm.group(1), int(mm.group(2)), int(mm.group(3)), int(mm.group(4))
+        sims[name] = (pp, v, mb) + tuple(float(mm.group(k)) for k in (5, 6, 7))
+    if sorted(sims) != ["1f1b", "interleaved", "zb-h1"]:
+        out.fail("simulated schedules %s, expected 1f1b, interleaved, zb-h1" % sorted(sims))
+    else:
+        for name, (pp, v, mb, sim, closed, peak) in sims.items():
+            want = {"1f1b": (pp - 1) / (mb + pp - 1), "interleaved": (pp - 1) / (v * mb + pp - 1),
+                    "zb-h1": (pp - 1) * (1 + 1 - 1) / ((pp - 1) * (1 + 1 - 1) + mb * 3)}[name]
+            if abs(sim - want) > 0.0005 + 1e-9 or abs(closed - want) > 0.0005 + 1e-9:
+                out.fail("%s p=%d v=%d m=%d: simulated %.3f, closed form %.3f, expected %.4f" % (name, pp, v, mb, sim, closed, want))
+            want_peak = pp if v == 1 else ((pp - 1) * 2 + (v - 1) * pp + 1) / v
+            if abs(peak - want_peak) > 0.05:
+                out.fail("%s: %.1f micro-batches in flight on the first stage, expected %.2f" % (name, peak, want_peak))
+        if not sims["zb-h1"][3] < sims["interleaved"][3] < sims["1f1b"][3]:
+            out.fail("the lesson's pictures show zb-h1 < interleaved < 1f1b: %s" % {k: v[3] for k, v in sims.items()})
+
+    layouts = ["pp=2,m=4,1f1b", "pp=2,vpp=2,m=4,interleaved", "pp=2,m=4,zb-h1"]
+    out = L.cell('"pp=2,mb=4,schedule=zb-h1"')
+    rows = compare_rows(out)
+    if sorted(rows) != sorted(layouts):
+        out.fail("layouts %s, expected %s" % (sorted(rows), layouts))
+    else:
+        same_final_loss(out, rows, layouts, "the three schedules compute the same step")
+
+    # Measured: F, B, W medians; the closed form for them recomputed; the measured bubble near
+    # the simulation that replays each pass with its measured time (two of three within 0.15,
+    # none beyond 0.25: transfers and wake-ups on two shared cores are what it leaves out).
+    out = L.cell("r.pipeline()")
+    meas = {}
+    for mm in re.finditer(r"(pp=\S+)\s+F ([\d.]+) ms\s+B ([\d.]+) ms\s+W ([\d.]+) ms\s+bubble measured ([\d.]+)\s+"
+                          r"simulated ([\d.]+)\s+closed form ([\d.]+)", out.text):
+        meas[mm.group(1)] = tuple(float(mm.group(k)) for k in range(2, 8))
+    if sorted(meas) != sorted(layouts):
+        out.fail("measured layouts %s, expected %s" % (sorted(meas), layouts))
+        return
+    pp, mb = 2, 4
+    for name, (f, b, w, measured, sim, closed) in meas.items():
+        if name.endswith("zb-h1"):
+            want = (pp - 1) * (f + b - w) / ((pp - 1) * (f + b - w) + mb * (f + b + w))
+            if not w > 0.2 * (b + w):
+                out.fail("%s: the lesson calls W a sizeable part of the backward: W %.2f ms, B %.2f ms" % (name, w, b))
+        elif name.endswith("interleaved"):
+            want = (pp - 1) / (2 * mb + pp - 1)
+        else:
+            want = (pp - 1) / (mb + pp - 1)
+        if not name.endswith("zb-h1") and w != 0:
+            out.fail("%s runs W inside B, yet shows W %.2f ms" % (name, w))
+        if abs(closed - want) > 0.002:
+            out.fail("%s: closed form %.3f, recomputed from the printed times %.4f" % (name, closed, want))
+    zb, one = meas["pp=2,m=4,zb-h1"], meas["pp=2,m=4,1f1b"]
+    if not zb[5] < one[5]:
+        out.fail("with W > 0 the zero-bubble closed form is below 1F1B's: %.3f vs %.3f" % (zb[5], one[5]))
+    gaps = [abs(x[3] - x[4]) for x in meas.values()]
+    if sum(g <= 0.15 for g in gaps) < 2 or max(gaps) > 0.25:
+        out.fail("measured bubbles %s against simulated %s: need two within 0.15 and none beyond 0.25"
+                 % ([x[3] for x in meas.values()], [x[4] for x in meas.values()]))
+
 
 def check_hybrid(nb, problems):
     L = Lesson("05-hybrid-and-memory", nb, problems)
@@ -1190,7 +1295,8 @@ def check_formats(nb, problems):
         for name, r in rows.items():
             x = source[name]
             n = x.size
-            to = kind if (x.ndim >= 2 or kind == "F16") else "F32"
+            # 1-D tensors (norms, biases) stay F32 in every GGUF type, F16 included: llama.cpp adds them only in F32
+            to = kind if x.ndim >= 2 else "F32"
             size = {"F16": 2 * n, "F32": 4 * n, "Q8_0": 34 * n // 32, "Q4_0": 18 * n // 32}[to]
             back = {"F16": lambda a: a.astype(np.float16).astype(np.float32), "F32": lambda a: a,
                     "Q8_0": lambda a: ggml_roundtrip(a, "Q8_0"), "Q4_0": lambda a: ggml_roundtrip(a, "Q4_0")}[to](x)
@@ -1319,7 +1425,19 @@ def check_formats(nb, problems):
     except (OSError, ValueError) as e:
         out.fail("cannot read trained.onnx: %s" % e)
 
-    conversion("trained.safetensors /tmp/parallax-lesson07/trained-Q8_0.gguf", "Q8_0", trained, list(trained))
+    # an engine checkpoint goes to GGUF as llama.cpp's gpt2: its names, Q/K/V stacked by rows into attn_qkv
+    gpt2 = {"token_embd.weight": trained["wte"], "position_embd.weight": trained["wpe"],
+            "output_norm.weight": trained["lnf.w"], "output_norm.bias": trained["lnf.b"], "output.weight": trained["head.w"]}
+    for i in range(TINY["layers"]):
+        b, h = "blk.%d." % i, "h%d." % i
+        gpt2.update({b + "attn_norm.weight": trained[h + "ln1.w"], b + "attn_norm.bias": trained[h + "ln1.b"],
+                     b + "attn_qkv.weight": np.concatenate([trained[h + "attn.w" + c] for c in "qkv"]),
+                     b + "attn_qkv.bias": np.concatenate([trained[h + "attn.b" + c] for c in "qkv"]),
+                     b + "attn_output.weight": trained[h + "attn.wo"], b + "attn_output.bias": trained[h + "attn.bo"],
+                     b + "ffn_norm.weight": trained[h + "ln2.w"], b + "ffn_norm.bias": trained[h + "ln2.b"],
+                     b + "ffn_up.weight": trained[h + "mlp.w1"], b + "ffn_up.bias": trained[h + "mlp.b1"],
+                     b + "ffn_down.weight": trained[h + "mlp.w2"], b + "ffn_down.bias": trained[h + "mlp.b2"]})
+    conversion("trained.safetensors /tmp/parallax-lesson07/trained-Q8_0.gguf", "Q8_0", gpt2, list(gpt2))
 
     out = L.cell("tiny-gpt.safetensors /tmp/parallax-lesson07/tiny-gpt-weights.onnx")
     rows = out.by("tensors", "tensor")
@@ -1335,6 +1453,139 @@ def check_formats(nb, problems):
         pass
     except (OSError, ValueError) as e:
         out.fail("cannot read tiny-gpt-weights.onnx: %s" % e)
+
+    check_llama_cpp(L, work, np)
+
+
+def read_gguf_header(path):
+    """(architecture, {tensor name: ggml type id}, {key: value}) of a GGUF v3 file, read here
+    with struct alone: the scalar and string keys (arrays skipped), then the tensor infos."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read(1 << 22)
+    assert data[:4] == b"GGUF" and struct.unpack_from("<I", data, 4)[0] == 3
+    n_tensors, n_kv = struct.unpack_from("<QQ", data, 8)
+    at = 24
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    fmts = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+    def string():
+        nonlocal at
+        n = struct.unpack_from("<Q", data, at)[0]
+        at += 8 + n
+        return data[at - n:at].decode("utf-8")
+
+    def skip(t):
+        nonlocal at
+        if t == 8:
+            string()
+        elif t == 9:
+            et, n = struct.unpack_from("<IQ", data, at)
+            at += 12
+            for _ in range(n):
+                skip(et)
+        else:
+            at += sizes[t]
+
+    kv = {}
+    for _ in range(n_kv):
+        key = string()
+        t = struct.unpack_from("<I", data, at)[0]
+        at += 4
+        if t == 8:
+            kv[key] = string()
+        elif t == 9:
+            skip(9)
+        else:
+            kv[key] = struct.unpack_from(fmts[t], data, at)[0]
+            at += sizes[t]
+    types = {}
+    for _ in range(n_tensors):
+        name = string()
+        nd = struct.unpack_from("<I", data, at)[0]
+        at += 4 + 8 * nd
+        types[name] = struct.unpack_from("<I", data, at)[0]
+        at += 4 + 8
+    return kv.get("general.architecture"), types, kv
+
+
+def check_llama_cpp(L, work, np):
+    """Lesson 07's llama.cpp part: the trained GPT as GGUF gpt2, llama.cpp's greedy text
+    against the engine's, and the quant types by size against KL divergence."""
+    out = L.cell("--save /tmp/parallax-lesson07/judge.safetensors")
+    try:
+        _, judge, meta = read_safetensors(work / "judge.safetensors")
+    except (OSError, ValueError, AssertionError) as e:
+        out.fail("cannot read judge.safetensors: %s" % e)
+        return
+    shape = {k: meta.get("parallax.model." + k) for k in ("layers", "hidden", "heads", "vocab", "sequence")}
+    if shape != {"layers": "2", "hidden": "256", "heads": "4", "vocab": "256", "sequence": "64"}:
+        out.fail("the checkpoint's model shape is %s, the cell asks for 2 layers of hidden 256" % shape)
+    params = sum(int(x.size) for x in judge.values())
+
+    out = L.cell("judge.safetensors /tmp/parallax-lesson07/judge-F32.gguf")
+    try:
+        arch, types, kv = read_gguf_header(work / "judge-F32.gguf")
+        # gpt2: Q, K, V stacked into attn_qkv; every tensor F32 (ggml type 0)
+        if arch != "gpt2" or kv.get("tokenizer.ggml.model") != "gpt2" or set(types.values()) != {0} \
+                or "blk.1.attn_qkv.weight" not in types or len(types) != 4 + 12 * 2 + 1:
+            out.fail("judge-F32.gguf: architecture %s, tokenizer %s, types %s, %d tensors"
+                     % (arch, kv.get("tokenizer.ggml.model"), set(types.values()), len(types)))
+    except (OSError, AssertionError, KeyError, UnicodeDecodeError) as e:
+        out.fail("cannot read judge-F32.gguf: %s" % e)
+
+    out = L.cell("LlamaCpp.sideBySide(")
+    m = re.search(r"the first (\d+) of (\d+) tokens are the same", out.text)
+    if not m:
+        out.fail("no side-by-side result (is node-llama-cpp installed?): %s" % out.text[:200])
+    else:
+        same, n = int(m.group(1)), int(m.group(2))
+        rows = out.table("greedy generation")
+        if n != 24 or same != 24 or [num(r["tokens"]) for r in rows] != [24, 24]:
+            out.fail("F32 greedy text: %d of %d the same, rows %s; llama.cpp and the engine must agree on every token" % (same, n, rows))
+        elif len({r["continuation"] for r in rows}) != 1:
+            out.fail("the two continuations differ: %s" % [r["continuation"] for r in rows])
+
+    out = L.cell("QuantComparison.run(")
+    rows = out.table("quant types")
+    want = ["F32", "F16", "Q8_0", "Q5_K_M", "Q4_K_M", "Q4_0"]
+    if [r["type"] for r in rows] != want:
+        out.fail("types %s, the cell asks for %s" % ([r["type"] for r in rows], want))
+        return
+    out.says("%s parameters" % format(params, ","))
+    ggml = {"F32": {0}, "F16": {0, 1}, "Q8_0": {0, 8}, "Q4_0": {0, 2}, "Q5_K_M": {0, 13, 14}, "Q4_K_M": {0, 12, 14}}
+    for r in rows:
+        f = work / ("judge-%s.gguf" % r["type"])
+        size = f.stat().st_size if f.exists() else None
+        if num(r["bytes"]) != size or not shown(r["bits/param"], size * 8 / params):
+            out.fail("%s: %s bytes, %s bits/param; the file has %s bytes, the checkpoint %d parameters" % (r["type"], r["bytes"], r["bits/param"], size, params))
+        try:
+            _, types, _ = read_gguf_header(f)
+            if not set(types.values()) <= ggml[r["type"]] or len(set(types.values())) < len(ggml[r["type"]]) - (1 if r["type"] == "F32" else 0):
+                out.fail("%s: the file holds ggml types %s, expected %s" % (r["type"], sorted(set(types.values())), sorted(ggml[r["type"]])))
+        except (OSError, AssertionError, KeyError) as e:
+            out.fail("cannot read %s: %s" % (f, e))
+        for col in ("top-1 engine %", "top-1 llama.cpp %"):
+            if not num(r[col]) or num(r[col]) < 90:
+                out.fail("%s: %s %s; every type keeps the top token at 90%% of positions or more" % (r["type"], col, r[col]))
+    kl = {r["type"]: num(r["KL engine"]) for r in rows}
+    kl_llama = {r["type"]: num(r["KL llama.cpp"]) for r in rows}
+    sizes = [num(r["bytes"]) for r in rows]
+    # F32 read back by the engine is the checkpoint itself; llama.cpp on F32 keeps a small floor of its own
+    # (its GELU reads a table of FP16 values), which the lesson says is small
+    floor = kl_llama["F32"]
+    if kl["F32"] != 0 or floor is None or not floor < 1e-3:
+        out.fail("F32 must be the checkpoint itself: KL engine %s, llama.cpp %s" % (kl["F32"], floor))
+        return
+    if not all(sizes[i] > sizes[i + 1] for i in range(4)) or not all(kl[want[i]] < kl[want[i + 1]] for i in range(4)):
+        out.fail("from F32 to Q4_K_M the files must shrink and the KL grow: sizes %s, KL %s" % (sizes, kl))
+    for t in want[1:]:
+        # llama.cpp sees the file's rounding plus its own floor, plus the rounding of the activations its CPU
+        # dot products make (Q8_0 activations for Q8_0 weights, Q8_K for K-quants): not below the engine's KL by
+        # much, and within a few times it where the file's rounding dominates
+        a, b = kl[t], kl_llama[t]
+        if b is None or not (a / 3 <= b <= 5 * a + 2 * floor):
+            out.fail("%s: llama.cpp's KL %s against the engine's %s and llama.cpp's F32 floor %s" % (t, b, a, floor))
 
 
 def catalog_parameters(shape):
@@ -1709,8 +1960,311 @@ def check_model_names(nb, problems):
     check_serving(L, "%plan mistral-7b --infer --encoding q4_k_m --context 32768", 32768)
 
 
+def crc32c(data):
+    """CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit per byte via a table."""
+    table = crc32c.table if hasattr(crc32c, "table") else None
+    if table is None:
+        table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            table.append(c)
+        crc32c.table = table
+    c = 0xFFFFFFFF
+    for b in data:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def check_running_at_scale(nb, problems):
+    """Lesson 14: the torchrun-style launch gives %parallel's loss to the last digit; the
+    parameter server's and the ring's bytes; the checkpoint on disk as the lesson describes
+    it (read here independently: metadata, piece sizes, every CRC32C); resumed and
+    restarted runs against the unbroken one; the scrape, the dashboard's metrics and the
+    JSON log."""
+    import json
+    L = Lesson("14-running-at-scale", nb, problems)
+
+    # launchers: the same 10 steps, started by environment variables or by %parallel
+    env = L.cell('pb.environment().put("MASTER_ADDR"')
+    for r in range(2):
+        env.says("rank %d (RANK=%d, WORLD_SIZE=2): exit code 0" % (r, r))
+    by_env = env.number(r"global loss at step 10, launched by environment variables: ([\d.]+)")
+    by_pool = L.cell("trained by %%parallel's pool").number(r"global loss at step 10, trained by %parallel's pool: ([\d.]+)")
+    if by_env is not None and by_pool is not None and by_env != by_pool:
+        env.fail("launched by variables %.12f, by %%parallel %.12f: the lesson says they are the same" % (by_env, by_pool))
+
+    # the parameter server's rank 0 sends (n-1) S, the ring's busiest rank 2(n-1)/n S
+    out = L.cell("--bench algorithms --worlds 4")
+    sent = {r["algorithm"]: float(r["busiest_rank_sent_xS"]) for r in out.table("allreduce traffic") if int(r["ranks"]) == 4}
+    for a, want in (("ring", 1.5), ("parameter server", 3.0)):
+        if a not in sent or not close(sent[a], want, 0, 1e-3):
+            out.fail("%s at 4 ranks: busiest rank sent %s S, the lesson says %.1f S" % (a, sent.get(a), want))
+
+    # the checkpoint run and its files, read here independently
+    out = L.cell("--save-every 10 --checkpoint-dir /tmp/parallax-lesson14/ckpt")
+    out.says("Checkpoints complete at steps [10, 20, 30]")
+    ins = L.cell("%inspect /tmp/parallax-lesson14/ckpt/step-00000030/rank-00001.safetensors")
+    ins.says("parallax-distributed-checkpoint")
+    step30 = Path("/tmp/parallax-lesson14/ckpt/step-00000030")
+    meta_cell = L.cell('resolve("checkpoint.json")')
+    try:
+        md = json.loads((step30 / "checkpoint.json").read_text())
+    except (OSError, ValueError) as e:
+        meta_cell.fail("cannot read the lesson's checkpoint: %s" % e)
+        md = None
+    if md is not None:
+        pieces = sum(len(t["chunks"]) for t in md["tensors"].values())
+        names = {k.split("/", 1)[1] for k in md["tensors"]}
+        want_tensors = 3 * len(names)    # param, exp_avg, exp_avg_sq for every parameter (AdamW)
+        if len(md["tensors"]) != want_tensors:
+            meta_cell.fail("%d tensors in the metadata, expected 3 kinds x %d parameters" % (len(md["tensors"]), len(names)))
+        for k, t in md["tensors"].items():
+            whole = math.prod(t["shape"])
+            if sum(math.prod(c["sizes"]) for c in t["chunks"]) != whole:
+                meta_cell.fail("the pieces of %s do not add up to its shape %s" % (k, t["shape"]))
+        printed = re.search(r"step (\d+), layout .*: (\d+) tensors in (\d+) pieces; the pieces tile every tensor: (\w+)", meta_cell.text)
+        if not printed:
+            meta_cell.fail("no summary line")
+        elif (int(printed.group(1)), int(printed.group(2)), int(printed.group(3)), printed.group(4)) != (30, len(md["tensors"]), pieces, "yes"):
+            meta_cell.fail("printed %s, the files give step 30, %d tensors, %d pieces, tiled" % (printed.groups(), len(md["tensors"]), pieces))
+        for f in md["files"]:
+            path = step30 / f["name"]
+            size = path.stat().st_size if path.exists() else -1
+            if size != f["bytes"] or ("%s: %d bytes" % (f["name"], size)) not in meta_cell.text:
+                meta_cell.fail("%s: %d bytes on disk, %d in the metadata" % (f["name"], size, f["bytes"]))
+            # every piece's CRC32C, recomputed from the bytes
+            raw = path.read_bytes()
+            n = struct.unpack("<Q", raw[:8])[0]
+            header = json.loads(raw[8:8 + n])
+            crcs = header.get("__metadata__", {})
+            for key, t in header.items():
+                if key == "__metadata__":
+                    continue
+                b, e = t["data_offsets"]
+                got = "%08x" % crc32c(raw[8 + n + b:8 + n + e])
+                if crcs.get("crc32c/" + key) != got:
+                    meta_cell.fail("%s: piece %s has CRC32C %s, its header says %s" % (f["name"], key, got, crcs.get("crc32c/" + key)))
+                    break
+
+    # resumed on tp=2 from step 30; within 1e-5 of the unbroken dp=2 run
+    L.cell("--tp 2 --steps 50 --resume /tmp/parallax-lesson14/ckpt").says("Resumed at step 30")
+    L.cell("var resumed = lastRun();").says("resumed at step 30 on tp=2")
+    worst = L.cell("var whole = lastRun();").number(r"tp=2 resumed vs dp=2 unbroken: ([\d.e+-]+)")
+    if worst is not None and not worst < 1e-5:
+        L.fail("the tp=2 resume differs by %g, not within 1e-5" % worst)
+
+    # the kill from the notebook, the restart, and nothing lost
+    out = L.cell("--checkpoint-dir /tmp/parallax-lesson14/elastic --max-restarts 1")
+    out.says("Restart 1")
+    out.says("killed by signal 9")
+    out = L.cell("var elastic = lastRun();")
+    out.says("steps whose loss differs from the run nobody killed: 0 of 40")
+    m = re.search(r"the kill came after step (\d+); resumed from step (\d+); (\d+) step\(s\) trained again; ([\d.]+) s", out.text)
+    if not m:
+        out.fail("no restart summary")
+    else:
+        after, resumed_from, again, secs = int(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4))
+        if resumed_from not in (10, 20, 30) or after < resumed_from or again != after - resumed_from or not 0 < secs < 300:
+            out.fail("restart summary %s: not a checkpoint step, or steps and seconds that do not add up" % (m.groups(),))
+
+    # shrinking: 4 ranks lose one, go on as dp=2 with 2 micro-batches, same loss within 1e-5
+    out = L.cell("--min-ranks 2 --kill-rank 3@25")
+    out.says("on 2 ranks (dp=2,accum=2, was dp=4)")
+    out = L.cell("var shrunk = lastRun();")
+    out.says("ranks after the restart: 2 (dp=2,accum=2)")
+    worst = out.number(r"from the dp=2 run over 30 steps: ([\d.e+-]+)")
+    if worst is not None and not worst < 1e-5:
+        out.fail("the shrunk run differs by %g, not within 1e-5" % worst)
+
+    # Prometheus scraped during a run, the Grafana dashboard's metrics, the JSON log
+    out = L.cell("scraping.set(false);")
+    m = re.search(r"scrapes: (\d+), (\d+) of them during the run; last scraped: parallax_last_step\{rank=\"0\"\} (\d+), "
+                  r"parallax_last_checkpoint_step (\d+), parallax_restarts (\d+), parallax_generation (\d+)", out.text)
+    if not m:
+        out.fail("no scrape summary")
+    else:
+        total, during, last, ckpt = (int(m.group(i)) for i in range(1, 5))
+        if not (during >= 3 and total >= during and last == 60 and ckpt == 60):
+            out.fail("scrapes %s: expected at least 3 during the run, the last step 60 and the last checkpoint 60" % (m.groups(),))
+    dash = L.cell("parallax-training.json")
+    dash.says("served by the endpoint: all")
+    try:
+        d = json.loads((Path(__file__).resolve().parents[4] / "docs/grafana/parallax-training.json").read_text())
+        queried = {q for p in d["panels"] for t in p["targets"] for q in re.findall(r"parallax_[a-z_]+", t["expr"])}
+        dash.says("the dashboard queries %d metrics" % len(queried))
+    except (OSError, ValueError) as e:
+        dash.fail("cannot read the dashboard: %s" % e)
+    out = L.cell("events().file()")
+    m = re.search(r"coordinator.jsonl: (\d+) lines, (\d+) with a parseable @timestamp, log.level, message and event.action; by event.action: \{(.*)\}", out.text)
+    if not m:
+        out.fail("no log summary")
+    else:
+        lines, good = int(m.group(1)), int(m.group(2))
+        counts = dict((k.strip(), int(v)) for k, v in (kv.split("=") for kv in m.group(3).split(",")))
+        if lines != good:
+            out.fail("%d of %d lines lack an ECS field" % (lines - good, lines))
+        for action, least in (("ranks-lost", 2), ("restart", 2), ("recovered", 2), ("checkpoint", 6), ("pool-start", 3)):
+            if counts.get(action, 0) < least:
+                out.fail("%s logged %d times, the lesson's runs make at least %d" % (action, counts.get(action, 0), least))
+    final = [c for c in nb.cells if c.cell_type == "code" and c.source.strip() == "%cluster status"]
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in final for o in c.get("outputs", []))
+    if not re.search(r"Generation \d+ of the worker pool \(\d+ restarts? after lost ranks\)", text):
+        L.fail("%cluster status: no generation and restart count in its output")
+E2M1_VALUES = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]   # OCP MX v1.0, FP4 E2M1
+
+
+def e2m1(x):
+    """(code, value) of x in FP4 E2M1: nearest, ties to the even code, clamped to +-6."""
+    a = abs(x)
+    best = min(range(8), key=lambda c: (abs(E2M1_VALUES[c] - a), c % 2))
+    code = best | (8 if math.copysign(1, x) < 0 else 0)
+    return code, math.copysign(E2M1_VALUES[best], x)
+
+
+def e2m1_bits(code):
+    b = format(code, "04b")
+    return "%s.%s.%s" % (b[0], b[1:3], b[3])
+
+
+def check_fp8(nb, problems):
+    L = Lesson("13-fp8-and-microscaling", nb, problems)
+
+    # what FP8 keeps of gradient- and outlier-sized values, recomputed from the layouts
+    out = L.cell("%precision explain 0.00002 0.000001 3 600")
+    rows = {(r.get("value"), r.get("format")): r for r in out.table("Stored values")}
+    for (value, label), r in rows.items():
+        if label not in FORMATS:
+            continue
+        want = round_to(to_fp32(num(value)), label)
+        if not shown(r["stored"], want, 1e-9):
+            out.fail("%s in %s: stored %s, round-to-nearest-even gives %r" % (value, label, r["stored"], want))
+    if not math.isnan(num(rows.get(("600", "FP8 E4M3FN"), {}).get("stored", "0"))):
+        out.fail("the lesson says E4M3 turns 600 into NaN")
+    for label in ("FP8 E4M3FN", "FP8 E5M2"):
+        if num(rows.get(("0.000001", label), {}).get("stored", "1")) != 0:
+            out.fail("the lesson says %s flushes 1e-6 to zero" % label)
+    r = rows.get(("0.00002", "FP8 E5M2"), {})
+    if not (num(r.get("stored", "0")) == 2.0 ** -16 and "subnormal" in r.get("what happened", "")):
+        out.fail("the lesson says E5M2 keeps 2e-5 as a subnormal with one significant bit: %s" % r)
+
+    # scaling a gradient-sized tensor into E5M2's range, recomputed in FP32
+    out = L.cell("float s = FloatFormat.E5M2.maxFinite() / amax;")
+    g = [to_fp32(v) for v in (2e-6, -7e-7, 1.3e-5, 4e-8)]
+    amax = max(abs(v) for v in g)
+    s = to_fp32(57344.0 / amax)
+    if not (shown(str(out.number(r"amax (\S+)") or "nan"), amax, 5e-3) and close(out.number(r"scale (\S+)"), s, 5e-4)):
+        out.fail("amax and scale: expected %.3g and %.4g" % (amax, s))
+    lines = re.findall(r"^(\S+)\s+unscaled (\S+)\s+scaled (\S+)", out.text, re.M)
+    if len(lines) != 4:
+        out.fail("expected 4 lines of 'value unscaled x scaled y', got %d" % len(lines))
+    for (v, plain, scaled), x in zip(lines, g):
+        want_plain = round_to(x, "FP8 E5M2")
+        want_scaled = to_fp32(round_to(to_fp32(x * s), "FP8 E5M2", saturate=True) / s)
+        if not (close(num(plain), want_plain, 5e-3, 1e-30) and close(num(scaled), want_scaled, 5e-3)):
+            out.fail("%s: unscaled %s scaled %s, expected %.3g and %.3g" % (v, plain, scaled, want_plain, want_scaled))
+        if want_scaled == 0 or abs(want_scaled - x) / abs(x) > 0.125:
+            out.fail("the lesson says scaling keeps %g to E5M2's mantissa precision" % x)
+    if not any(num(p) == 0 for _, p, _ in lines):
+        out.fail("the lesson says unscaled gradients flush to zero")
+
+    # the GPT trained five ways
+    out = L.cell("%precision train --model tiny --dtypes fp32,bf16,fp8,fp8-current,fp8-noscale")
+    runs = out.by("GPT precision runs", "dtype")
+    if sorted(runs) != sorted(["fp32", "bf16", "fp8", "fp8-current", "fp8-noscale"]):
+        out.fail("runs %s" % sorted(runs))
+        return
+    final = {d: num(r["final loss (last 10)"]) for d, r in runs.items()}
+    for d, r in runs.items():
+        if not shown(r["vs bf16"].rstrip("x"), final[d] / final["bf16"], 2e-3):
+            out.fail("%s: vs bf16 %s, the final losses give %.3f" % (d, r["vs bf16"], final[d] / final["bf16"]))
+    for d in ("fp8", "fp8-current"):
+        if not abs(final[d] / final["bf16"] - 1) < 0.01:
+            out.fail("the lesson says %s ends within a fraction of a percent of bf16: %s vs %s" % (d, final[d], final["bf16"]))
+    noscale_flush = num(runs["fp8-noscale"]["FP8 dy flushed"])
+    if not (noscale_flush is not None and 30 <= noscale_flush <= 70):
+        out.fail("the lesson says about half of fp8-noscale's gradients flush: %s" % runs["fp8-noscale"]["FP8 dy flushed"])
+    if not (num(runs["fp8"]["FP8 dy flushed"]) < 1):
+        out.fail("with delayed scaling almost no gradient flushes: %s" % runs["fp8"]["FP8 dy flushed"])
+    if not (final["fp8-noscale"] > final["bf16"] and final["fp8-noscale"] > final["fp8"]):
+        out.fail("the lesson says fp8-noscale ends above the others: %s" % final)
+    casts = out.by("FP8 casts", "tensor")
+    ranges = {"input": (0.5, 50), "weight": (0.01, 0.5), "output gradient": (1e-8, 1e-3)}
+    for role, (lo, hi) in ranges.items():
+        r = casts.get(role)
+        if not r:
+            out.fail("no %s row in the FP8 casts table" % role)
+            continue
+        a, b = (num(v) for v in r["amax, last step"].split(".."))
+        if not (lo <= a <= b <= hi):
+            out.fail("the lesson says %s amaxes lie in %g..%g: %s" % (role, lo, hi, r["amax, last step"]))
+    if casts.get("output gradient", {}).get("format") != "FP8 E5M2" or casts.get("input", {}).get("format") != "FP8 E4M3FN":
+        out.fail("inputs in E4M3, gradients in E5M2: %s" % casts)
+
+    # FP8 over two data-parallel ranks
+    out = L.cell("%parallel --dp 2 --precision fp8")
+    m = re.search(r"Loss ([\d.]+) -> ([\d.]+)", out.text)
+    if not m or not float(m.group(2)) < float(m.group(1)):
+        out.fail("the dp=2 fp8 run's loss does not fall: %s" % (m and m.groups()))
+    if not out.table("FP8 casts"):
+        out.fail("no FP8 casts table for the dp=2 run")
+
+    # one block in MXFP4 and NVFP4, recomputed here
+    out = L.cell("%precision explain 1.0 -0.75 6.5 0.1 --as mxfp4,nvfp4")
+    blocks = out.table("Block elements")
+    xs = [to_fp32(v) for v in (1.0, -0.75, 6.5, 0.1)]
+    amax = max(abs(v) for v in xs)
+    shared = math.floor(math.log2(amax)) - 2
+    want = {"MXFP4 (E2M1)": [e2m1(v / 2.0 ** shared) for v in xs]}
+    t = to_fp32(amax / (448 * 6))
+    sc = round_to(to_fp32(to_fp32(amax / 6) / t), "FP8 E4M3FN", saturate=True)
+    step = to_fp32(sc * t)
+    want["NVFP4 (E2M1)"] = [e2m1(to_fp32(v / step)) for v in xs]
+    scales = {"MXFP4 (E2M1)": (format(shared + 127, "08b"), 2.0 ** shared), "NVFP4 (E2M1)": (bits_of(sc, "FP8 E4M3FN"), sc)}
+    for fmt, elements in want.items():
+        got = [r for r in blocks if r.get("format") == fmt]
+        if len(got) != 4:
+            out.fail("%s: %d rows, expected 4" % (fmt, len(got)))
+            continue
+        bits, value = scales[fmt]
+        for r, (code, v), x in zip(got, elements, xs):
+            stored = to_fp32(v * (2.0 ** shared if fmt.startswith("MX") else step))
+            if r["element bits"] != e2m1_bits(code) or not shown(r["stored"], stored, 1e-6):
+                out.fail("%s %s: bits %s stored %s, expected %s and %r" % (fmt, r["value"], r["element bits"], r["stored"],
+                                                                            e2m1_bits(code), stored))
+            if not r["block scale"].startswith(bits):
+                out.fail("%s: scale %s, expected %s" % (fmt, r["block scale"], bits))
+    mx = [r for r in blocks if r.get("format") == "MXFP4 (E2M1)"]
+    if len(mx) == 4 and not (mx[2]["what happened"].startswith("clamped") and mx[3]["what happened"].startswith("flushed")
+                             and num(mx[1]["stored"]) == -1):
+        out.fail("the lesson says 6.5 clamps, 0.1 flushes and -0.75 ties to -1 in MXFP4: %s" % mx)
+    nv = [r for r in blocks if r.get("format") == "NVFP4 (E2M1)"]
+    if len(nv) == 4 and not shown(nv[2]["stored"], 6.5, 1e-6):
+        out.fail("the lesson says NVFP4 puts the block's largest value on 6 exactly: %s" % nv[2])
+
+    # the trained weights in each format, and smaller blocks
+    out = L.cell("%precision cast --from model --to e4m3,mxfp8,mxfp6,mxfp4,nvfp4")
+    allrows = {r["format"]: r for r in out.table("Cast error") if r.get("tensor") == "(all)"}
+    rmse = {f: num(r["RMSE"]) for f, r in allrows.items()}
+    need = ["MXFP8 (E4M3)", "MXFP6 (E3M2)", "MXFP4 (E2M1)", "NVFP4 (E2M1)"]
+    if not all(k in rmse for k in need):
+        out.fail("formats %s, expected %s" % (sorted(rmse), need))
+    else:
+        if not rmse["MXFP8 (E4M3)"] < rmse["MXFP6 (E3M2)"] < rmse["MXFP4 (E2M1)"]:
+            out.fail("the lesson says the error grows as the element loses bits: %s" % rmse)
+        if not rmse["NVFP4 (E2M1)"] < rmse["MXFP4 (E2M1)"]:
+            out.fail("the lesson says NVFP4 beats MXFP4: %s" % rmse)
+    out2 = L.cell("%precision cast --from model --to mxfp4 --block 8")
+    small = [r for r in out2.table("Cast error") if r.get("tensor") == "(all)"]
+    if not small or "MXFP4 (E2M1)" not in rmse or not num(small[0]["RMSE"]) < rmse["MXFP4 (E2M1)"]:
+        out2.fail("the lesson says blocks of 8 follow the weights more closely than 32: %s vs %s"
+                  % (small and small[0]["RMSE"], rmse.get("MXFP4 (E2M1)")))
+
+
 LESSON_CHECKS = {"02-": check_data_parallel, "03-": check_tensor_parallel, "04-": check_pipeline, "05-": check_hybrid,
-                 "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names}
+                 "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names,
+                 "13-": check_fp8, "14-": check_running_at_scale}
 
 
 def check_lesson(name, nb, problems):
@@ -1720,6 +2274,120 @@ def check_lesson(name, nb, problems):
                 check(nb, problems)
             except Exception as e:  # an output so far off that a check could not read it
                 problems.append("%s: check %s stopped: %s: %s" % (name, check.__name__, type(e).__name__, e))
+def check_across_nodes(nb, problems, recorded_path):
+    """Lesson 12: every number the lesson prints as evidence, held against what it says.
+    Where the kernel built a test bed (root), the cells' own outputs are checked; where it
+    could not, the cells ran on this machine alone and the recorded numbers shipped beside
+    the notebook are checked instead (and must be the ones the last cell shows)."""
+    name = "12-across-nodes"
+
+    def problem(msg):
+        problems.append("%s: %s" % (name, msg))
+
+    def output(cell_id):
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.get("id") == cell_id:
+                parts = []
+                for out in cell.get("outputs", []):
+                    parts.append(out.get("text", ""))
+                    parts.append(out.get("data", {}).get("text/plain", ""))
+                return "\n".join(parts)
+        problem("no code cell %s" % cell_id)
+        return ""
+
+    def number(text, pattern, what):
+        m = re.search(pattern, text)
+        if not m:
+            problem("%s: the output does not say %r" % (what, pattern))
+            return None
+        return float(m.group(1))
+
+    def table_rows(text, first_column):
+        """Rows of a text table whose first cell is one of first_column, as lists of cells."""
+        rows = []
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) > 2 and cells[0] in first_column:
+                rows.append(cells)
+        return rows
+
+    def evidence(topology, bench, tp, where):
+        """The claims of the lesson's text, on the outputs of its cells (or the recorded copies)."""
+        fraction = number(topology, r"the pairs read ([\d.]+) of it", where + " topology")
+        if fraction is not None and not 0.8 <= fraction <= 1.05:
+            problem("%s: the lesson says pairs across nodes read about 0.12 of 0.125 GB/s; they read %.2f of the link" % (where, fraction))
+        net = number(topology, r"Across nodes: median ([\d.]+) GB/s", where + " topology")
+        inside = number(topology, r"Inside a node: median ([\d.]+) GB/s", where + " topology")
+        if net is not None and fraction is not None and abs(net * 8 - fraction) > 0.01:
+            problem("%s: %.3f GB/s is %.3f Gbit/s, but the output says the pairs read %.2f of 1 Gbit/s" % (where, net, net * 8, fraction))
+        if net is not None and inside is not None and not inside >= 3 * net:
+            problem("%s: the lesson says pairs on a node are several times faster than across; %.3f vs %.3f GB/s" % (where, inside, net))
+        by_kind = {r[0]: r for r in table_rows(topology, ("SHM", "NET"))}
+        if net is not None and "NET" in by_kind and abs(float(by_kind["NET"][2]) - net) > 0.0015:
+            problem("%s: the NET row says %s GB/s, the summary %.3f" % (where, by_kind["NET"][2], net))
+
+        ratio = number(bench, r"Across nodes, 16-64 MiB: ([\d.]+)\.", where + " bench")
+        rows = {}
+        for r in table_rows(bench, ("allreduce",)):
+            rows[(r[1], r[3])] = float(r[7])   # (impl, size) -> busbw GB/s
+        ratios = sorted(rows[("runtime", s)] / rows[("raw", s)] for s in ("16 MiB", "32 MiB", "64 MiB")
+                        if ("runtime", s) in rows and ("raw", s) in rows)
+        if not ratios:
+            problem("%s: no runtime and raw rows at 16-64 MiB" % where)
+        elif ratio is not None:
+            if abs(ratios[len(ratios) // 2] - ratio) > 0.02 + 0.02 * ratio:
+                problem("%s: printed hierarchical/flat %.2f, the table gives %.3f" % (where, ratio, ratios[len(ratios) // 2]))
+            if not ratio > 1.2:
+                problem("%s: the lesson says the hierarchical path puts less on the link (bound 1.5x); measured %.2fx the flat ring" % (where, ratio))
+        if not any(impl == "torch.distributed" for impl, _ in rows):
+            problem("%s: no torch.distributed rows (the PyTorch peer in the same namespaces)" % where)
+        for impl, bound in (("raw", 0.125), ("runtime", 0.1875)):
+            for size in ("16 MiB", "64 MiB"):
+                if (impl, size) in rows and not rows[(impl, size)] >= 0.6 * bound:
+                    problem("%s: the lesson says both reach most of the link; %s at %s has busbw %.3f GB/s, its bound %.4f"
+                            % (where, impl, size, rows[(impl, size)], bound))
+
+        m = re.search(r"TP inside a node: ([\d.]+) ms per step \(all-reduce ([\d.]+) ms\); TP across nodes: ([\d.]+) ms per step "
+                      r"\(all-reduce ([\d.]+) ms\); across / inside = ([\d.]+)x", tp)
+        if not m:
+            problem("%s: no TP inside/across comparison line" % where)
+        else:
+            inside_ms, inside_ar, across_ms, across_ar, printed_ratio = (float(x) for x in m.groups())
+            if abs(across_ms / inside_ms - printed_ratio) > 0.01:
+                problem("%s: across/inside printed %.2f, the times give %.3f" % (where, printed_ratio, across_ms / inside_ms))
+            if not printed_ratio >= 1.3:
+                problem("%s: the lesson says TP across the link is slower; across/inside = %.2f" % (where, printed_ratio))
+            if not across_ar >= 3 * inside_ar:
+                problem("%s: TP all-reduce across %.1f ms vs inside %.1f ms: the link should dominate" % (where, across_ar, inside_ar))
+
+    built = output("an-01")
+    recorded_text = Path(recorded_path).read_text(encoding="utf-8") if Path(recorded_path).exists() else ""
+    if "test bed up:" in built:
+        status = output("an-03")
+        hosts = [r[1] for r in table_rows(status, ("0", "1", "2", "3"))]
+        transports = [r[5] for r in table_rows(status, ("0", "1", "2", "3"))]
+        if len(hosts) != 4 or hosts[0] != hosts[1] or hosts[2] != hosts[3] or hosts[0] == hosts[2]:
+            problem("%cluster start: expected ranks 0,1 on one node and 2,3 on the other, got hosts %s" % hosts)
+        if transports != ["shm+gloo"] * 4:
+            problem("%cluster start: the lesson says the world group is hierarchical (shm+gloo), got %s" % transports)
+        if "**Placement:** tp group [0, 1] spans nodes" not in output("an-11"):
+            problem("the cyclic TP run does not say that its TP group spans the nodes")
+        if "Placement" in output("an-09"):
+            problem("the block TP run says its TP group crosses nodes")
+        evidence(output("an-05"), output("an-07"), output("an-13"), "live run")
+    elif "no test bed here (" in built:
+        print("12-across-nodes: no test bed in this kernel; checking the recorded numbers")
+    else:
+        problem("%cluster testbed up said neither 'test bed up' nor 'no test bed here': " + built[:200])
+    # The recorded numbers: shown by the last cell, and holding the same claims.
+    if not recorded_text:
+        problem("the recorded numbers %s are missing" % recorded_path)
+    else:
+        if recorded_text.strip()[:200] not in output("an-17"):
+            problem("the last cell does not show the recorded numbers")
+        sections = re.split(r"^## ", recorded_text, flags=re.M)
+        pick = lambda key: next((sec for sec in sections if sec.startswith(key)), "")
+        evidence(pick("Topology"), pick("All-reduce"), pick("Tensor parallel"), "recorded run")
 
 
 def main():
@@ -1767,6 +2435,8 @@ def main():
         if name.startswith("01-"):
             check_collectives(nb, problems)
         check_lesson(name, nb, problems)
+        if name.startswith("12-"):
+            check_across_nodes(nb, problems, src / (name + ".recorded.md"))
         print("%-40s %6.1f s  %d cells  %d images" % (name, elapsed, len(nb.cells), pngs), flush=True)
     for p in problems:
         print("PROBLEM:", p)

@@ -18,8 +18,11 @@ class ParallaxKernelTests(jupyter_kernel_test.KernelTests):
         {"text": "System.currentT", "matches": {"currentTimeMillis()"}},
         {"text": "%lsmag", "matches": {"%lsmagic"}},
         {"text": "%lsmagic --js", "matches": {"--json"}},
+        {"text": '"abc".toUpper', "matches": {"toUpperCase("}},
+        {"text": "%mav", "matches": {"%maven"}},
+        {"text": "%maven --off", "matches": {"--offline"}},
     ]
-    complete_code_samples = ["1 + 1", "int x = 1;", "%lsmagic", "class A {}"]
+    complete_code_samples = ["1 + 1", "int x = 1;", "%lsmagic", "class A {}", "%classpath"]
     incomplete_code_samples = ["for (int i = 0; i < 3; i++) {", "class B {", "int f() {"]
     invalid_code_samples = ["int x = ;", "x = )"]
 

@@ -78,6 +78,16 @@ public final class Display {
         return new Html(html);
     }
 
+    /** A 2-D tensor as a heatmap chart (row 0 on top; more than 64 a side is averaged in blocks). */
+    public static org.knowm.xchart.HeatMapChart heatmap(org.bytedeco.pytorch.Tensor t) {
+        return TensorPreview.heatmap(t, null);
+    }
+
+    /** The same with a title. */
+    public static org.knowm.xchart.HeatMapChart heatmap(org.bytedeco.pytorch.Tensor t, String title) {
+        return TensorPreview.heatmap(t, title);
+    }
+
     /** A live progress bar updated in place: step i/N, rate, ETA and custom fields. */
     public static Progress progress(String label, long total) {
         DisplaySink s = sink;

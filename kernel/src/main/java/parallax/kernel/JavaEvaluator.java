@@ -1,6 +1,5 @@
 package parallax.kernel;
 
-import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -36,6 +35,7 @@ final class JavaEvaluator implements AutoCloseable {
             "import static parallax.kernel.Display.markdown;",
             "import static parallax.kernel.Display.html;",
             "import static parallax.kernel.Display.progress;",
+            "import static parallax.kernel.Display.heatmap;",
             "import static parallax.magics.Session.lastRun;",
             "import static parallax.magics.Session.lastRuns;");
 
@@ -60,16 +60,61 @@ final class JavaEvaluator implements AutoCloseable {
                 .executionEngine(provider, null)
                 .compilerOptions("-Xlint:none", "-proc:none")
                 .build();
-        for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
-            if (!entry.isBlank()) shell.addToClasspath(entry);
-        }
+        // The compiler needs the kernel's class path (the snippets' classes load through the
+        // kernel's own loader). One call, and through addToClasspath rather than a -classpath
+        // compiler option, which would hide every jar added later (%maven, %jars).
+        shell.addToClasspath(System.getProperty("java.class.path"));
         for (String s : STARTUP) shell.eval(s);
+    }
+
+    /**
+     * Snippets of each kind a first cell is made of (an expression, a declaration with
+     * generics and a lambda, a method, a class), compiled once and dropped, so that javac's
+     * classes are loaded and its hot paths compiled before the user's first cell arrives.
+     */
+    static final List<String> WARM_UP = List.of(
+            "1 + 1",
+            "var $warm = new ArrayList<String>(List.of(\"a\", \"b\")).stream().map(s -> s + 1).collect(Collectors.toList());",
+            "int $warmF(int x) { return x < 2 ? x : $warmF(x - 1) + $warmF(x - 2); }",
+            "class $Warm { double v = Math.sqrt(2); }",
+            "String.format(\"%d\", $warmF(5))");
+
+    /**
+     * Compiles and runs {@link #WARM_UP} (dropping each snippet afterwards), then exercises
+     * completion and documentation once; stops before the next step when {@code stop} says a
+     * cell is waiting. Returns how many snippets ran.
+     */
+    int warmUp(java.util.function.BooleanSupplier stop) {
+        int done = 0;
+        for (String source : WARM_UP) {
+            if (stop.getAsBoolean()) return done;
+            synchronized (this) {
+                for (SnippetEvent ev : shell.eval(source)) {
+                    if (ev.causeSnippet() == null && ev.snippet() != null) shell.drop(ev.snippet());
+                }
+                control.takeLastValue();
+            }
+            done++;
+        }
+        if (stop.getAsBoolean()) return done;
+        synchronized (this) {
+            SourceCodeAnalysis sca = shell.sourceCodeAnalysis();
+            sca.analyzeCompletion("int x = 1; x");
+            sca.completionSuggestions("\"abc\".len", 10, new int[1]);
+            sca.documentation("Math.max(", 9, false);
+        }
+        return done;
     }
 
     /** Temporary ($N) variables JShell still holds. */
     long activeTemporaries() {
         return shell.variables().filter(v -> v.subKind() == Snippet.SubKind.TEMP_VAR_EXPRESSION_SUBKIND)
                 .filter(v -> shell.status(v).isActive()).count();
+    }
+
+    /** Adds a jar or classes folder to what later snippets compile and run against (after any warm-up step). */
+    synchronized void addToClasspath(String path) {
+        shell.addToClasspath(path);
     }
 
     SourceCodeAnalysis analysis() {
@@ -88,7 +133,7 @@ final class JavaEvaluator implements AutoCloseable {
      * @param firstLine the 1-based line in the cell where {@code code} starts
      * @return the value of the last snippet when it is an expression or variable, else empty
      */
-    Optional<Object> eval(String code, int firstLine) throws CellException {
+    synchronized Optional<Object> eval(String code, int firstLine) throws CellException {
         SourceCodeAnalysis sca = shell.sourceCodeAnalysis();
         String remaining = code;
         int consumed = 0;

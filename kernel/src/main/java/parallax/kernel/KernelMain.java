@@ -42,9 +42,11 @@ public final class KernelMain {
         configureLogging(verbose);
         System.setProperty("java.awt.headless", "true");
 
+        // The kernel first: it starts JShell on a thread of its own, which then works while
+        // the sockets are bound and the client connects.
+        ParallaxKernel kernel = new ParallaxKernel();
         KernelConnectionProperties props = KernelConnectionProperties.parse(Files.readString(path));
         JupyterConnection connection = new ResponsiveConnection(props);
-        ParallaxKernel kernel = new ParallaxKernel();
         kernel.becomeHandlerForConnection(connection);
         ParentWatch.start(() -> {
             kernel.onShutdown(false);

@@ -26,7 +26,7 @@ final class MagicCompletion {
         return Optional.empty();
     }
 
-    static Optional<ReplacementOptions> complete(String code, int at) {
+    static Optional<ReplacementOptions> complete(List<Magics.Entry> magics, String code, int at) {
         Optional<int[]> line = magicLine(code, at);
         if (line.isEmpty()) return Optional.empty();
         int lead = line.get()[0];
@@ -37,14 +37,14 @@ final class MagicCompletion {
         if (space < 0) {
             String partial = typed.substring(prefix.length());
             List<String> names = new ArrayList<>();
-            for (Magics.Entry e : Magics.all()) {
+            for (Magics.Entry e : magics) {
                 boolean fits = prefix.equals("%%") ? e.cell() : e.line();
                 if (fits && e.name().startsWith(partial)) names.add(prefix + e.name());
             }
             return Optional.of(new ReplacementOptions(names, lead, cursor));
         }
         String name = typed.substring(prefix.length(), space);
-        Optional<Magics.Entry> entry = Magics.find(name);
+        Optional<Magics.Entry> entry = find(magics, name);
         if (entry.isEmpty()) return Optional.of(new ReplacementOptions(List.of(), cursor, cursor));
         int wordStart = cursor;
         while (wordStart > lead && !Character.isWhitespace(code.charAt(wordStart - 1))) wordStart--;
@@ -66,7 +66,7 @@ final class MagicCompletion {
         return Optional.of(new ReplacementOptions(options, wordStart, cursor));
     }
 
-    static Optional<String> usageAt(String code, int at) {
+    static Optional<String> usageAt(List<Magics.Entry> magics, String code, int at) {
         Optional<int[]> line = magicLine(code, at);
         if (line.isEmpty()) return Optional.empty();
         int lead = line.get()[0];
@@ -75,13 +75,17 @@ final class MagicCompletion {
         String prefix = text.startsWith("%%") ? "%%" : "%";
         int space = indexOfWhitespace(text);
         String name = text.substring(prefix.length(), space < 0 ? text.length() : space);
-        return Magics.find(name).map(e -> {
+        return find(magics, name).map(e -> {
             CommandLine cl = new CommandLine(e.factory().get());
             cl.setCommandName(prefix + name);
             StringWriter sw = new StringWriter();
             cl.usage(new PrintWriter(sw), CommandLine.Help.Ansi.OFF);
             return sw.toString();
         });
+    }
+
+    private static Optional<Magics.Entry> find(List<Magics.Entry> magics, String name) {
+        return magics.stream().filter(e -> e.name().equals(name)).findFirst();
     }
 
     private static int indexOfWhitespace(String s) {

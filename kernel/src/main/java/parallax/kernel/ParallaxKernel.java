@@ -48,6 +48,9 @@ import parallax.engine.report.Progress;
 import parallax.magics.MagicContext;
 import parallax.magics.MagicError;
 import parallax.magics.MagicRunner;
+import parallax.magics.Magics;
+import parallax.engine.UserError;
+import parallax.engine.cluster.Cluster;
 
 /**
  * The Parallax Jupyter kernel: Java cells through JShell, magics through picocli
@@ -68,9 +71,26 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
         return t;
     });
     private final long outputLimit;
+    private final MavenResolver maven = MavenResolver.forUser();
+    private final KernelClasspath classpath = new KernelClasspath(KernelClasspath.ofThisJvm(), this::addToClasspath);
+    /** Magics that change this kernel's JShell, so they live here rather than in the magics module. */
+    private final List<Magics.Entry> kernelMagics = List.of(
+            new Magics.Entry("maven", Magics.Kind.LINE,
+                    "Resolve Maven artifacts with their dependencies and add them to the class path (kernel and ranks).",
+                    () -> new MavenCommand(maven, classpath)),
+            new Magics.Entry("jars", Magics.Kind.LINE, "Add jars (paths or globs) to the class path (kernel and ranks).",
+                    () -> new JarsCommand(classpath)),
+            new Magics.Entry("classpath", Magics.Kind.LINE, "Show the class path: what was added, and the kernel's own.",
+                    () -> new ClasspathCommand(classpath)),
+            new Magics.Entry("loadFromPOM", Magics.Kind.CELL,
+                    "Resolve the <dependencies> of a POM in the cell and add them to the class path.",
+                    () -> new LoadFromPomCommand(maven, classpath)));
     private volatile ShellReplyEnvironment env;
     private volatile Thread execThread;
     private volatile boolean interrupted;
+    private volatile boolean userWaiting;
+    private final CompletableFuture<Integer> warmUp;
+    private final CompletableFuture<Void> kernelInfoSent = new CompletableFuture<>();
 
     public ParallaxKernel() {
         this(Long.getLong("parallax.output.limit", DEFAULT_OUTPUT_LIMIT));
@@ -78,8 +98,17 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     ParallaxKernel(long outputLimit) {
         this.outputLimit = outputLimit;
-        // JShell takes a second to start; do it while the client connects.
-        this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new);
+        // JShell takes a while to start; do it while the client connects. Then compile a few
+        // throwaway snippets while the kernel waits for its first cell, so that cell does not
+        // pay for a cold javac; a request that arrives first (a cell, a completion) cuts the
+        // warm-up short.
+        this.javaReady = CompletableFuture.supplyAsync(JavaEvaluator::new, daemon("parallax-jshell"));
+        this.warmUp = javaReady.thenApplyAsync(java -> {
+            awaitQuietAfterKernelInfo();
+            return java.warmUp(() -> userWaiting);
+        }, daemon("parallax-warm-up"));
+        // Beside it, the Maven resolver's components, for a first %maven that does not build them.
+        javaReady.thenRunAsync(this::warmUpMaven, daemon("parallax-maven-warm-up"));
         setShouldReplaceStdStreams(false);
         Display.install(this);
     }
@@ -166,7 +195,25 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private void handleKernelInfo(ShellReplyEnvironment env, Message<KernelInfoRequest> message) {
         env.setBusyDeferIdle();
+        // A client treats the first kernel_info reply as "ready" and may send a cell at once;
+        // answering before JShell exists would only move its start-up into that cell. The
+        // warm-up is not waited for: it runs while the kernel waits for the first request.
+        awaitJShell(KERNEL_INFO_WAIT_SECONDS);
         env.reply(new KernelInfoOk(Header.PROTOCOL_VERISON, "parallax", version(), getLanguageInfo(), getBanner()));
+        kernelInfoSent.complete(null);
+    }
+
+    /** How long the first kernel_info reply waits for JShell to start (a broken JShell is reported by the first cell). */
+    static final long KERNEL_INFO_WAIT_SECONDS = 60;
+
+    private void awaitJShell(long seconds) {
+        try {
+            javaReady.get(seconds, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // the first cell says what went wrong
+        }
     }
 
     static String version() {
@@ -178,6 +225,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private synchronized void handleExecute(ShellReplyEnvironment env, Message<ExecuteRequest> message) {
         if (commManager != null) commManager.setMessageContext(message);
+        userWaiting = true;
         ExecuteRequest request = message.getContent();
         int count = request.shouldStoreHistory() && !request.isSilent()
                 ? executionCount.getAndIncrement() : executionCount.get();
@@ -310,7 +358,7 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     private void runMagic(String name, String args, String body) throws CellException {
         try {
-            MagicRunner.run(name, args, body, new MagicContext(magicOutput(), this::evalForMagic));
+            MagicRunner.run(name, args, body, new MagicContext(magicOutput(), this::evalForMagic, kernelMagics));
         } catch (MagicError e) {
             List<String> tb = new ArrayList<>();
             tb.add(e.getMessage());
@@ -324,6 +372,60 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
             if (interrupted) throw interruptedError();
             throw internalError(e);
         }
+    }
+
+    /**
+     * The warm-up starts a moment after the first kernel_info reply, unless a request came:
+     * a client that sends its first cell at once (nbclient, a script) then finds JShell free
+     * instead of busy with a throwaway snippet. Without a kernel_info it starts after a few seconds.
+     */
+    private void awaitQuietAfterKernelInfo() {
+        try {
+            kernelInfoSent.get(WARM_UP_WITHOUT_KERNEL_INFO_MS, TimeUnit.MILLISECONDS);
+            Thread.sleep(WARM_UP_GRACE_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // no kernel_info: warm up all the same
+        }
+    }
+
+    static final long WARM_UP_GRACE_MS = 250;
+    static final long WARM_UP_WITHOUT_KERNEL_INFO_MS = 3000;
+
+    /** Runs each task on a daemon thread of its own (the common pool has one thread on two cores). */
+    private static java.util.concurrent.Executor daemon(String name) {
+        return task -> {
+            Thread t = new Thread(task, name);
+            t.setDaemon(true);
+            t.start();
+        };
+    }
+
+    private void warmUpMaven() {
+        if (userWaiting) return;
+        try {
+            maven.warmUp();
+        } catch (RuntimeException e) {
+            // a broken settings.xml is reported by the %maven that reads it, in one line
+        }
+    }
+
+    /** Makes jars added by %maven and friends visible to the next cell and to the ranks. */
+    private void addToClasspath(List<java.nio.file.Path> paths) {
+        JavaEvaluator java;
+        try {
+            java = javaEvaluator();
+        } catch (CellException e) {
+            throw new UserError("JShell is not running, so nothing can be added to its class path: " + e.getMessage());
+        }
+        for (java.nio.file.Path p : paths) java.addToClasspath(p.toString());
+        Cluster.session().addClasspath(paths);
+    }
+
+    /** Every magic this kernel runs: the registry's and its own. */
+    List<Magics.Entry> magics() {
+        return new MagicContext(magicOutput(), null, kernelMagics).magics();
     }
 
     /** Lets a cell magic such as %%time evaluate its body as a Java cell. */
@@ -445,12 +547,14 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     @Override
     public ReplacementOptions complete(String code, int at) throws Exception {
-        Optional<ReplacementOptions> magic = MagicCompletion.complete(code, at);
+        Optional<ReplacementOptions> magic = MagicCompletion.complete(magics(), code, at);
         if (magic.isPresent()) return magic.get();
-        if (!javaReady.isDone()) return null;
-        SourceCodeAnalysis sca = javaReady.join().analysis();
+        JavaEvaluator java = readyForAnalysis();
+        if (java == null) return null;
+        SourceCodeAnalysis sca = java.analysis();
         int[] anchor = new int[1];
-        List<SourceCodeAnalysis.Suggestion> suggestions = sca.completionSuggestions(code, at, anchor);
+        // Magic lines are blanked so JShell completes the Java around them (and in a %%time body).
+        List<SourceCodeAnalysis.Suggestion> suggestions = sca.completionSuggestions(JavaDocs.javaOnly(code), at, anchor);
         List<String> options = new ArrayList<>();
         for (SourceCodeAnalysis.Suggestion s : suggestions) {
             if (!options.contains(s.continuation())) options.add(s.continuation());
@@ -461,32 +565,41 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
 
     @Override
     public DisplayData inspect(String code, int at, boolean extraDetail) throws Exception {
-        Optional<String> magicHelp = MagicCompletion.usageAt(code, at);
+        Optional<String> magicHelp = MagicCompletion.usageAt(magics(), code, at);
         if (magicHelp.isPresent()) return new DisplayData(magicHelp.get());
-        if (!javaReady.isDone()) return null;
-        SourceCodeAnalysis sca = javaReady.join().analysis();
-        List<SourceCodeAnalysis.Documentation> docs = sca.documentation(code, at, true);
-        if (docs.isEmpty()) {
-            // On a method name without its "(", show that method's signatures.
-            String withParen = code.substring(0, at) + "(" + code.substring(at);
-            docs = sca.documentation(withParen, at + 1, true);
+        JavaEvaluator java = readyForAnalysis();
+        if (java == null) return null;
+        SourceCodeAnalysis sca = java.analysis();
+        List<SourceCodeAnalysis.Documentation> docs = JavaDocs.lookup(sca, JavaDocs.javaOnly(code), at);
+        return docs.isEmpty() ? null : JavaDocs.display(docs, extraDetail);
+    }
+
+    /**
+     * JShell for completion and inspection: waits for it to start (a request right after the
+     * kernel started would otherwise find nothing) and for the warm-up to stop, since JShell
+     * must not compile on two threads at once. Null if it is not up within a few seconds.
+     */
+    private JavaEvaluator readyForAnalysis() {
+        try {
+            JavaEvaluator java = javaReady.get(20, TimeUnit.SECONDS);
+            userWaiting = true;
+            warmUp.get(20, TimeUnit.SECONDS);
+            return java;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        } catch (ExecutionException | TimeoutException e) {
+            return javaReady.isDone() && !javaReady.isCompletedExceptionally() ? javaReady.join() : null;
         }
-        if (docs.isEmpty()) return null;
-        StringBuilder sb = new StringBuilder();
-        for (SourceCodeAnalysis.Documentation d : docs) {
-            sb.append(d.signature()).append('\n');
-            if (d.javadoc() != null && !d.javadoc().isBlank()) sb.append(d.javadoc().strip()).append('\n');
-            sb.append('\n');
-        }
-        return new DisplayData(sb.toString().strip());
     }
 
     @Override
     public String isComplete(String code) {
         String trimmed = code.stripLeading();
         if (trimmed.startsWith("%")) return IS_COMPLETE_YES;
-        if (!javaReady.isDone()) return IS_COMPLETE_MAYBE;
-        SourceCodeAnalysis sca = javaReady.join().analysis();
+        JavaEvaluator java = readyForAnalysis();
+        if (java == null) return IS_COMPLETE_MAYBE;
+        SourceCodeAnalysis sca = java.analysis();
         String remaining = code;
         while (!remaining.isBlank()) {
             SourceCodeAnalysis.CompletionInfo info = sca.analyzeCompletion(remaining);
@@ -510,5 +623,10 @@ public final class ParallaxKernel extends BaseKernel implements Display.DisplayS
     /** Blocks until JShell is ready (used by the start-up benchmark and tests). */
     void awaitReady() throws CellException {
         javaEvaluator();
+    }
+
+    /** How many warm-up snippets ran before the first cell (tests). */
+    int awaitWarmUp() {
+        return warmUp.join();
     }
 }

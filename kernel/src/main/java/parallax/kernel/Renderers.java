@@ -17,6 +17,7 @@ import org.commonmark.renderer.html.HtmlRenderer;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.VectorGraphicsEncoder;
 import org.knowm.xchart.internal.chartpart.Chart;
+import org.bytedeco.pytorch.Tensor;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.Table;
 
@@ -24,8 +25,9 @@ import tech.tablesaw.api.Table;
  * The renderer registry: turns values into Jupyter MIME bundles. XChart charts become
  * image/png plus image/svg+xml, Tablesaw tables text/html plus text/plain, engine
  * {@link Report}s one bundle (HTML with the charts inline, plain text, and the first
- * chart as image/png for front ends that cannot show HTML). Lookup is by the first
- * registered type the value is an instance of.
+ * chart as image/png for front ends that cannot show HTML), libtorch tensors a header and
+ * PyTorch-style preview ({@link TensorPreview}), arrays and JDK collections compact text
+ * ({@link ValuePreview}). Lookup is by the first registered type the value is an instance of.
  */
 public final class Renderers {
 
@@ -47,6 +49,7 @@ public final class Renderers {
         register(Table.class, this::table);
         register(Chart.class, c -> chart((Chart<?, ?>) c));
         register(BufferedImage.class, Renderers::image);
+        register(Tensor.class, TensorPreview::render);
         register(Display.Markdown.class, m -> markdown(m.text()));
         register(Display.Html.class, h -> {
             DisplayData d = new DisplayData(h.html());
@@ -65,6 +68,7 @@ public final class Renderers {
         for (Registration<?> r : registrations) {
             if (r.type().isInstance(value)) return apply(r, value);
         }
+        if (ValuePreview.handles(value)) return new DisplayData(ValuePreview.text(value));
         return new DisplayData(String.valueOf(value));
     }
 

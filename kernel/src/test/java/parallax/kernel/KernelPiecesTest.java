@@ -10,6 +10,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import parallax.magics.Magics;
 
 class KernelPiecesTest {
 
@@ -44,14 +45,14 @@ class KernelPiecesTest {
 
     @Test
     void magicCompletionOffersNamesThenFlags() {
-        var names = MagicCompletion.complete("x = 1;\n%lsm", 11).orElseThrow();
+        var names = MagicCompletion.complete(Magics.all(), "x = 1;\n%lsm", 11).orElseThrow();
         assertEquals(List.of("%lsmagic"), names.getReplacements());
         assertEquals(7, names.getSourceStart());
-        var cells = MagicCompletion.complete("%%ti", 4).orElseThrow();
+        var cells = MagicCompletion.complete(Magics.all(), "%%ti", 4).orElseThrow();
         assertEquals(List.of("%%time"), cells.getReplacements());
-        var flags = MagicCompletion.complete("%lsmagic --j", 12).orElseThrow();
+        var flags = MagicCompletion.complete(Magics.all(), "%lsmagic --j", 12).orElseThrow();
         assertEquals(List.of("--json"), flags.getReplacements());
-        assertTrue(MagicCompletion.complete("int x", 5).isEmpty());
-        assertTrue(MagicCompletion.usageAt("%lsmagic --json", 3).orElseThrow().contains("Usage: %lsmagic"));
+        assertTrue(MagicCompletion.complete(Magics.all(), "int x", 5).isEmpty());
+        assertTrue(MagicCompletion.usageAt(Magics.all(), "%lsmagic --json", 3).orElseThrow().contains("Usage: %lsmagic"));
     }
 }

@@ -6,7 +6,9 @@ import java.util.stream.Collectors;
 
 /**
  * {@code parallax NAME [args]}: every magic as a command-line subcommand. With
- * {@code --out DIR} (anywhere before the magic name) charts are saved as PNG and SVG.
+ * {@code --out DIR} (anywhere before the magic name) charts are saved as PNG and SVG. With
+ * {@code --testbed NODESxSLOTS[:RATE[:DELAY]]} (root) the command runs on a multi-node test
+ * bed built for it and removed after it, such as {@code --testbed 2x2:1gbit}.
  * Exit status: 0 done, 2 a user mistake (one line on stderr), 1 an internal error.
  */
 public final class Cli {
@@ -19,16 +21,20 @@ public final class Cli {
 
     static int run(String[] argv) {
         Path outDir = null;
+        String testBed = null;
         int i = 0;
         while (i < argv.length && argv[i].startsWith("--")) {
             if (argv[i].equals("--out") && i + 1 < argv.length) {
                 outDir = Path.of(argv[i + 1]);
                 i += 2;
+            } else if (argv[i].equals("--testbed") && i + 1 < argv.length) {
+                testBed = argv[i + 1];
+                i += 2;
             } else if (argv[i].equals("--help")) {
                 printHelp();
                 return 0;
             } else {
-                System.err.println("parallax: unknown option " + argv[i] + " (options before the magic name: --out DIR, --help)");
+                System.err.println("parallax: unknown option " + argv[i] + " (options before the magic name: --out DIR, --testbed NxS[:RATE[:DELAY]], --help)");
                 return 2;
             }
         }
@@ -47,9 +53,13 @@ public final class Cli {
             if (entry.isPresent() && !entry.get().line()) {
                 body = new String(System.in.readAllBytes());
             }
+            if (testBed != null) buildTestBed(testBed);
             MagicRunner.run(name, argLine, body, new MagicContext(output, null));
             System.out.flush();
             return 0;
+        } catch (parallax.engine.UserError e) {
+            System.err.println("parallax: " + e.getMessage());
+            return 2;
         } catch (MagicError e) {
             System.out.flush();
             System.err.println("parallax " + name + ": " + e.getMessage().replaceFirst("^%" + name + ": ", ""));
@@ -59,7 +69,24 @@ public final class Cli {
             System.err.println("parallax " + name + ": internal error: " + e);
             e.printStackTrace();
             return 1;
+        } finally {
+            if (testBed != null) parallax.engine.cluster.Cluster.session().removeTestBed();
         }
+    }
+
+    /** {@code NODESxSLOTS[:RATE[:DELAY]]}, such as 2x2:1gbit or 2x2:100mbit:0.5ms. */
+    static void buildTestBed(String spec) {
+        String[] f = spec.split(":");
+        String[] ns = f[0].toLowerCase(java.util.Locale.ROOT).split("x");
+        int nodes, slots;
+        try {
+            nodes = Integer.parseInt(ns[0]);
+            slots = Integer.parseInt(ns[1]);
+        } catch (RuntimeException e) {
+            throw new parallax.engine.UserError("--testbed takes NODESxSLOTS[:RATE[:DELAY]], such as 2x2:1gbit, not '" + spec + "'");
+        }
+        var link = parallax.engine.cluster.TestBed.Link.parse(f.length > 1 ? f[1] : null, f.length > 2 ? f[2] : null);
+        parallax.engine.cluster.Cluster.session().buildTestBed(nodes, slots, link);
     }
 
     static String quote(String word) {

@@ -33,7 +33,7 @@ public final class ConvertCommand extends MagicCommand {
     @Option(names = "--to", paramLabel = "TYPE", description = "Element type for float tensors: f32, f16, bf16, e4m3, e5m2; into GGUF also q8_0, q5_1, q5_0, q4_0, q6_k, q5_k, q4_k, and llama.cpp's mixes q5_k_m, q4_k_m (Q6_K for the output, attn_v and ffn_down where llama.cpp puts it).")
     String to;
 
-    @Option(names = "--arch", paramLabel = "ARCH", description = "llama: write llama.* GGUF metadata from config.json beside SRC and permute Q/K rows.")
+    @Option(names = "--arch", paramLabel = "ARCH", description = "llama: write llama.* GGUF metadata from config.json beside SRC, permute Q/K rows, and write the tokenizer beside SRC (tokenizer.json, else tokenizer.model) as tokenizer.ggml.* keys.")
     String arch;
 
     @Option(names = "--names", paramLabel = "MAP", description = "Rename tensors: hf-to-gguf or gguf-to-hf (Llama).")
@@ -42,7 +42,7 @@ public final class ConvertCommand extends MagicCommand {
     @Option(names = "--check", description = "For an engine checkpoint written as .onnx: run the graph in ONNX Runtime on a few token sequences and compare its logits with the engine's libtorch forward (pass: max difference <= 1e-5 x max(1, max |logit|)).")
     boolean check;
 
-    @Option(names = "--bench", paramLabel = "MB", description = "Benchmark instead: generate an F32 safetensors file of MB megabytes in --tmp, convert it to GGUF F16, Q8_0 and Q4_K_M and compare with a plain copy.")
+    @Option(names = "--bench", paramLabel = "MB", description = "Benchmark instead: generate an F32 safetensors file of MB megabytes in --tmp, convert it to GGUF F16, Q8_0 and Q4_K_M and compare with a plain copy; then time the dequantization of every ggml block type (M values/s, one thread).")
     Long benchMegabytes;
 
     @Option(names = "--repeat", defaultValue = "3", description = "Runs per case for --bench (median reported). Default: ${DEFAULT-VALUE}.")

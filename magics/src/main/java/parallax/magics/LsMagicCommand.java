@@ -13,7 +13,7 @@ public final class LsMagicCommand extends MagicCommand {
     protected Report execute() {
         StringColumn use = StringColumn.create("use");
         StringColumn summary = StringColumn.create("what it does");
-        for (Magics.Entry e : Magics.all()) {
+        for (Magics.Entry e : context().magics()) {
             String forms = switch (e.kind()) {
                 case LINE -> "%" + e.name();
                 case CELL -> "%%" + e.name();
@@ -22,8 +22,8 @@ public final class LsMagicCommand extends MagicCommand {
             use.append(forms);
             summary.append(e.summary());
         }
-        String lines = Magics.all().stream().filter(Magics.Entry::line).map(e -> "%" + e.name()).collect(Collectors.joining(" "));
-        String cells = Magics.all().stream().filter(Magics.Entry::cell).map(e -> "%%" + e.name()).collect(Collectors.joining(" "));
+        String lines = context().magics().stream().filter(Magics.Entry::line).map(e -> "%" + e.name()).collect(Collectors.joining(" "));
+        String cells = context().magics().stream().filter(Magics.Entry::cell).map(e -> "%%" + e.name()).collect(Collectors.joining(" "));
         return Report.builder("Available magics")
                 .text("Line magics: " + lines + "\n\nCell magics: " + cells
                         + "\n\n`%name --help` shows the flags of each.")

@@ -25,7 +25,7 @@ public final class MagicRunner {
      * @throws MagicError for an unknown magic, a bad flag or a user error from the engine
      */
     public static void run(String name, String argLine, String body, MagicContext context) throws Exception {
-        Magics.Entry entry = Magics.find(name).orElseThrow(() -> unknown(name));
+        Magics.Entry entry = context.find(name).orElseThrow(() -> unknown(name, context));
         boolean cell = body != null;
         if (cell && !entry.cell()) {
             throw new MagicError("%" + name + " is a line magic: write %" + name + " without the second %", null);
@@ -86,9 +86,9 @@ public final class MagicRunner {
         return sw.toString();
     }
 
-    private static MagicError unknown(String name) {
+    private static MagicError unknown(String name, MagicContext context) {
         List<String> names = new ArrayList<>();
-        Magics.all().forEach(e -> names.add(e.name()));
+        context.magics().forEach(e -> names.add(e.name()));
         String hint = DidYouMean.hint(name, names).replace("Did you mean ", "Did you mean %");
         return new MagicError("Unknown magic %" + name + "." + hint + " %lsmagic lists them all.", null);
     }

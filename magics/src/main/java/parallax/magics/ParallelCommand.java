@@ -126,16 +126,22 @@ public final class ParallelCommand extends MagicCommand {
         long idleRss = st.stream().mapToLong(WorkerPool.RankStatus::rssBytes).max().orElse(-1);
         String backend = st.isEmpty() ? "gloo" : st.get(0).backend();
         extra.put("idleRankRssBytes", idleRss);
+        extra.put("transport", st.isEmpty() ? backend : st.get(0).transport());
+        extra.put("nodes", st.stream().map(WorkerPool.RankStatus::host).distinct().count());
+        long shaped = c.shapedRate();
+        if (shaped > 0) extra.put("linkBitsPerSecond", shaped);
         List<Row> rows = new ArrayList<>();
         List<String> impls = baseline ? List.of("runtime", "raw") : List.of("runtime");
         try (Progress p = output().progress("%parallel --bench " + op, (long) sz.size() * (baseline ? 2 : 1))) {
             long[] done = {0};
             rows.addAll(CollectiveBenchmark.measure(pool, op, sz, impls, iters, ev -> tick(p, ev, done)));
             if (baseline) {
-                // Free the cores for the peer: the pool is restarted on next use.
+                // Free the cores for the peer: the pool is restarted on next use. The peer's
+                // ranks go where ours were (on a test bed: inside the same namespaces).
+                var nodes = pool.nodes();
                 c.stop();
                 try {
-                    rows.addAll(CollectiveBenchmark.torchPeer(op, n, sz, iters));
+                    rows.addAll(CollectiveBenchmark.torchPeer(op, nodes, n, sz, iters));
                 } catch (UserError e) {
                     // The Gloo rows stand on their own; say why the PyTorch ones are missing.
                     extra.put(CollectiveBenchmark.TORCH_PEER_SKIPPED, e.getMessage());

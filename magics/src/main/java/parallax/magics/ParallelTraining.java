@@ -11,6 +11,7 @@ import parallax.engine.UserError;
 import parallax.engine.cluster.Cluster;
 import parallax.engine.cluster.MeshShape;
 import parallax.engine.cluster.Nodes;
+import parallax.engine.cluster.Topology;
 import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.Checkpoint;
 import parallax.engine.parallel.DdpPeer;
@@ -46,6 +47,8 @@ final class ParallelTraining {
         TrainSpec base = config.spec();
         boolean compare = flags.compare != null && !flags.compare.isEmpty();
         Path save = flags.save == null ? null : saveTarget(flags.save, compare);
+        if (compare && flags.faultTolerance())
+            throw new UserError("checkpoints, --resume and restarts belong to one run: drop --compare (or run the layout on its own)");
         if (compare) {
             List<TrainSpec> specs = new ArrayList<>();
             for (String item : flags.compare) {
@@ -56,7 +59,9 @@ final class ParallelTraining {
             List<TrainingRun> runs = new ArrayList<>();
             for (int i = 0; i < specs.size(); i++) runs.add(train(command, specs.get(i), flags.compare.get(i)));
             Session.remember(runs);
-            return withConfig(TrainingReport.compare(runs), config);
+            Report report = withConfig(TrainingReport.compare(runs), config);
+            for (int i = 0; i < specs.size(); i++) report = withPlacement(report, specs.get(i), flags.compare.get(i) + ": ");
+            return report;
         }
         base.validate(base.world());
         if (command.baseline && (base.tp() > 1 || base.pp() > 1))
@@ -68,7 +73,7 @@ final class ParallelTraining {
         TrainingRun run = train(command, base.withExport(keep), base.label());
         Session.remember(List.of(run));
         DdpPeer.Result peer = command.baseline ? ddpPeer(command, base, run) : null;
-        Report report = withConfig(TrainingReport.single(run, peer), config);
+        Report report = withPlacement(withConfig(TrainingReport.single(run, peer), config), base, "");
         if (!keep) report = withText(report, String.format(Locale.ROOT, "The trained weights were not handed back: %s needs about "
                 + "%,d MiB of worker heap for that, more than the workers' %,d MiB allow (raise it with PARALLAX_WORKER_OPTS=-Xmx...).",
                 base.model().name(), Training.exportHeapBytes(base) >> 20, heap >> 20));
@@ -78,6 +83,13 @@ final class ParallelTraining {
                 "Saved the trained model to **%s** (%,d bytes: %d float32 tensors, %,d parameters; model shape and run in `parallax.*` metadata). "
                         + "Convert it with `%%convert %s model.onnx --check` or `... model.gguf --to q8_0`.",
                 save, sizeOf(save), Checkpoint.shapes(base.model()).size(), base.model().parameterCount(), save));
+    }
+
+    /** Says so when the nodes force a TP group of {@code spec} across nodes (the slow link). */
+    private static Report withPlacement(Report r, TrainSpec spec, String prefix) {
+        MeshShape shape = new MeshShape(spec.dp(), spec.tp(), spec.pp());
+        String note = Topology.placementNote(shape, Cluster.session().nodes(shape.world()));
+        return note == null ? r : withText(r, "**Placement:** " + prefix + note + ".");
     }
 
     private static Path saveTarget(String file, boolean compare) {
@@ -103,7 +115,8 @@ final class ParallelTraining {
         for (int round = 0; round < 3; round++) {
             if (round > 0) ours.add(train(command, base, base.label() + " (round " + (round + 1) + ")").medianStepMs());
             Cluster.session().stop(); // free the cores for the peer
-            DdpPeer.Result r = DdpPeer.run(base.model(), base.dp(), base.batch(), base.steps(), base.seed());
+            // on the session's nodes, placed as our ranks are (a test bed: inside the same namespaces)
+            DdpPeer.Result r = DdpPeer.run(base.model(), Cluster.session().nodes(base.dp()), base.dp(), base.batch(), base.steps(), base.seed());
             theirs.add(r.medianStepMs());
             peerSteps.add(r.stepMs());
         }

@@ -8,6 +8,7 @@ import java.util.Map;
 import parallax.engine.UserError;
 import parallax.engine.model.GptConfig;
 import parallax.engine.numerics.DType;
+import parallax.engine.plan.CommValidation;
 import parallax.engine.plan.Conventions;
 import parallax.engine.plan.GpuCluster;
 import parallax.engine.plan.GpuProfile;
@@ -120,14 +121,20 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--validate", description = "Run the engine's strategies (DP, ZeRO 1-3, TP, PP, bf16, checkpointing) on a small GPT (tiny; or MODEL small-gpt/medium-gpt) over worker ranks and compare measured memory with the planner's prediction.") boolean validate;
     @Option(names = "--measured", paramLabel = "FILE", description = "A measurement record (JSON) to validate against instead of running.") Path measured;
     @Option(names = "--ranks", description = "Ranks for --validate runs: 2 (default) or 4 (adds DP x TP, DP x PP, TP x PP).") int ranks = 2;
-    @Option(names = "--steps", description = "Training steps per strategy for --validate (default 2).") int steps = 2;
+    @Option(names = "--steps", description = "Training steps per strategy for --validate (default 2) or per run for --validate-comm (default 8).") Integer steps;
+    @Option(names = "--validate-comm", description = "Compare the planner's DP and TP communication time with the engine's, measured on two nodes "
+            + "(network namespaces of this machine, root) whose link is shaped to each of --rates; model small-gpt unless MODEL names another.") boolean validateComm;
+    @Option(names = "--rates", description = "With --validate-comm: link rates (default 100mbit,1gbit,10gbit).") String rates = "100mbit,1gbit,10gbit";
+    @Option(names = "--if-possible", description = "With --validate-comm: where no test bed can be built (not root), say why in one line instead of failing.") boolean ifPossible;
     @Option(names = "--save", paramLabel = "FILE", description = "With --validate: also write the measurement record to FILE.") Path save;
 
     @Override
     protected Report execute() {
         if (list) return listing();
         checkRanges();
+        if (validate && validateComm) throw new UserError("give --validate (memory) or --validate-comm (communication), not both");
         if (validate) return validate();
+        if (validateComm) return validateComm();
         ModelSpec m = model();
         Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap, dropout);
         if (infer) {
@@ -224,13 +231,34 @@ public final class PlanCommand extends MagicCommand {
         boolean hadPool = session.current() != null;
         List<MemoryValidation.Measurement> runs;
         try (Progress p = output().progress("%plan --validate", strategies.size())) {
-            runs = ValidationRuns.run(cfg, strategies, steps, 8, session::pool, (i, what) -> p.update(i, Map.of("strategy", what)));
+            runs = ValidationRuns.run(cfg, strategies, steps(2), 8, session::pool, (i, what) -> p.update(i, Map.of("strategy", what)));
         } finally {
             if (!hadPool) session.stop();
         }
         if (save != null) ValidationRuns.save(m.name(), runs, save);
         return MemoryValidation.report(m, MemoryValidation.compare(m, runs), "the engine's " + ranks + " worker ranks (CPU, Gloo and shared memory), "
-                + steps + " steps of " + cfg.name() + " GPT, global batch 8, measured this run" + (save != null ? ", saved to " + save : ""));
+                + steps(2) + " steps of " + cfg.name() + " GPT, global batch 8, measured this run" + (save != null ? ", saved to " + save : ""));
+    }
+
+    private int steps(int dflt) { return steps == null ? dflt : steps; }
+
+    private Report validateComm() {
+        String name = modelName != null ? modelName : modelOption;
+        GptConfig cfg = GptConfig.preset(name == null ? "small" : name.toLowerCase(Locale.ROOT).replaceFirst("-gpt$", ""));
+        List<Long> rs = CommValidation.rates(rates);
+        Conventions conv = new Conventions(units(), bytesPerParam, headroom, computeEff, linkEff, overlap, dropout);
+        String why = parallax.engine.cluster.TestBed.unavailableReason();
+        if (why != null) {
+            if (!ifPossible) throw new UserError("--validate-comm builds a two-node test bed and cannot here: " + why);
+            output().out().println("no test bed here (" + why + "): nothing measured");
+            return null;
+        }
+        List<CommValidation.Row> rows;
+        try (Progress p = output().progress("%plan --validate-comm", 2L * rs.size())) {
+            rows = CommValidation.run(cfg, rs, steps(8), 8, conv, parallax.engine.cluster.Cluster.session().workerOptions(),
+                    (i, what) -> p.update(i, Map.of("run", what)));
+        }
+        return CommValidation.report(cfg, rows, steps(8), 8, conv);
     }
 
     /**
@@ -257,7 +285,7 @@ public final class PlanCommand extends MagicCommand {
         if (context != null) positive("--context", context);
         positive("--batch", batch);
         positive("--kv-bytes", kvBytes);
-        positive("--steps", steps);
+        if (steps != null) positive("--steps", steps);
         if (arch != null) archOf(arch);
         if (tflops != null) positiveFinite("--tflops", tflops);
         if (fp8Tflops != null && !(fp8Tflops >= 0 && !Double.isInfinite(fp8Tflops)))

@@ -13,6 +13,8 @@ import parallax.engine.model.GptConfig;
 import parallax.engine.model.TextData;
 import parallax.engine.numerics.DType;
 import parallax.engine.parallel.DeepSpeedConfig;
+import parallax.engine.parallel.FaultTolerance;
+import parallax.engine.parallel.Fp8Recipe;
 import parallax.engine.parallel.PipelineParallel;
 import parallax.engine.parallel.TrainSpec;
 import picocli.CommandLine.Command;
@@ -56,8 +58,20 @@ final class TrainingOptions {
         @Option(names = "--sp", description = "Sequence parallelism with --tp: LayerNorm and residual activations sliced along the sequence.")
         Boolean sp;
 
-        @Option(names = "--precision", description = "fp32 (default), bf16 or fp16 (fp16 uses dynamic loss scaling).")
+        @Option(names = "--precision", description = "fp32 (default), bf16, fp16 (dynamic loss scaling) or fp8 (the blocks' linear layers "
+                + "in FP8: E4M3 inputs and weights, E5M2 gradients, per-tensor scales; the rest in --fp8-base).")
         String precision;
+
+        @Option(names = "--fp8-scaling", paramLabel = "delayed|current|none", description = "FP8 scales: delayed (default: from the "
+                + "amax history, TransformerEngine's recipe), current (from each tensor's own amax) or none (scale 1).")
+        String fp8Scaling;
+
+        @Option(names = "--fp8-history", paramLabel = "STEPS", description = "Steps of amax history for delayed scaling (default 1024, TransformerEngine's).")
+        Integer fp8History;
+
+        @Option(names = "--fp8-base", paramLabel = "bf16|fp32", description = "Precision around the FP8 matmuls: weights before the cast, "
+                + "activations, other ops (default bf16, with fp32 master weights in the optimizer; fp32: fp32 weights throughout).")
+        String fp8Base;
 
         @Option(names = {"--checkpoint", "--ckpt"}, arity = "0..1", fallbackValue = "1", paramLabel = "K",
                 description = "Activation checkpointing: recompute blocks in backward, keeping one input per K blocks (default 1).")
@@ -108,13 +122,46 @@ final class TrainingOptions {
         @Option(names = "--save", paramLabel = "FILE.safetensors", description = "Write the trained model (gathered parameters, model shape and run in parallax.* metadata) as a safetensors checkpoint; %%convert turns it into GGUF or an ONNX graph.")
         String save;
 
+        @Option(names = "--save-every", paramLabel = "K", description = "Write a distributed checkpoint every K steps (each rank its own shards in safetensors, then checkpoint.json; on a background thread).")
+        Integer saveEvery;
+
+        @Option(names = "--checkpoint-dir", paramLabel = "DIR", description = "Where --save-every writes its checkpoints (DIR/step-NNNNNNNN/); default: the --resume directory.")
+        String checkpointDir;
+
+        @Option(names = "--keep", paramLabel = "N", description = "Complete checkpoints to keep, newest first (default 2).")
+        Integer keep;
+
+        @Option(names = "--resume", paramLabel = "DIR", description = "Continue from the newest complete checkpoint in DIR (or from DIR itself, one step-NNNNNNNN directory), on this or another layout (resharded); --steps counts from the run's start.")
+        String resume;
+
+        @Option(names = "--max-restarts", paramLabel = "R", description = "Survive R lost ranks (killed, node gone, collective timed out): stop the rest, start a new generation, load the last checkpoint, train on (default 0).")
+        Integer maxRestarts;
+
+        @Option(names = "--min-ranks", paramLabel = "M", description = "Elastic: do not replace a lost rank; go on with fewer (DP shrinks, the global batch kept by accumulation), down to M ranks.")
+        Integer minRanks;
+
+        @Option(names = "--save-bandwidth", paramLabel = "MB/s", description = "Cap each rank's background checkpoint writes at this many MB/s (10^6 bytes; default: no cap).")
+        Double saveBandwidth;
+
+        @Option(names = "--kill-rank", paramLabel = "RANK@STEP", description = "A drill: kill rank RANK with SIGKILL once it reaches step STEP (local ranks), to watch --max-restarts recover.")
+        String killRank;
+
         /** True when the user asked for training. */
         boolean requested() {
             return steps != null || compare != null || config != null || zero != null || microBatches != null
                     || schedule != null || precision != null || checkpoint != null || checkpointEvery != null
                     || model != null || seed != null || batch != null || optimizer != null || lr != null
                     || data != null || localSgd != null || save != null || layers != null || hidden != null || heads != null
-                    || sequence != null || offload != null || tf32 != null || vpp != null || sp != null;
+                    || sequence != null || offload != null || tf32 != null || vpp != null || sp != null
+                    || fp8Scaling != null || fp8History != null || fp8Base != null
+                    || saveEvery != null || checkpointDir != null
+                    || keep != null || resume != null || maxRestarts != null || minRanks != null || saveBandwidth != null || killRank != null;
+        }
+
+        /** True when a checkpoint or restart flag was given (they describe one run, not a comparison). */
+        boolean faultTolerance() {
+            return saveEvery != null || checkpointDir != null || keep != null || resume != null || maxRestarts != null
+                    || minRanks != null || saveBandwidth != null || killRank != null;
         }
     }
 
@@ -188,12 +235,55 @@ final class TrainingOptions {
         if (Boolean.TRUE.equals(f.sp)) s = s.withSequenceParallel(true);
         if (f.zero != null) s = s.withZero(f.zero);
         if (f.precision != null) s = s.withPrecision(precision(f.precision));
+        if (f.fp8Scaling != null || f.fp8History != null || f.fp8Base != null) {
+            if (s.precision() != DType.F8_E4M3)
+                throw new UserError("--fp8-scaling, --fp8-history and --fp8-base need --precision fp8");
+            Fp8Recipe r = Fp8Recipe.defaults();
+            if (f.fp8Scaling != null) r = r.withScaling(Fp8Recipe.Scaling.parse(f.fp8Scaling));
+            if (f.fp8History != null) r = r.withHistory(f.fp8History);
+            if (f.fp8Base != null) {
+                String b = f.fp8Base.trim();
+                r = r.withBase(DType.fromLabel(b, List.of(DType.BF16, DType.F32)).orElseThrow(() -> new UserError(
+                        "--fp8-base takes bf16 or fp32, not '" + b + "'" + DidYouMean.hint(b, List.of("bf16", "fp32")))));
+            }
+            r.validate();
+            s = s.withFp8(r);
+        }
         Integer every = f.checkpointEvery != null ? f.checkpointEvery : f.checkpoint;
         if (every != null && every < 1) throw new UserError("--checkpoint K keeps one input per K blocks: K must be at least 1, not " + every);
         if (every != null) s = s.withCheckpoint(every);
         if (f.localSgd != null) s = s.withLocalSgd(f.localSgd);
+        if (f.faultTolerance()) s = s.withFaultTolerance(faultTolerance(f));
         if (f.config == null) return new DeepSpeedConfig.Applied(s, List.of());
         return DeepSpeedConfig.resolve(readConfig(f.config), s);
+    }
+
+    /** The checkpoint and restart flags as the run's {@link FaultTolerance}. */
+    private static FaultTolerance faultTolerance(Flags f) {
+        String dir = f.checkpointDir;
+        if (dir == null && f.resume != null && f.saveEvery != null) {
+            // Saving on while resuming: into the directory resumed from (a step directory's parent).
+            Path r = Path.of(f.resume);
+            dir = (Files.isRegularFile(r.resolve("checkpoint.json")) && r.toAbsolutePath().getParent() != null
+                    ? r.toAbsolutePath().getParent() : r).toString();
+        }
+        if (f.checkpointDir != null && f.saveEvery == null)
+            throw new UserError("--checkpoint-dir names where checkpoints go: add --save-every K (steps between them)");
+        if (f.keep != null && f.saveEvery == null) throw new UserError("--keep applies to checkpoints: add --save-every K and --checkpoint-dir DIR");
+        FaultTolerance ft = FaultTolerance.NONE
+                .withSaving(f.saveEvery == null ? 0 : f.saveEvery, dir, f.keep == null ? FaultTolerance.DEFAULT_KEEP : f.keep)
+                .withResume(f.resume)
+                .withRestarts(f.maxRestarts == null ? 0 : f.maxRestarts, f.minRanks == null ? 0 : f.minRanks);
+        if (f.saveBandwidth != null) {
+            if (!(f.saveBandwidth > 0)) throw new UserError("--save-bandwidth is in MB/s and must be positive, not " + f.saveBandwidth);
+            ft = ft.withSaveBandwidth((long) (f.saveBandwidth * 1e6));
+        }
+        if (f.killRank != null) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)@(\\d+)").matcher(f.killRank.trim());
+            if (!m.matches()) throw new UserError("--kill-rank takes RANK@STEP, e.g. 1@15, not '" + f.killRank + "'");
+            ft = ft.withKill(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)));
+        }
+        return ft;
     }
 
     private static TrainSpec data(String d, TrainSpec s) {
@@ -210,7 +300,7 @@ final class TrainingOptions {
 
     private static DType precision(String p) {
         return DType.fromLabel(p, DType.TRAINING).orElseThrow(() -> new UserError("unknown --precision '" + p + "'"
-                + DidYouMean.hint(p, List.of("fp32", "bf16", "fp16")) + " (fp32, bf16, fp16)"));
+                + DidYouMean.hint(p, List.of("fp32", "bf16", "fp16", "fp8")) + " (fp32, bf16, fp16, fp8)"));
     }
 
     private static String readConfig(String file) {

@@ -117,7 +117,8 @@ class BadInputPropertyTest {
         String dst = dir.resolve("out").resolve("converted.gguf").toString();
         Map<String, List<Context>> c = new LinkedHashMap<>();
         c.put("time", List.of(Context.of().body("1")));
-        c.put("cluster", List.of(Context.of().positional("nodes"), Context.of().positional("start")));
+        c.put("cluster", List.of(Context.of().positional("nodes"), Context.of().positional("start"),
+                Context.of().positional("testbed", "up"), Context.of().positional("topology")));
         c.put("parallel", List.of(Context.of("--steps", "1", "--ranks", "1"),
                 Context.of("--bench", "allreduce", "--ranks", "2", "--sizes", "1KB", "--iters", "1")));
         c.put("precision explain", List.of(Context.of().positional("0.1")));

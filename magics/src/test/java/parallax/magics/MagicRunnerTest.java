@@ -119,4 +119,35 @@ class MagicRunnerTest {
         assertEquals("1.50 ms", TimeCommand.human(1_500_000));
         assertEquals("2.00 s", TimeCommand.human(2_000_000_000L));
     }
+
+    /** A magic a host adds (as the kernel adds %maven): echoes its words. */
+    @picocli.CommandLine.Command(name = "echo")
+    static final class EchoCommand extends MagicCommand {
+        @picocli.CommandLine.Parameters(arity = "1..*")
+        List<String> words;
+
+        @Override
+        protected Report execute() {
+            output().out().println(String.join(" ", words));
+            return null;
+        }
+    }
+
+    @Test
+    void hostMagicsRunAreListedAndSuggested() throws Exception {
+        List<Magics.Entry> host = List.of(new Magics.Entry("echo", Magics.Kind.LINE, "Echoes its words.", EchoCommand::new));
+        Captured c = new Captured();
+        MagicRunner.run("echo", "a 'b c'", null, new MagicContext(c, null, host));
+        assertEquals("a b c", c.text().strip());
+
+        Captured listing = new Captured();
+        MagicRunner.run("lsmagic", "", null, new MagicContext(listing, null, host));
+        assertTrue(((Report) listing.shown.get(0)).toText().contains("%echo"));
+
+        MagicError e = assertThrows(MagicError.class,
+                () -> MagicRunner.run("ecoh", "x", null, new MagicContext(new Captured(), null, host)));
+        assertTrue(e.getMessage().contains("Did you mean %echo"), e.getMessage());
+        // without the host the magic does not exist
+        assertThrows(MagicError.class, () -> MagicRunner.run("echo", "x", null, new MagicContext(new Captured(), null)));
+    }
 }

@@ -166,6 +166,8 @@ class ParallelTrainingTest {
         cases.put("--tp 2 --sp --cp 2 --sequence 34 --model tiny", "is not divisible by 2 x --cp 2");
         cases.put("--tp 4 --sp --cp 2 --sequence 44 --model tiny", "--sp: the 22-token sequence of each context-parallel rank is not divisible by --tp 4");
         cases.put("--pp 2 --schedule zigzag --model tiny", "unknown schedule 'zigzag' (gpipe, 1f1b, interleaved, zb-h1)");
+        cases.put("--cp 2 --model tiny --save-every 2 --checkpoint-dir /tmp/parallax-no-such-ckpt", "not yet --cp 2: drop one of them");
+        cases.put("--pp 2 --vpp 2 --micro-batches 2 --model tiny --save-every 2 --checkpoint-dir /tmp/parallax-no-such-ckpt", "not yet --vpp 2");
         for (Map.Entry<String, String> c : cases.entrySet()) {
             UserError e = assertThrows(UserError.class, () -> {
                 TrainSpec s = spec(c.getKey());
@@ -174,5 +176,71 @@ class ParallelTrainingTest {
             assertTrue(e.getMessage().contains(c.getValue()), c.getKey() + ": " + e.getMessage());
             assertTrue(!e.getMessage().contains("\n"), c.getKey() + ": one line");
         }
+    }
+
+    @Test
+    void checkpointAndRestartFlags() throws Exception {
+        TrainSpec s = spec("--dp 2 --save-every 10 --checkpoint-dir " + dir + " --keep 3 --max-restarts 2 --min-ranks 1 --save-bandwidth 2.5 --kill-rank 1@15 --steps 30");
+        var ft = s.faultTolerance();
+        assertEquals(10, ft.saveEvery());
+        assertEquals(dir.toString(), ft.checkpointDir());
+        assertEquals(3, ft.keep());
+        assertEquals(2, ft.maxRestarts());
+        assertEquals(1, ft.minRanks());
+        assertEquals(2_500_000L, ft.saveBytesPerSecond());
+        assertEquals(1, ft.killRank());
+        assertEquals(15, ft.killAtStep());
+        s.validate(2);
+        assertEquals(2, spec("").faultTolerance().keep(), "two checkpoints kept by default");
+        assertEquals(0, spec("").faultTolerance().saveEvery());
+        // resuming and saving on: into the directory resumed from
+        assertEquals(dir.toString(), spec("--resume " + dir + " --save-every 5").faultTolerance().checkpointDir());
+        Path step = Files.createDirectories(dir.resolve("step-00000010"));
+        Files.writeString(step.resolve("checkpoint.json"), "{}");
+        assertEquals(dir.toAbsolutePath().toString(), spec("--resume " + step + " --save-every 5").faultTolerance().checkpointDir());
+    }
+
+    @Test
+    void badCheckpointFlagsAreOneLine() {
+        Map<String, String> cases = Map.of(
+                "--checkpoint-dir /tmp/x", "--checkpoint-dir names where checkpoints go: add --save-every K (steps between them)",
+                "--save-every 5", "--save-every needs --checkpoint-dir DIR (where the checkpoints go)",
+                "--keep 2", "--keep applies to checkpoints: add --save-every K and --checkpoint-dir DIR",
+                "--kill-rank one", "--kill-rank takes RANK@STEP, e.g. 1@15, not 'one'",
+                "--save-bandwidth -1 --save-every 1 --checkpoint-dir /tmp/x", "--save-bandwidth is in MB/s and must be positive, not -1.0",
+                "--dp 2 --min-ranks 3", "--min-ranks 3 must be between 1 and the run's 2 ranks",
+                "--dp 2 --local-sgd 2 --save-every 1 --checkpoint-dir /tmp/x", "checkpoints with --local-sgd are not supported: its replicas differ between averages; drop one of them",
+                "--dp 2 --kill-rank 2@3", "--kill-rank 2 is not a rank of this 2-rank run");
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            UserError e = assertThrows(UserError.class, () -> {
+                TrainSpec t = spec(c.getKey());
+                t.validate(t.world());
+            }, c.getKey());
+            assertEquals(c.getValue(), e.getMessage(), c.getKey());
+        }
+        UserError e = assertThrows(UserError.class, () -> ParallelTraining.run(parse("--compare dp=1 dp=2 --save-every 2 --checkpoint-dir " + dir),
+                parse("--compare dp=1 dp=2 --save-every 2 --checkpoint-dir " + dir).training, null, 2, null));
+        assertEquals("checkpoints, --resume and restarts belong to one run: drop --compare (or run the layout on its own)", e.getMessage());
+    }
+
+    @Test
+    void fp8FlagsMakeARecipe() {
+        TrainSpec d = spec("--precision fp8 --dp 2");
+        assertEquals(DType.F8_E4M3, d.precision());
+        assertEquals(parallax.engine.parallel.Fp8Recipe.defaults(), d.fp8Recipe(), "TransformerEngine's defaults");
+        assertEquals(DType.BF16, d.computeDType(), "bf16 around the FP8 matmuls by default");
+        assertEquals("dp=2,fp8", d.label());
+        TrainSpec c = spec("--precision fp8 --fp8-scaling current --fp8-history 16 --fp8-base fp32");
+        assertEquals(parallax.engine.parallel.Fp8Recipe.Scaling.CURRENT, c.fp8Recipe().scaling());
+        assertEquals(16, c.fp8Recipe().history());
+        assertEquals(DType.F32, c.computeDType());
+        TrainSpec none = item("--compare x --precision fp8", "dp=2,fp8-scaling=none");
+        assertEquals(parallax.engine.parallel.Fp8Recipe.Scaling.NONE, none.fp8Recipe().scaling());
+        assertEquals("dp=2,fp8-noscale", none.label());
+        assertTrue(assertThrows(UserError.class, () -> spec("--fp8-scaling none")).getMessage().contains("need --precision fp8"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp8 --fp8-scaling delayd")).getMessage().contains("Did you mean delayed"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp8 --fp8-base fp16")).getMessage().contains("bf16 or fp32"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp8 --fp8-history 0")).getMessage().contains("at least 1"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--precision fp9")).getMessage().contains("fp8"));
     }
 }

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.List;
 import parallax.engine.UserError;
 
@@ -25,6 +26,12 @@ public final class Cluster {
     private Path nodesFile;
     private WorkerPool pool;
     private MetricsServer metrics;
+    private final List<Path> addedClasspath = new ArrayList<>();
+    private boolean hierarchical = true;
+    private Nodes.Distribution distribution;   // null: as the nodes file says
+    private TestBed testBed;
+    private Nodes nodesBeforeTestBed;
+    private Path fileBeforeTestBed;
 
     private Cluster() {
         this(defaultNodesFile());
@@ -56,10 +63,17 @@ public final class Cluster {
     /** True when no nodes file is in use (every rank local). */
     public synchronized boolean usingDefault() { return configured == null; }
 
-    /** The nodes for {@code ranks} ranks: the configured file, or the local default. */
+    /** The nodes for {@code ranks} ranks: the configured file, or the local default (with the session's distribution, if set). */
     public synchronized Nodes nodes(int ranks) {
         if (unreadable != null) throw unreadable;
-        return configured != null ? configured : Nodes.localDefault(Math.max(1, ranks));
+        Nodes n = configured != null ? configured : Nodes.localDefault(Math.max(1, ranks));
+        return distribution == null ? n : n.withDistribution(distribution);
+    }
+
+    /** Deals ranks to nodes by {@code d} from now on, whatever the nodes file says; a change stops the running pool. */
+    public synchronized void distribution(Nodes.Distribution d) {
+        if (d != nodes(1).distribution()) stop();
+        distribution = d;
     }
 
     /** Ranks to start when none are named: every slot of the nodes file, or 2 locally. */
@@ -111,11 +125,95 @@ public final class Cluster {
         stop();
         pool = WorkerPool.start(nodes(ranks), ranks, workerOptions());
         if (metrics != null) pool.metrics(metrics);
+        pool.onSuccessor(this::follow);
         return pool;
     }
 
-    /** The options this session starts workers with. */
-    public WorkerPool.Options workerOptions() { return WorkerPool.Options.defaults(); }
+    /** A run restarted its pool after a failure: the new generation is the session's pool from now on. */
+    private synchronized void follow(WorkerPool next) {
+        pool = next;
+    }
+
+    /**
+     * The options this session starts workers with: the defaults, with the jars the kernel's
+     * user added ({@link #addClasspath}) at the end of the class path, and the hierarchical
+     * switch when it is off.
+     */
+    public synchronized WorkerPool.Options workerOptions() {
+        WorkerPool.Options o = WorkerPool.Options.defaults();
+        if (!addedClasspath.isEmpty()) {
+            StringBuilder cp = new StringBuilder(o.classpath());
+            for (Path p : addedClasspath) cp.append(java.io.File.pathSeparatorChar).append(p.toAbsolutePath());
+            o = new WorkerPool.Options(o.logDir(), o.startTimeoutMs(), o.collectiveTimeoutMs(), cp.toString(), o.jvmArgs());
+        }
+        if (hierarchical) return o;
+        List<String> jvm = new java.util.ArrayList<>(o.jvmArgs());
+        jvm.add("-D" + Rendezvous.HIERARCHICAL_PROPERTY + "=false");
+        return o.withJvmArgs(jvm);
+    }
+
+    /**
+     * Jars or classes folders the kernel added to its own class path ({@code %maven},
+     * {@code %jars}): ranks already running add them to their {@code %%parallel} JShell,
+     * ranks started later have them on their class path.
+     */
+    public synchronized void addClasspath(List<Path> paths) {
+        addedClasspath.addAll(paths);
+        if (pool != null && pool.alive()) pool.addClasspath(paths);
+    }
+
+    /** What {@link #addClasspath} added, in order. */
+    public synchronized List<Path> addedClasspath() {
+        return List.copyOf(addedClasspath);
+    }
+
+    /**
+     * Whether groups that span nodes use the hierarchical path (shared memory inside each
+     * node, Gloo across); off: flat Gloo, for comparison. A change stops the running pool,
+     * so the next start uses it.
+     */
+    public synchronized void hierarchical(boolean on) {
+        if (on != hierarchical) stop();
+        hierarchical = on;
+    }
+
+    public synchronized boolean hierarchical() { return hierarchical; }
+
+    /**
+     * Builds a multi-node test bed on this machine (root only) and makes its nodes file the
+     * session's, replacing a running bed; {@link #removeTestBed()} goes back to the nodes used before.
+     */
+    public synchronized TestBed buildTestBed(int nodes, int slots, TestBed.Link link) {
+        removeTestBed();
+        TestBed bed = TestBed.build(nodes, slots, link);
+        stop();
+        nodesBeforeTestBed = configured;
+        fileBeforeTestBed = nodesFile;
+        configured = bed.nodesConfig();
+        nodesFile = bed.nodesFile();
+        testBed = bed;
+        return bed;
+    }
+
+    /** The running test bed, or null. */
+    public synchronized TestBed testBed() { return testBed; }
+
+    /** Stops the ranks on the test bed, removes it, and goes back to the nodes used before it; false when none ran. */
+    public synchronized boolean removeTestBed() {
+        if (testBed == null) return false;
+        stop();
+        testBed.close();
+        testBed = null;
+        configured = nodesBeforeTestBed;
+        nodesFile = fileBeforeTestBed;
+        return true;
+    }
+
+    /** The rate the test bed's links are shaped to when the running pool is on it (bits/s), else 0. */
+    public synchronized long shapedRate() {
+        return testBed != null && pool != null && configured != null && pool.nodes().nodes().equals(configured.nodes())
+                ? testBed.link().bitsPerSecond() : 0;
+    }
 
     /** The pool if one is up, else null. */
     public synchronized WorkerPool current() {
@@ -135,7 +233,7 @@ public final class Cluster {
     public synchronized MetricsServer metrics(int port) {
         if (port < 0 || port > 65535) throw new UserError("--metrics-port must be 0 (any free port) or a TCP port up to 65535, got " + port);
         if (metrics == null) {
-            metrics = MetricsServer.start(nodes(1).masterAddr(), port);
+            metrics = MetricsServer.start(nodes(1).coordinatorAddr(), port);
             if (pool != null) pool.metrics(metrics);
         }
         return metrics;

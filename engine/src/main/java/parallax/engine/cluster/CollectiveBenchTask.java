@@ -24,7 +24,7 @@ import org.bytedeco.pytorch.TensorVector;
  * and returns this rank's median seconds per size.
  *
  * <p>Arguments: {@code {"op": "allreduce|allgather|reduce_scatter|broadcast", "sizes": [bytes...],
- * "impls": ["runtime", "raw", "ring", "tree", "ps"], "iters": n, "warmup": n}}; the result maps each
+ * "impls": ["runtime", "raw", "ring", "tree", "ps"], "iters": n, "warmup": n, "jitWarmup": n}}; the result maps each
  * implementation to its median seconds per size. "runtime" goes through
  * {@link Collectives} (timeouts, byte counting); "raw" calls the ProcessGroupGloo directly,
  * the baseline for the runtime's overhead; "ring", "tree" and "ps" are the send/recv
@@ -44,6 +44,7 @@ public final class CollectiveBenchTask implements RankTask {
         List<String> impls = new ArrayList<>();
         a.getAsJsonArray("impls").forEach(e -> impls.add(e.getAsString()));
         int warmup = a.has("warmup") ? a.get("warmup").getAsInt() : 3;
+        int jitWarmup = a.has("jitWarmup") ? a.get("jitWarmup").getAsInt() : JIT_WARMUP_CALLS;
         int fixedIters = a.has("iters") ? a.get("iters").getAsInt() : 0;
         Collectives g = dist.worldGroup();
         Device device = Device.parse(dist.device());
@@ -63,7 +64,7 @@ public final class CollectiveBenchTask implements RankTask {
                 // Before the first size, each implementation runs long enough for the JIT to
                 // compile its Java path (cold, the first calls cost milliseconds): then the
                 // per-size warm-up only has to settle the buffers, as nccl-tests' does.
-                int calls = i == 0 ? Math.max(warmup, JIT_WARMUP_CALLS) : warmup;
+                int calls = i == 0 ? Math.max(warmup, jitWarmup) : warmup;
                 for (Runnable r : once) for (int w = 0; w < calls; w++) r.run();
                 double[][] t = new double[impls.size()][iters];
                 g.barrier();

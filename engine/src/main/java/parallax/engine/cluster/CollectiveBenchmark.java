@@ -14,7 +14,6 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.DidYouMean;
-import parallax.engine.PythonPeer;
 import parallax.engine.UserError;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.DoubleColumn;
@@ -100,7 +99,14 @@ public final class CollectiveBenchmark {
      */
     public static List<Row> measure(WorkerPool pool, String op, List<Long> sizes, List<String> impls, int iters,
                                     Consumer<RankEvent> events) {
+        return measure(pool, op, sizes, impls, iters, CollectiveBenchTask.JIT_WARMUP_CALLS, events);
+    }
+
+    /** As above, with {@code jitWarmup} untimed calls before the first size (fewer where each call is long, as on a slow link). */
+    public static List<Row> measure(WorkerPool pool, String op, List<Long> sizes, List<String> impls, int iters, int jitWarmup,
+                                    Consumer<RankEvent> events) {
         JsonObject a = new JsonObject();
+        a.addProperty("jitWarmup", jitWarmup);
         a.addProperty("op", op);
         a.add("impls", Wire.GSON.toJsonTree(impls));
         a.addProperty("iters", iters);
@@ -273,24 +279,22 @@ public final class CollectiveBenchmark {
     }
 
     /**
-     * The same sizes through PyTorch's torch.distributed (Gloo) with {@code world} processes,
-     * run by /usr/bin/python3 (Debian python3-torch). PyTorch 1.13's Gloo lacks
-     * reduce_scatter, so that op is timed as its all-reduce, and said so in the report.
+     * The same sizes through PyTorch's torch.distributed (Gloo) with {@code world} processes
+     * placed on {@code nodes} as the ranks are ({@link PeerJob}; /usr/bin/python3, Debian
+     * python3-torch). PyTorch 1.13's Gloo lacks reduce_scatter, so that op is timed as its
+     * all-reduce, and said so in the report.
      */
-    public static List<Row> torchPeer(String op, int world, List<Long> sizes, int iters) {
+    public static List<Row> torchPeer(String op, Nodes nodes, int world, List<Long> sizes, int iters) {
         StringBuilder sz = new StringBuilder();
         for (long b : sizes) sz.append(sz.length() == 0 ? "" : ",").append(b);
-        return PythonPeer.run(CollectiveBenchmark.class, "torch_collectives.py", "PyTorch peer", 600,
-                (dir, port) -> List.of("--op", op, "--world", String.valueOf(world), "--port", String.valueOf(port),
-                        "--sizes", sz.toString(), "--iters", String.valueOf(iters), "--out", dir.resolve("out.json").toString()),
-                (dir, out) -> {
-                    String json = out.lines().filter(l -> l.startsWith("{")).reduce((x, y) -> y)
-                            .orElseThrow(() -> new UserError("the PyTorch peer printed no result"));
-                    var arr = JsonParser.parseString(json).getAsJsonObject().getAsJsonArray("seconds");
-                    double[] t = new double[arr.size()];
-                    for (int i = 0; i < t.length; i++) t[i] = arr.get(i).getAsDouble();
-                    return rows(op, "torch.distributed", world, sizes, t);
-                });
+        List<String> lines = PeerJob.run(CollectiveBenchmark.class, "torch_collectives.py", "PyTorch peer", nodes, world, 600,
+                List.of("--op", op, "--sizes", sz.toString(), "--iters", String.valueOf(iters)));
+        String json = lines.stream().filter(l -> l.contains("\"seconds\"")).reduce((x, y) -> y)
+                .orElseThrow(() -> new UserError("the PyTorch peer printed no result"));
+        var arr = JsonParser.parseString(json).getAsJsonObject().getAsJsonArray("seconds");
+        double[] t = new double[arr.size()];
+        for (int i = 0; i < t.length; i++) t[i] = arr.get(i).getAsDouble();
+        return rows(op, "torch.distributed", world, sizes, t);
     }
 
     public static String human(long bytes) {
@@ -363,13 +367,18 @@ public final class CollectiveBenchmark {
         data.putAll(extra);
         data.put("rows", rows);
         StringBuilder text = new StringBuilder();
+        Object nodes = extra.getOrDefault("nodes", 1L);
+        String where = ((Number) nodes).longValue() <= 1 ? "on this machine (" + Runtime.getRuntime().availableProcessors() + " cores)"
+                : "on " + nodes + " nodes" + (extra.get("linkBitsPerSecond") != null
+                        ? " whose links are shaped to " + new TestBed.Link(((Number) extra.get("linkBitsPerSecond")).longValue(), 0).describe() : "");
         text.append("Median time per call of the slowest rank; algbw = bytes / time, busbw = algbw x ")
                 .append(String.format(Locale.ROOT, "%.3g", busFactor(op, world)))
                 .append(" (nccl-tests). Sizes in KiB/MiB; bandwidth in GB/s (10^9 B/s). ")
-                .append(world).append(" ranks, ").append(backend).append(", on this machine (")
-                .append(Runtime.getRuntime().availableProcessors()).append(" cores). runtime = parallax's Collectives")
-                .append(" (shared memory when every rank of the group is on one machine, else the backend)");
-        if (rows.stream().anyMatch(r -> r.impl().equals("raw"))) text.append("; raw = the ProcessGroup called directly (Gloo: TCP, also on one machine)");
+                .append(world).append(" ranks, ").append(backend).append(", ").append(where).append(". runtime = parallax's Collectives")
+                .append(" (shared memory when every rank of the group is on one machine; shared memory inside each node and ")
+                .append(backend).append(" across when the group spans nodes with several ranks on each; else the backend")
+                .append(extra.get("transport") != null ? "; here: " + extra.get("transport") : "").append(")");
+        if (rows.stream().anyMatch(r -> r.impl().equals("raw"))) text.append("; raw = the ProcessGroup called directly (Gloo: TCP between every pair of ranks, also on one machine)");
         text.append(".");
         boolean hasRaw = rows.stream().anyMatch(r -> r.impl().equals("raw"));
         if (hasRaw) {
@@ -377,6 +386,11 @@ public final class CollectiveBenchmark {
             data.put("runtimeOverRawBusbw4to64MB", ratio);
             if (!Double.isNaN(ratio)) {
                 text.append(String.format(Locale.ROOT, "%nRuntime / raw ProcessGroup busbw, median 4-64 MiB: %.2f.", ratio));
+            }
+            double large = medianRatio(rows, "runtime", "raw", 16L << 20, 64L << 20);
+            if (((Number) nodes).longValue() > 1 && !Double.isNaN(large)) {
+                data.put("runtimeOverRawBusbw16to64MB", large);
+                text.append(String.format(Locale.ROOT, " Across nodes, 16-64 MiB: %.2f.", large));
             }
         }
         if (extra.get(TORCH_PEER_SKIPPED) != null) text.append("\nNo PyTorch rows: ").append(extra.get(TORCH_PEER_SKIPPED)).append('.');
@@ -390,7 +404,7 @@ public final class CollectiveBenchmark {
                 .text(text.toString())
                 .table(table(rows), "Measured " + op + " per message size")
                 .chart(chart(op + " bus bandwidth, " + world + " ranks, " + backend, rows, "busbw"),
-                        "Measured on this machine over loopback; busbw per nccl-tests")
+                        "Measured " + where + "; busbw per nccl-tests")
                 .data(data)
                 .build();
     }

@@ -39,8 +39,12 @@ public final class Collectives {
     private final int[] members;
     private final long timeoutMs;
     private final CommStats stats;
-    /** Intra-node all-reduce when every member is on this machine (else null: Gloo/NCCL). */
-    private volatile SharedMemoryGroup shm;
+    /**
+     * Shared memory when every member is on this machine, shared memory plus the backend
+     * across nodes when the group spans nodes with several members on each; null: the
+     * backend (Gloo/NCCL) for everything.
+     */
+    private volatile GroupTransport transport;
 
     /**
      * @param name     group name for messages, such as "world" or "tp[0,1]"
@@ -76,20 +80,24 @@ public final class Collectives {
     public CommStats stats() { return stats; }
 
     /**
-     * How {@link #allReduce} moves data: "shm" (shared memory, all members on this machine)
-     * or the backend's name ("gloo", "nccl").
+     * How {@link #allReduce}, {@link #allGather} and {@link #reduceScatter} move data: "shm"
+     * (shared memory, all members on this machine), "shm+gloo" (hierarchical: shared memory
+     * inside each node, Gloo across nodes) or the backend's name ("gloo", "nccl").
      */
-    public String transport() { return shm != null ? "shm" : group.getBackendName().getString(); }
+    public String transport() {
+        GroupTransport t = transport;
+        return t != null ? t.name() : group.getBackendName().getString();
+    }
 
-    void useSharedMemory(SharedMemoryGroup s) { this.shm = s; }
+    void use(GroupTransport t) { this.transport = t; }
 
     /**
-     * Runs {@code op} through the group's shared memory when it has some and every tensor
+     * Runs {@code op} through the group's own transport when it has one and every tensor
      * is a contiguous CPU tensor; false when the backend must do it instead.
      */
-    private boolean viaSharedMemory(CommStats.Op op, long bytes, java.util.function.BiConsumer<SharedMemoryGroup, String> call,
-                                    Tensor... tensors) {
-        SharedMemoryGroup local = shm;
+    private boolean viaTransport(CommStats.Op op, long bytes, java.util.function.BiConsumer<GroupTransport, String> call,
+                                 Tensor... tensors) {
+        GroupTransport local = transport;
         if (local == null) return false;
         for (Tensor t : tensors) if (!t.is_cpu() || !t.is_contiguous()) return false;
         long t0 = System.nanoTime();
@@ -101,7 +109,7 @@ public final class Collectives {
 
     /** Sums {@code t} over the group, in place: afterwards every rank holds the sum. */
     public void allReduce(Tensor t) {
-        if (viaSharedMemory(CommStats.Op.ALL_REDUCE, t.nbytes(), (m, what) -> m.allReduce(t, timeoutMs, what), t)) return;
+        if (viaTransport(CommStats.Op.ALL_REDUCE, t.nbytes(), (m, what) -> m.allReduce(t, timeoutMs, what), t)) return;
         run(CommStats.Op.ALL_REDUCE, t.nbytes(), () -> {
             AllreduceOptions o = new AllreduceOptions();
             o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
@@ -116,7 +124,7 @@ public final class Collectives {
      */
     public void allGather(Tensor out, Tensor in) {
         requireRatio("allGather", out, in);
-        if (viaSharedMemory(CommStats.Op.ALL_GATHER, in.nbytes(), (m, what) -> m.allGather(out, in, timeoutMs, what), out, in)) return;
+        if (viaTransport(CommStats.Op.ALL_GATHER, in.nbytes(), (m, what) -> m.allGather(out, in, timeoutMs, what), out, in)) return;
         run(CommStats.Op.ALL_GATHER, in.nbytes(), () -> {
             AllgatherOptions o = new AllgatherOptions();
             o.timeout(new Milliseconds(timeoutMs));
@@ -130,13 +138,46 @@ public final class Collectives {
      */
     public void reduceScatter(Tensor out, Tensor in) {
         requireRatio("reduceScatter", in, out);
-        if (viaSharedMemory(CommStats.Op.REDUCE_SCATTER, in.nbytes(), (m, what) -> m.reduceScatter(out, in, timeoutMs, what), out, in)) return;
+        if (viaTransport(CommStats.Op.REDUCE_SCATTER, in.nbytes(), (m, what) -> m.reduceScatter(out, in, timeoutMs, what), out, in)) return;
         run(CommStats.Op.REDUCE_SCATTER, in.nbytes(), () -> {
             ReduceScatterOptions o = new ReduceScatterOptions();
             o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
             o.timeout(new Milliseconds(timeoutMs));
             return group._reduce_scatter_base(out, in, o);
         });
+    }
+
+    /**
+     * Starts a sum all-reduce of {@code t} on the backend and returns at once; {@code await()}
+     * blocks until it is done, failing like {@link #allReduce} after the timeout. For the
+     * hierarchical path, which overlaps the cross-node step with the next piece's work.
+     * The native objects belong to the caller's PointerScope, which must outlive the wait.
+     */
+    SharedMemoryGroup.Pending allReduceAsync(Tensor t) {
+        long t0 = System.nanoTime();
+        AllreduceOptions o = new AllreduceOptions();
+        o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
+        o.timeout(new Milliseconds(timeoutMs));
+        TensorVector v = new TensorVector(t);
+        Work work;
+        try {
+            work = group.allreduce(v, o);
+        } catch (RuntimeException e) {
+            throw failure(CommStats.Op.ALL_REDUCE, e);
+        }
+        return () -> {
+            try {
+                if (!work._wait(new Milliseconds(timeoutMs))) {
+                    throw new ClusterError(describe(CommStats.Op.ALL_REDUCE) + " " + TIMEOUT_MARK + " " + timeoutMs / 1000.0
+                            + " s: a member of the group did not arrive");
+                }
+            } catch (ClusterError e) {
+                throw e;
+            } catch (RuntimeException e) {
+                throw failure(CommStats.Op.ALL_REDUCE, e);
+            }
+            stats.record(CommStats.Op.ALL_REDUCE, t.nbytes(), System.nanoTime() - t0);
+        };
     }
 
     /** Copies {@code t} from group rank {@code root} to every other rank, in place. */
@@ -257,13 +298,18 @@ public final class Collectives {
         } catch (ClusterError e) {
             throw e;
         } catch (RuntimeException e) {
-            String msg = nativeMessage(e);
-            boolean timeout = msg.toLowerCase().contains("timed out") || msg.toLowerCase().contains("timeout");
-            throw new ClusterError(describe(op) + (timeout
-                    ? " " + TIMEOUT_MARK + " " + timeoutMs / 1000.0 + " s (a member of the group did not arrive or died): "
-                    : " failed: ") + msg, e);
+            throw failure(op, e);
         }
         stats.record(op, bytes, System.nanoTime() - t0);
+    }
+
+    /** A backend exception as one line; a timeout carries {@link #TIMEOUT_MARK}. */
+    private ClusterError failure(CommStats.Op op, RuntimeException e) {
+        String msg = nativeMessage(e);
+        boolean timeout = msg.toLowerCase().contains("timed out") || msg.toLowerCase().contains("timeout");
+        return new ClusterError(describe(op) + (timeout
+                ? " " + TIMEOUT_MARK + " " + timeoutMs / 1000.0 + " s (a member of the group did not arrive or died): "
+                : " failed: ") + msg, e);
     }
 
     /** First line of a c10d/Gloo error without its "[/path/to/file.cc:78] " source prefix. */

@@ -34,7 +34,8 @@ final class FailureReport {
             if (!r.process.waitFor(1, TimeUnit.SECONDS)) return "closed its control connection";
             int code = r.process.exitValue();
             if (code == 4) return "lost its connection to the coordinator";
-            if (code == 255 && !r.place.node().local()) return "ssh failed (exit 255)";
+            if (code == 255 && !r.place.node().local())
+                return "ssh failed (exit 255: the node refused the login, is unreachable, or its link went down)";
             return code > 128 ? "killed by signal " + (code - 128) + signalName(code - 128) : "exit code " + code;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

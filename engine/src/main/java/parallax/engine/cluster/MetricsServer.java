@@ -28,6 +28,14 @@ public final class MetricsServer implements AutoCloseable {
     private final Gauge commBytes = gauge("parallax_comm_bytes", "Bytes handed to collectives since the rank started");
     private final Gauge rssBytes = gauge("parallax_rank_rss_bytes", "Resident memory of the rank process");
     private final Gauge loss = gauge("parallax_loss", "Loss at the last completed step");
+    private final Gauge generation = Gauge.builder().name("parallax_generation")
+            .help("Generation of the worker pool: 0 when started, +1 for each restart after a failure").register(registry);
+    private final Gauge restarts = Gauge.builder().name("parallax_restarts")
+            .help("Failures the job has restarted after (elastic restarts)").register(registry);
+    private final Gauge lastCheckpoint = Gauge.builder().name("parallax_last_checkpoint_step")
+            .help("Step of the last complete distributed checkpoint").register(registry);
+    private final Gauge checkpointBytes = Gauge.builder().name("parallax_last_checkpoint_bytes")
+            .help("Bytes of the last complete distributed checkpoint (every rank's file)").register(registry);
 
     private MetricsServer(String addr, int port) throws IOException {
         server = HTTPServer.builder().hostname(addr).port(port).registry(registry).buildAndStart();
@@ -54,6 +62,11 @@ public final class MetricsServer implements AutoCloseable {
     public int port() { return server.getPort(); }
 
     void onEvent(RankEvent e) {
+        if ("checkpoint".equals(e.kind())) {
+            if (!Double.isNaN(e.number("step"))) lastCheckpoint.set(e.number("step"));
+            if (!Double.isNaN(e.number("bytes"))) checkpointBytes.set(e.number("bytes"));
+            return;
+        }
         if (!"step".equals(e.kind())) return;
         String r = String.valueOf(e.rank());
         lastStep.labelValues(r).set(e.step());
@@ -63,6 +76,12 @@ public final class MetricsServer implements AutoCloseable {
         set(commBytes, r, e.number("commBytes"));
         set(rssBytes, r, e.number("rssBytes"));
         set(loss, r, e.number("loss"));
+    }
+
+    /** A pool of generation {@code g} is up after {@code n} restarts. */
+    void onGeneration(int g, int n) {
+        generation.set(g);
+        restarts.set(n);
     }
 
     void onStatus(WorkerPool.RankStatus s) {

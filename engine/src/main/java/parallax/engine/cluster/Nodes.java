@@ -11,13 +11,16 @@ import parallax.engine.UserError;
 /**
  * Where ranks run: a hostfile in the style of DeepSpeed's and MPI's, plus the rendezvous
  * address. One node per line; ranks fill the nodes in order (the first node's slots get
- * ranks 0..slots-1), so tensor-parallel groups stay inside a node.
+ * ranks 0..slots-1), so tensor-parallel groups stay inside a node; {@code distribution
+ * cyclic} deals them round the nodes instead.
  *
  * <pre>
  * # master: where rank 0 serves the TCPStore and the coordinator listens. Use a private
  * # network address on a real cluster; both ports are open to whoever can reach it.
  * master_addr 127.0.0.1
  * master_port 29500            # 0 or absent: a free port is picked per start
+ * coordinator_addr 127.0.0.1   # where the coordinator listens (default: master_addr)
+ * distribution block           # or cyclic: how ranks are dealt to the nodes (default block)
  * ssh_options -p 22            # extra arguments for every ssh call (optional)
  * localhost slots=4                                  # local processes, CPU, Gloo
  * node2     slots=2 devices=cuda:0,cuda:1 addr=10.0.0.2   # over ssh, NCCL
@@ -31,7 +34,15 @@ import parallax.engine.UserError;
  * rank's memory and kernels would contend with the first's unnoticed).
  * The same install path (classpath) must exist on every node, as with mpirun.
  */
-public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, List<Node> nodes) {
+public record Nodes(String masterAddr, String coordinatorAddr, int masterPort, Distribution distribution, List<String> sshOptions,
+                    List<Node> nodes) {
+
+    /**
+     * How ranks are dealt to nodes (Slurm's {@code --distribution}): BLOCK fills each node's
+     * slots before the next (consecutive ranks, such as a TP group, share a node); CYCLIC
+     * deals one rank to each node in turn (consecutive ranks on different nodes).
+     */
+    public enum Distribution { BLOCK, CYCLIC }
 
     /** One line of the file. */
     public record Node(String host, int slots, List<String> devices, String addr, String launcher, String java) {
@@ -47,7 +58,7 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
 
     /** The embedded default: everything on this machine over loopback, {@code slots} CPU ranks. */
     public static Nodes localDefault(int slots) {
-        return new Nodes("127.0.0.1", 0, List.of(),
+        return new Nodes("127.0.0.1", "127.0.0.1", 0, Distribution.BLOCK, List.of(),
                 List.of(new Node("localhost", slots, List.of(), "127.0.0.1", "local", "java")));
     }
 
@@ -62,8 +73,9 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
     }
 
     public static Nodes parse(String text, String source) {
-        String masterAddr = null;
+        String masterAddr = null, coordinatorAddr = null;
         int masterPort = 0;
+        Distribution distribution = Distribution.BLOCK;
         List<String> ssh = new ArrayList<>();
         List<Node> nodes = new ArrayList<>();
         String[] lines = text.split("\n", -1);
@@ -80,13 +92,19 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
                     masterAddr = val;
                 }
                 case "master_port" -> masterPort = port(where, val);
+                case "distribution" -> distribution = distribution(where, val);
+                case "coordinator_addr" -> {
+                    if (val == null || val.isEmpty()) throw new UserError(where + "coordinator_addr needs an address");
+                    coordinatorAddr = val;
+                }
                 case "ssh_options" -> ssh.addAll(List.of(line.substring("ssh_options".length()).strip().split("\\s+")));
                 default -> nodes.add(node(where, f));
             }
         }
         if (nodes.isEmpty()) throw new UserError(source + ": no nodes (add a line such as 'localhost slots=2')");
         if (masterAddr == null) masterAddr = nodes.get(0).addr();
-        return new Nodes(masterAddr, masterPort, List.copyOf(ssh), List.copyOf(nodes));
+        if (coordinatorAddr == null) coordinatorAddr = masterAddr;
+        return new Nodes(masterAddr, coordinatorAddr, masterPort, distribution, List.copyOf(ssh), List.copyOf(nodes));
     }
 
     private static Node node(String where, String[] f) {
@@ -150,6 +168,17 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
         return new Node(host, slots, devices, addr, launcher, java);
     }
 
+    /** "block" or "cyclic", any case; one line otherwise. */
+    public static Distribution distribution(String where, String v) {
+        for (Distribution d : Distribution.values()) if (d.name().equalsIgnoreCase(String.valueOf(v))) return d;
+        throw new UserError(where + "distribution is block or cyclic, got '" + v + "'");
+    }
+
+    /** The same nodes with ranks dealt by {@code d}. */
+    public Nodes withDistribution(Distribution d) {
+        return new Nodes(masterAddr, coordinatorAddr, masterPort, d, sshOptions, nodes);
+    }
+
     private static int port(String where, String v) {
         try {
             int p = Integer.parseInt(v);
@@ -172,10 +201,35 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
         }
         List<Placement> out = new ArrayList<>();
         int r = 0;
+        if (distribution == Distribution.CYCLIC) {
+            for (int l = 0; r < ranks; l++) {
+                for (Node n : nodes) if (l < n.slots() && r < ranks) out.add(new Placement(r++, l, n, n.deviceOf(l)));
+            }
+            return out;
+        }
         for (Node n : nodes) {
             for (int l = 0; l < n.slots() && r < ranks; l++, r++) out.add(new Placement(r, l, n, n.deviceOf(l)));
         }
         return out;
+    }
+
+    /**
+     * These nodes without the slots {@code gone} occupied (ranks lost for good): a node
+     * keeps its other slots and devices, one left with none drops out.
+     */
+    public Nodes without(List<Placement> gone) {
+        List<Node> out = new ArrayList<>();
+        for (Node n : nodes) {
+            int slots = n.slots();
+            List<String> devices = new ArrayList<>(n.devices());
+            for (Placement p : gone) {
+                if (!p.node().equals(n)) continue;
+                slots--;
+                if (!devices.isEmpty()) devices.remove(p.device());
+            }
+            if (slots > 0) out.add(new Node(n.host(), slots, List.copyOf(devices), n.addr(), n.launcher(), n.java()));
+        }
+        return new Nodes(masterAddr, coordinatorAddr, masterPort, distribution, sshOptions, out);
     }
 
     /** The file text of this configuration (for %cluster show and edits). */
@@ -183,6 +237,8 @@ public record Nodes(String masterAddr, int masterPort, List<String> sshOptions, 
         StringBuilder sb = new StringBuilder();
         sb.append("master_addr ").append(masterAddr).append('\n');
         sb.append("master_port ").append(masterPort).append('\n');
+        if (!coordinatorAddr.equals(masterAddr)) sb.append("coordinator_addr ").append(coordinatorAddr).append('\n');
+        if (distribution != Distribution.BLOCK) sb.append("distribution ").append(distribution.name().toLowerCase(Locale.ROOT)).append('\n');
         if (!sshOptions.isEmpty()) sb.append("ssh_options ").append(String.join(" ", sshOptions)).append('\n');
         for (Node n : nodes) {
             sb.append(n.host()).append(" slots=").append(n.slots());

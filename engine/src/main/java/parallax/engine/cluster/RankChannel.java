@@ -33,6 +33,7 @@ final class RankChannel {
     /** Every message the rank sent, one JSON object a line, with a timestamp. */
     final Path jsonLog;
     private volatile Socket socket;
+    private volatile boolean hungUp;
     private volatile Writer out;
     volatile long pid = -1;
     volatile double readyMs = -1;
@@ -40,6 +41,8 @@ final class RankChannel {
     volatile String backend = "";
     volatile long lastStep = -1;
     volatile JsonObject lastStatus;
+    /** When the rank last said anything (it answers the coordinator's pings every second). */
+    volatile long lastHeardNanos = System.nanoTime();
 
     RankChannel(Nodes.Placement place, Process process, Path log, Path jsonLog, BlockingQueue<Incoming> inbox) {
         this.place = place;
@@ -60,9 +63,17 @@ final class RankChannel {
         pid = workerPid;
         out = new BufferedWriter(new OutputStreamWriter(s.getOutputStream(), StandardCharsets.UTF_8));
         socket = s;
+        // A rank that says hello while the pool is being stopped is let go at once (its
+        // socket closing makes it exit), not kept connected until its watchdog gives up.
+        if (hungUp) {
+            s.close();
+            return;
+        }
         try {
             JsonObject m;
             while ((m = Wire.read(in)) != null) {
+                lastHeardNanos = System.nanoTime();
+                if ("pong".equals(m.get("type").getAsString())) continue;
                 appendJsonLog(m);
                 inbox.add(new Incoming(rank(), m));
             }
@@ -78,6 +89,7 @@ final class RankChannel {
 
     /** Asks the rank to exit and closes its connection; never throws (the rank may be gone already). */
     void hangUp() {
+        hungUp = true;
         try {
             if (out != null) Wire.send(out, Wire.msg("exit"));
         } catch (IOException | RuntimeException ignored) {
@@ -107,8 +119,12 @@ final class RankChannel {
 
     private void appendJsonLog(JsonObject m) {
         try {
-            JsonObject line = m.deepCopy();
-            line.addProperty("ts", System.currentTimeMillis() / 1000.0);
+            JsonObject line = new JsonObject();
+            long now = System.currentTimeMillis();
+            // Elastic Common Schema's time field first, so Filebeat and Logstash take it as the event's time
+            line.addProperty("@timestamp", java.time.Instant.ofEpochMilli(now).toString());
+            for (var e : m.entrySet()) line.add(e.getKey(), e.getValue());
+            line.addProperty("ts", now / 1000.0);
             line.addProperty("rank", rank());
             Files.writeString(jsonLog, Wire.GSON.toJson(line) + "\n", StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);

@@ -30,6 +30,8 @@ final class Rendezvous {
     private final int world;
     private final String device;
     private final String hostAddr;
+    /** Where this rank can share memory ({@link NodeLayout#thisNode}). */
+    private final String nodeKey;
     private final long timeoutMs;
     private final String masterAddr;
     private final int masterPort;
@@ -44,6 +46,7 @@ final class Rendezvous {
         this.world = world;
         this.device = device;
         this.hostAddr = hostAddr;
+        this.nodeKey = NodeLayout.thisNode(hostAddr);
         this.timeoutMs = timeoutMs;
         this.store = store;
     }
@@ -128,6 +131,18 @@ final class Rendezvous {
         return o;
     }
 
+    /** Worker JVM property that turns shared memory off ({@code -Dparallax.shm=false}), like PARALLAX_SHM=0. */
+    static final String SHM_PROPERTY = "parallax.shm";
+    /** Worker JVM property that turns the hierarchical path off, like PARALLAX_HIERARCHICAL=0. */
+    static final String HIERARCHICAL_PROPERTY = "parallax.hierarchical";
+
+    /** Off when the JVM property says false or 0, else when the variable says 0; on otherwise. */
+    static boolean enabled(String variable, String property) {
+        String p = System.getProperty(property);
+        if (p != null) return !(p.equals("false") || p.equals("0"));
+        return !"0".equals(System.getenv(variable));
+    }
+
     int rank() { return rank; }
 
     int world() { return world; }
@@ -144,8 +159,13 @@ final class Rendezvous {
     /**
      * Creates the process group of {@code members} (world ranks, this rank among them) under
      * key prefix {@code prefix}; blocks until every member has joined or the timeout passes.
+     * A CPU group then picks its transport ({@link #transport}).
      */
     Collectives group(String prefix, String name, int[] members, CommStats stats) {
+        return group(prefix, name, members, stats, true);
+    }
+
+    private Collectives group(String prefix, String name, int[] members, CommStats stats, boolean ownTransport) {
         int groupRank = -1;
         for (int i = 0; i < members.length; i++) if (members[i] == rank) groupRank = i;
         if (groupRank < 0) throw new IllegalArgumentException("rank " + rank + " is not in group " + name);
@@ -175,52 +195,95 @@ final class Rendezvous {
         keepAlive.add(ps);
         keepAlive.add(pg);
         Collectives c = new Collectives(name, pg, groupRank, members, timeoutMs, stats);
-        if (!backend().equals("nccl") && members.length > 1) {
-            SharedMemoryGroup shm = sharedMemory(prefix, groupRank, members.length, !"0".equals(System.getenv("PARALLAX_SHM")));
-            if (shm != null) {
-                keepAlive.add(shm);
-                c.useSharedMemory(shm);
+        if (ownTransport && !backend().equals("nccl") && members.length > 1) {
+            GroupTransport t = transport(prefix, name, groupRank, members);
+            if (t != null) {
+                keepAlive.add(t);
+                c.use(t);
             }
         }
         return c;
     }
 
     /**
-     * The group's shared-memory segment, or null when some member cannot map it (it runs on
-     * another machine, or /dev/shm is missing): then every member keeps using the backend.
-     * Group rank 0 creates the segment and names it in the store; each member reports
-     * whether it mapped it; all members read all reports, so all decide alike; rank 0
-     * then unlinks the file (the mappings stay valid until each rank closes its own). A
-     * member with PARALLAX_SHM=0 takes part and says no, so a mixed setting means Gloo for all.
+     * How a CPU group moves tensors, decided alike by every member from what all of them
+     * publish in the store: the node each is on ({@link NodeLayout}) and whether it could map
+     * its node's segment.
+     * <ul>
+     *   <li>one node: one shared-memory segment for the whole group;</li>
+     *   <li>several nodes holding the same number (at least 2) of the group's ranks:
+     *       hierarchical, a segment per node plus an "across" Gloo group per local rank;</li>
+     *   <li>otherwise (one rank per node, uneven nodes, {@code PARALLAX_SHM=0} anywhere,
+     *       {@code PARALLAX_HIERARCHICAL=0} for a group that spans nodes, a segment some member
+     *       could not map): null, the backend for everything.</li>
+     * </ul>
      */
-    private SharedMemoryGroup sharedMemory(String prefix, int groupRank, int size, boolean wanted) {
+    private GroupTransport transport(String prefix, String name, int groupRank, int[] members) {
         String key = "shm/" + prefix;
+        boolean shmWanted = enabled("PARALLAX_SHM", SHM_PROPERTY);
+        boolean hierarchicalWanted = enabled("PARALLAX_HIERARCHICAL", HIERARCHICAL_PROPERTY);
+        // One value per member: its wish for the hierarchical path (H or F) and its node key.
+        store.set(key + "node/" + groupRank, (hierarchicalWanted ? "H" : "F") + (shmWanted ? nodeKey : ""));
+        String[] keys = new String[members.length];
+        boolean allHierarchical = true;
+        for (int r = 0; r < members.length; r++) {
+            String v = storeString(key + "node/" + r);
+            allHierarchical &= v.startsWith("H");
+            keys[r] = v.substring(1);
+        }
+        // Every member reads the same values, so all take the same branch below.
+        NodeLayout layout = NodeLayout.of(keys);
+        if (layout.anyUnknown()) return null;   // a member without shared memory: the backend for all
+        int[][] nodes = layout.nodes();
+        if (nodes.length == 1) return sharedMemory(key, key, groupRank, nodes[0], members.length);
+        if (!allHierarchical || !layout.evenWithSeveralPerNode()) return null;
+        int node = layout.nodeOf(groupRank), local = layout.localRank(groupRank);
+        SharedMemoryGroup shm = sharedMemory(key + "node" + node + "/", key, groupRank, nodes[node], members.length);
+        if (shm == null) return null;
+        int[] peers = new int[nodes.length];
+        for (int j = 0; j < nodes.length; j++) peers[j] = members[nodes[j][local]];
+        Collectives across = group(prefix + "across" + local + "/", name + " across nodes (part " + local + ")", peers,
+                new CommStats(), false);
+        return new HierarchicalGroup(shm, across, nodes);
+    }
+
+    /**
+     * The shared-memory segment of one node's members ({@code nodeMembers}, group ranks;
+     * named under {@code segmentKey}; reports under {@code groupKey}), or
+     * null when some member of the whole group could not map its node's segment: then every
+     * member keeps using the backend. The node's first member creates the segment and names
+     * it in the store; each member of the group reports whether it mapped its own; all
+     * members read all reports, so all decide alike; the creator then unlinks the file (the
+     * mappings stay valid until each rank closes its own).
+     */
+    private SharedMemoryGroup sharedMemory(String segmentKey, String groupKey, int groupRank, int[] nodeMembers, int groupSize) {
         long slot = SharedMemoryGroup.slotBytesFromEnv();
+        int local = -1;
+        for (int i = 0; i < nodeMembers.length; i++) if (nodeMembers[i] == groupRank) local = i;
         SharedMemoryGroup shm = null;
         Path file = null;
-        if (groupRank == 0) {
+        if (local == 0) {
             long magic = new java.security.SecureRandom().nextLong();
             file = SharedMemoryGroup.segmentFile(ProcessHandle.current().pid(), magic);
             try {
-                if (!wanted) throw new IllegalStateException("PARALLAX_SHM=0");
-                shm = SharedMemoryGroup.create(file, magic, size, slot);
-                store.set(key + "segment", file + " " + magic);
+                shm = SharedMemoryGroup.create(file, magic, nodeMembers.length, slot);
+                store.set(segmentKey + "segment", file + " " + magic);
             } catch (RuntimeException e) {
-                store.set(key + "segment", "");
+                store.set(segmentKey + "segment", "");
             }
         } else {
-            String[] seg = storeString(key + "segment").split(" ");
-            if (seg.length == 2 && wanted) {
+            String[] seg = storeString(segmentKey + "segment").split(" ");
+            if (seg.length == 2) {
                 try {
-                    shm = SharedMemoryGroup.open(Path.of(seg[0]), Long.parseLong(seg[1]), groupRank, size, slot);
+                    shm = SharedMemoryGroup.open(Path.of(seg[0]), Long.parseLong(seg[1]), local, nodeMembers.length, slot);
                 } catch (RuntimeException e) {
                     shm = null;
                 }
             }
         }
-        store.set(key + "mapped/" + groupRank, shm != null ? "1" : "0");
+        store.set(groupKey + "mapped/" + groupRank, shm != null ? "1" : "0");
         boolean all = true;
-        for (int r = 0; r < size; r++) all &= storeString(key + "mapped/" + r).equals("1");
+        for (int r = 0; r < groupSize; r++) all &= storeString(groupKey + "mapped/" + r).equals("1");
         if (file != null) {
             try {
                 java.nio.file.Files.deleteIfExists(file);
@@ -232,7 +295,7 @@ final class Rendezvous {
             shm.close();
             shm = null;
         }
-        return shm;
+        return shm == null ? null : shm.labels(nodeMembers);
     }
 
     private String storeString(String key) {

@@ -34,6 +34,8 @@ final class RunCollector {
     private final Supplier<MetricsServer> metrics;
     private final Consumer<RankEvent> listener;
     private final long id;
+    /** A rank silent this long (no answer to the pings) is cut off: its node or its link is down. */
+    private final long silenceNanos;
 
     private final JsonElement[] results;
     private final String[] errors;
@@ -41,9 +43,14 @@ final class RunCollector {
     private int finished;
     private long errorDeadline = Long.MAX_VALUE;
 
-    /** @param id the run's id: messages carrying another (from an earlier run) are ignored */
+    /**
+     * @param id the run's id: messages carrying another (from an earlier run) are ignored
+     * @param collectiveTimeoutMs the ranks' collective timeout: a rank that stops answering is
+     *        declared lost within half of it (between 5 and 10 s), before the others time out
+     */
     RunCollector(List<RankChannel> ranks, BlockingQueue<Incoming> inbox, Runnable stopAll, Supplier<MetricsServer> metrics,
-                 Consumer<RankEvent> listener, long id) {
+                 Consumer<RankEvent> listener, long id, long collectiveTimeoutMs) {
+        this.silenceNanos = Math.max(5_000, Math.min(collectiveTimeoutMs / 2, 10_000)) * 1_000_000L;
         this.ranks = ranks;
         this.inbox = inbox;
         this.stopAll = stopAll;
@@ -64,6 +71,7 @@ final class RunCollector {
         }
         while (finished < ranks.size()) {
             Incoming in = next();
+            stopIfSilent();
             if (in == null) {
                 stopIfGraceIsOver();
             } else if (in.msg() == null) {
@@ -80,8 +88,9 @@ final class RunCollector {
             r.send(m);
         } catch (IOException | RuntimeException e) {
             String msg = FailureReport.death(r, "before the run");
+            List<Integer> lost = deadRanks(r.rank());
             stopAll.run();
-            throw new ClusterError(msg);
+            throw new RanksLost(msg, lost, lastStep());
         }
     }
 
@@ -97,15 +106,71 @@ final class RunCollector {
         }
     }
 
-    /** Ranks still running when the grace after an error is over are stuck (in a collective the failed rank left). */
+    /**
+     * Ranks still running when the grace after an error is over are stuck (in a collective the
+     * failed rank left), or cut off: those that do not even answer a status request are
+     * named first, with their nodes, since their loss is what the others timed out on.
+     */
     private void stopIfGraceIsOver() {
         if (System.nanoTime() < errorDeadline) return;
         List<Integer> pending = new ArrayList<>();
         for (int i = 0; i < done.length; i++) if (!done[i]) pending.add(i);
+        List<Integer> silent = unanswered(pending);
         int bad = firstError();
         stopAll.run();
-        throw new ClusterError("rank " + bad + " on " + ranks.get(bad).host() + " failed: "
+        String cutOff = silent.isEmpty() ? "" : "rank(s) " + silent + " on " + hosts(silent)
+                + " stopped answering (the node or its link is down); ";
+        throw new ClusterError(cutOff + "rank " + bad + " on " + ranks.get(bad).host() + " failed: "
                 + errors[bad] + FailureReport.lastStep(ranks.get(bad)) + "; ranks " + pending + " were stopped");
+    }
+
+    /** Ranks that have not answered the coordinator's pings for the silence limit: the run ends now, naming them. */
+    private void stopIfSilent() {
+        long now = System.nanoTime();
+        List<Integer> silent = new ArrayList<>();
+        for (int i = 0; i < done.length; i++) if (!done[i] && now - ranks.get(i).lastHeardNanos > silenceNanos) silent.add(i);
+        if (silent.isEmpty()) return;
+        // Their connections cannot be closed politely (nothing gets through): end them first.
+        for (int i : silent) ranks.get(i).process.destroyForcibly();
+        stopAll.run();
+        throw new ClusterError("rank(s) " + silent + " on " + hosts(silent) + " stopped answering (nothing for "
+                + silenceNanos / 1_000_000_000L + " s: the node or its link is down); all " + ranks.size() + " ranks were stopped");
+    }
+
+    /** Of {@code pending}, the ranks that do not answer a status request within a second. */
+    private List<Integer> unanswered(List<Integer> pending) {
+        java.util.Set<Integer> answered = new java.util.HashSet<>();
+        for (int r : pending) {
+            try {
+                ranks.get(r).send(Wire.msg("status"));
+            } catch (IOException | RuntimeException e) {
+                // cannot even be written to: unanswered
+            }
+        }
+        long deadline = System.nanoTime() + PROBE_NANOS;
+        while (answered.size() < pending.size()) {
+            long wait = deadline - System.nanoTime();
+            Incoming in;
+            try {
+                in = wait <= 0 ? null : inbox.poll(wait, TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            if (in == null) break;
+            if (in.msg() != null && "status".equals(in.msg().get("type").getAsString())) answered.add(in.rank());
+            else if (in.msg() != null && pending.contains(in.rank())) answered.add(in.rank());   // it spoke
+        }
+        List<Integer> out = new ArrayList<>(pending);
+        out.removeAll(answered);
+        return out;
+    }
+
+    /** How long a stuck rank gets to answer a status request before it counts as cut off. */
+    private static final long PROBE_NANOS = 1_000_000_000L;
+
+    private String hosts(List<Integer> rs) {
+        return String.join(", ", rs.stream().map(i -> ranks.get(i).host()).distinct().toList());
     }
 
     /** A rank's process exited or its connection broke: fine after its result if it is still alive, else the run ends. */
@@ -113,8 +178,23 @@ final class RunCollector {
         RankChannel r = ranks.get(rank);
         if (done[rank] && r.process.isAlive()) return;
         String msg = FailureReport.death(r, "during the run");
+        List<Integer> lost = deadRanks(rank);
         stopAll.run();
-        throw new ClusterError(msg + "; the other ranks were stopped");
+        throw new RanksLost(msg + "; the other ranks were stopped", lost, lastStep());
+    }
+
+    /** {@code first} and every other rank whose process has already ended (before the survivors are stopped). */
+    private List<Integer> deadRanks(int first) {
+        List<Integer> dead = new ArrayList<>(List.of(first));
+        for (RankChannel r : ranks) if (r.rank() != first && !r.process.isAlive()) dead.add(r.rank());
+        return dead;
+    }
+
+    /** The last step any rank reported. */
+    private long lastStep() {
+        long s = -1;
+        for (RankChannel r : ranks) s = Math.max(s, r.lastStep);
+        return s;
     }
 
     private void handle(int rank, JsonObject m) {
@@ -163,9 +243,9 @@ final class RunCollector {
             List<Integer> finishedOk = new ArrayList<>();
             for (int i = 0; i < results.length; i++) if (done[i] && errors[i] == null) finishedOk.add(i);
             stopAll.run();
-            throw new ClusterError("rank " + bad + " failed: " + errors[bad] + FailureReport.lastStep(ranks.get(bad))
+            throw new RanksLost("rank " + bad + " failed: " + errors[bad] + FailureReport.lastStep(ranks.get(bad))
                     + (finishedOk.isEmpty() ? "" : "; rank(s) " + finishedOk + " had finished without calling it")
-                    + "; all ranks were stopped (a group that timed out cannot be reused)");
+                    + "; all ranks were stopped (a group that timed out cannot be reused)", List.of(), lastStep());
         }
         if (bad >= 0) {
             long same = Arrays.stream(errors).filter(e -> errors[bad].equals(e)).count();

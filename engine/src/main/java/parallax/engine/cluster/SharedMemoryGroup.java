@@ -39,9 +39,16 @@ import org.bytedeco.pytorch.global.torch;
  * Every rank thus ends with bit-identical sums. A small piece (see {@link #SMALL_BYTES})
  * skips the middle phase: after step 1 every rank sums all slots in rank order. Counters are written with release and
  * read with acquire semantics; a waiting rank spins briefly, yields, then parks in 20 µs
- * steps, and gives up with a {@link ClusterError} after the group's timeout.
+ * steps, and gives up with a {@link ClusterError} after the group's timeout. The counts
+ * above are relative to where the counters stood when the call began (every member ends
+ * each call on the same value), so calls of different kinds follow each other freely.
+ *
+ * <p>When the members are one node's share of a group that spans nodes,
+ * {@link #allReduceAcross} puts a step between the reduce-scatter and the all-gather:
+ * each rank all-reduces its summed part with its peers on the other nodes (see
+ * {@link HierarchicalGroup}).
  */
-final class SharedMemoryGroup implements AutoCloseable {
+final class SharedMemoryGroup implements GroupTransport {
 
     /**
      * Up to this many bytes read per rank (piece x ranks), an all-reduce piece is summed by
@@ -61,13 +68,18 @@ final class SharedMemoryGroup implements AutoCloseable {
     private final long slotBytes, headerBytes;
     private final Tensor segment;
     private final ByteBuffer header;
-    private long pieces;
+    /** The value this rank last published; equal on every member between calls. */
+    private long published;
     private long smallBytes = SMALL_BYTES;
+    /** How members are named in messages: their rank in the group the caller knows. */
+    private int[] labels;
 
     private SharedMemoryGroup(Path file, int rank, int size, long slotBytes, boolean create) {
         this.rank = rank;
         this.size = size;
         this.slotBytes = slotBytes;
+        this.labels = new int[size];
+        for (int j = 0; j < size; j++) labels[j] = j;
         this.headerBytes = ((size + 1) * LINE + PAGE - 1) / PAGE * PAGE;
         long total = headerBytes + size * slotBytes;
         if (create) {
@@ -141,6 +153,18 @@ final class SharedMemoryGroup implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Names member {@code j} as group rank {@code labels[j]} in messages (a node's share of a
+     * larger group: the members are that group's ranks, not 0..size-1).
+     */
+    SharedMemoryGroup labels(int[] groupRanks) {
+        this.labels = groupRanks.clone();
+        return this;
+    }
+
+    @Override
+    public String name() { return "shm"; }
+
     /** Slot size from {@code PARALLAX_SHM_SLOT_MB}, whole pages, at least one. */
     static long slotBytesFromEnv() {
         String v = System.getenv("PARALLAX_SHM_SLOT_MB");
@@ -153,15 +177,17 @@ final class SharedMemoryGroup implements AutoCloseable {
      * Sums {@code t} (a contiguous CPU tensor of any dtype with an addition) over the group,
      * in place. Every member calls it with a tensor of the same size and dtype.
      */
-    synchronized void allReduce(Tensor t, long timeoutMs, String what) {
+    @Override
+    public synchronized void allReduce(Tensor t, long timeoutMs, String what) {
         // Writes into the caller's tensor are raw data movement, as Gloo's are: never recorded by autograd.
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             Tensor flat = t.view(-1);
             long n = flat.numel(), per = slotBytes / t.element_size();
             torch.ScalarType type = t.scalar_type();
-            for (long off = 0; off < n; off += per) {
+            long base = published;
+            for (long off = 0, c = 1; off < n; off += per, c++) {
                 long len = Math.min(per, n - off);
-                piece(flat.narrow(0, off, len), len, type, System.nanoTime() + timeoutMs * 1_000_000L, timeoutMs, what);
+                piece(flat.narrow(0, off, len), len, type, base + 3 * c, System.nanoTime() + timeoutMs * 1_000_000L, timeoutMs, what);
             }
         }
     }
@@ -171,21 +197,23 @@ final class SharedMemoryGroup implements AutoCloseable {
      * {@code in}, in group-rank order. Same slots and counters as the all-reduce, one copy
      * in and one copy out per piece.
      */
-    synchronized void allGather(Tensor out, Tensor in, long timeoutMs, String what) {
+    @Override
+    public synchronized void allGather(Tensor out, Tensor in, long timeoutMs, String what) {
         // Writes into the caller's tensor are raw data movement, as Gloo's are: never recorded by autograd.
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             Tensor src = in.view(-1), dst = out.view(-1);
             long n = src.numel(), per = slotBytes / in.element_size();
             torch.ScalarType type = in.scalar_type();
-            for (long off = 0; off < n; off += per) {
+            long base = published;
+            for (long off = 0, c = 1; off < n; off += per, c++) {
                 long len = Math.min(per, n - off), deadline = System.nanoTime() + timeoutMs * 1_000_000L;
-                long c = ++pieces;
-                awaitAll(3 * (c - 1), deadline, timeoutMs, what);
+                long end = base + 3 * c;
+                awaitAll(end - 3, deadline, timeoutMs, what);
                 slot(rank, len, type).copy_(src.narrow(0, off, len));
-                publish(3 * c - 2);
-                awaitAll(3 * c - 2, deadline, timeoutMs, what);
+                publish(end - 2);
+                awaitAll(end - 2, deadline, timeoutMs, what);
                 for (int j = 0; j < size; j++) dst.narrow(0, j * n + off, len).copy_(slot(j, len, type));
-                publish(3 * c);
+                publish(end);
             }
         }
     }
@@ -195,57 +223,126 @@ final class SharedMemoryGroup implements AutoCloseable {
      * {@code in}) summed over the group. Each piece carries a sub-range of every part; each
      * rank sums only its own part, in group-rank order.
      */
-    synchronized void reduceScatter(Tensor out, Tensor in, long timeoutMs, String what) {
+    @Override
+    public synchronized void reduceScatter(Tensor out, Tensor in, long timeoutMs, String what) {
         // Writes into the caller's tensor are raw data movement, as Gloo's are: never recorded by autograd.
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             Tensor src = in.view(-1), dst = out.view(-1);
             long n = dst.numel(), per = slotBytes / in.element_size() / size;
             torch.ScalarType type = in.scalar_type();
-            for (long off = 0; off < n; off += per) {
+            long base = published;
+            for (long off = 0, c = 1; off < n; off += per, c++) {
                 long len = Math.min(per, n - off), deadline = System.nanoTime() + timeoutMs * 1_000_000L;
-                long c = ++pieces;
-                awaitAll(3 * (c - 1), deadline, timeoutMs, what);
+                long end = base + 3 * c;
+                awaitAll(end - 3, deadline, timeoutMs, what);
                 Tensor mine = slot(rank, len * size, type);
                 for (int j = 0; j < size; j++) mine.narrow(0, j * len, len).copy_(src.narrow(0, j * n + off, len));
-                publish(3 * c - 2);
-                awaitAll(3 * c - 2, deadline, timeoutMs, what);
+                publish(end - 2);
+                awaitAll(end - 2, deadline, timeoutMs, what);
                 Tensor acc = dst.narrow(0, off, len);
                 acc.copy_(slot(0, len * size, type).narrow(0, rank * len, len));
                 for (int j = 1; j < size; j++) acc.add_(slot(j, len * size, type).narrow(0, rank * len, len));
-                publish(3 * c);
+                publish(end);
             }
         }
     }
 
-    private void piece(Tensor part, long len, torch.ScalarType type, long deadline, long timeoutMs, String what) {
-        long c = ++pieces;
-        awaitAll(3 * (c - 1), deadline, timeoutMs, what);
+    /** One piece of an all-reduce; the counters go from {@code end - 3} to {@code end}. */
+    private void piece(Tensor part, long len, torch.ScalarType type, long end, long deadline, long timeoutMs, String what) {
+        awaitAll(end - 3, deadline, timeoutMs, what);
         Tensor mine = slot(rank, len, type);
         mine.copy_(part);
-        publish(3 * c - 2);
+        publish(end - 2);
 
-        awaitAll(3 * c - 2, deadline, timeoutMs, what);
+        awaitAll(end - 2, deadline, timeoutMs, what);
         if (len * torch.elementSize(type) * size <= smallBytes) {
             // Small: one hand-off instead of two. Every rank adds up all slots itself, in
             // rank order, so all get the same bits; reading size x the piece is cheap here.
             part.copy_(slot(0, len, type));
             for (int j = 1; j < size; j++) part.add_(slot(j, len, type));
-            publish(3 * c);
+            publish(end);
             return;
         }
-        long lo = bound(rank, len), hi = bound(rank + 1, len);
-        if (hi > lo) {
-            Tensor acc = mine.narrow(0, lo, hi - lo);
-            for (int j = 0; j < size; j++) if (j != rank) acc.add_(slot(j, len, type).narrow(0, lo, hi - lo));
-        }
-        publish(3 * c - 1);
+        sumOwnPart(mine, len, type, 0);
+        publish(end - 1);
 
-        awaitAll(3 * c - 1, deadline, timeoutMs, what);
+        awaitAll(end - 1, deadline, timeoutMs, what);
+        gather(part, len, type, 0);
+        publish(end);
+    }
+
+    /** Adds every other slot's part {@code rank} (of a piece of {@code len} at {@code offset} in each slot) into this rank's. */
+    private Tensor sumOwnPart(Tensor mine, long len, torch.ScalarType type, long offset) {
+        long lo = bound(rank, len), hi = bound(rank + 1, len);
+        if (hi == lo) return null;
+        Tensor acc = mine.narrow(0, lo, hi - lo);
+        for (int j = 0; j < size; j++) if (j != rank) acc.add_(slot(j, offset + len, type).narrow(0, offset + lo, hi - lo));
+        return acc;
+    }
+
+    /** Copies each part j of a piece from slot j (at {@code offset} in each slot) into {@code out}. */
+    private void gather(Tensor out, long len, torch.ScalarType type, long offset) {
         for (int j = 0; j < size; j++) {
             long a = bound(j, len), b = bound(j + 1, len);
-            if (b > a) part.narrow(0, a, b - a).copy_(slot(j, len, type).narrow(0, a, b - a));
+            if (b > a) out.narrow(0, a, b - a).copy_(slot(j, offset + len, type).narrow(0, offset + a, b - a));
         }
-        publish(3 * c);
+    }
+
+    /** A cross-node all-reduce of one part, started and not yet waited for. */
+    interface Pending {
+        void await();
+    }
+
+    /** Starts the all-reduce of {@code part} (a rank's summed part, in its slot) with the same part on the other nodes. */
+    interface Across {
+        Pending start(Tensor part);
+    }
+
+    /**
+     * The node's share of a hierarchical all-reduce: per piece, a reduce-scatter over the
+     * slots (rank r sums part r), then {@code across} all-reduces part r with the ranks that
+     * hold part r on the other nodes, then an all-gather from the slots. Each slot is two
+     * buffers used by alternate pieces, so the cross-node all-reduce of piece c is on the
+     * wire while piece c+1 is copied in and summed: the node's memory work hides behind
+     * the network instead of adding to it.
+     *
+     * <p>Counter values, relative to the call's start, for pieces 1..P: piece c's copy-in
+     * publishes E(c) and its sum F(c) (1 and 2 for the first piece, 4c-5 and 4c-4 after),
+     * its cross-node result being in place publishes 4c+1 and its gather 4c+2. A rank
+     * copies piece c into a buffer once every member gathered piece c-2 from it.
+     */
+    synchronized void allReduceAcross(Tensor t, long timeoutMs, String what, Across across) {
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            Tensor flat = t.view(-1);
+            long half = slotBytes / 2 / t.element_size(), n = flat.numel();
+            torch.ScalarType type = t.scalar_type();
+            long pieces = (n + half - 1) / half, base = published;
+            Pending[] inFlight = new Pending[2];
+            for (long c = 1; c <= pieces + 1; c++) {
+                long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+                if (c <= pieces) {
+                    long off = (c - 1) * half, len = Math.min(half, n - off), buf = (c % 2) * half;
+                    long copied = base + (c == 1 ? 1 : 4 * c - 5);
+                    awaitAll(copied - 1, deadline, timeoutMs, what);      // piece c-2 gathered from this buffer
+                    Tensor mine = slot(rank, buf + len, type).narrow(0, buf, len);
+                    mine.copy_(flat.narrow(0, off, len));
+                    publish(copied);
+                    awaitAll(copied, deadline, timeoutMs, what);
+                    Tensor acc = sumOwnPart(mine, len, type, buf);
+                    publish(copied + 1);
+                    inFlight[(int) (c % 2)] = acc == null ? null : across.start(acc);
+                }
+                if (c >= 2) {
+                    long d = c - 1, off = (d - 1) * half, len = Math.min(half, n - off), buf = (d % 2) * half;
+                    Pending p = inFlight[(int) (d % 2)];
+                    if (p != null) p.await();
+                    publish(base + 4 * d + 1);
+                    awaitAll(base + 4 * d + 1, deadline, timeoutMs, what);
+                    gather(flat.narrow(0, off, len), len, type, buf);
+                    publish(base + 4 * d + 2);
+                }
+            }
+        }
     }
 
     /** Start of part {@code j} of {@code len} elements (parts start on 16-element boundaries). */
@@ -260,6 +357,7 @@ final class SharedMemoryGroup implements AutoCloseable {
     }
 
     private void publish(long value) {
+        published = value;
         LONG.setRelease(header, (int) (rank * LINE), value);
     }
 
@@ -287,7 +385,7 @@ final class SharedMemoryGroup implements AutoCloseable {
                     if (Thread.currentThread().isInterrupted()) throw new ClusterError(what + " interrupted");
                     if (now > deadline)
                         throw new ClusterError(what + " " + Collectives.TIMEOUT_MARK + " " + timeoutMs / 1000.0
-                                + " s: group rank " + j + " did not arrive (shared-memory all-reduce)");
+                                + " s: group rank " + labels[j] + " did not arrive (shared memory)");
                     LockSupport.parkNanos(20_000);
                 }
             }

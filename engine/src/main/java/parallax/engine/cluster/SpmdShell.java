@@ -23,9 +23,10 @@ final class SpmdShell {
     private final JShell shell;
 
     SpmdShell() {
+        // The class path goes through addToClasspath only: a -classpath compiler option would
+        // hide the jars the kernel adds later (addToClasspath below).
         shell = JShell.builder()
                 .executionEngine("local")
-                .compilerOptions("-classpath", System.getProperty("java.class.path"))
                 .build();
         shell.addToClasspath(System.getProperty("java.class.path"));
         for (String s : List.of(
@@ -37,6 +38,11 @@ final class SpmdShell {
                 "Dist dist = null;")) {
             evalOne(s);
         }
+    }
+
+    /** Makes a jar or classes folder the kernel added (%maven, %jars) visible to later cells. */
+    void addToClasspath(String path) {
+        shell.addToClasspath(path);
     }
 
     static Dist dist() {

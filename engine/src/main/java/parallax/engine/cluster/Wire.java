@@ -16,7 +16,7 @@ import java.io.Writer;
  * worker -> coordinator: hello {rank, pid, token}, ready {rank, readyMs}, out {id, text},
  *                        event {id, kind, step, fields}, result {id, value}, error {id, message},
  *                        status {rank, pid, rssBytes, busy, lastStep}, fatal {message}
- * coordinator -> worker: run {id, task, args, mesh}, exec {id, code, mesh}, status, exit
+ * coordinator -> worker: run {id, task, args, mesh}, exec {id, code, mesh}, status, exit, ping (every second)
  * </pre>
  */
 final class Wire {

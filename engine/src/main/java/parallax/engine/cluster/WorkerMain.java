@@ -1,8 +1,10 @@
 package parallax.engine.cluster;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -15,7 +17,9 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -50,6 +54,8 @@ public final class WorkerMain {
     private final String host;
     private final String device;
     private final long timeoutMs;
+    /** The job's generation (0, then +1 per restart): every store key carries it, so a new generation's rendezvous never meets an old one's keys. */
+    private final String generationPrefix;
     private final CommStats stats = new CommStats();
     private Writer control;
     private Rendezvous rdv;
@@ -60,6 +66,7 @@ public final class WorkerMain {
     private volatile boolean busy;
     private volatile long lastStep = -1;
     private SpmdShell shell;
+    private final List<String> addedClasspath = new ArrayList<>();
 
     private WorkerMain(Map<String, String> opt) {
         this.opt = opt;
@@ -69,6 +76,7 @@ public final class WorkerMain {
         this.host = get(opt, "host", "PARALLAX_HOST", hostName());
         this.device = rankDevice(get(opt, "device", "PARALLAX_DEVICE", "cpu"), localRank);
         this.timeoutMs = Long.parseLong(get(opt, "timeout-ms", "PARALLAX_TIMEOUT_MS", "60000"));
+        this.generationPrefix = "gen" + Integer.parseInt(get(opt, "generation", "PARALLAX_GENERATION", "0")) + "/";
     }
 
     /**
@@ -120,7 +128,7 @@ public final class WorkerMain {
         rdv = Rendezvous.join(masterAddr, masterPort, rank, world, device, hostAddr, timeoutMs);
         double storeMs = (System.nanoTime() - tStore) / 1e6;
         long tGroups = System.nanoTime();
-        worldGroup = rdv.group("world/", "world", range(world), stats);
+        worldGroup = rdv.group(generationPrefix + "world/", "world", range(world), stats);
         MeshShape shape = parseMesh(get(opt, "mesh", "PARALLAX_MESH", null));
         ensureMesh(shape);
         double groupsMs = (System.nanoTime() - tGroups) / 1e6;
@@ -164,12 +172,17 @@ public final class WorkerMain {
         hello.addProperty("host", host);
         hello.addProperty("token", get(opt, "token", "PARALLAX_TOKEN", ""));
         Wire.send(control, hello);
+        java.util.concurrent.atomic.AtomicLong lastHeard = new java.util.concurrent.atomic.AtomicLong(System.nanoTime());
+        watchCoordinator(lastHeard);
         Thread reader = new Thread(() -> {
             try {
                 JsonObject m;
                 while ((m = Wire.read(in)) != null) {
+                    lastHeard.set(System.nanoTime());
                     String type = m.get("type").getAsString();
-                    if (type.equals("status")) {
+                    if (type.equals("ping")) {
+                        Wire.send(control, Wire.msg("pong"));   // the coordinator's sign that this rank is reachable
+                    } else if (type.equals("status")) {
                         Wire.send(control, status());
                     } else if (type.equals("exit")) {
                         Runtime.getRuntime().halt(0);
@@ -185,6 +198,31 @@ public final class WorkerMain {
         }, "parallax-control");
         reader.setDaemon(true);
         reader.start();
+    }
+
+    /**
+     * Exits when the coordinator has been silent for {@code parallax.control.silenceMs}
+     * (default 30 s; it pings every second): its machine or the link to it is gone, and a
+     * connection that cannot be reached is never closed, so this rank would outlive its notebook.
+     */
+    private void watchCoordinator(java.util.concurrent.atomic.AtomicLong lastHeard) {
+        long limit = Long.getLong("parallax.control.silenceMs", 30_000);
+        Thread w = new Thread(() -> {
+            while (true) {
+                try {
+                    Thread.sleep(Math.min(1000, limit));
+                } catch (InterruptedException e) {
+                    return;
+                }
+                long silent = (System.nanoTime() - lastHeard.get()) / 1_000_000;
+                if (silent > limit) {
+                    System.err.println("parallax worker rank " + rank + ": no word from the coordinator for " + silent / 1000.0 + " s; exiting");
+                    Runtime.getRuntime().halt(4);
+                }
+            }
+        }, "parallax-watchdog");
+        w.setDaemon(true);
+        w.start();
     }
 
     private JsonObject status() {
@@ -215,9 +253,15 @@ public final class WorkerMain {
         try {
             ensureMesh(parseMesh(cmd.has("mesh") ? cmd.get("mesh").getAsString() : null));
             JsonElement value;
-            if (cmd.get("type").getAsString().equals("exec")) {
-                if (shell == null) shell = new SpmdShell();
+            String type = cmd.get("type").getAsString();
+            if (type.equals("exec")) {
+                if (shell == null) {
+                    shell = new SpmdShell();
+                    addedClasspath.forEach(shell::addToClasspath);
+                }
                 value = shell.eval(cmd.get("code").getAsString(), dist());
+            } else if (type.equals("classpath")) {
+                value = addClasspath(cmd.getAsJsonArray("paths"));
             } else {
                 value = runTask(cmd.get("task").getAsString(), cmd.has("args") ? cmd.get("args").getAsString() : "{}", reporter(id));
             }
@@ -237,6 +281,15 @@ public final class WorkerMain {
         reply.addProperty("lastStep", lastStep);
         reply.add("comm", Wire.GSON.toJsonTree(stats.toMap()));
         Wire.send(control, reply);
+    }
+
+    /** Jars the kernel added to its class path (%maven, %jars) after this rank started. */
+    private JsonElement addClasspath(JsonArray paths) {
+        for (JsonElement p : paths) {
+            addedClasspath.add(p.getAsString());
+            if (shell != null) shell.addToClasspath(p.getAsString());
+        }
+        return new JsonPrimitive(addedClasspath.size());
     }
 
     private JsonElement runTask(String className, String argsJson, RankReporter reporter) throws Exception {
@@ -329,7 +382,7 @@ public final class WorkerMain {
             mesh = known;
             return;
         }
-        String prefix = "mesh" + (++meshGeneration) + "/";
+        String prefix = generationPrefix + "mesh" + (++meshGeneration) + "/";
         mesh = new Mesh(shape, rank, worldGroup, (name, members) -> rdv.group(prefix + name + "/", name, members, stats));
         meshes.put(shape, mesh);
     }

@@ -1,5 +1,6 @@
 package parallax.engine.cluster;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import java.io.BufferedReader;
@@ -88,6 +89,12 @@ public final class WorkerPool implements AutoCloseable {
     private final String token;
     private final int masterPort;
     private final long startNanos = System.nanoTime();
+    /** 0 for a pool started fresh; each restart after a failure starts the next generation. */
+    private final int generation;
+    /** Failures this job has restarted after (carried from generation to generation). */
+    private final int restarts;
+    private final EventLog events;
+    private volatile Consumer<WorkerPool> successorListener = p -> {};
     private final AtomicBoolean closing = new AtomicBoolean();
     private volatile boolean closed;
     private long nextId = 1;
@@ -95,7 +102,10 @@ public final class WorkerPool implements AutoCloseable {
     private volatile MetricsServer metrics;
     private final Thread shutdownHook = new Thread(this::close, "parallax-pool-shutdown");
 
-    private WorkerPool(Nodes nodes, Options options, ServerSocket control, String token, int masterPort) {
+    private WorkerPool(Nodes nodes, Options options, ServerSocket control, String token, int masterPort, int generation, int restarts) {
+        this.generation = generation;
+        this.restarts = restarts;
+        this.events = new EventLog(options.logDir().resolve("coordinator.jsonl"));
         this.nodes = nodes;
         this.options = options;
         this.control = control;
@@ -109,34 +119,44 @@ public final class WorkerPool implements AutoCloseable {
      * rank died at start, rendezvous timeout naming the missing ranks) and leaves nothing running.
      */
     public static WorkerPool start(Nodes nodes, int world, Options options) {
+        return start(nodes, world, options, 0, 0);
+    }
+
+    private static WorkerPool start(Nodes nodes, int world, Options options, int generation, int restarts) {
         List<Nodes.Placement> placements = nodes.place(world);
-        InetAddress bindAddr;
-        try {
-            bindAddr = InetAddress.getByName(nodes.masterAddr());
-        } catch (IOException e) {
-            throw new ClusterError("master_addr " + nodes.masterAddr() + " does not resolve: " + e.getMessage());
-        }
-        // The coordinator listens on master_addr, so it must be an address of this machine;
-        // rank 0 serves the store there too (on a remote rank 0 only when the port is named).
+        InetAddress bindAddr = resolve("master_addr", nodes.masterAddr());
+        InetAddress coordinatorAddr = resolve("coordinator_addr", nodes.coordinatorAddr());
+        // The coordinator listens on coordinator_addr (default master_addr), an address of this
+        // machine; rank 0 serves the store on master_addr (on a remote rank 0 only when the port is named).
         int port = nodes.masterPort();
         if (placements.get(0).node().local() || isThisMachine(bindAddr)) port = checkPort(bindAddr, port);
         else if (port == 0) port = 29500;
         ServerSocket control;
         try {
             control = new ServerSocket();
-            control.bind(new InetSocketAddress(bindAddr, 0), 64);
+            control.bind(new InetSocketAddress(coordinatorAddr, 0), 64);
         } catch (IOException e) {
-            throw new ClusterError("cannot listen on " + nodes.masterAddr() + " for the worker control channel: " + e.getMessage());
+            throw new ClusterError("cannot listen on " + nodes.coordinatorAddr() + " for the worker control channel: " + e.getMessage());
         }
         byte[] t = new byte[16];
         new SecureRandom().nextBytes(t);
-        WorkerPool pool = new WorkerPool(nodes, options, control, HexFormat.of().formatHex(t), port);
+        WorkerPool pool = new WorkerPool(nodes, options, control, HexFormat.of().formatHex(t), port, generation, restarts);
         try {
             pool.launch(placements);
+            pool.events.write("info", "pool-start", world + " ranks up in generation " + generation,
+                    Map.of("generation", generation, "restarts", restarts, "world", world, "startSeconds", pool.startSeconds));
             return pool;
         } catch (RuntimeException | Error e) {
             pool.close();
             throw e;
+        }
+    }
+
+    private static InetAddress resolve(String key, String addr) {
+        try {
+            return InetAddress.getByName(addr);
+        } catch (IOException e) {
+            throw new ClusterError(key + " " + addr + " does not resolve: " + e.getMessage());
         }
     }
 
@@ -177,13 +197,16 @@ public final class WorkerPool implements AutoCloseable {
                     "--host-addr", p.node().addr(), "--device", p.device(),
                     "--master-addr", nodes.masterAddr(), "--master-port", String.valueOf(masterPort),
                     "--coordinator", coordinator, "--token", token,
-                    "--timeout-ms", String.valueOf(options.collectiveTimeoutMs()));
+                    "--timeout-ms", String.valueOf(options.collectiveTimeoutMs()),
+                    "--generation", String.valueOf(generation));
             Path log = options.logDir().resolve("rank-" + p.rank() + ".out");
             Path jsonLog = options.logDir().resolve("rank-" + p.rank() + ".jsonl");
             Process proc;
             try {
-                Files.deleteIfExists(log);
-                Files.deleteIfExists(jsonLog);
+                if (generation == 0) { // a restarted job's logs go on in the same files
+                    Files.deleteIfExists(log);
+                    Files.deleteIfExists(jsonLog);
+                }
                 List<String> jvm = new ArrayList<>(options.jvmArgs());
                 // CUDA ranks load the GPU natives of the -Pcuda build (not verified here: no GPU).
                 // A build with libtorch's GPU natives has only those: every rank must ask for them.
@@ -198,6 +221,9 @@ public final class WorkerPool implements AutoCloseable {
         Thread acceptor = new Thread(this::acceptLoop, "parallax-accept");
         acceptor.setDaemon(true);
         acceptor.start();
+        Thread ping = new Thread(this::pingLoop, "parallax-ping");
+        ping.setDaemon(true);
+        ping.start();
         awaitReady();
         startSeconds = (System.nanoTime() - startNanos) / 1e9;
     }
@@ -213,6 +239,28 @@ public final class WorkerPool implements AutoCloseable {
                 t.start();
             } catch (IOException | RuntimeException e) {
                 if (closed) return;
+            }
+        }
+    }
+
+    /** How often every rank hears from the coordinator; a rank that hears nothing for long exits (WorkerMain). */
+    static final long PING_MILLIS = 1000;
+
+    private void pingLoop() {
+        JsonObject ping = Wire.msg("ping");
+        while (!closed) {
+            for (RankChannel r : ranks) {
+                if (!r.connected()) continue;
+                try {
+                    r.send(ping);
+                } catch (IOException | RuntimeException ignored) {
+                    // a lost rank is reported by its reader
+                }
+            }
+            try {
+                Thread.sleep(PING_MILLIS);
+            } catch (InterruptedException e) {
+                return;
             }
         }
     }
@@ -307,14 +355,80 @@ public final class WorkerPool implements AutoCloseable {
         return dispatch(cmd, shape, listener);
     }
 
+    /**
+     * Adds jars or classes folders to every rank's {@code %%parallel} JShell, for a kernel
+     * whose user added them to its own (ranks started later get them on their class path).
+     */
+    public synchronized void addClasspath(List<Path> paths) {
+        JsonObject cmd = Wire.msg("classpath");
+        JsonArray list = new JsonArray();
+        for (Path p : paths) list.add(p.toAbsolutePath().toString());
+        cmd.add("paths", list);
+        dispatch(cmd, null, ev -> {});
+    }
+
     private List<JsonElement> dispatch(JsonObject cmd, MeshShape shape, Consumer<RankEvent> listener) {
         if (closed) throw new ClusterError("the worker pool is stopped; start it again");
         if (shape != null) {
             shape.requireWorld(ranks.size());
             cmd.addProperty("mesh", WorkerMain.meshArg(shape));
         }
-        return new RunCollector(ranks, inbox, this::close, () -> metrics, listener, nextId++).run(cmd);
+        try {
+            return new RunCollector(ranks, inbox, this::close, () -> metrics, listener, nextId++, options.collectiveTimeoutMs()).run(cmd);
+        } catch (RanksLost e) {
+            events.write("error", "ranks-lost", e.getMessage(), Map.of("generation", generation, "lost", e.lost(), "lastStep", e.lastStep()));
+            throw e;
+        }
     }
+
+    /**
+     * After ranks were lost (this pool is stopped): the job's next generation, as a
+     * PyTorch Elastic agent starts one: {@code world} fresh workers on this pool's nodes,
+     * less the slots of the {@code dropped} ranks (an elastic job does not refill them), at
+     * a new rendezvous whose keys carry the generation. The Prometheus endpoint and the
+     * logs carry over; whoever follows this pool ({@link #onSuccessor}) is told.
+     */
+    public WorkerPool nextGeneration(int world, List<Integer> dropped, String cause) {
+        close();
+        List<Nodes.Placement> gone = new ArrayList<>();
+        for (int r : dropped) gone.add(ranks.get(r).place);
+        Nodes remaining = gone.isEmpty() ? nodes : nodes.without(gone);
+        events.write("warn", "restart", "starting generation " + (generation + 1) + " on " + world + " ranks after: " + cause,
+                Map.of("generation", generation + 1, "restarts", restarts + 1, "world", world, "dropped", dropped));
+        WorkerPool next = start(remaining, world, options, generation + 1, restarts + 1);
+        MetricsServer ms = metrics;
+        if (ms != null) {
+            next.metrics(ms);
+            ms.onGeneration(next.generation, next.restarts);
+        }
+        next.successorListener = successorListener;
+        successorListener.accept(next);
+        return next;
+    }
+
+    /**
+     * Kills rank {@code rank}'s process with SIGKILL, as the OOM killer or a failing node
+     * would (a drill for tests and lessons). Only a rank on this machine: a remote rank's
+     * pid means nothing here.
+     */
+    public void kill(int rank) {
+        RankChannel r = ranks.get(rank);
+        if (!r.place.node().local() || r.pid <= 0)
+            throw new ClusterError("rank " + rank + " runs on " + r.host() + ": only ranks on this machine can be killed from here");
+        ProcessHandle.of(r.pid).ifPresent(ProcessHandle::destroyForcibly);
+    }
+
+    /** Called with each pool that replaces this one after a failure (the session keeps the current pool). */
+    public void onSuccessor(Consumer<WorkerPool> listener) { this.successorListener = listener == null ? p -> {} : listener; }
+
+    /** This pool's generation: 0 when started fresh, +1 for each restart after a failure. */
+    public int generation() { return generation; }
+
+    /** Failures the job has restarted after, up to this pool. */
+    public int restarts() { return restarts; }
+
+    /** The coordinator's JSON-lines log (failures, restarts, checkpoints). */
+    public EventLog events() { return events; }
 
     /** Asks every rank for pid, RSS and whether it is busy; a rank silent for 2 s is "unresponsive". */
     public synchronized List<RankStatus> status() {
@@ -357,7 +471,10 @@ public final class WorkerPool implements AutoCloseable {
     }
 
     /** Feeds step events and status to a Prometheus endpoint from now on. */
-    public void metrics(MetricsServer m) { this.metrics = m; }
+    public void metrics(MetricsServer m) {
+        this.metrics = m;
+        if (m != null) m.onGeneration(generation, restarts);
+    }
 
     public int size() { return ranks.size(); }
 

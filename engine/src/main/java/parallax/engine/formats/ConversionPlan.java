@@ -58,6 +58,7 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
             out.add(permuted(t, s, name.get(), target, heads, o.names()));
         }
         if (out.isEmpty()) throw new UserError(in.path() + ": no tensors to convert");
+        if (dstFormat == Format.GGUF && "llama".equals(o.arch()) && o.names() == Names.HF_TO_GGUF) notes.add(tokenizerNote(src));
         return new ConversionPlan(out, notes);
     }
 
@@ -78,6 +79,15 @@ record ConversionPlan(List<TensorPlan> tensors, List<String> notes) {
         Object kv = in.metadata().get("llama.attention.head_count_kv");
         if (!(h instanceof Number)) throw new UserError(src + ": no llama.attention.head_count to undo the Q/K permutation");
         return new int[] {((Number) h).intValue(), kv instanceof Number ? ((Number) kv).intValue() : ((Number) h).intValue()};
+    }
+
+    /** What the destination's tokenizer.* keys come from (read, and so checked, here: before anything is written). */
+    private static String tokenizerNote(Path src) {
+        Tokenizer t = Tokenizer.beside(src);
+        if (t == null) return "no tokenizer.json or tokenizer.model beside the source: no tokenizer.ggml.* keys, so llama.cpp will not load the file";
+        return "tokenizer from " + t.source() + ": " + t.size() + " tokens, GGUF model \"" + t.kind().ggml() + "\""
+                + (t.kind() == Tokenizer.Kind.BYTE_LEVEL ? ", pre-tokenizer \"" + t.pre + "\"" : "")
+                + (t.specials().chatTemplate() != null ? ", chat template" : "");
     }
 
     /** The tensor's name in the destination, or empty when llama.cpp drops it. */

@@ -42,7 +42,82 @@ public final class ConvertBenchmark {
 
     public record Case(String name, List<Double> mbPerSecond, double medianMBps, double ratioToCopy) {}
 
-    public record Result(long fileBytes, int tensors, int repeats, int threads, long maxHeapBytes, List<Case> cases, String directory) {}
+    /** Decoding one ggml block type to float32 on one thread: M values per second (median of the runs) and the ratio to Q8_0's. */
+    public record Dequant(String type, List<Double> mValuesPerSecond, double median, double ratioToQ8_0) {}
+
+    public record Result(long fileBytes, int tensors, int repeats, int threads, long maxHeapBytes, List<Case> cases,
+                         List<Dequant> dequantization, String directory) {}
+
+    /** Values per dequantization run: 4 Mi, a multiple of every block size. */
+    static final int DEQUANT_VALUES = 1 << 22;
+
+    /**
+     * Dequantization speed of every ggml block type the readers decode, one thread, in this
+     * JVM: the types Parallax writes decode blocks it quantized from Gaussian-like values,
+     * the others decode pseudo-random bytes whose fp16/fp32 scale fields are set to 0.01 so
+     * no subnormal or NaN arithmetic skews the time. Each type is decoded once to warm up,
+     * then {@code repeats} times.
+     */
+    public static List<Dequant> dequantization(int repeats) {
+        float[] x = new float[DEQUANT_VALUES];
+        long s = 0x9E3779B97F4A7C15L;
+        for (int i = 0; i < x.length; i++) {
+            s ^= s << 13;
+            s ^= s >>> 7;
+            s ^= s << 17;
+            x[i] = ((s & 0xffff) + ((s >>> 16) & 0xffff) + ((s >>> 32) & 0xffff) - 98302.5f) / 65536f * 0.04f;
+        }
+        float[] out = new float[DEQUANT_VALUES];
+        parallax.engine.numerics.FloatCodec codec = new parallax.engine.numerics.FloatCodec();
+        Map<String, List<Double>> rates = new LinkedHashMap<>();
+        for (DType t : DType.values()) {
+            if (!t.isBlock()) continue;
+            ByteBuffer blocks = ByteBuffer.allocate((int) t.bytesFor(DEQUANT_VALUES)).order(ByteOrder.LITTLE_ENDIAN);
+            if (codec.canEncode(t)) {
+                codec.encodeBlocks(t, x, DEQUANT_VALUES, blocks, null);
+            } else {
+                for (int i = 0; i < blocks.capacity(); i++) {
+                    s ^= s << 13;
+                    s ^= s >>> 7;
+                    s ^= s << 17;
+                    blocks.put(i, (byte) s);
+                }
+                tameScales(t, blocks);
+            }
+            List<Double> runs = new ArrayList<>();
+            for (int r = -1; r < repeats; r++) {
+                blocks.clear();
+                long t0 = System.nanoTime();
+                codec.decode(t, blocks, out, DEQUANT_VALUES);
+                double sec = (System.nanoTime() - t0) / 1e9;
+                if (r >= 0) runs.add(DEQUANT_VALUES / 1e6 / sec);
+            }
+            rates.put(t.name(), runs);
+        }
+        double q8 = median(rates.get("Q8_0"));
+        List<Dequant> outList = new ArrayList<>();
+        rates.forEach((k, v) -> outList.add(new Dequant(k, v, median(v), median(v) / q8)));
+        return outList;
+    }
+
+    /** Sets the scale fields of random blocks to 0.01 (fp16 0x211F, or float32 for Q8_K; E8M0 2^-7 for MXFP4, E4M3 for NVFP4). */
+    private static void tameScales(DType t, ByteBuffer b) {
+        int bb = t.blockBytes();
+        for (int at = 0; at + bb <= b.capacity(); at += bb) {
+            switch (t) {
+                case Q8_K: b.putFloat(at, 0.01f); break;
+                case MXFP4: b.put(at, (byte) 120); break;
+                case NVFP4: for (int k = 0; k < 4; k++) b.put(at + k, (byte) 0x30); break;
+                case Q2_K: b.putShort(at + 80, (short) 0x211F); b.putShort(at + 82, (short) 0x211F); break;
+                case Q3_K: b.putShort(at + 108, (short) 0x211F); break;
+                case Q6_K: b.putShort(at + 208, (short) 0x211F); break;
+                case Q4_K: case Q5_K: b.putShort(at, (short) 0x211F); b.putShort(at + 2, (short) 0x211F); break;
+                case Q4_1: case Q5_1: case Q8_1: b.putShort(at, (short) 0x211F); b.putShort(at + 2, (short) 0x211F); break;
+                default: b.putShort(at, (short) 0x211F); break; // d first: Q4_0, Q5_0, Q8_0, the i-quants, IQ4_NL/XS, TQ1_0/TQ2_0 keep d elsewhere
+            }
+            if (t == DType.TQ1_0 || t == DType.TQ2_0) b.putShort(at + bb - 2, (short) 0x211F);
+        }
+    }
 
     /**
      * Checks the flags before anything is written: the size, the repeats, and that
@@ -112,7 +187,8 @@ public final class ConvertBenchmark {
             double copyMedian = median(rates.get("copy"));
             List<Case> cases = new ArrayList<>();
             rates.forEach((k, v) -> cases.add(new Case(k, v, median(v), median(v) / copyMedian)));
-            return new Result(size, tensors, repeats, ChunkedCopy.THREADS, Runtime.getRuntime().maxMemory(), cases, dir.toString());
+            List<Dequant> dq = dequantization(repeats);
+            return new Result(size, tensors, repeats, ChunkedCopy.THREADS, Runtime.getRuntime().maxMemory(), cases, dq, dir.toString());
         } catch (IOException e) {
             throw new UserError("--bench: writing in " + dir + " failed: " + e.getMessage());
         } finally {
@@ -183,11 +259,23 @@ public final class ConvertBenchmark {
                 .title("Conversion throughput vs plain copy").xAxisTitle("case").yAxisTitle("MB/s (10^6 bytes of input / s)").build();
         chart.getStyler().setLegendVisible(false);
         chart.addSeries("median", r.cases().stream().map(Case::name).toList(), r.cases().stream().map(Case::medianMBps).toList());
+        StringColumn dt = StringColumn.create("type");
+        StringColumn druns = StringColumn.create("runs M values/s");
+        DoubleColumn dmed = DoubleColumn.create("median M values/s");
+        DoubleColumn dratio = DoubleColumn.create("vs Q8_0");
+        for (Dequant d : r.dequantization()) {
+            dt.append(d.type());
+            druns.append(Arrays.toString(d.mValuesPerSecond().stream().mapToLong(Math::round).toArray()));
+            dmed.append(Math.round(d.median()));
+            dratio.append(Math.round(d.ratioToQ8_0() * 100) / 100.0);
+        }
         return Report.builder("%convert --bench")
                 .text(String.format(Locale.ROOT, "File: %,d bytes of safetensors F32 (%d tensors of [4096, 4096]), %d runs each after one warm-up round, JVM max heap %s, %d conversion threads. Temporary files deleted.",
                         r.fileBytes(), r.tensors(), r.repeats(), Inspector.bytes(r.maxHeapBytes()), r.threads()))
                 .table(Table.create("throughput", name, runs, med, ratio), "Median of the runs; 'vs copy' divides by the copy's median")
                 .chart(chart, "Median MB/s of input processed, measured in this run on this machine")
+                .table(Table.create("dequantization", dt, druns, dmed, dratio),
+                        "Decoding " + DEQUANT_VALUES + " values of each ggml block type to float32 on one thread, median of the runs; 'vs Q8_0' divides by Q8_0's median")
                 .data(r)
                 .build();
     }

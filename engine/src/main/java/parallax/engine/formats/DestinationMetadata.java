@@ -96,6 +96,7 @@ final class DestinationMetadata {
             if (o.to().isBlock()) kv.put("general.quantization_version", GgufValue.u32(2));
         }
         if ("llama".equals(o.arch())) llamaKv(in.path(), kv);
+        if ("llama".equals(o.arch()) && o.names() == Names.HF_TO_GGUF) tokenizerKv(in.path(), plan, kv);
         if (in.format() == Format.SAFETENSORS || in.format() == Format.SAFETENSORS_INDEX) {
             in.metadata().forEach((k, v) -> {
                 if (v instanceof String s && in.format() == Format.SAFETENSORS) kv.put("safetensors.metadata." + k, GgufValue.string(s));
@@ -143,6 +144,18 @@ final class DestinationMetadata {
         if (c.has("rms_norm_eps")) kv.put("llama.attention.layer_norm_rms_epsilon", GgufValue.f32(c.get("rms_norm_eps").getAsFloat()));
         if (c.has("rope_theta")) kv.put("llama.rope.freq_base", GgufValue.f32(c.get("rope_theta").getAsFloat()));
         if (c.has("vocab_size")) kv.put("llama.vocab_size", GgufValue.u32(c.get("vocab_size").getAsLong()));
+    }
+
+    /**
+     * tokenizer.* keys from the tokenizer.json or tokenizer.model beside a Hugging Face
+     * checkpoint, the vocabulary padded to the token embedding's rows as llama.cpp's converter does.
+     */
+    private static void tokenizerKv(Path src, ConversionPlan plan, Map<String, GgufValue> kv) {
+        Tokenizer t = Tokenizer.beside(src);
+        if (t == null) return;
+        long rows = plan.tensors().stream().filter(p -> p.name().equals("token_embd.weight")).mapToLong(p -> p.dstShape()[0]).findFirst()
+                .orElse(kv.get("llama.vocab_size") != null ? kv.get("llama.vocab_size").asLong() : t.size());
+        kv.putAll(t.ggufKv(rows));
     }
 
     /** The config.json a Hugging Face loader needs beside the weights, from the GGUF llama.* keys; a user's own is kept. */

@@ -224,4 +224,25 @@ public final class CheckpointGguf {
         for (int i = 0; i < b.length; i++) ids[i] = b[i] & 0xff;
         return ids;
     }
+
+    /** Byte ids back to text (bytes that are not UTF-8 shown as U+FFFD). */
+    public static String text(long[] ids) {
+        byte[] b = new byte[ids.length];
+        for (int i = 0; i < ids.length; i++) b[i] = (byte) ids[i];
+        return new String(b, StandardCharsets.UTF_8);
+    }
+
+    /** {@code n} tokens chosen by argmax after {@code prompt}, by the engine's libtorch forward (the context slides past the model's). */
+    static long[] greedy(Checkpoint.Loaded m, long[] prompt, int n) {
+        long[] seq = java.util.Arrays.copyOf(prompt, prompt.length + n);
+        int v = m.config().vocab();
+        for (int i = prompt.length; i < seq.length; i++) {
+            long[] ctx = java.util.Arrays.copyOfRange(seq, Math.max(0, i - m.config().sequence()), i);
+            float[] logits = Checkpoint.logits(m, new long[][] {ctx});
+            int off = (ctx.length - 1) * v, best = 0;
+            for (int k = 1; k < v; k++) if (logits[off + k] > logits[off + best]) best = k;
+            seq[i] = best;
+        }
+        return java.util.Arrays.copyOfRange(seq, prompt.length, seq.length);
+    }
 }

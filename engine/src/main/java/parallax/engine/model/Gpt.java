@@ -65,6 +65,13 @@ public final class Gpt {
          */
         default Tensor sequenceParallelWeight(Tensor w) { return w; }
 
+        /**
+         * Sequence parallelism: {@code gathered} (the whole sequence, all-gathered from
+         * {@code shard}) has been used by the linear layers whose outputs are
+         * {@code consumers}; keep only the shard until their backward needs it again.
+         */
+        default void keepShardOnly(Tensor gathered, Tensor shard, Tensor... consumers) {}
+
         TpOps NONE = new TpOps() {
             @Override public Tensor copyToTensorParallel(Tensor x) { return x; }
             @Override public Tensor reduceFromTensorParallel(Tensor x) { return x; }
@@ -110,6 +117,18 @@ public final class Gpt {
     }
 
     /**
+     * How the linear layers of the blocks multiply (Q, K, V, the attention output, fc1, fc2;
+     * not the LM head): plainly in the compute dtype, or through a narrower format such as
+     * FP8 with its scaling ({@code parallel.Fp8Matmuls}). {@code weightName} names the layer.
+     */
+    public interface Matmuls {
+        /** y = x W^T + b ({@code bias} may be null). */
+        Tensor linear(String weightName, Tensor x, Tensor weight, Tensor bias);
+
+        Matmuls PLAIN = (name, x, weight, bias) -> Linear.PLAIN.apply(x, weight, bias);
+    }
+
+    /**
      * One parameter as this rank holds it. {@code shardDim} is -1 when every TP rank
      * holds the whole tensor, else the dimension cut into {@code tpSize} equal parts.
      * {@code nanoGpt} is the name of the tensor holding it in nanoGPT's state_dict (the
@@ -135,17 +154,23 @@ public final class Gpt {
     private final TpOps tp;
     private final Attention attention;
     private final long[] positions;
+    private final Matmuls mm;
     private Linear linear = Linear.PLAIN;
 
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp) {
-        this(cfg, tpRank, tpSize, tp, LOCAL, null);
+        this(cfg, tpRank, tpSize, tp, LOCAL, null, Matmuls.PLAIN);
+    }
+
+    public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Matmuls matmuls) {
+        this(cfg, tpRank, tpSize, tp, LOCAL, null, matmuls);
     }
 
     /**
      * {@code positions}: where this rank's tokens sit in the sequence (null: all of it, in
-     * order); {@code attention}: the core that sees the rest of the sequence if it is elsewhere.
+     * order); {@code attention}: the core that sees the rest of the sequence if it is elsewhere;
+     * {@code matmuls}: how the blocks' linear layers multiply (plainly, or through FP8).
      */
-    public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Attention attention, long[] positions) {
+    public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Attention attention, long[] positions, Matmuls matmuls) {
         if (cfg.heads() % tpSize != 0)
             throw new parallax.engine.UserError("heads " + cfg.heads() + " is not divisible by tp " + tpSize);
         this.cfg = cfg;
@@ -154,12 +179,18 @@ public final class Gpt {
         this.tp = tp == null ? TpOps.NONE : tp;
         this.attention = attention == null ? LOCAL : attention;
         this.positions = positions;
+        this.mm = matmuls == null ? Matmuls.PLAIN : matmuls;
     }
 
     public Gpt(GptConfig cfg) { this(cfg, 0, 1, TpOps.NONE); }
 
     /** Runs every linear layer of the blocks and the head through {@code l} from now on. */
     public void useLinear(Linear l) { this.linear = l; }
+
+    /** A linear layer of a block: through the model's {@link Matmuls} (FP8), else its {@link Linear}. */
+    private Tensor blockLinear(String name, Tensor x, Tensor weight, Tensor bias) {
+        return mm == Matmuls.PLAIN ? linear(x, weight, bias) : mm.linear(name, x, weight, bias);
+    }
 
     public GptConfig config() { return cfg; }
 
@@ -288,22 +319,25 @@ public final class Gpt {
 
         // Attention: x + g(out_proj(attn(f(ln1(x))))); with sequence parallelism f and g
         // are an all-gather and a reduce-scatter along the sequence.
-        Tensor a = keep(made, layerNorm(x, sp(w, p + "ln1.w"), sp(w, p + "ln1.b")));
-        a = keep(made, intoTensorParallel(a));
+        Tensor ln1 = keep(made, layerNorm(x, sp(w, p + "ln1.w"), sp(w, p + "ln1.b")));
+        Tensor a = keep(made, intoTensorParallel(ln1));
         long b = a.size(0), t = a.size(1);
-        Tensor q = heads(keep(made, linear(a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq"))), b, t, heads, hd);
-        Tensor k = heads(keep(made, linear(a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk"))), b, t, heads, hd);
-        Tensor v = heads(keep(made, linear(a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv"))), b, t, heads, hd);
+        Tensor qLin = keep(made, blockLinear(p + "attn.wq", a, w.apply(p + "attn.wq"), w.apply(p + "attn.bq")));
+        Tensor kLin = keep(made, blockLinear(p + "attn.wk", a, w.apply(p + "attn.wk"), w.apply(p + "attn.bk")));
+        Tensor vLin = keep(made, blockLinear(p + "attn.wv", a, w.apply(p + "attn.wv"), w.apply(p + "attn.bv")));
+        if (tp.sequenceParallel()) tp.keepShardOnly(a, ln1, qLin, kLin, vLin);
+        Tensor q = heads(qLin, b, t, heads, hd), k = heads(kLin, b, t, heads, hd), v = heads(vLin, b, t, heads, hd);
         Tensor y = attention.attend(q, k, v, positions, made);   // (B, heads, T, hd)
         y = keep(made, y.transpose(1, 2).contiguous().view(b, t, local));
-        Tensor x1 = keep(made, x.add(rowParallel(y, w.apply(p + "attn.wo"), sp(w, p + "attn.bo"), made)));
+        Tensor x1 = keep(made, x.add(rowParallel(p + "attn.wo", y, w.apply(p + "attn.wo"), sp(w, p + "attn.bo"), made)));
 
         // MLP: x1 + g(fc2(gelu(fc1(f(ln2(x1)))))).
-        Tensor m = keep(made, layerNorm(x1, sp(w, p + "ln2.w"), sp(w, p + "ln2.b")));
-        m = keep(made, intoTensorParallel(m));
-        Tensor h1 = keep(made, linear(m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
+        Tensor ln2 = keep(made, layerNorm(x1, sp(w, p + "ln2.w"), sp(w, p + "ln2.b")));
+        Tensor m = keep(made, intoTensorParallel(ln2));
+        Tensor h1 = keep(made, blockLinear(p + "mlp.w1", m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
+        if (tp.sequenceParallel()) tp.keepShardOnly(m, ln2, h1);
         Tensor g = keep(made, torch.gelu(h1));
-        return keep(made, x1.add(rowParallel(g, w.apply(p + "mlp.w2"), sp(w, p + "mlp.b2"), made)));
+        return keep(made, x1.add(rowParallel(p + "mlp.w2", g, w.apply(p + "mlp.w2"), sp(w, p + "mlp.b2"), made)));
     }
 
     /** A replicated weight as the sequence-parallel region uses it (its gradient summed over TP there). */
@@ -324,18 +358,27 @@ public final class Gpt {
      * by every rank, is added once after the sum. With one TP rank there is nothing to
      * reduce and the bias goes into the same fused multiply-add.
      */
-    private Tensor rowParallel(Tensor x, Tensor weight, Tensor bias, List<Tensor> made) {
-        if (tpSize == 1) return keep(made, linear(x, weight, bias));
-        Tensor partial = keep(made, linear(x, weight, null));
+    private Tensor rowParallel(String name, Tensor x, Tensor weight, Tensor bias, List<Tensor> made) {
+        if (tpSize == 1) return keep(made, blockLinear(name, x, weight, bias));
+        Tensor partial = keep(made, blockLinear(name, x, weight, null));
         Tensor sum = keep(made, tp.sequenceParallel() ? tp.reduceScatterToSequence(partial) : tp.reduceFromTensorParallel(partial));
         return keep(made, sum.add(bias));
     }
 
     private Tensor head(Tensor x, Tensor targets, Function<String, Tensor> w, List<Tensor> made) {
-        // The head is replicated on every TP rank: it sees the whole sequence.
-        if (tp.sequenceParallel()) x = keep(made, tp.gatherForReplicated(x));
-        Tensor n = keep(made, layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b")));
-        Tensor logits = keep(made, linear(n, w.apply("head.w"), null));
+        // The head is replicated on every TP rank: it sees the whole sequence. Under sequence
+        // parallelism the final LayerNorm still runs on this rank's slice, then the slices
+        // are gathered for the head (and only the slice is kept for its backward).
+        Tensor logits;
+        if (tp.sequenceParallel()) {
+            Tensor nShard = keep(made, layerNorm(x, sp(w, "lnf.w"), sp(w, "lnf.b")));
+            Tensor n = keep(made, tp.gatherForReplicated(nShard));
+            logits = keep(made, linear(n, w.apply("head.w"), null));
+            tp.keepShardOnly(n, nShard, logits);
+        } else {
+            Tensor n = keep(made, layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b")));
+            logits = keep(made, linear(n, w.apply("head.w"), null));
+        }
         // The loss is taken in fp32 whatever the compute type (as mixed-precision recipes do).
         Tensor flat = keep(made, logits.view(-1, cfg.vocab()).to(torch.ScalarType.Float));
         return keep(made, torch.cross_entropy_loss(flat, targets.view(-1)));

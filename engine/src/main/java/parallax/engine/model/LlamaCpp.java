@@ -13,7 +13,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.Locale;
 import parallax.engine.UserError;
+import parallax.engine.report.Report;
+import tech.tablesaw.api.IntColumn;
+import tech.tablesaw.api.StringColumn;
+import tech.tablesaw.api.Table;
 
 /**
  * llama.cpp as an outside reader of the GGUF files Parallax writes, through the npm package
@@ -27,6 +32,8 @@ import parallax.engine.UserError;
 public final class LlamaCpp {
 
     public static final String VERSION = "3.21.1";
+    /** How long one node process may run before it is killed. */
+    static final int TIMEOUT_SECONDS = 300;
 
     private LlamaCpp() {}
 
@@ -134,14 +141,16 @@ public final class LlamaCpp {
                 Files.writeString(json, req.toString());
                 ProcessBuilder pb = new ProcessBuilder(node(), script.toString(), json.toString());
                 pb.environment().put("PARALLAX_NODE_LLAMA_CPP", home().toAbsolutePath().toString());
+                // both streams to files: a process that stops answering cannot block a reader, only time out
+                pb.redirectOutput(dir.resolve("stdout.txt").toFile());
                 pb.redirectError(dir.resolve("stderr.txt").toFile());
                 Process p = pb.start();
-                byte[] out = p.getInputStream().readAllBytes();
-                if (!p.waitFor(300, TimeUnit.SECONDS)) {
+                if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
                     p.destroyForcibly();
-                    throw new UserError("llama.cpp did not answer within 300 s for " + model);
+                    p.waitFor(10, TimeUnit.SECONDS);
+                    throw new UserError("llama.cpp did not answer within " + TIMEOUT_SECONDS + " s for " + model.getFileName());
                 }
-                String text = new String(out, StandardCharsets.UTF_8).trim();
+                String text = Files.readString(dir.resolve("stdout.txt")).trim();
                 String last = text.isEmpty() ? "" : text.substring(text.lastIndexOf('\n') + 1);
                 if (last.isEmpty()) {
                     String err = Files.readString(dir.resolve("stderr.txt")).trim();
@@ -191,4 +200,45 @@ public final class LlamaCpp {
             // our own temp folder; best effort
         }
     }
+
+    /**
+     * What a notebook cell shows: the same prompt continued greedily by llama.cpp running
+     * {@code gguf} and by the engine running {@code model} (its libtorch forward), side by
+     * side, with how many tokens agree. Never throws for a missing llama.cpp: the report then
+     * is the one line saying what to install.
+     */
+    public static Report sideBySide(Checkpoint.Loaded model, Path gguf, String prompt, int tokens) {
+        Report.Builder r = Report.builder("llama.cpp vs the engine");
+        Optional<String> missing = missing();
+        if (missing.isPresent()) return r.text(missing.get()).build();
+        long[] ids = CheckpointGguf.byteIds(prompt);
+        if (ids.length + tokens > model.config().sequence())
+            return r.text("prompt (" + ids.length + " tokens) and continuation (" + tokens + ") must fit the model's context of "
+                    + model.config().sequence()).build();
+        long[] ours = CheckpointGguf.greedy(model, ids, tokens);
+        long[] theirs;
+        try {
+            theirs = (long[]) new Request(gguf, model.config().sequence(), true).greedy(ids, tokens).run().get(0);
+        } catch (UserError e) {
+            return r.text(e.getMessage()).build();
+        }
+        int same = 0;
+        while (same < Math.min(ours.length, theirs.length) && ours[same] == theirs[same]) same++;
+        StringColumn who = StringColumn.create("model");
+        StringColumn text = StringColumn.create("continuation");
+        IntColumn n = IntColumn.create("tokens");
+        who.append("llama.cpp (node-llama-cpp " + VERSION + ") on " + gguf.getFileName());
+        text.append(CheckpointGguf.text(theirs));
+        n.append(theirs.length);
+        who.append("engine (libtorch) on the checkpoint");
+        text.append(CheckpointGguf.text(ours));
+        n.append(ours.length);
+        return r.text(String.format(Locale.ROOT, "Greedy continuation of %s: the first %d of %d tokens are the same.",
+                        "\"" + prompt + "\"", same, tokens))
+                .table(Table.create("greedy generation", who, text, n), "argmax at every step, " + tokens + " tokens after the prompt")
+                .data(new SideBySide(prompt, theirs, ours, same)).build();
+    }
+
+    /** The tokens each side chose and how many agree from the start. */
+    public record SideBySide(String prompt, long[] llamaCpp, long[] engine, int sameFromStart) {}
 }

@@ -1,6 +1,8 @@
 package parallax.engine.model;
 
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -18,6 +20,19 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
 
     /** Bytes of state per parameter (fp32): SGD momentum 4, AdamW m and v 8. */
     int stateBytesPerParam();
+
+    /**
+     * The state tensors by PyTorch's names ({@code momentum_buffer}; {@code exp_avg},
+     * {@code exp_avg_sq}), each shaped like the flat parameters: a checkpoint saves and
+     * restores them in place.
+     */
+    Map<String, Tensor> state();
+
+    /** Optimizer steps taken (AdamW's bias correction counts them; restored with the state). */
+    long steps();
+
+    /** Sets the step count, when the state is restored from a checkpoint. */
+    void restoreSteps(long steps);
 
     /** SGD's momentum and AdamW's betas, epsilon and decoupled weight decay in every run. */
     double SGD_MOMENTUM = 0.9;
@@ -39,6 +54,7 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
     final class Sgd implements Optimizer {
         private final Tensor momentum;
         private final double lr, mu;
+        private long t;
 
         public Sgd(Tensor params, double lr, double mu) {
             this.momentum = torch.zeros_like(params.reshape(-1));
@@ -48,6 +64,7 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
 
         @Override
         public void step(Tensor params, Tensor grads) {
+            t++;
             try (org.bytedeco.javacpp.PointerScope s = new org.bytedeco.javacpp.PointerScope();
                  org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
                 momentum.mul_(new Scalar(mu)).add_(grads);
@@ -58,6 +75,12 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
         @Override public long stateBytes() { return momentum.nbytes(); }
 
         @Override public int stateBytesPerParam() { return 4; }
+
+        @Override public Map<String, Tensor> state() { return Map.of("momentum_buffer", momentum); }
+
+        @Override public long steps() { return t; }
+
+        @Override public void restoreSteps(long steps) { t = steps; }
     }
 
     /**
@@ -69,7 +92,7 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
     final class AdamW implements Optimizer {
         private final Tensor m, v;
         private final double lr, b1, b2, eps, wd;
-        private int t;
+        private long t;
 
         public AdamW(Tensor params, double lr, double b1, double b2, double eps, double wd) {
             this.m = torch.zeros_like(params.reshape(-1));
@@ -98,5 +121,17 @@ public sealed interface Optimizer permits Optimizer.Sgd, Optimizer.AdamW {
         @Override public long stateBytes() { return m.nbytes() + v.nbytes(); }
 
         @Override public int stateBytesPerParam() { return 8; }
+
+        @Override
+        public Map<String, Tensor> state() {
+            Map<String, Tensor> s = new LinkedHashMap<>();
+            s.put("exp_avg", m);
+            s.put("exp_avg_sq", v);
+            return s;
+        }
+
+        @Override public long steps() { return t; }
+
+        @Override public void restoreSteps(long steps) { t = steps; }
     }
 }

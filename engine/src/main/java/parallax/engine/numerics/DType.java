@@ -119,8 +119,11 @@ public enum DType {
         return Optional.empty();
     }
 
-    /** The precisions a training run computes in (fp32 master weights behind the 16-bit ones). */
-    public static final List<DType> TRAINING = List.of(F32, BF16, F16);
+    /**
+     * The precisions a training run computes in (fp32 master weights behind the 16-bit ones;
+     * fp8: the linear layers' matmuls in FP8, E4M3 forward and E5M2 gradients).
+     */
+    public static final List<DType> TRAINING = List.of(F32, BF16, F16, F8_E4M3);
 
     public static Optional<DType> parse(String name) {
         for (DType d : values()) if (d.name().equals(name)) return Optional.of(d);

@@ -297,7 +297,7 @@ public enum FloatFormat {
      * <li>Past the max, infinity or NaN: the overflow pattern (inf or NaN) or the max when
      *     saturating; NaN inputs give this format's NaN.</li>
      * </ul>
-     * The bulk loops below repeat this body with the format's constants.
+     * The bulk loops ({@link ScalarLoops}, {@link VectorLoops}) repeat this body with the format's constants.
      */
     static int encodeBits(int b, int shift, int biasAdjust, int minNormalFloatBits, float magic, int maxBits,
                           int overflowBits, int nanBits, int signShift, boolean fnuz, boolean saturate) {
@@ -313,8 +313,6 @@ public enum FloatFormat {
         }
         return r | sign;
     }
-
-    private static final float HALF_MAGIC = Float.intBitsToFloat(((127 - 15) + 13 + 1) << 23);
 
     /** The exact FP32 value of a pattern, computed from the fields (used to build tables). */
     double decodeExact(int bits) {
@@ -335,9 +333,18 @@ public enum FloatFormat {
         return sign == 1 ? -v : v;
     }
 
-    private float[] table() {
+    float[] table() {
         return table;
     }
+
+    // The encoder's constants, for the bulk loops (see encodeBits).
+    int biasAdjust() { return (bias - 127) << 23; }
+
+    int minNormalFloatBits() { return minNormalFloatBits; }
+
+    int overflowBits() { return overflowBits; }
+
+    float magic() { return magic; }
 
     private float[] buildTable() {
         float[] t = new float[signBit * 2];
@@ -358,85 +365,48 @@ public enum FloatFormat {
 
     // ---------------------------------------------------------------- bulk codec
 
-    /** Encodes {@code n} values of {@code src} from {@code srcPos} into 16-bit patterns. */
+    /**
+     * Encodes {@code n} values of {@code src} from {@code srcPos} into 16-bit patterns, on the
+     * fastest {@link CodecPath} this JVM offers.
+     */
     public void encode(float[] src, int srcPos, short[] dst, int dstPos, int n, Rounding rounding) {
         require(16);
-        boolean sat = rounding == Rounding.SATURATE;
-        if (this == BF16) {
-            // encodeBf16 written out: the loop must not depend on the JIT's inlining decision.
-            for (int i = 0; i < n; i++) {
-                int b = Float.floatToRawIntBits(src[srcPos + i]);
-                int r;
-                if ((b & 0x7FFFFFFF) > 0x7F800000) {
-                    r = ((b >>> 16) & 0x8000) | 0x7FC0;
-                } else {
-                    r = (b + 0x7FFF + ((b >>> 16) & 1)) >>> 16;
-                    if (sat && (r & 0x7FFF) == 0x7F80) r = (r & 0x8000) | 0x7F7F;
-                }
-                dst[dstPos + i] = (short) r;
-            }
-        } else {
-            // encodeBits with FP16's constants, written out (see the BF16 loop).
-            final int magicBits = Float.floatToRawIntBits(HALF_MAGIC);
-            for (int i = 0; i < n; i++) {
-                int b = Float.floatToRawIntBits(src[srcPos + i]);
-                int a = b & 0x7FFFFFFF;
-                int r;
-                if (a >= (127 - 14) << 23) {
-                    r = (a + ((15 - 127) << 23) + 0xFFF + ((a >>> 13) & 1)) >>> 13;
-                    if (r > 0x7BFF) r = a > 0x7F800000 ? 0x7E00 : sat ? 0x7BFF : 0x7C00;
-                } else {
-                    r = Float.floatToRawIntBits(Float.intBitsToFloat(a) + HALF_MAGIC) - magicBits;
-                }
-                dst[dstPos + i] = (short) (r | ((b >>> 16) & 0x8000));
-            }
-        }
+        Paths.ENCODE[ordinal()].encode(this, src, srcPos, dst, dstPos, n, rounding);
     }
 
     /** Encodes {@code n} values of {@code src} from {@code srcPos} into 8-bit patterns. */
     public void encode(float[] src, int srcPos, byte[] dst, int dstPos, int n, Rounding rounding) {
         require(8);
-        boolean sat = rounding == Rounding.SATURATE;
-        boolean fnuz = specials == Specials.FNUZ;
-        int shift = 23 - mantissaBits, adj = (bias - 127) << 23, mn = minNormalFloatBits, mx = maxBits, ov = overflowBits,
-                nan = nanBits;
-        float mg = magic;
-        final int magicBits = Float.floatToRawIntBits(mg), half = (1 << (shift - 1)) - 1;
-        // encodeBits written out (see the BF16 loop).
-        for (int i = 0; i < n; i++) {
-            int b = Float.floatToRawIntBits(src[srcPos + i]);
-            int a = b & 0x7FFFFFFF;
-            int r;
-            if (a >= mn) {
-                r = (a + adj + half + ((a >>> shift) & 1)) >>> shift;
-                if (r > mx) r = a > 0x7F800000 ? nan : sat ? mx : ov;
-            } else {
-                r = Float.floatToRawIntBits(Float.intBitsToFloat(a) + mg) - magicBits;
-                if (fnuz && r == 0) {
-                    dst[dstPos + i] = 0;
-                    continue;
-                }
-            }
-            dst[dstPos + i] = (byte) (r | ((b >>> 24) & 0x80));
-        }
+        Paths.ENCODE[ordinal()].encode(this, src, srcPos, dst, dstPos, n, rounding);
     }
 
     /** Decodes {@code n} 16-bit patterns into floats. */
     public void decode(short[] src, int srcPos, float[] dst, int dstPos, int n) {
         require(16);
-        if (this == BF16) {
-            for (int i = 0; i < n; i++) dst[dstPos + i] = Float.intBitsToFloat(src[srcPos + i] << 16);
-        } else {
-            float[] t = table();
-            for (int i = 0; i < n; i++) dst[dstPos + i] = t[src[srcPos + i] & 0xFFFF];
-        }
+        Paths.DECODE[ordinal()].decode(this, src, srcPos, dst, dstPos, n);
     }
 
     /** Decodes {@code n} 8-bit patterns into floats. */
     public void decode(byte[] src, int srcPos, float[] dst, int dstPos, int n) {
         require(8);
-        float[] t = table();
-        for (int i = 0; i < n; i++) dst[dstPos + i] = t[src[srcPos + i] & 0xFF];
+        Paths.DECODE[ordinal()].decode(this, src, srcPos, dst, dstPos, n);
+    }
+
+    /** The {@link CodecPath} the bulk codecs of this format use in this JVM, encoding or decoding. */
+    public CodecPath codecPath(boolean encode) {
+        return (encode ? Paths.ENCODE : Paths.DECODE)[ordinal()];
+    }
+
+    /** The path of each format and direction, picked once (after every format exists). */
+    private static final class Paths {
+        static final CodecPath[] ENCODE = new CodecPath[values().length], DECODE = new CodecPath[values().length];
+
+        static {
+            for (FloatFormat f : values()) {
+                ENCODE[f.ordinal()] = CodecPath.chosen(f, true);
+                DECODE[f.ordinal()] = CodecPath.chosen(f, false);
+            }
+        }
     }
 
     public short[] encodeToShorts(float[] src, Rounding rounding) {

@@ -19,18 +19,69 @@ import java.nio.ByteOrder;
  *     candidate inverse scales; the sixteen scales are quantized to int8 against the
  *     largest magnitude (d = max / −128 in fp16) and the values re-quantized to −32..31.</li>
  * </ul>
- * Not thread-safe: one instance per thread (it keeps scratch arrays).
+ *
+ * <p>How it is fast and still exact: the search is almost all the work (16 to 22 candidate
+ * scales, each a pass over the sub-block), and ggml sums each sub-block's terms one after
+ * the other in float, so the sums of one sub-block cannot be reordered. The sums of
+ * <em>different</em> sub-blocks are independent, though: a {@link #GROUP} of super-blocks is
+ * transposed so that element i of every sub-block sits side by side, and each pass runs
+ * across sub-blocks ("lanes") in its inner loop. Every lane still adds its terms in ggml's
+ * order, so the results are bit-identical, while the JIT can put eight lanes in one AVX2
+ * instruction. Rounding to nearest is ggml's own trick done in float ((v + 1.5·2²³) −
+ * 1.5·2²³, exact below 2²²), so the passes have no branches and allocate nothing. After each
+ * candidate, each lane decides in ggml's order and with its comparison whether it won (and,
+ * for Q4_K/Q5_K, moves its origin to the winner's minimum, as ggml's loop does).
+ *
+ * <p>Not thread-safe: one instance per thread (it keeps scratch arrays).
  */
 public final class KQuantizer {
 
     static final int QK_K = 256;
+    /** Super-blocks searched together: 16 × 256 values keep every scratch array in L1/L2 cache. */
+    static final int GROUP = 16;
     private static final float GROUP_MAX_EPS = 1e-15f;
+    /** 1.5 · 2²³: adding and subtracting it rounds a float below 2²² to an integer, ties to even (ggml's nearest_int). */
+    private static final float ROUND = 12582912f;
+    private static final int MAX_LANES = GROUP * QK_K / 16;
 
+    // The group, transposed: element i of lane j at [i][j]. One row per element keeps every
+    // inner loop on plain j-indexed arrays, the shape the JIT vectorizes.
+    private final float[][] xt = new float[32][MAX_LANES];
+    private final float[][] wt = new float[32][MAX_LANES];
+    /** Q6_K: w·x. */
+    private final float[][] wx = new float[16][MAX_LANES];
+    /** The levels of the candidate being tried, [element][lane]. */
+    private final float[][] level = new float[32][MAX_LANES];
+    // Per lane (sub-block).
+    private final float[] lo = new float[MAX_LANES];
+    private final float[] hi = new float[MAX_LANES];
+    /** Q6_K: the largest magnitude of the lane. */
+    private final float[] range = new float[MAX_LANES];
+    private final float[] sumW = new float[MAX_LANES];
+    private final float[] sumX = new float[MAX_LANES];
+    private final float[] inv = new float[MAX_LANES];
+    private final float[] sumL = new float[MAX_LANES];
+    private final float[] sumL2 = new float[MAX_LANES];
+    private final float[] sumXL = new float[MAX_LANES];
+    private final float[] trialScale = new float[MAX_LANES];
+    private final float[] trialMin = new float[MAX_LANES];
+    private final float[] err = new float[MAX_LANES];
+    private final float[] best = new float[MAX_LANES];
+    private final boolean[] solvable = new boolean[MAX_LANES];
+    private final boolean[] flat = new boolean[MAX_LANES];
+    /** Q4_K/Q5_K: the minimum the levels of the next candidate are counted from (ggml's running min). */
+    private final float[] origin = new float[MAX_LANES];
+    /** Q4_K/Q5_K: the inverse scale and origin of the winning levels, to recompute them where ggml keeps them. */
+    private final float[] levelInv = new float[MAX_LANES];
+    private final float[] levelOrigin = new float[MAX_LANES];
+    /** The result of the search: scale, minimum (as ggml's positive the_min) and, for Q6_K, which candidate won (0: the first guess). */
+    private final float[] scales = new float[MAX_LANES];
+    private final float[] mins = new float[MAX_LANES];
+    private final int[] choice = new int[MAX_LANES];
     private final int[] levels = new int[QK_K];
-    private final int[] aux = new int[32];
-    private final float[] weights = new float[32];
-    private final float[] scales = new float[16];
-    private final float[] mins = new float[8];
+    /** One packed super-block (at most Q6_K's 210 bytes). */
+    private final byte[] blockBytes = new byte[256];
+    private final ByteBuffer block = ByteBuffer.wrap(blockBytes).order(ByteOrder.LITTLE_ENDIAN);
 
     /** The types this class writes. */
     public static boolean writes(DType t) {
@@ -43,41 +94,207 @@ public final class KQuantizer {
      */
     public void quantize(DType t, float[] x, int n, ByteBuffer out, float[] decoded) {
         if (n % QK_K != 0) throw new IllegalArgumentException(n + " values are not whole super-blocks of 256");
-        ByteBuffer b = out.order() == ByteOrder.LITTLE_ENDIAN ? out : out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (!writes(t)) throw new IllegalArgumentException("KQuantizer does not write " + t);
         int at = out.position();
-        for (int i = 0; i < n; i += QK_K, at += t.blockBytes()) {
+        int bytes = t.blockBytes();
+        for (int g = 0; g < n; g += GROUP * QK_K) {
+            int superBlocks = Math.min(GROUP, (n - g) / QK_K);
             switch (t) {
-                case Q4_K: q4K(x, i, b, at); break;
-                case Q5_K: q5K(x, i, b, at); break;
-                case Q6_K: q6K(x, i, b, at); break;
-                default: throw new IllegalArgumentException("KQuantizer does not write " + t);
+                case Q4_K: fitScalesAndMins(x, g, superBlocks * 8, 15, -1f, 20); break;
+                case Q5_K: fitScalesAndMins(x, g, superBlocks * 8, 31, -0.5f, 15); break;
+                default: fitSignedScales(x, g, superBlocks * 16); break;
             }
-        }
-        if (decoded != null) {
-            ByteBuffer written = b.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-            written.position(out.position());
-            GgmlQuants.dequantize(t, written, decoded, n);
+            for (int s = 0; s < superBlocks; s++, at += bytes) {
+                // each super-block is packed in a small heap buffer, then copied out in one piece
+                int i = g + s * QK_K;
+                switch (t) {
+                    case Q4_K: q4K(x, i, block, 0, s * 8); break;
+                    case Q5_K: q5K(x, i, block, 0, s * 8); break;
+                    default: q6K(x, i, block, 0, s * 16); break;
+                }
+                out.put(at, blockBytes, 0, bytes);
+                if (decoded != null) {
+                    // what a reader decodes, by the reader's own code
+                    switch (t) {
+                        case Q4_K: KQuants.q4K(block, 0, decoded, i); break;
+                        case Q5_K: KQuants.q5K(block, 0, decoded, i); break;
+                        default: KQuants.q6K(block, 0, decoded, i); break;
+                    }
+                }
+            }
         }
         out.position(at);
     }
 
     /** ggml's nearest_int: round half to even through the float adder (|v| below 2^22). */
     static int nearestInt(float v) {
-        float s = v + 12582912f;
+        float s = v + ROUND;
         return (Float.floatToRawIntBits(s) & 0x007fffff) - 0x00400000;
     }
 
-    private void q4K(float[] x, int i, ByteBuffer b, int at) {
-        fitSubBlocks(x, i, 15, -1f, 20);
-        packScalesAndRequantize(x, i, b, at, 15);
+    /** Copies {@code lanes} sub-blocks of {@code size} values from x[o..] into xt, element-major. */
+    private void transpose(float[] x, int o, int lanes, int size) {
+        for (int j = 0; j < lanes; j++) {
+            int src = o + size * j;
+            for (int i = 0; i < size; i++) xt[i][j] = x[src + i];
+        }
+    }
+
+    // ---- Q4_K and Q5_K: make_qkx2_quants on every sub-block of 32 -------------------------
+
+    /**
+     * Fits x ≈ scale·L − m with L in 0..nmax for each of {@code lanes} sub-blocks of 32 from
+     * x[o..]: a first guess from the range, then nstep + 1 candidate inverse scales, each
+     * followed by the weighted least-squares scale and minimum for its levels; keeps the
+     * lowest weighted squared error (strictly lower, in candidate order, as ggml does). As in
+     * ggml, a winning candidate's minimum becomes the origin of the next candidates' levels.
+     */
+    private void fitScalesAndMins(float[] x, int o, int lanes, int nmax, float rmin, int nstep) {
+        transpose(x, o, lanes, 32);
+        // weights |x| + sqrt(mean x²), the mean summed in element order
+        java.util.Arrays.fill(err, 0, lanes, 0f);
+        for (int i = 0; i < 32; i++) {
+            float[] xi = xt[i];
+            for (int j = 0; j < lanes; j++) err[j] += xi[j] * xi[j];
+        }
+        for (int j = 0; j < lanes; j++) inv[j] = (float) Math.sqrt(err[j] / 32);
+        for (int i = 0; i < 32; i++) {
+            float[] xi = xt[i], wi = wt[i];
+            for (int j = 0; j < lanes; j++) wi[j] = inv[j] + Math.abs(xi[j]);
+        }
+        // min and max (comparisons exactly as ggml's), then the weighted sums from the first element on
+        for (int j = 0; j < lanes; j++) {
+            lo[j] = xt[0][j];
+            hi[j] = xt[0][j];
+            sumW[j] = wt[0][j];
+            sumX[j] = wt[0][j] * xt[0][j];
+        }
+        for (int i = 1; i < 32; i++) {
+            float[] xi = xt[i], wi = wt[i];
+            // Math.min/max differ from ggml's comparisons only on NaN and on which zero is kept
+            // of −0 and +0, and the sign of a zero minimum changes no byte written.
+            for (int j = 0; j < lanes; j++) {
+                lo[j] = Math.min(lo[j], xi[j]);
+                hi[j] = Math.max(hi[j], xi[j]);
+            }
+            for (int j = 0; j < lanes; j++) {
+                sumW[j] += wi[j];
+                sumX[j] += wi[j] * xi[j];
+            }
+        }
+        float top = nmax;
+        // the first guess: levels from the range, scale its inverse, minimum the range's
+        for (int j = 0; j < lanes; j++) {
+            if (lo[j] > 0) lo[j] = 0;
+            flat[j] = hi[j] == lo[j];
+            origin[j] = lo[j];
+            inv[j] = nmax / (hi[j] - lo[j]);
+            trialScale[j] = 1 / inv[j];
+            trialMin[j] = lo[j];
+            levelInv[j] = inv[j];
+            levelOrigin[j] = lo[j];
+        }
+        levels(lanes, top);
+        weightedError(lanes);
+        for (int j = 0; j < lanes; j++) {
+            best[j] = err[j];
+            scales[j] = trialScale[j];
+            mins[j] = lo[j];
+        }
+        for (int is = 0; is <= nstep; is++) {
+            float numerator = rmin + 0.1f * is + nmax;
+            for (int j = 0; j < lanes; j++) inv[j] = numerator / (hi[j] - origin[j]);
+            levels(lanes, top);
+            levelSums(lanes);
+            for (int j = 0; j < lanes; j++) {
+                float det = sumW[j] * sumL2[j] - sumL[j] * sumL[j];
+                solvable[j] = det > 0;
+                if (!solvable[j]) continue;
+                float scale = (sumW[j] * sumXL[j] - sumX[j] * sumL[j]) / det;
+                float min = (sumL2[j] * sumX[j] - sumL[j] * sumXL[j]) / det;
+                if (min > 0) {
+                    min = 0;
+                    scale = sumXL[j] / sumL2[j];
+                }
+                trialScale[j] = scale;
+                trialMin[j] = min;
+            }
+            weightedError(lanes);
+            for (int j = 0; j < lanes; j++) {
+                if (solvable[j] && err[j] < best[j]) {
+                    best[j] = err[j];
+                    scales[j] = trialScale[j];
+                    mins[j] = trialMin[j];
+                    levelInv[j] = inv[j];
+                    levelOrigin[j] = origin[j];
+                    origin[j] = trialMin[j];
+                }
+            }
+        }
+        for (int j = 0; j < lanes; j++) {
+            if (flat[j]) { // every level 0, scale 0
+                scales[j] = 0;
+                mins[j] = lo[j];
+            }
+            mins[j] = -mins[j];
+        }
+    }
+
+    /** The levels clamp(round(inv · (x − origin)), 0, top) of every element and lane, into {@link #level}. */
+    private void levels(int lanes, float top) {
+        for (int i = 0; i < 32; i++) {
+            float[] xi = xt[i], li = level[i];
+            for (int j = 0; j < lanes; j++) li[j] = Math.max(0f, Math.min(top, (inv[j] * (xi[j] - origin[j]) + ROUND) - ROUND));
+        }
+    }
+
+    /** Σ w·L, Σ w·L², Σ w·L·x per lane, summed in element order. */
+    private void levelSums(int lanes) {
+        java.util.Arrays.fill(sumL, 0, lanes, 0f);
+        java.util.Arrays.fill(sumL2, 0, lanes, 0f);
+        java.util.Arrays.fill(sumXL, 0, lanes, 0f);
+        for (int i = 0; i < 32; i++) {
+            float[] xi = xt[i], wi = wt[i], li = level[i];
+            for (int j = 0; j < lanes; j++) {
+                float wl = wi[j] * li[j];
+                sumL[j] += wl;
+                sumL2[j] += wl * li[j];
+                sumXL[j] += wl * xi[j];
+            }
+        }
+    }
+
+    /** Σ w·(scale·L + min − x)² per lane for the levels in {@link #level}. */
+    private void weightedError(int lanes) {
+        java.util.Arrays.fill(err, 0, lanes, 0f);
+        for (int i = 0; i < 32; i++) {
+            float[] xi = xt[i], wi = wt[i], li = level[i];
+            for (int j = 0; j < lanes; j++) {
+                float diff = trialScale[j] * li[j] + trialMin[j] - xi[j];
+                err[j] += wi[j] * (diff * diff);
+            }
+        }
+    }
+
+    /**
+     * The levels the search left for lane {@code j} (sub-block of 32 at x[o..]); ggml keeps
+     * them where the quantized scale comes out 0, so they are recomputed only then.
+     */
+    private void searchLevels(float[] x, int o, int lane, int nmax, int into) {
+        for (int i = 0; i < 32; i++) {
+            levels[into + i] = flat[lane] ? 0 : Math.max(0, Math.min(nmax, nearestInt(levelInv[lane] * (x[o + i] - levelOrigin[lane]))));
+        }
+    }
+
+    private void q4K(float[] x, int i, ByteBuffer b, int at, int lane0) {
+        packScalesAndRequantize(x, i, b, at, 15, lane0);
         for (int j = 0, q = at + 16; j < QK_K; j += 64, q += 32) {
             for (int l = 0; l < 32; l++) b.put(q + l, (byte) (levels[j + l] | levels[j + l + 32] << 4));
         }
     }
 
-    private void q5K(float[] x, int i, ByteBuffer b, int at) {
-        fitSubBlocks(x, i, 31, -0.5f, 15);
-        packScalesAndRequantize(x, i, b, at, 31);
+    private void q5K(float[] x, int i, ByteBuffer b, int at, int lane0) {
+        packScalesAndRequantize(x, i, b, at, 31, lane0);
         int qh = at + 16, ql = at + 48;
         for (int k = 0; k < 32; k++) b.put(qh + k, (byte) 0);
         int m1 = 1, m2 = 2;
@@ -93,100 +310,20 @@ public final class KQuantizer {
         }
     }
 
-    /** Scales and minimums of the eight sub-blocks of 32 (make_qkx2_quants with weights |x| + RMS). */
-    private void fitSubBlocks(float[] x, int i, int nmax, float rmin, int nstep) {
-        for (int j = 0; j < 8; j++) {
-            int o = i + 32 * j;
-            float sumX2 = 0;
-            for (int l = 0; l < 32; l++) sumX2 += x[o + l] * x[o + l];
-            float avX = (float) Math.sqrt(sumX2 / 32);
-            for (int l = 0; l < 32; l++) weights[l] = avX + Math.abs(x[o + l]);
-            scales[j] = fitScaleAndMin(x, o, nmax, 32 * j, rmin, 0.1f, nstep, j);
-        }
-    }
-
-    /**
-     * Fits x ≈ scale·L − m with L in 0..nmax over 32 values: a first guess from the range,
-     * then nstep + 1 candidate inverse scales, each followed by the weighted least-squares
-     * scale and minimum for its levels; keeps the lowest weighted squared error. Stores the
-     * levels at {@code levels[lo..lo+32)} and the minimum (as a positive number) in mins[j].
-     */
-    private float fitScaleAndMin(float[] x, int o, int nmax, int lo, float rmin, float rdelta, int nstep, int j) {
-        float min = x[o], max = x[o];
-        float sumW = weights[0];
-        float sumX = sumW * x[o];
-        for (int i = 1; i < 32; i++) {
-            if (x[o + i] < min) min = x[o + i];
-            if (x[o + i] > max) max = x[o + i];
-            float w = weights[i];
-            sumW += w;
-            sumX += w * x[o + i];
-        }
-        if (min > 0) min = 0;
-        if (max == min) {
-            for (int i = 0; i < 32; i++) levels[lo + i] = 0;
-            mins[j] = -min;
-            return 0f;
-        }
-        float iscale = nmax / (max - min);
-        float scale = 1 / iscale;
-        float bestError = 0;
-        for (int i = 0; i < 32; i++) {
-            int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[o + i] - min))));
-            levels[lo + i] = l;
-            float diff = scale * l + min - x[o + i];
-            bestError += weights[i] * (diff * diff);
-        }
-        for (int is = 0; is <= nstep; is++) {
-            iscale = (rmin + rdelta * is + nmax) / (max - min);
-            float sumL = 0, sumL2 = 0, sumXL = 0;
-            for (int i = 0; i < 32; i++) {
-                int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[o + i] - min))));
-                aux[i] = l;
-                float w = weights[i];
-                sumL += w * l;
-                sumL2 += w * l * l;
-                sumXL += w * l * x[o + i];
-            }
-            float det = sumW * sumL2 - sumL * sumL;
-            if (det > 0) {
-                float thisScale = (sumW * sumXL - sumX * sumL) / det;
-                float thisMin = (sumL2 * sumX - sumL * sumXL) / det;
-                if (thisMin > 0) {
-                    thisMin = 0;
-                    thisScale = sumXL / sumL2;
-                }
-                float err = 0;
-                for (int i = 0; i < 32; i++) {
-                    float diff = thisScale * aux[i] + thisMin - x[o + i];
-                    err += weights[i] * (diff * diff);
-                }
-                if (err < bestError) {
-                    System.arraycopy(aux, 0, levels, lo, 32);
-                    bestError = err;
-                    scale = thisScale;
-                    min = thisMin;
-                }
-            }
-        }
-        mins[j] = -min;
-        return scale;
-    }
-
     /** 6-bit scales and minimums against the largest of each (d, dmin in fp16), packed into 12 bytes; then every value re-quantized. */
-    private void packScalesAndRequantize(float[] x, int i, ByteBuffer b, int at, int nmax) {
+    private void packScalesAndRequantize(float[] x, int i, ByteBuffer b, int at, int nmax, int lane0) {
         float maxScale = 0, maxMin = 0;
         for (int j = 0; j < 8; j++) {
-            if (scales[j] > maxScale) maxScale = scales[j];
-            if (mins[j] > maxMin) maxMin = mins[j];
+            if (scales[lane0 + j] > maxScale) maxScale = scales[lane0 + j];
+            if (mins[lane0 + j] > maxMin) maxMin = mins[lane0 + j];
         }
         float invScale = maxScale > 0 ? 63f / maxScale : 0f;
         float invMin = maxMin > 0 ? 63f / maxMin : 0f;
         int s = at + 4;
         for (int k = 0; k < 12; k++) b.put(s + k, (byte) 0);
         for (int j = 0; j < 8; j++) {
-            int ls = Math.min(63, nearestInt(invScale * scales[j]) & 0xff);
-            int lm = Math.min(63, nearestInt(invMin * mins[j]) & 0xff);
+            int ls = Math.min(63, nearestInt(invScale * scales[lane0 + j]) & 0xff);
+            int lm = Math.min(63, nearestInt(invMin * mins[lane0 + j]) & 0xff);
             if (j < 4) {
                 b.put(s + j, (byte) ls);
                 b.put(s + j + 4, (byte) lm);
@@ -203,7 +340,10 @@ public final class KQuantizer {
         float dAll = MiniFloats.halfToFloat(d16), mAll = MiniFloats.halfToFloat(m16);
         for (int j = 0; j < 8; j++) {
             float d = dAll * KQuants.scale(b, s, j);
-            if (d == 0) continue;
+            if (d == 0) {
+                searchLevels(x, i + 32 * j, lane0 + j, nmax, 32 * j);
+                continue;
+            }
             float dm = mAll * KQuants.min(b, s, j);
             for (int ii = 0; ii < 32; ii++) {
                 int l = nearestInt((x[i + 32 * j + ii] + dm) / d);
@@ -212,11 +352,96 @@ public final class KQuantizer {
         }
     }
 
-    private void q6K(float[] x, int i, ByteBuffer b, int at) {
+    // ---- Q6_K: make_qx_quants (weights x²) on every sub-block of 16 -----------------------
+
+    /**
+     * The signed scale of each of {@code lanes} sub-blocks of 16 from x[o..] for levels
+     * −32..31: start from −32 / (the value of largest magnitude), then try 18 nearby inverse
+     * scales and keep, in ggml's order and with its comparison, the one whose least-squares
+     * scale explains most of the weighted signal.
+     */
+    private void fitSignedScales(float[] x, int o, int lanes) {
+        final int nmax = 32;
+        transpose(x, o, lanes, 16);
+        // hi = the value of largest magnitude (the first of equals), range = its magnitude
+        java.util.Arrays.fill(hi, 0, lanes, 0f);
+        java.util.Arrays.fill(range, 0, lanes, 0f);
+        for (int i = 0; i < 16; i++) {
+            float[] xi = xt[i];
+            for (int j = 0; j < lanes; j++) {
+                float ax = Math.abs(xi[j]);
+                if (ax > range[j]) {
+                    range[j] = ax;
+                    hi[j] = xi[j];
+                }
+            }
+        }
+        for (int i = 0; i < 16; i++) {
+            float[] xi = xt[i], wi = wt[i], wxi = wx[i];
+            for (int j = 0; j < lanes; j++) {
+                wi[j] = xi[j] * xi[j];
+                wxi[j] = wi[j] * xi[j];
+            }
+        }
+        for (int j = 0; j < lanes; j++) inv[j] = -nmax / hi[j];
+        signedSums(lanes);
+        for (int j = 0; j < lanes; j++) {
+            scales[j] = sumL2[j] != 0 ? sumXL[j] / sumL2[j] : 0f;
+            best[j] = scales[j] * sumXL[j];
+            choice[j] = 0;
+        }
+        for (int is = -9; is <= 9; is++) {
+            if (is == 0) continue;
+            float numerator = -(nmax + 0.1f * is);
+            for (int j = 0; j < lanes; j++) inv[j] = numerator / hi[j];
+            signedSums(lanes);
+            for (int j = 0; j < lanes; j++) {
+                if (sumL2[j] > 0 && sumXL[j] * sumXL[j] > best[j] * sumL2[j]) {
+                    scales[j] = sumXL[j] / sumL2[j];
+                    best[j] = scales[j] * sumXL[j];
+                    choice[j] = is;
+                }
+            }
+        }
+        for (int j = 0; j < lanes; j++) {
+            if (range[j] < GROUP_MAX_EPS) scales[j] = 0f;
+        }
+    }
+
+    /** Σ w·x·L and Σ w·L² per lane (w = x²) for L = clamp(round(inv · x), −32, 31), in element order. */
+    private void signedSums(int lanes) {
+        java.util.Arrays.fill(sumXL, 0, lanes, 0f);
+        java.util.Arrays.fill(sumL2, 0, lanes, 0f);
+        for (int i = 0; i < 16; i++) {
+            float[] xi = xt[i], li = level[i];
+            for (int j = 0; j < lanes; j++) li[j] = Math.max(-32f, Math.min(31f, (inv[j] * xi[j] + ROUND) - ROUND));
+        }
+        for (int i = 0; i < 16; i++) {
+            float[] wi = wt[i], wxi = wx[i], li = level[i];
+            for (int j = 0; j < lanes; j++) {
+                sumXL[j] += wxi[j] * li[j];
+                sumL2[j] += wi[j] * li[j] * li[j];
+            }
+        }
+    }
+
+    /** The levels (offset by 32) the search left for a Q6_K lane; recomputed only where its int8 scale is 0. */
+    private void signedLevels(float[] x, int o, int lane, int into) {
+        final int nmax = 32;
+        if (range[lane] < GROUP_MAX_EPS) {
+            for (int i = 0; i < 16; i++) levels[into + i] = 0;
+            return;
+        }
+        float iscale = choice[lane] == 0 ? -nmax / hi[lane] : -(nmax + 0.1f * choice[lane]) / hi[lane];
+        for (int i = 0; i < 16; i++) {
+            levels[into + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[o + i])));
+        }
+    }
+
+    private void q6K(float[] x, int i, ByteBuffer b, int at, int lane0) {
         float maxScale = 0, maxAbsScale = 0;
         for (int ib = 0; ib < 16; ib++) {
-            float scale = signedScale(x, i + 16 * ib, 16 * ib);
-            scales[ib] = scale;
+            float scale = scales[lane0 + ib];
             float abs = Math.abs(scale);
             if (abs > maxAbsScale) {
                 maxAbsScale = abs;
@@ -230,11 +455,14 @@ public final class KQuantizer {
         float iscale = -128f / maxScale;
         short d16 = MiniFloats.floatToHalf(1 / iscale);
         b.putShort(at + 208, d16);
-        for (int ib = 0; ib < 16; ib++) b.put(at + 192 + ib, (byte) Math.min(127, nearestInt(iscale * scales[ib])));
+        for (int ib = 0; ib < 16; ib++) b.put(at + 192 + ib, (byte) Math.min(127, nearestInt(iscale * scales[lane0 + ib])));
         float dAll = MiniFloats.halfToFloat(d16);
         for (int j = 0; j < 16; j++) {
             float d = dAll * b.get(at + 192 + j);
-            if (d == 0) continue;
+            if (d == 0) {
+                signedLevels(x, i + 16 * j, lane0 + j, 16 * j);
+                continue;
+            }
             for (int ii = 0; ii < 16; ii++) {
                 int l = nearestInt(x[i + 16 * j + ii] / d);
                 levels[16 * j + ii] = Math.max(-32, Math.min(31, l)) + 32;
@@ -249,58 +477,5 @@ public final class KQuantizer {
                 b.put(qh + l, (byte) ((q1 >>> 4) | (q2 >>> 4) << 2 | (q3 >>> 4) << 4 | (q4 >>> 4) << 6));
             }
         }
-    }
-
-    /**
-     * The signed scale of 16 values for levels −32..31 (make_qx_quants, weights x²): start
-     * from −32 / (the value of largest magnitude), then try 18 nearby inverse scales and
-     * keep the one whose least-squares scale explains most of the weighted signal.
-     * Levels (offset by 32) go to {@code levels[lo..lo+16)}.
-     */
-    private float signedScale(float[] x, int o, int lo) {
-        final int nmax = 32;
-        float max = 0, amax = 0;
-        for (int i = 0; i < 16; i++) {
-            float ax = Math.abs(x[o + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[o + i];
-            }
-        }
-        if (amax < GROUP_MAX_EPS) {
-            for (int i = 0; i < 16; i++) levels[lo + i] = 0;
-            return 0f;
-        }
-        float iscale = -nmax / max;
-        float sumLX = 0, sumL2 = 0;
-        for (int i = 0; i < 16; i++) {
-            int l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[o + i])));
-            levels[lo + i] = l + nmax;
-            float w = x[o + i] * x[o + i];
-            sumLX += w * x[o + i] * l;
-            sumL2 += w * l * l;
-        }
-        float scale = sumL2 != 0 ? sumLX / sumL2 : 0f;
-        float best = scale * sumLX;
-        for (int is = -9; is <= 9; is++) {
-            if (is == 0) continue;
-            iscale = -(nmax + 0.1f * is) / max;
-            sumLX = 0;
-            sumL2 = 0;
-            for (int i = 0; i < 16; i++) {
-                int l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[o + i])));
-                float w = x[o + i] * x[o + i];
-                sumLX += w * x[o + i] * l;
-                sumL2 += w * l * l;
-            }
-            if (sumL2 > 0 && sumLX * sumLX > best * sumL2) {
-                for (int i = 0; i < 16; i++) {
-                    levels[lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[o + i])));
-                }
-                scale = sumLX / sumL2;
-                best = scale * sumLX;
-            }
-        }
-        return scale;
     }
 }

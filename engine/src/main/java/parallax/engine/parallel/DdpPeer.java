@@ -3,10 +3,9 @@ package parallax.engine.parallel;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
-import parallax.engine.PythonPeer;
+import parallax.engine.cluster.Nodes;
+import parallax.engine.cluster.PeerJob;
 import parallax.engine.UserError;
 import parallax.engine.model.GptConfig;
 
@@ -32,31 +31,28 @@ public final class DdpPeer {
 
     private DdpPeer() {}
 
-    public static Result run(GptConfig cfg, int world, int batch, int steps, long seed) {
-        return PythonPeer.run(DdpPeer.class, "torch_ddp_gpt.py", "PyTorch DDP peer", 900,
-                (dir, port) -> List.of("--world", String.valueOf(world), "--port", String.valueOf(port),
-                        "--layers", String.valueOf(cfg.layers()), "--hidden", String.valueOf(cfg.hidden()),
+    /** The peer's ranks placed on {@code nodes} as ours are (the local default: all on this machine). */
+    public static Result run(GptConfig cfg, Nodes nodes, int world, int batch, int steps, long seed) {
+        List<String> lines = PeerJob.run(DdpPeer.class, "torch_ddp_gpt.py", "PyTorch DDP peer", nodes, world, 900,
+                List.of("--layers", String.valueOf(cfg.layers()), "--hidden", String.valueOf(cfg.hidden()),
                         "--heads", String.valueOf(cfg.heads()), "--vocab", String.valueOf(cfg.vocab()),
                         "--seq", String.valueOf(cfg.sequence()), "--batch", String.valueOf(batch),
-                        "--steps", String.valueOf(steps), "--seed", String.valueOf(seed), "--out", dir.toString()),
-                (dir, out) -> {
-                    // Per step, the slowest rank: the same statistic as our own ranks' step time
-                    // (TrainingRun.medianStepMs), not rank 0's alone.
-                    double[] stepMs = null, loss = null;
-                    for (int r = 0; r < world; r++) {
-                        Path f = dir.resolve("rank" + r + ".json");
-                        if (!Files.exists(f)) throw new UserError("the PyTorch DDP peer wrote no result for rank " + r);
-                        JsonObject o = JsonParser.parseString(Files.readString(f)).getAsJsonObject();
-                        double[] t = doubles(o.getAsJsonArray("stepMs"));
-                        if (stepMs == null) {
-                            stepMs = t;
-                            loss = doubles(o.getAsJsonArray("loss"));
-                        } else {
-                            for (int s = 0; s < Math.min(stepMs.length, t.length); s++) stepMs[s] = Math.max(stepMs[s], t[s]);
-                        }
-                    }
-                    return new Result(stepMs, loss);
-                });
+                        "--steps", String.valueOf(steps), "--seed", String.valueOf(seed)));
+        // Per step, the slowest rank: the same statistic as our own ranks' step time
+        // (TrainingRun.medianStepMs), not rank 0's alone.
+        double[] stepMs = null, loss = null;
+        int seen = 0;
+        for (String line : lines) {
+            JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+            if (!o.has("stepMs")) continue;
+            seen++;
+            double[] t = doubles(o.getAsJsonArray("stepMs"));
+            if (stepMs == null) stepMs = t;
+            else for (int s = 0; s < Math.min(stepMs.length, t.length); s++) stepMs[s] = Math.max(stepMs[s], t[s]);
+            if (o.get("rank").getAsInt() == 0) loss = doubles(o.getAsJsonArray("loss"));
+        }
+        if (seen != world || loss == null) throw new UserError("the PyTorch DDP peer reported " + seen + " of " + world + " ranks");
+        return new Result(stepMs, loss);
     }
 
     private static double[] doubles(JsonArray a) {

@@ -41,6 +41,15 @@ public final class MixedPrecision {
 
         public double scale() { return scale; }
 
+        /** Clean steps since the last overflow or growth (the growth clock a checkpoint keeps). */
+        public int cleanSteps() { return cleanSteps; }
+
+        /** Puts back the state a checkpoint saved. */
+        public void restore(double scale, int cleanSteps) {
+            this.scale = scale;
+            this.cleanSteps = cleanSteps;
+        }
+
         /** After a step: halve on overflow, double after growthInterval clean steps. */
         public void update(boolean overflow) {
             if (!dynamic) return;

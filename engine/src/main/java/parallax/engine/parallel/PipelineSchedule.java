@@ -144,12 +144,31 @@ public final class PipelineSchedule {
     public static Timeline simulate(PipelineParallel.Schedule schedule, int p, int v, int m, double tF, double tB, double tW,
                                     double tComm) {
         boolean split = splitsBackward(schedule);
+        Timeline t = simulate(schedule, p, v, m, (stage, op) -> switch (op.kind()) {
+            case F -> tF;
+            case B -> split ? tB : tB + tW;
+            case W -> tW;
+        }, tComm);
+        return new Timeline(schedule, p, v, m, t.slots(), t.makespan(), (double) m * v * (tF + tB + tW));
+    }
+
+    /** How long one pass takes on one stage (for a simulation with measured times). */
+    public interface Durations {
+        double of(int stage, Op op);
+    }
+
+    /**
+     * The schedule run with each pass taking {@code duration.of(stage, op)}; busy time per
+     * stage is the mean of the stages' summed pass times.
+     */
+    public static Timeline simulate(PipelineParallel.Schedule schedule, int p, int v, int m, Durations duration, double tComm) {
         List<List<Op>> orders = new ArrayList<>();
         for (int s = 0; s < p; s++) orders.add(ops(schedule, p, v, m, s));
         int k = p * v;
         Map<String, Double> done = new HashMap<>();
         int[] next = new int[p];
         double[] free = new double[p];
+        double busy = 0;
         List<Slot> slots = new ArrayList<>();
         int remaining = orders.stream().mapToInt(List::size).sum();
         while (remaining > 0) {
@@ -165,11 +184,8 @@ public final class PipelineSchedule {
                         case W -> done.get(key(Kind.B, vs, op.microBatch()));
                     };
                     if (ready == null) break;
-                    double dur = switch (op.kind()) {
-                        case F -> tF;
-                        case B -> split ? tB : tB + tW;
-                        case W -> tW;
-                    };
+                    double dur = duration.of(s, op);
+                    busy += dur;
                     double start = Math.max(free[s], ready);
                     free[s] = start + dur;
                     done.put(key(op.kind(), vs, op.microBatch()), free[s]);
@@ -187,8 +203,58 @@ public final class PipelineSchedule {
             }
         }
         double makespan = Arrays.stream(free).max().orElse(0);
-        double busy = (double) m * v * (tF + tB + tW);
-        return new Timeline(schedule, p, v, m, slots, makespan, busy);
+        return new Timeline(schedule, p, v, m, slots, makespan, busy / p);
+    }
+
+    /**
+     * A run's pipeline as measured against the model: the median pass times of its last
+     * step (F, B, and W where the schedule splits the backward; ms), the bubble it measured
+     * (mean over stages of 1 - busy / the longest stage's span, each stage on its own clock
+     * from its step's start), the bubble {@link #simulate} gives when every pass takes the
+     * time it took on its stage (so only transfers and the ranks' start offsets differ),
+     * and the closed form ({@link #bubbleFraction}) for the median times.
+     */
+    public record Measurement(PipelineParallel.Schedule schedule, int p, int v, int m, double fMs, double bMs, double wMs,
+                              double measuredBubble, double simulatedBubble, double closedFormBubble) {}
+
+    /** The {@link Measurement} of a pipelined run (the ranks of one pipeline: data, context and tensor rank 0). */
+    public static Measurement measure(TrainSpec spec, List<RankResult> ranks) {
+        if (spec.pp() < 2) throw new UserError("a pipeline measurement needs --pp 2 or more");
+        Map<Kind, List<Double>> times = new HashMap<>();
+        Map<String, Double> each = new HashMap<>();
+        double span = 0, busy = 0;
+        int stages = 0;
+        for (RankResult r : ranks) {
+            if (r.coords().dpRank() != 0 || r.coords().tpRank() != 0 || r.coords().cpRank() != 0) continue;
+            stages++;
+            double end = 0;
+            for (RankResult.OpTime t : r.lastStepOps()) {
+                double d = t.endMs() - t.startMs();
+                times.computeIfAbsent(Kind.valueOf(t.op().substring(0, 1)), k -> new ArrayList<>()).add(d);
+                each.put(r.ppRank() + ":" + t.op(), d);
+                busy += d;
+                end = Math.max(end, t.endMs());
+            }
+            span = Math.max(span, end);
+        }
+        double f = median(times.get(Kind.F)), b = median(times.get(Kind.B)), w = times.containsKey(Kind.W) ? median(times.get(Kind.W)) : 0;
+        int p = spec.pp(), v = spec.virtualStages(), m = spec.microBatches();
+        double measured = 1 - busy / stages / span;
+        // Every pass with the time it took on its stage (a B that is not split carries its W).
+        double simulated = simulate(spec.schedule(), p, v, m, (stage, op) -> {
+            Double d = each.get(stage + ":" + op);
+            if (d == null) throw new IllegalStateException("stage " + stage + " recorded no " + op);
+            return d;
+        }, 0).bubbleFraction();
+        return new Measurement(spec.schedule(), p, v, m, f, b, w, measured, simulated, bubbleFraction(spec.schedule(), p, v, m, f, b, w));
+    }
+
+    private static double median(List<Double> xs) {
+        if (xs == null || xs.isEmpty()) throw new IllegalStateException("the run recorded no pipeline passes");
+        List<Double> s = new ArrayList<>(xs);
+        s.sort(null);
+        int n = s.size();
+        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
     }
 
     private static Double plus(Double t, double d) { return t == null ? null : t + d; }

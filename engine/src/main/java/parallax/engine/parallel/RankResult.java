@@ -7,8 +7,9 @@ import parallax.engine.cluster.Mesh;
 /**
  * What one rank measured during a run: per-step loss (last pipeline stage only, else NaN)
  * and time split, communication by collective type, memory, optionally its final
- * parameters (for comparing layouts and saving), and the pipeline passes of its last step
- * with their times (the measured schedule).
+ * parameters (for comparing layouts and saving), the pipeline passes of its last step
+ * with their times (the measured schedule), and in an fp8 run the trace of its FP8
+ * scales (null otherwise).
  */
 public record RankResult(
         int rank, Mesh.Coords coords, String device,
@@ -17,7 +18,7 @@ public record RankResult(
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
         int skippedSteps, double finalLossScale,
         List<ParamInfo> paramInfo, @com.google.gson.annotations.JsonAdapter(PackedFloats.class) Map<String, float[]> parameters,
-        List<OpTime> lastStepOps) {
+        List<OpTime> lastStepOps, Fp8Scaling.Trace fp8) {
 
     public int dpRank() { return coords.dpRank(); }
 

@@ -35,7 +35,7 @@ public final class ScheduleChart {
             bars.add(new Bar(s.stage(), s.op().kind(), s.op().microBatch(), s.op().chunk(), s.start(), s.end()));
         String title = String.format(java.util.Locale.ROOT, "%s, p=%d%s, m=%d: bubble %.1f%% (simulated)", t.schedule().label(), t.p(),
                 t.v() > 1 ? ", v=" + t.v() : "", t.m(), 100 * t.bubbleFraction());
-        return chart(title, "time (one forward = 1)", t.p(), bars, PipelineSchedule.splitsBackward(t.schedule()));
+        return chart(title, "time (simulated units)", t.p(), bars, PipelineSchedule.splitsBackward(t.schedule()));
     }
 
     /**

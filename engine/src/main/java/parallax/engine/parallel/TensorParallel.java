@@ -184,6 +184,67 @@ public final class TensorParallel implements Gpt.TpOps {
         return mine.view(b, c, h);
     }
 
+    /**
+     * Sequence parallelism keeps only the slice of a gathered input between forward and
+     * backward (Korthikanti et al. 2022, section 4.2.2: "we only store the sharded input"),
+     * so the linear layers' inputs shrink by tp like the rest of the layer: the gathered
+     * copy's memory is handed back after its forward uses, and the first backward that
+     * reaches one of its consumers gathers it again into the same storage (through a second
+     * tensor on that storage, so the version autograd recorded stays valid).
+     */
+    @Override
+    public void keepShardOnly(Tensor gathered, Tensor shard, Tensor... consumers) {
+        if (!sequenceParallel || !gathered.requires_grad() || gathered.storage_offset() != 0 || !gathered.is_contiguous()) return;
+        Regather r = new Regather(gathered, shard);
+        regathers.removeIf(x -> x.done);
+        regathers.add(r);
+        for (Tensor c : consumers) if (c.requires_grad()) c.register_hook(r.hook());
+        r.release();
+    }
+
+    /** Gathered inputs waiting for their backward (their hooks are called from native code). */
+    private final java.util.List<Regather> regathers = new java.util.ArrayList<>();
+
+    private final class Regather {
+        final Tensor gathered, shard;
+        final long bytes;
+        final org.bytedeco.pytorch.StorageImpl impl;
+        final java.util.List<TensorTensorHook> hooks = new java.util.ArrayList<>();
+        boolean done;
+
+        Regather(Tensor gathered, Tensor shard) {
+            this.gathered = gathered;
+            this.shard = parallax.engine.torch.Torch.keep(shard.detach());
+            this.bytes = gathered.storage().nbytes();
+            this.impl = gathered.storage().unsafeGetStorageImpl();
+        }
+
+        void release() { impl.reset(); }
+
+        TensorTensorHook hook() {
+            TensorTensorHook h = new TensorTensorHook() {
+                @Override
+                public TensorBase call(TensorBase grad) {
+                    if (!done) refill();
+                    return grad;
+                }
+            };
+            hooks.add(h);
+            return h;
+        }
+
+        void refill() {
+            done = true;
+            impl.set_data_ptr_noswap(impl.allocator()._allocate(bytes));
+            impl.set_nbytes(bytes);
+            try (NoGradGuard ng = new NoGradGuard()) {
+                Tensor alias = shard.new_empty(new long[] {0}).set_(gathered.storage()).view(gathered.sizes());
+                alias.copy_(allGatherSequence(shard));
+            }
+            shard.close();
+        }
+    }
+
     /** f: identity forward, all-reduce backward. */
     @Override
     public Tensor copyToTensorParallel(Tensor x) {

@@ -15,19 +15,37 @@ import parallax.engine.numerics.DType;
  * batch/dp of it and splits that into {@code microBatches}. {@code dataFile}, when set, is
  * a UTF-8 text every rank reads at the same path (as it finds the class path);
  * {@code offloadOptimizer} keeps fp32 master weights and optimizer state in host memory
- * (ZeRO-Offload) on GPU ranks; {@code tf32} lets CUDA matmuls use TF32 (off: parity runs).
+ * (ZeRO-Offload) on GPU ranks; {@code tf32} lets CUDA matmuls use TF32 (off: parity runs);
+ * {@code faultTolerance}: checkpoints, resume and restarts.
+ * {@code precision} F8_E4M3 ("fp8") trains the blocks' linear layers in FP8 with the
+ * {@code fp8} recipe ({@link Fp8Recipe}; null for every other precision), everything else in
+ * the recipe's base precision ({@link #computeDType}).
  */
 public record TrainSpec(
         GptConfig model, int dp, int tp, int pp, int zero, int microBatches,
         PipelineParallel.Schedule schedule, DType precision, int checkpointEvery,
         int steps, long seed, int batch, String optimizer, double lr,
         TextData.Source data, String dataFile, int localSgdEvery, boolean offloadOptimizer, boolean tf32,
-        boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages) {
+        boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages, FaultTolerance faultTolerance,
+        Fp8Recipe fp8) {
 
     public static TrainSpec defaults(GptConfig model) {
         return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.F32, 0,
-                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1);
+                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1, FaultTolerance.NONE, null);
     }
+
+    /** The dtype of the weights, activations and every op that is not an FP8 matmul: the precision, or an FP8 recipe's base. */
+    public DType computeDType() {
+        return precision == DType.F8_E4M3 ? (fp8 == null ? Fp8Recipe.defaults() : fp8).base() : precision;
+    }
+
+    /** The FP8 recipe of an fp8 run (its defaults when none was given), else null. */
+    public Fp8Recipe fp8Recipe() {
+        return precision == DType.F8_E4M3 ? (fp8 == null ? Fp8Recipe.defaults() : fp8) : null;
+    }
+
+    /** Checkpointing and restarts (never null: {@link FaultTolerance#NONE} when off). */
+    public FaultTolerance faultTolerance() { return faultTolerance == null ? FaultTolerance.NONE : faultTolerance; }
 
     /** The fields of a spec, to change some and make a new one ({@link #with}). */
     public static final class Fields {
@@ -40,6 +58,8 @@ public record TrainSpec(
         public double lr;
         public TextData.Source data;
         public boolean offloadOptimizer, tf32, exportParameters, sequenceParallel;
+        public FaultTolerance faultTolerance;
+        public Fp8Recipe fp8;
 
         Fields(TrainSpec s) {
             model = s.model; dp = s.dp; tp = s.tp; pp = s.pp; zero = s.zero; microBatches = s.microBatches;
@@ -48,12 +68,14 @@ public record TrainSpec(
             localSgdEvery = s.localSgdEvery; offloadOptimizer = s.offloadOptimizer; tf32 = s.tf32;
             exportParameters = s.exportParameters; cp = s.cp; sequenceParallel = s.sequenceParallel;
             virtualStages = s.virtualStages;
+            faultTolerance = s.faultTolerance();
+            fp8 = s.fp8;
         }
 
         TrainSpec build() {
             return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
                     batch, optimizer, lr, data, dataFile, localSgdEvery, offloadOptimizer, tf32, exportParameters, cp,
-                    sequenceParallel, virtualStages);
+                    sequenceParallel, virtualStages, faultTolerance, fp8);
         }
     }
 
@@ -83,7 +105,8 @@ public record TrainSpec(
         else if (microBatches > 1) b.append(",accum=").append(microBatches);
         if (zero > 0) b.append(",zero=").append(zero);
         if (checkpointEvery > 0) b.append(",ckpt").append(checkpointEvery > 1 ? "=" + checkpointEvery : "");
-        if (precision != DType.F32) b.append(",").append(precision.label());
+        if (precision == DType.F8_E4M3) b.append(",").append(fp8Recipe().label());
+        else if (precision != DType.F32) b.append(",").append(precision.label());
         if (localSgdEvery > 0) b.append(",localsgd=").append(localSgdEvery);
         return b.toString();
     }
@@ -99,6 +122,9 @@ public record TrainSpec(
     public TrainSpec withCheckpoint(int every) { return with(f -> f.checkpointEvery = every); }
 
     public TrainSpec withPrecision(DType p) { return with(f -> f.precision = p); }
+
+    /** An fp8 run with {@code recipe}. */
+    public TrainSpec withFp8(Fp8Recipe recipe) { return with(f -> { f.precision = DType.F8_E4M3; f.fp8 = recipe; }); }
 
     public TrainSpec withSteps(int n) { return with(f -> f.steps = n); }
 
@@ -127,6 +153,8 @@ public record TrainSpec(
     public TrainSpec withOffloadOptimizer(boolean on) { return with(f -> f.offloadOptimizer = on); }
 
     public TrainSpec withTf32(boolean on) { return with(f -> f.tf32 = on); }
+
+    public TrainSpec withFaultTolerance(FaultTolerance ft) { return with(f -> f.faultTolerance = ft); }
 
     /** Checks the shapes divide; throws a one-line {@link UserError} naming what does not. */
     public void validate(int worldSize) {
@@ -174,7 +202,21 @@ public record TrainSpec(
         if (checkpointEvery < 0) throw new UserError("checkpoint interval must be >= 0");
         if (localSgdEvery > 0 && zero != 0) throw new UserError("local SGD needs --zero 0");
         if (localSgdEvery > 0 && precision != DType.F32) throw new UserError("local SGD runs in fp32 only");
+        if (precision == DType.F8_E4M3) fp8Recipe().validate();
+        else if (fp8 != null) throw new UserError("FP8 options (--fp8-scaling, --fp8-history, --fp8-base) need --precision fp8");
+        if (precision != DType.F32 && precision != DType.BF16 && precision != DType.F16 && precision != DType.F8_E4M3)
+            throw new UserError("training precisions are fp32, bf16, fp16 and fp8, not " + precision.label());
+        if (precision == DType.F8_E4M3 && schedule == PipelineParallel.Schedule.ZB_H1)
+            throw new UserError("--precision fp8 casts each linear layer's gradient as it leaves the layer, while --schedule zb-h1 "
+                    + "defers the weight gradients: use 1f1b or interleaved with fp8");
+        if (precision == DType.F8_E4M3 && sequenceParallel)
+            throw new UserError("--precision fp8 with --sp is not supported yet (the FP8 casts keep the whole gathered input): drop --sp");
         if ((data == TextData.Source.FILE) != (dataFile != null)) throw new UserError("--data FILE names the text file to train on");
         if (localSgdEvery > 0 && offloadOptimizer) throw new UserError("local SGD averages weights on the device: drop --offload optimizer");
+        faultTolerance().validate(this);
+        FaultTolerance ft = faultTolerance();
+        if ((ft.saves() || ft.resumes() || ft.maxRestarts() > 0) && (cp > 1 || virtualStages > 1))
+            throw new UserError("checkpoints, --resume and restarts cover dp, tp, pp and ZeRO layouts; not yet "
+                    + (cp > 1 ? "--cp " + cp : "--vpp " + virtualStages) + ": drop one of them");
     }
 }

@@ -18,10 +18,22 @@ public final class TrainTask implements RankTask {
     public Object run(Dist dist, String argsJson, RankReporter reporter) {
         TrainSpec spec = Training.GSON.fromJson(argsJson, TrainSpec.class);
         spec.validate(dist.world());
+        long tokens = (long) spec.batch() * spec.model().sequence();
+        TrainingLoop.StepListener listener = new TrainingLoop.StepListener() {
+            @Override public void step(int step, java.util.Map<String, Object> metrics) {
+                // The names the Prometheus endpoint exports as parallax_step_seconds and parallax_tokens_per_second.
+                java.util.Map<String, Object> m = new java.util.LinkedHashMap<>(metrics);
+                if (metrics.get("stepMs") instanceof Number ms && ms.doubleValue() > 0) {
+                    m.put("stepSeconds", ms.doubleValue() / 1000);
+                    m.put("tokensPerSecond", tokens / (ms.doubleValue() / 1000));
+                }
+                reporter.step(step, m);
+            }
+            @Override public void event(String kind, java.util.Map<String, Object> fields) { reporter.event(kind, fields); }
+        };
         TrainingLoop.Groups groups = new TrainingLoop.Groups(comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
                 dist.cpGroup() == null ? Comm.single() : comm(dist.cpGroup()), comm(dist.dpCpGroup()));
-        return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), Device.parse(dist.device()), groups,
-                (step, metrics) -> reporter.step(step, metrics));
+        return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), Device.parse(dist.device()), groups, listener);
     }
 
     /** The runtime's collectives seen as a {@link Comm}. */

@@ -2,11 +2,7 @@ package parallax.engine.parallel;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonElement;
-import java.util.ArrayList;
-import java.util.List;
-import parallax.engine.cluster.Mesh;
-import parallax.engine.cluster.MeshShape;
+import java.nio.file.Path;
 import parallax.engine.cluster.WorkerPool;
 import parallax.engine.model.Gpt;
 
@@ -70,17 +66,38 @@ public final class Training {
                             + "workers' %,d MiB: raise it (PARALLAX_WORKER_OPTS=-Xmx%dg in the kernel's environment) or split the model "
                             + "further with --tp/--pp", spec.model().name(), exportHeapBytes(spec) >> 20, 100 * HEAP_SHARE, heap >> 20,
                     Math.max(1, (long) Math.ceil(exportHeapBytes(spec) / HEAP_SHARE / (1L << 30)))));
-        MeshShape shape = spec.mesh();
-        // The rank that reports the live loss: last pipeline stage, dp 0, tp 0 (it averages
-        // the loss over its DP group every step).
-        int reporter = Mesh.rankOf(shape, 0, 0, shape.pp() - 1);
-        Progress p = progress == null ? Progress.NONE : progress;
-        List<JsonElement> out = pool.run(TrainTask.class.getName(), GSON.toJson(spec), shape, ev -> {
-            if (ev.rank() == reporter && "step".equals(ev.kind()) && ev.fields() != null
-                    && ev.fields().get("loss") instanceof Number loss) p.step((int) ev.step(), loss.doubleValue());
-        });
-        List<RankResult> ranks = new ArrayList<>();
-        for (JsonElement e : out) ranks.add(GSON.fromJson(e, RankResult.class));
-        return TrainingRun.of(spec, ranks);
+        // The live loss comes from the last pipeline stage's dp 0, tp 0 rank (it averages the
+        // loss over its DP group every step); checkpoints and restarts are ElasticRun's.
+        return new ElasticRun(resolveCheckpoints(spec), progress).run(pool);
+    }
+
+    /**
+     * Checks a run's checkpoint flags before any rank starts, each problem one line: the
+     * checkpoint {@code --resume} names (or the newest complete one in that directory) is
+     * complete, its files are whole and it fits this run; the checkpoint directory holds no
+     * other run's checkpoints that a restart could mistake for this run's. Returns the spec
+     * with absolute paths and the resolved checkpoint.
+     */
+    public static TrainSpec resolveCheckpoints(TrainSpec spec) {
+        FaultTolerance ft = spec.faultTolerance();
+        if (!ft.saves() && !ft.resumes()) return spec;
+        Path dir = ft.checkpointDir() == null ? null : Path.of(ft.checkpointDir()).toAbsolutePath().normalize();
+        Path from = null;
+        if (ft.resumes()) {
+            from = DistributedCheckpoint.resolve(Path.of(ft.resumeFrom()).toAbsolutePath().normalize());
+            DistributedCheckpoint.Metadata md = DistributedCheckpoint.verify(from);
+            DistributedCheckpoint.requireCompatible(md, spec, from);
+        }
+        if (dir != null) {
+            Checkpointing.requireDirectory(dir.toString());
+            Path newest = DistributedCheckpoint.latest(dir);
+            int resumed = from == null ? -1 : DistributedCheckpoint.stepOf(from);
+            if (newest != null && (from == null || DistributedCheckpoint.stepOf(newest) > resumed))
+                throw new parallax.engine.UserError("--checkpoint-dir " + dir + " already holds " + (from == null ? "checkpoints" : "newer checkpoints")
+                        + " (newest: " + newest.getFileName() + "); continue from them with --resume " + dir + ", or save into an empty directory");
+        }
+        FaultTolerance resolved = ft.withSaving(ft.saveEvery(), dir == null ? null : dir.toString(), ft.keep())
+                .withResume(from == null ? null : from.toString()).withRunId(java.util.UUID.randomUUID().toString());
+        return spec.withFaultTolerance(resolved);
     }
 }

@@ -22,7 +22,7 @@ import parallax.engine.torch.Torch;
  * stage's units ({@link PipelineParallel}), keeps them in the {@link ParameterStore} of
  * its ZeRO stage over its DP group, and per step: takes its DP slice of the global batch,
  * runs the micro-batch schedule, checks fp16 overflow ({@link MixedPrecision}), steps the
- * optimizer and records the step ({@link StepMetrics}). The groups come from the
+ * optimizer, moves FP8 scales on ({@link Fp8Scaling}) and records the step ({@link StepMetrics}). The groups come from the
  * runtime's mesh (Megatron's parallel_state); this class never builds one.
  */
 public final class TrainingLoop {
@@ -30,6 +30,9 @@ public final class TrainingLoop {
     /** Receives each reported step's metrics (the worker forwards them to the coordinator). */
     public interface StepListener {
         void step(int step, Map<String, Object> metrics);
+
+        /** Any other event ("checkpoint", "restored", ...); may come from the checkpoint writer's thread. */
+        default void event(String kind, Map<String, Object> fields) {}
 
         StepListener NONE = (s, m) -> {};
     }
@@ -59,13 +62,16 @@ public final class TrainingLoop {
         Comm dp = meter.wrap(groups.dpCp()), tp = meter.wrap(groups.tp()), pp = meter.wrap(groups.pp()), cp = meter.wrap(groups.cp());
 
         long[] positions = ContextParallel.positions(at.cpRank(), spec.cp(), cfg.sequence());
+        // fp8: the blocks' matmuls through FP8 casts, with scales kept in step over the TP and DP groups
+        Fp8Matmuls fp8 = spec.fp8Recipe() == null ? null : new Fp8Matmuls(new Fp8Scaling(spec.fp8Recipe(), device, tp, dp));
         Gpt model = new Gpt(cfg, at.tpRank(), spec.tp(), new TensorParallel(tp, spec.sequenceParallel()),
-                new ContextParallel(cp), positions);
+                new ContextParallel(cp), positions, fp8 == null ? Gpt.Matmuls.PLAIN : fp8);
+        DType dtype = spec.computeDType();
         // v model chunks per stage (one unless the schedule is interleaved), one store over all of them.
         int v = spec.virtualStages();
         List<int[]> ranges = new ArrayList<>();
         for (int c = 0; c < v; c++) ranges.add(PipelineParallel.chunkUnits(cfg, spec.pp(), v, c, at.ppRank()));
-        ParameterStore store = ParameterStore.create(spec.zero(), model, ranges, spec.seed(), spec.precision(),
+        ParameterStore store = ParameterStore.create(spec.zero(), model, ranges, spec.seed(), dtype,
                 dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
@@ -76,12 +82,21 @@ public final class TrainingLoop {
         for (int[] r : ranges) chunks.add(new Stage(model, store, r[0], r[1], spec.checkpointEvery(), deferred));
         // Between stages each rank sends its tokens (its part under cp), sliced again by tp under sp.
         long stageSequence = spec.localSequence() / (spec.sequenceParallel() ? spec.tp() : 1);
-        PipelineParallel pipe = new PipelineParallel(chunks, pp, spec.precision(), cfg.hidden(), stageSequence, device);
-        MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(spec.precision());
+        PipelineParallel pipe = new PipelineParallel(chunks, pp, dtype, cfg.hidden(), stageSequence, device);
+        MixedPrecision.LossScaler scaler = MixedPrecision.scalerFor(dtype);
         TextData data = new TextData(spec.data(), cfg, spec.seed(), spec.dataFile());
+        Checkpointing checkpoints = new Checkpointing(spec, rank, at, store, scaler, pipe.holdsLoss() && at.tpRank() == 0, listener);
 
         int n = spec.steps();
-        StepMetrics metrics = new StepMetrics(n);
+        int first;
+        try {
+            first = checkpoints.restore(); // 0, or the step of the checkpoint --resume names
+        } catch (RuntimeException e) {
+            pipe.close();
+            store.close();
+            throw e;
+        }
+        StepMetrics metrics = new StepMetrics(n - first);
         int skipped = 0;
         long tokens = (long) spec.batch() * cfg.sequence();
         // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops-and-mfu);
@@ -89,8 +104,9 @@ public final class TrainingLoop {
         double flops = (chunks.get(0).recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
         double matmul = Flops.measureMatmul(device, 256, 5);
 
+        boolean finished = false;
         try {
-            for (int s = 0; s < n; s++) {
+            for (int s = first; s < n; s++) {
                 try (PointerScope scope = new PointerScope()) {
                     long t0 = System.nanoTime();
                     TextData.Batch mine = data.batch(s, spec.batch()).slice(at.dpRank(), spec.dp()).columns(positions);
@@ -106,11 +122,12 @@ public final class TrainingLoop {
                     else store.step(1.0 / scaler.scale());
                     scaler.update(overflow);
                     store.zeroGrad();
+                    if (fp8 != null) fp8.scaling().endStep(); // delayed scaling: the next step's scales
                     if (localSgd && (s + 1) % spec.localSgdEvery() == 0) ((FullReplica) store).averageParameters();
 
                     double loss = pipe.holdsLoss() ? lossSum / spec.microBatches() : Double.NaN;
                     device.synchronize(); // the step is over when its kernels are
-                    metrics.record(s, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
+                    metrics.record(s - first, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
                             meter.take());
                     if (pipe.holdsLoss() && !Double.isFinite(loss) && !scaler.dynamic())
                         throw new IllegalStateException("loss is " + loss + " at step " + (s + 1) + "; training stopped");
@@ -118,9 +135,11 @@ public final class TrainingLoop {
                     // logging, so the live view shows the global batch's loss (outside the meter:
                     // it is not the training's traffic).
                     double global = pipe.holdsLoss() ? dpMean(groups.dpCp(), loss, device) : Double.NaN;
-                    if (metrics.reportDue(s)) listener.step(s + 1, metrics.report(s, global, scaler.scale()));
+                    if (metrics.reportDue(s - first)) listener.step(s + 1, metrics.report(s - first, global, scaler.scale()));
+                    checkpoints.afterStep(s, loss, t0);
                 }
             }
+            checkpoints.close(); // the last save is on disk before the rank reports its result
             Device.AllocatorStats gpu = device.allocatorStats();
             RankResult.RankMemory memory = new RankResult.RankMemory(store.parameterBytes(), metrics.maxGradientBytes(),
                     store.optimizerBytes(), pipe.peakActivationBytes(), Memory.peakRssBytes(),
@@ -134,8 +153,11 @@ public final class TrainingLoop {
                 // drift between averages, so each is handed back.
                 if ((at.dpRank() != 0 && !localSgd) || at.cpRank() != 0) exported = null;
             }
-            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported, pipe.lastTrace());
+            finished = true;
+            return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported,
+                    pipe.lastTrace(), fp8 == null ? null : fp8.scaling().trace());
         } finally {
+            if (!finished) checkpoints.abandon();
             pipe.close();
             store.close();
         }

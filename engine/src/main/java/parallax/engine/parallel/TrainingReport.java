@@ -48,7 +48,7 @@ public final class TrainingReport {
                         + "Achieved %.2f GFLOP/s per rank (6·Ψ·tokens%s / step time) = %.0f%% of this machine's measured "
                         + "256x256 fp32 matmul rate (%.2f GFLOP/s, one thread).",
                 s.label(), s.world(), s.model().name(), s.model().parameterCount(), s.batch(), s.model().sequence(),
-                s.precision().label(), s.steps(), loss[0], loss[loss.length - 1], stepMs, tps,
+                s.fp8Recipe() != null ? s.fp8Recipe().label() : s.precision().label(), s.steps(), loss[0], loss[loss.length - 1], stepMs, tps,
                 achieved / 1e9, s.checkpointEvery() > 0 || s.zero() == 3 ? ", 8· with recompute" : "", 100 * fraction, r0.matmulFlops() / 1e9);
         if (s.offloadOptimizer()) {
             RankResult.RankMemory m = r0.memory();
@@ -60,6 +60,8 @@ public final class TrainingReport {
         }
         if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
             text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
+        String resilience = ResilienceReport.text(run);
+        if (!resilience.isEmpty()) text += "\n\n" + resilience;
         Map<String, Object> data = data(run);
         if (peer != null) {
             double ours = Double.isNaN(peer.oursMedianMs()) ? stepMs : peer.oursMedianMs(), theirs = peer.medianStepMs();
@@ -79,23 +81,27 @@ public final class TrainingReport {
             }
             data.put("peer", p);
         }
-        Report.Builder report = Report.builder("%parallel " + s.label()).text(text);
+        Report.Builder b = Report.builder("%parallel " + s.label()).text(text);
         if (s.pp() > 1)
-            report.chart(ScheduleChart.measured(run), "The pipeline passes of the last step on each stage (data, context and tensor rank 0), "
+            b.chart(ScheduleChart.measured(run), "The pipeline passes of the last step on each stage (data, context and tensor rank 0), "
                     + "as they ran: blue forward, green backward" + (PipelineSchedule.splitsBackward(s.schedule())
                     ? " (input gradients only), orange the weight-gradient passes the zero-bubble schedule moves into the bubble" : "")
                     + "; a number is the micro-batch" + (s.virtualStages() > 1 ? ", lighter bars the later model chunks" : "")
                     + "; white space is time the stage waited.");
-        return report
+        b
                 .chart(lossChart(List.of(run)), "Training loss per step (mean cross-entropy over the global batch), measured.")
                 .chart(memoryChart(run), "Per-rank memory counted from live tensors at the end of backward (activations: peak held for backward).")
                 .chart(timeChart(run), "Per-rank median step time split, measured: communication = time in collectives on the training thread "
                         + "and waits for overlapped DP buckets; idle = time blocked in pipeline receives; compute = the rest of the step.")
                 .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes); median times (ms): comm = time inside collectives on the training thread "
                         + "plus waits for overlapped DP buckets, measured; bytes handed to each collective type over the run (counted per call, "
-                        + "receives excluded); ring traffic = handed x the ring algorithm's factor (" + CommMeter.FACTORS + "), an estimate of the bytes on the wire.")
-                .data(data)
-                .build();
+                        + "receives excluded); ring traffic = handed x the ring algorithm's factor (" + CommMeter.FACTORS + "), an estimate of the bytes on the wire.");
+        Fp8Scaling.Trace fp8 = run.fp8Trace();
+        if (fp8 != null) {
+            Fp8Report.addTo(b, fp8, s.fp8Recipe(), "this run");
+            data.put("fp8", Fp8Report.data(fp8, s.fp8Recipe()));
+        }
+        return b.data(data).build();
     }
 
     public static Report compare(List<TrainingRun> runs) {
@@ -150,15 +156,48 @@ public final class TrainingReport {
         String[] timeNames = {"compute", "communication", "pipeline idle"};
         for (int k = 0; k < 3; k++) time.addSeries(timeNames[k], names, toList(timeParts[k]));
         tput.addSeries("tokens/s", names, toList(tokens));
-        return Report.builder("%parallel --compare")
+        Report.Builder b = Report.builder("%parallel --compare")
                 .table(t, "Each layout trained the same model, batch and steps; all numbers measured on the ranks. "
                         + "Handed: bytes given to collectives by the fullest rank, counted per call (receives excluded).")
                 .chart(mem, "Memory of each layout's fullest rank, counted from live tensors.")
                 .chart(tput, "Global tokens per second from the median step.")
                 .chart(time, "Median step time split on each layout's slowest rank.")
-                .chart(lossChart(runs), "Loss per step of every layout, measured (layouts computing the same math draw one line).")
-                .data(Map.of("runs", rows))
-                .build();
+                .chart(lossChart(runs), "Loss per step of every layout, measured (layouts computing the same math draw one line).");
+        List<TrainingRun> fp8 = runs.stream().filter(r -> r.fp8Trace() != null).toList();
+        if (!fp8.isEmpty()) {
+            b.chart(fp8FlushChart(fp8), "Share of the E5M2 output gradients that flushed to zero per step in each FP8 run (mean over the "
+                    + "layers), measured: without scaling the small gradients of a language model fall below E5M2's 2^-17 and vanish");
+            for (int i = 0; i < rows.size(); i++) {
+                TrainingRun run = runs.get(i);
+                if (run.fp8Trace() != null) rows.get(i).put("fp8", Fp8Report.data(run.fp8Trace(), run.spec().fp8Recipe()));
+            }
+        }
+        return b.data(Map.of("runs", rows)).build();
+    }
+
+    /** Share of each FP8 run's E5M2 gradients that flushed to zero per step (mean over its layers). */
+    public static XYChart fp8FlushChart(List<TrainingRun> runs) {
+        XYChart c = new XYChartBuilder().width(720).height(360).title("FP8 gradients flushed to zero").xAxisTitle("step")
+                .yAxisTitle("dy values flushed (%)").build();
+        c.getStyler().setMarkerSize(0);
+        c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
+        for (TrainingRun run : runs) {
+            Fp8Scaling.Trace t = run.fp8Trace();
+            double[] share = new double[run.spec().steps()];
+            int n = 0;
+            for (int i = 0; i < t.slots().size(); i++) {
+                if (!t.roles().get(i).equals(Fp8Scaling.Role.DY.name())) continue;
+                for (int k = 0; k < share.length && k < t.flushedShare()[i].length; k++) share[k] += 100 * t.flushedShare()[i][k];
+                n++;
+            }
+            double[] x = new double[share.length];
+            for (int k = 0; k < share.length; k++) {
+                x[k] = k + 1;
+                share[k] /= Math.max(1, n);
+            }
+            c.addSeries(run.label(), x, share).setMarker(org.knowm.xchart.style.markers.SeriesMarkers.NONE);
+        }
+        return c;
     }
 
     static RankResult fullest(TrainingRun run) {
@@ -183,6 +222,7 @@ public final class TrainingReport {
             for (int i = 0; i < x.length; i++) x[i] = i + 1;
             c.addSeries(run.label(), x, run.loss());
         }
+        if (runs.size() == 1) ResilienceReport.markRestarts(c, runs.get(0));
         return c;
     }
 
@@ -277,6 +317,7 @@ public final class TrainingReport {
         m.put("loss", run.loss());
         m.put("medianStepMs", run.medianStepMs());
         m.put("tokensPerSecond", run.tokensPerSecond());
+        if (run.history().eventful()) m.put("history", ResilienceReport.data(run));
         List<Map<String, Object>> ranks = new ArrayList<>();
         for (RankResult r : run.ranks()) {
             Map<String, Object> x = new LinkedHashMap<>();

@@ -12,22 +12,56 @@ import parallax.engine.model.Checkpoint;
 import parallax.engine.model.Shards;
 import parallax.engine.report.Stats;
 
-/** A finished run: what was asked, the global loss per step, and what every rank measured. */
-public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks) {
+/**
+ * A finished run: what was asked (the last generation's spec, after any restart), the
+ * global loss per step from the first, what every rank of the last generation measured
+ * (from {@code history.firstStep()} on), and its history of checkpoints and restarts.
+ */
+public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks, RunHistory history) {
+
+    public TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks) {
+        this(spec, loss, ranks, RunHistory.NONE);
+    }
 
     /** A run from its ranks' results: the loss is the mean over the last stage's DP ranks. */
     public static TrainingRun of(TrainSpec spec, List<RankResult> ranks) {
-        return new TrainingRun(spec, globalLoss(ranks, spec.steps()), ranks);
+        return of(spec, ranks, new double[0], RunHistory.NONE);
     }
+
+    /**
+     * A run whose ranks trained from step {@code history.firstStep()}: the loss of the steps
+     * before comes from the checkpoint ({@code lossBefore}; NaN where it has none).
+     */
+    static TrainingRun of(TrainSpec spec, List<RankResult> ranks, double[] lossBefore, RunHistory history) {
+        int first = history == null ? 0 : history.firstStep();
+        double[] trained = globalLoss(ranks, spec.steps() - first);
+        double[] loss = new double[spec.steps()];
+        java.util.Arrays.fill(loss, 0, first, Double.NaN);
+        System.arraycopy(lossBefore, 0, loss, 0, Math.min(first, lossBefore.length));
+        System.arraycopy(trained, 0, loss, first, trained.length);
+        return new TrainingRun(spec, loss, ranks, history);
+    }
+
+    /** Checkpoints, resume and restarts ({@link RunHistory#NONE} for a plain run). */
+    @Override
+    public RunHistory history() { return history == null ? RunHistory.NONE : history; }
 
     /** The layout in a few characters, e.g. "dp=2,tp=2,zero=1". */
     public String label() { return spec.label(); }
 
     /** Median over steps (the first excluded as warm-up) of the slowest rank's step time. */
     public double medianStepMs() {
-        double[] worst = new double[spec.steps()];
+        double[] worst = slowestStepMs();
+        return Stats.median(worst, worst.length > 2 ? 1 : 0);
+    }
+
+    /** Per step the ranks trained (from {@code history.firstStep()}), the slowest rank's time. */
+    public double[] slowestStepMs() {
+        int n = Integer.MAX_VALUE;
+        for (RankResult r : ranks) n = Math.min(n, r.stepMs().length);
+        double[] worst = new double[ranks.isEmpty() ? 0 : n];
         for (RankResult r : ranks) for (int s = 0; s < worst.length; s++) worst[s] = Math.max(worst[s], r.stepMs()[s]);
-        return Stats.median(worst, spec.steps() > 2 ? 1 : 0);
+        return worst;
     }
 
     /** Global tokens per second from the median step. */
@@ -52,6 +86,31 @@ public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks)
     private static boolean allNaN(double[] a) {
         for (double d : a) if (!Double.isNaN(d)) return false;
         return true;
+    }
+
+    /**
+     * The FP8 trace of an fp8 run, every pipeline stage's slots in stage order (from the
+     * ranks at dp 0, tp 0: the reduced amaxes and scales are the same on every rank of a
+     * stage); null for other runs.
+     */
+    public Fp8Scaling.Trace fp8Trace() {
+        List<RankResult> stages = new ArrayList<>();
+        for (RankResult r : ranks) if (r.dpRank() == 0 && r.tpRank() == 0 && r.fp8() != null) stages.add(r);
+        if (stages.isEmpty()) return null;
+        stages.sort(Comparator.comparingInt(RankResult::ppRank));
+        List<String> slots = new ArrayList<>(), roles = new ArrayList<>();
+        List<double[]> amax = new ArrayList<>(), scale = new ArrayList<>(), sat = new ArrayList<>(), flush = new ArrayList<>();
+        for (RankResult r : stages) {
+            Fp8Scaling.Trace t = r.fp8();
+            slots.addAll(t.slots());
+            roles.addAll(t.roles());
+            amax.addAll(List.of(t.amax()));
+            scale.addAll(List.of(t.scale()));
+            sat.addAll(List.of(t.saturatedShare()));
+            flush.addAll(List.of(t.flushedShare()));
+        }
+        return new Fp8Scaling.Trace(slots, roles, amax.toArray(double[][]::new), scale.toArray(double[][]::new),
+                sat.toArray(double[][]::new), flush.toArray(double[][]::new));
     }
 
     /** Whether the ranks handed back their parameters (the run exported them). */
@@ -112,4 +171,7 @@ public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks)
             throw new UserError("this run did not export its parameters: train with --save FILE (or TrainSpec.withExport(true))");
         Checkpoint.save(spec.model(), parameters(), checkpointMetadata(), path);
     }
+
+    /** The pipeline's measured pass times and bubble against the simulation and the closed form (pp 2 or more). */
+    public PipelineSchedule.Measurement pipeline() { return PipelineSchedule.measure(spec, ranks); }
 }

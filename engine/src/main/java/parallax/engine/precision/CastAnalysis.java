@@ -12,6 +12,7 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
+import parallax.engine.numerics.BlockFormat;
 import parallax.engine.numerics.FloatFormat;
 import parallax.engine.numerics.Rounding;
 import parallax.engine.report.Report;
@@ -23,7 +24,9 @@ import tech.tablesaw.api.Table;
  * file) the largest absolute error, the RMSE, the largest relative error and the shares of
  * values that overflowed, underflowed to zero or became NaN, with optional scaling first
  * (x * s, cast, / s with s = max finite / amax, per tensor or per output channel = row),
- * as FP8 recipes do (Micikevicius et al., "FP8 Formats for Deep Learning", 2022).
+ * as FP8 recipes do (Micikevicius et al., "FP8 Formats for Deep Learning", 2022); or to a
+ * block-scaled format ({@link CastTarget.Blocks}: OCP MX, NVFP4) whose block size is a
+ * parameter.
  */
 public final class CastAnalysis {
 
@@ -79,7 +82,7 @@ public final class CastAnalysis {
         return new NamedTensor("random", shape, v);
     }
 
-    public static Report analyse(String source, List<NamedTensor> tensors, List<FloatFormat> formats,
+    public static Report analyse(String source, List<NamedTensor> tensors, List<CastTarget> formats,
                                  Scaling scaling, Rounding rounding) {
         return analyse(source, "", tensors, formats, scaling, rounding);
     }
@@ -89,7 +92,7 @@ public final class CastAnalysis {
      * {@code tensors} is walked once, one tensor at a time, so a lazy iterable (a file read
      * tensor by tensor) keeps only the current tensor on the heap.
      */
-    public static Report analyse(String source, String note, Iterable<NamedTensor> tensors, List<FloatFormat> formats,
+    public static Report analyse(String source, String note, Iterable<NamedTensor> tensors, List<CastTarget> formats,
                                  Scaling scaling, Rounding rounding) {
         List<String> empty = new ArrayList<>();
         List<List<Stats>> rows = new ArrayList<>();
@@ -138,7 +141,7 @@ public final class CastAnalysis {
         hist.getStyler().setMarkerSize(0);
         hist.getStyler().setXAxisDecimalPattern("0.0");
         for (int k = 0; k < formats.size(); k++) {
-            FloatFormat f = formats.get(k);
+            CastTarget f = formats.get(k);
             Accumulator total = totals.get(k);
             if (perTensorRows) {
                 for (Stats s : rows.get(k)) addRow(s, cTensor, cFormat, cMaxAbs, cRmse, cMaxRel, cOver, cUnder, cNan, all);
@@ -153,14 +156,22 @@ public final class CastAnalysis {
             hist.addSeries(f.label(), xs, ys).setMarker(SeriesMarkers.NONE);
         }
         table.addColumns(cTensor, cFormat, cMaxAbs, cRmse, cMaxRel, cOver, cUnder, cNan);
-        String how = "scaling " + scaling.label + ", " + (rounding == Rounding.SATURATE ? "saturating" : "non-saturating (PyTorch)")
-                + " round-to-nearest-even";
+        boolean anyBlocks = formats.stream().anyMatch(t -> t instanceof CastTarget.Blocks);
+        boolean anyElementwise = formats.stream().anyMatch(t -> t instanceof CastTarget.Elementwise);
+        String how = anyElementwise ? "scaling " + scaling.label + ", " + (rounding == Rounding.SATURATE ? "saturating" : "non-saturating (PyTorch)")
+                + " round-to-nearest-even" : "round-to-nearest-even within each block";
         StringBuilder md = new StringBuilder();
         md.append(String.format(Locale.ROOT, "Cast %,d values in %d tensor(s) from %s%s; %s.", values, used, source,
                 note.isEmpty() ? "" : " (" + note + ")", how));
         if (scaling != Scaling.NONE) {
             md.append(" Each ").append(scaling == Scaling.PER_TENSOR ? "tensor" : "row (output channel)")
                     .append(" is multiplied by s = max finite / max|x| before the cast and divided by s after; 1-D tensors use one scale.");
+        }
+        if (anyBlocks) {
+            md.append(" Block formats: blocks run along each row (the last dimension; a row's last block may be shorter) and "
+                    + "carry their own scales (OCP MX: an E8M0 power of two per block from floor(log2 amax) minus the element's emax; "
+                    + "NVFP4: an E4M3 scale per block and one FP32 scale per tensor), so --scaling and --saturate do not apply to them; "
+                    + "their elements always saturate, and overflowed counts values beyond the element's max that were clamped.");
         }
         if (!empty.isEmpty()) md.append(" Skipped empty tensors: ").append(String.join(", ", empty)).append('.');
         md.append(" Overflowed = became inf/NaN (or was clamped, when saturating); underflowed = a nonzero value became 0. "
@@ -217,7 +228,7 @@ public final class CastAnalysis {
             for (int i = 0; i < HIST_BINS; i++) hist[i] += o.hist[i];
         }
 
-        Stats stats(String tensor, FloatFormat f) {
+        Stats stats(String tensor, CastTarget f) {
             return new Stats(tensor, f.label(), count, maxAbs, finite == 0 ? Double.NaN : Math.sqrt(sumSq / finite),
                     maxRel, share(over), share(under), share(nan));
         }
@@ -225,9 +236,42 @@ public final class CastAnalysis {
         private double share(long k) {
             return count == 0 ? 0 : (double) k / count;
         }
+
+        /** One value {@code v} and what the cast gave back, {@code c}; {@code clamped}: saturated at the max. */
+        void measure(float v, float c, boolean clamped) {
+            count++;
+            if (Float.isNaN(c)) {
+                nan++;
+                over++;
+                return;
+            }
+            if (Float.isInfinite(c)) {
+                over++;
+                return;
+            }
+            if (clamped) over++;
+            if (v != 0 && c == 0) under++;
+            double abs = Math.abs((double) c - v);
+            finite++;
+            sumSq += abs * abs;
+            maxAbs = Math.max(maxAbs, abs);
+            if (v != 0) {
+                double rel = abs / Math.abs(v);
+                maxRel = Math.max(maxRel, rel);
+                counted++;
+                double lg = rel == 0 ? HIST_LO : Math.log10(rel);
+                int b = (int) Math.floor((lg - HIST_LO) / (HIST_HI - HIST_LO) * HIST_BINS);
+                hist[Math.max(0, Math.min(HIST_BINS - 1, b))]++;
+            }
+        }
     }
 
-    static void castAndMeasure(NamedTensor t, FloatFormat f, Scaling scaling, Rounding rounding, Accumulator acc) {
+    static void castAndMeasure(NamedTensor t, CastTarget target, Scaling scaling, Rounding rounding, Accumulator acc) {
+        if (target instanceof CastTarget.Blocks b) {
+            castBlocks(t, b, acc);
+            return;
+        }
+        FloatFormat f = ((CastTarget.Elementwise) target).format();
         float[] x = t.values();
         float[] y = x.clone();
         int rows = scaling == Scaling.PER_CHANNEL && t.shape().length >= 2 ? (int) t.shape()[0] : 1;
@@ -253,32 +297,24 @@ public final class CastAnalysis {
         for (int r = 0; r < rows; r++) {
             float s = scales[r];
             for (int i = r * rowLen; i < (r + 1) * rowLen; i++) {
-                float c = s == 1f ? y[i] : y[i] / s;
-                float v = x[i];
-                acc.count++;
-                if (Float.isNaN(c)) {
-                    acc.nan++;
-                    acc.over++;
-                    continue;
-                }
-                if (Float.isInfinite(c)) {
-                    acc.over++;
-                    continue;
-                }
-                if (clamped != null && clamped[i]) acc.over++;
-                if (v != 0 && c == 0) acc.under++;
-                double abs = Math.abs((double) c - v);
-                acc.finite++;
-                acc.sumSq += abs * abs;
-                acc.maxAbs = Math.max(acc.maxAbs, abs);
-                if (v != 0) {
-                    double rel = abs / Math.abs(v);
-                    acc.maxRel = Math.max(acc.maxRel, rel);
-                    acc.counted++;
-                    double lg = rel == 0 ? HIST_LO : Math.log10(rel);
-                    int b = (int) Math.floor((lg - HIST_LO) / (HIST_HI - HIST_LO) * HIST_BINS);
-                    acc.hist[Math.max(0, Math.min(HIST_BINS - 1, b))]++;
-                }
+                acc.measure(x[i], s == 1f ? y[i] : y[i] / s, clamped != null && clamped[i]);
+            }
+        }
+    }
+
+    /** A block format: blocks along the rows (the last dimension), its scales computed as the format says. */
+    static void castBlocks(NamedTensor t, CastTarget.Blocks target, Accumulator acc) {
+        float[] x = t.values();
+        float[] y = x.clone();
+        int rowLength = t.shape().length == 0 ? x.length : (int) t.shape()[t.shape().length - 1];
+        if (rowLength < 1 || x.length % rowLength != 0) rowLength = x.length;
+        BlockFormat f = target.format();
+        float tensorScale = f.tensorScale(x);
+        for (int row = 0; row < x.length; row += rowLength) {
+            for (int b = 0; b < rowLength; b += target.block()) {
+                int len = Math.min(target.block(), rowLength - b);
+                BlockFormat.Block q = f.quantize(x, row + b, len, tensorScale);
+                for (int i = 0; i < len; i++) acc.measure(x[row + b + i], q.values()[i], q.clamped()[i]);
             }
         }
     }

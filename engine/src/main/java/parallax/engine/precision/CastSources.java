@@ -59,7 +59,7 @@ public final class CastSources {
      * and named in the text; a file with no float tensors is a one-line error naming the
      * dtypes it holds.
      */
-    public static Report file(Path path, List<FloatFormat> formats, CastAnalysis.Scaling scaling, Rounding rounding) {
+    public static Report file(Path path, List<CastTarget> formats, CastAnalysis.Scaling scaling, Rounding rounding) {
         try (ModelFile m = ModelFiles.open(path)) {
             List<TensorEntry> floats = new ArrayList<>();
             Map<String, Integer> quantized = new TreeMap<>(), other = new TreeMap<>();

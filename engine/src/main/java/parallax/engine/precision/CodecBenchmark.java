@@ -12,6 +12,7 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import parallax.engine.UserError;
+import parallax.engine.numerics.CodecPath;
 import parallax.engine.numerics.FloatFormat;
 import parallax.engine.numerics.Rounding;
 import parallax.engine.report.Progress;
@@ -22,12 +23,17 @@ import tech.tablesaw.api.Table;
 /**
  * Encode/decode throughput of our codecs against libtorch's CPU {@code to(dtype)} on the
  * same array, in the same process, one thread each. Median of timed repetitions after
- * warm-up; values per second = array length / median time.
+ * warm-up; values per second = array length / median time. Every {@link CodecPath} this
+ * JVM offers is timed; "ours" is the path the codecs use here ({@link FloatFormat#codecPath}).
  */
 public final class CodecBenchmark {
 
-    /** One measurement: values/s for ours and for libtorch. */
-    public record Result(String format, String direction, int values, double oursPerSecond, double torchPerSecond) {
+    /**
+     * One measurement: values/s of the path the codecs use, of every path this JVM offers
+     * (by {@link CodecPath} name), and of libtorch.
+     */
+    public record Result(String format, String direction, int values, String path, double oursPerSecond,
+                         Map<String, Double> perPath, double torchPerSecond) {
         public double ratio() { return oursPerSecond / torchPerSecond; }
     }
 
@@ -52,12 +58,15 @@ public final class CodecBenchmark {
             short[] s16 = new short[n];
             byte[] s8 = new byte[n];
             boolean wide = f.bytesPerValue() == 2;
-            double oursEnc = median(reps, () -> {
-                if (wide) f.encode(x, 0, s16, 0, n, Rounding.NON_SATURATING); else f.encode(x, 0, s8, 0, n, Rounding.NON_SATURATING);
-            });
-            double oursDec = median(reps, () -> {
-                if (wide) f.decode(s16, 0, back, 0, n); else f.decode(s8, 0, back, 0, n);
-            });
+            Map<String, Double> enc = new LinkedHashMap<>(), dec = new LinkedHashMap<>();
+            for (CodecPath p : CodecPath.values()) {
+                if (p.handles(f, true)) enc.put(p.name(), n / median(reps, () -> {
+                    if (wide) p.encode(f, x, 0, s16, 0, n, Rounding.NON_SATURATING); else p.encode(f, x, 0, s8, 0, n, Rounding.NON_SATURATING);
+                }));
+                if (p.handles(f, false)) dec.put(p.name(), n / median(reps, () -> {
+                    if (wide) p.decode(f, s16, 0, back, 0, n); else p.decode(f, s8, 0, back, 0, n);
+                }));
+            }
             double torchEnc, torchDec;
             try (PointerScope scope = new PointerScope()) {
                 Tensor src = Device.cpu().fromFloats(x, x.length);
@@ -74,8 +83,9 @@ public final class CodecBenchmark {
                     }
                 });
             }
-            out.add(new Result(f.label(), "FP32 -> " + f.shortName(), n, n / oursEnc, n / torchEnc));
-            out.add(new Result(f.label(), f.shortName() + " -> FP32", n, n / oursDec, n / torchDec));
+            CodecPath encPath = f.codecPath(true), decPath = f.codecPath(false);
+            out.add(new Result(f.label(), "FP32 -> " + f.shortName(), n, encPath.name(), enc.get(encPath.name()), enc, n / torchEnc));
+            out.add(new Result(f.label(), f.shortName() + " -> FP32", n, decPath.name(), dec.get(decPath.name()), dec, n / torchDec));
             progress.update(++done, Map.of("format", f.shortName()));
         }
         return out;
@@ -96,31 +106,50 @@ public final class CodecBenchmark {
 
     public static Report report(List<Result> results, int reps) {
         Table t = Table.create("Codec throughput");
-        StringColumn f = StringColumn.create("format"), d = StringColumn.create("direction"),
+        StringColumn f = StringColumn.create("format"), d = StringColumn.create("direction"), used = StringColumn.create("path"),
                 ours = StringColumn.create("Parallax (M values/s)"), lt = StringColumn.create("libtorch to(dtype) (M values/s)"),
                 ratio = StringColumn.create("ours / libtorch");
+        Map<CodecPath, StringColumn> perPath = new LinkedHashMap<>();
+        for (CodecPath p : CodecPath.values()) if (p.available()) perPath.put(p, StringColumn.create(p.name().toLowerCase(Locale.ROOT) + " (M/s)"));
         for (Result r : results) {
             f.append(r.format());
             d.append(r.direction());
+            used.append(r.path().toLowerCase(Locale.ROOT));
             ours.append(String.format(Locale.ROOT, "%.0f", r.oursPerSecond() / 1e6));
             lt.append(String.format(Locale.ROOT, "%.0f", r.torchPerSecond() / 1e6));
             ratio.append(String.format(Locale.ROOT, "%.2f", r.ratio()));
+            for (Map.Entry<CodecPath, StringColumn> e : perPath.entrySet()) {
+                Double v = r.perPath().get(e.getKey().name());
+                e.getValue().append(v == null ? "-" : String.format(Locale.ROOT, "%.0f", v / 1e6));
+            }
         }
-        t.addColumns(f, d, ours, lt, ratio);
+        t.addColumns(f, d, used, ours, lt, ratio);
+        for (StringColumn c : perPath.values()) t.addColumns(c);
         int n = results.isEmpty() ? 0 : results.get(0).values();
-        String cpu = System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores visible, "
-                + "Java " + System.getProperty("java.version");
+        String jvm = "Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")";
+        String cpu = System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores visible, " + jvm;
+        StringBuilder paths = new StringBuilder();
+        for (CodecPath p : CodecPath.values()) {
+            paths.append(p.name().toLowerCase(Locale.ROOT)).append(": ").append(p.description())
+                    .append(p.available() ? "" : p == CodecPath.VECTOR ? " - not in this JVM (start it with --add-modules jdk.incubator.vector)"
+                            : " - not in this JVM (Java 20+)").append("; ");
+        }
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("values", n);
         data.put("reps", reps);
         data.put("threads", 1);
         data.put("machine", cpu);
+        data.put("javaVersion", System.getProperty("java.version"));
+        List<String> available = new ArrayList<>();
+        for (CodecPath p : CodecPath.values()) if (p.available()) available.add(p.name());
+        data.put("paths", available);
         data.put("results", results);
         return Report.builder("Codec throughput vs libtorch")
                 .text(String.format(Locale.ROOT, "%,d values ~ N(0, 1), one thread for both; median of %d timed runs after "
-                        + "%d warm-up runs. Ours: bulk array codecs (float[] to short[]/byte[] and back). libtorch: "
-                        + "tensor.to(dtype) on the CPU, allocation of the result included. Machine: %s.", n, reps, reps, cpu))
-                .table(t, "Measured in one process on this machine")
+                        + "%d warm-up runs. Ours: bulk array codecs (float[] to short[]/byte[] and back) on each path this JVM "
+                        + "offers (%s); the Parallax column is the path the codecs pick. libtorch: tensor.to(dtype) on the CPU, "
+                        + "allocation of the result included. Machine: %s.", n, reps, reps, paths.toString().replaceAll("; $", ""), cpu))
+                .table(t, "Measured in one process on this machine, " + jvm)
                 .data(data)
                 .build();
     }

@@ -10,7 +10,9 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.UserError;
+import parallax.engine.numerics.BlockFormat;
 import parallax.engine.numerics.FloatFormat;
+import parallax.engine.numerics.MxElement;
 import parallax.engine.numerics.Rounding;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.IntColumn;
@@ -84,13 +86,18 @@ public final class FormatReports {
             data.add(row);
         }
         t.addColumns(name, bits, layout, bias, max, minN, minS, eps, digits, special, bytes, hw);
+        List<Map<String, Object>> elements = new ArrayList<>(), blocks = new ArrayList<>();
+        Table elementTable = BlockFormatReports.elementTable(elements);
+        Table blockTable = BlockFormatReports.blockTable(blocks);
         return Report.builder("Number formats")
                 .text("Every value is (-1)^sign x 2^(exponent - bias) x 1.mantissa (0.mantissa x 2^(1 - bias) when "
-                        + "the exponent field is 0). Values computed from the codecs in parallax.engine.precision; "
+                        + "the exponent field is 0). Values computed from the codecs in parallax.engine.numerics; "
                         + "layouts per IEEE 754-2008 (FP16, FP32), Google's bfloat16, the OCP OFP8 spec (E4M3FN, E5M2) "
-                        + "and Graphcore/AMD FNUZ.")
+                        + "and Graphcore/AMD FNUZ." + BlockFormatReports.formatsText())
                 .table(t, "Facts of each format, computed by decoding its bit patterns")
-                .data(Map.of("formats", data))
+                .table(elementTable, "Element types of OCP MX v1.0 (section 5.3) and NVFP4, and the E8M0 scale; computed from their codecs")
+                .table(blockTable, "Block formats with their own block sizes; smallest and largest with the scale at its ends (t: NVFP4's per-tensor scale)")
+                .data(Map.of("formats", data, "elementTypes", elements, "blockFormats", blocks))
                 .build();
     }
 
@@ -153,7 +160,17 @@ public final class FormatReports {
     }
 
     public static Report explain(List<String> values, List<FloatFormat> formats, Rounding rounding) {
+        return explain(values, formats, List.of(), null, rounding);
+    }
+
+    /**
+     * As above, plus the block formats: the values form blocks of {@code blockSize} (each
+     * format's own when null), shown with their shared scale and each element's bits.
+     */
+    public static Report explain(List<String> values, List<FloatFormat> formats, List<BlockFormat> blockFormats, Integer blockSize,
+                                 Rounding rounding) {
         if (values.isEmpty()) throw new UserError("give at least one value, e.g. %precision explain 0.1 65504 1e-8");
+        if (blockSize != null && blockSize < 1) throw new UserError("--block must be at least 1, got " + blockSize);
         List<Double> parsed = new ArrayList<>();
         for (String v : values) parsed.add(parseValue(v));
         List<FloatFormat> fs = new ArrayList<>();
@@ -195,11 +212,21 @@ public final class FormatReports {
             md.append("</table>\n\n");
         }
         t.addColumns(cValue, cFormat, cBits, cStored, cAbs, cRel, cWhat);
-        return Report.builder("What each format stores")
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("rounding", rounding.name());
+        json.put("values", data);
+        Table blockTable = Table.create("Block elements");
+        if (!blockFormats.isEmpty()) {
+            md.append("The same values as blocks: each block shares one scale, and each element stores value / scale "
+                    + "(rounded to nearest even, clamped to the element's max).\n\n");
+            json.put("blocks", BlockFormatReports.explain(values, parsed, blockFormats, blockSize, md, blockTable));
+        }
+        Report.Builder b = Report.builder("What each format stores")
                 .text(md.toString())
-                .table(t, "Bits as sign.exponent.mantissa; errors against the value as typed")
-                .data(Map.of("rounding", rounding.name(), "values", data))
-                .build();
+                .table(t, "Bits as sign.exponent.mantissa; errors against the value as typed");
+        if (!blockFormats.isEmpty()) b.table(blockTable, "Each value in its block: the block's scale, the element's bits and value, "
+                + "stored = element x scale (x t for NVFP4)");
+        return b.data(json).build();
     }
 
     static final String SIGN = "#f6b8b8", EXP = "#b8e0b8", MANT = "#b8d0f6";
@@ -223,6 +250,17 @@ public final class FormatReports {
     // ---------------------------------------------------------------- range
 
     public static Report range(List<FloatFormat> formats) {
+        return range(formats, List.of());
+    }
+
+    /** A layout drawn in the range charts: a format, or a block format's element type. */
+    private record Layout(String label, int mantissaBits, double minSubnormal, double minNormal, double maxFinite, boolean uniform) {}
+
+    /**
+     * As above, plus the element types of {@code blockFormats} (their steps within one block)
+     * and a table of each block format's range with its scale.
+     */
+    public static Report range(List<FloatFormat> formats, List<BlockFormat> blockFormats) {
         XYChart spacing = new XYChartBuilder().width(900).height(520)
                 .title("Spacing between neighbouring values across magnitudes")
                 .xAxisTitle("log10 |x|").yAxisTitle("log10 of the gap to the next value").build();
@@ -241,45 +279,91 @@ public final class FormatReports {
                 decades = StringColumn.create("range (decades)"), eps = StringColumn.create("gap at 1");
         IntColumn binades = IntColumn.create("binades"), perBinade = IntColumn.create("values per binade");
         List<Map<String, Object>> data = new ArrayList<>();
-        for (FloatFormat f : formats) {
+        List<Layout> layouts = new ArrayList<>();
+        for (FloatFormat f : formats) layouts.add(new Layout(f.label(), f.mantissaBits(), f.minSubnormal(), f.minNormal(), f.maxFinite(), false));
+        for (BlockFormat b : blockFormats) {
+            MxElement e = b.element();
+            String label = e.label() + " (" + b.shortName() + " element)";
+            if (layouts.stream().anyMatch(l -> l.label().startsWith(e.label() + " ("))) continue;
+            if (e.fp8() != null && formats.contains(e.fp8())) continue;
+            layouts.add(new Layout(label, e.mantissaBits(), e.minSubnormal(), e.minNormal(), e.maxFinite(), e.isInteger()));
+        }
+        for (Layout f : layouts) {
             List<Double> xs = new ArrayList<>(), gaps = new ArrayList<>(), rel = new ArrayList<>();
-            // Subnormals: constant gap = min subnormal, from min subnormal up to min normal.
             double sub = f.minSubnormal();
-            addStep(xs, gaps, rel, sub, f.minNormal(), sub);
             int eMin = Math.getExponent(f.minNormal());
             int eMax = Math.getExponent(f.maxFinite());
-            for (int e = eMin; e <= eMax; e++) {
-                double lo2 = Math.scalb(1.0, e);
-                double hi2 = e == eMax ? f.maxFinite() : Math.scalb(1.0, e + 1);
-                addStep(xs, gaps, rel, lo2, hi2, Math.scalb(1.0, e - f.mantissaBits()));
+            if (f.uniform()) {
+                // INT8 elements: one step, 2^-6, everywhere
+                addStep(xs, gaps, rel, sub, f.maxFinite(), sub);
+            } else {
+                // Subnormals: constant gap = min subnormal, from min subnormal up to min normal.
+                addStep(xs, gaps, rel, sub, f.minNormal(), sub);
+                for (int e = eMin; e <= eMax; e++) {
+                    double lo2 = Math.scalb(1.0, e);
+                    double hi2 = e == eMax ? f.maxFinite() : Math.scalb(1.0, e + 1);
+                    addStep(xs, gaps, rel, lo2, hi2, Math.scalb(1.0, e - f.mantissaBits()));
+                }
             }
             XYSeries s1 = spacing.addSeries(f.label(), xs, gaps);
             s1.setMarker(SeriesMarkers.NONE);
             List<Double> xr = new ArrayList<>(xs);
             XYSeries s2 = relative.addSeries(f.label(), xr, rel);
             s2.setMarker(SeriesMarkers.NONE);
-            double dec = Math.log10(f.maxFinite() / (double) f.minSubnormal());
+            double dec = Math.log10(f.maxFinite() / f.minSubnormal());
             name.append(f.label());
             lo.append(pow2(f.minSubnormal()));
             loN.append(pow2(f.minNormal()));
             hi.append(num(f.maxFinite()));
             decades.append(String.format(Locale.ROOT, "%.1f", dec));
-            binades.append(eMax - eMin + 1);
-            perBinade.append(1 << f.mantissaBits());
-            eps.append(pow2(f.epsilon()));
+            int nb = f.uniform() ? 0 : eMax - eMin + 1;
+            binades.append(nb);
+            perBinade.append(f.uniform() ? 0 : 1 << f.mantissaBits());
+            double epsilon = f.uniform() ? f.minSubnormal() : Math.scalb(1.0, -f.mantissaBits());
+            eps.append(pow2(epsilon));
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("format", f.label());
-            row.put("minSubnormal", (double) f.minSubnormal());
-            row.put("minNormal", (double) f.minNormal());
-            row.put("maxFinite", (double) f.maxFinite());
+            row.put("minSubnormal", f.minSubnormal());
+            row.put("minNormal", f.minNormal());
+            row.put("maxFinite", f.maxFinite());
             row.put("decades", dec);
-            row.put("normalBinades", eMax - eMin + 1);
-            row.put("valuesPerBinade", 1 << f.mantissaBits());
-            row.put("epsilon", (double) f.epsilon());
+            row.put("normalBinades", nb);
+            row.put("valuesPerBinade", f.uniform() ? 0 : 1 << f.mantissaBits());
+            row.put("epsilon", epsilon);
             data.add(row);
         }
         t.addColumns(name, lo, loN, hi, decades, binades, perBinade, eps);
-        return Report.builder("Range and precision of each format")
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("formats", data);
+        Table blocks = null;
+        if (!blockFormats.isEmpty()) {
+            blocks = Table.create("Block formats: range with the scale");
+            StringColumn bName = StringColumn.create("format"), bElem = StringColumn.create("element range"),
+                    bIn = StringColumn.create("decades in one block"), bLo = StringColumn.create("smallest > 0"),
+                    bHi = StringColumn.create("largest"), bAll = StringColumn.create("decades with the scale");
+            List<Map<String, Object>> bdata = new ArrayList<>();
+            for (BlockFormat b : blockFormats) {
+                MxElement e = b.element();
+                double[] r = BlockFormatReports.range(b);
+                String suffix = b.twoLevel() ? " x t" : "";
+                bName.append(b.label());
+                bElem.append(num(e.minSubnormal()) + " .. " + num(e.maxFinite()));
+                bIn.append(String.format(Locale.ROOT, "%.1f", Math.log10(e.maxFinite() / (double) e.minSubnormal())));
+                bLo.append(BlockFormatReports.sci(r[0]) + suffix);
+                bHi.append(BlockFormatReports.sci(r[1]) + suffix);
+                bAll.append(String.format(Locale.ROOT, "%.1f", Math.log10(r[1] / r[0])));
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("format", b.label());
+                row.put("decadesInOneBlock", Math.log10(e.maxFinite() / (double) e.minSubnormal()));
+                row.put("smallestPositive", r[0]);
+                row.put("largest", r[1]);
+                row.put("decadesWithScale", Math.log10(r[1] / r[0]));
+                bdata.add(row);
+            }
+            blocks.addColumns(bName, bElem, bIn, bLo, bHi, bAll);
+            json.put("blockFormats", bdata);
+        }
+        Report.Builder rb = Report.builder("Range and precision of each format")
                 .text("Each format covers [smallest subnormal, max] with 2^mantissa values per power of two (binade); "
                         + "the gap between neighbours doubles every binade, so the relative gap is flat at epsilon "
                         + "in the normal range and grows below the smallest normal. BF16 keeps FP32's 8 exponent bits "
@@ -288,9 +372,14 @@ public final class FormatReports {
                 .table(t, "Computed from each format's bit layout")
                 .chart(spacing, "Gap between a value and the next representable one, per binade, computed from the "
                         + "formats' layouts (not sampled); lines end at the largest finite value and start at the smallest subnormal")
-                .chart(relative, "Relative rounding step (gap / |x|): epsilon in the normal range, rising through the subnormals")
-                .data(Map.of("formats", data))
-                .build();
+                .chart(relative, "Relative rounding step (gap / |x|): epsilon in the normal range, rising through the subnormals");
+        if (blocks != null) {
+            rb.text("A block format's element covers only a few decades (FP4 E2M1: 0.5 to 6); the shared scale moves that window to "
+                    + "where each block's values are, so the format as a whole spans the scale's range too. Within one block, values "
+                    + "far below the block's largest flush to zero.");
+            rb.table(blocks, "Element range (one block), and the whole range with the scale at its ends; t: NVFP4's per-tensor FP32 scale");
+        }
+        return rb.data(json).build();
     }
 
     private static void addStep(List<Double> xs, List<Double> gaps, List<Double> rel, double from, double to, double gap) {

@@ -13,6 +13,10 @@ import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import parallax.engine.precision.PrecisionTraining.Mode;
 import parallax.engine.precision.PrecisionTraining.Run;
+import parallax.engine.parallel.Fp8Report;
+import parallax.engine.parallel.Fp8Scaling;
+import parallax.engine.parallel.TrainSpec;
+import parallax.engine.parallel.TrainingRun;
 import parallax.engine.report.Report;
 import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
@@ -138,6 +142,98 @@ public final class PrecisionTrainingReport {
         json.put("fp32OutputGradBelowFlushFirst", under[0]);
         json.put("fp32OutputGradBelowFlushLast", under[1]);
         return b.data(json).build();
+    }
+
+    /**
+     * The GPT trained in several precisions ({@link GptPrecisionTraining}): loss curves, final
+     * losses against bf16 and fp32, step times, and for FP8 the scales, amaxes and the shares
+     * of values that saturated or flushed.
+     */
+    public static Report ofGpt(GptPrecisionTraining.Result r) {
+        List<TrainingRun> runs = r.runs();
+        TrainSpec first = runs.get(0).spec();
+        String setup = String.format(Locale.ROOT, "the %s GPT (%d layers, hidden %d, %,d parameters), batch %d x %d tokens, %s lr %s, "
+                        + "%d steps, seed %d, one process, one CPU thread", r.model().name(), r.model().layers(), r.model().hidden(),
+                r.model().parameterCount(), first.batch(), r.model().sequence(), first.optimizer(), first.lr(), first.steps(), first.seed());
+        XYChart loss = new XYChartBuilder().width(900).height(480).title("GPT training loss by precision")
+                .xAxisTitle("step").yAxisTitle("cross-entropy loss").build();
+        loss.getStyler().setMarkerSize(0);
+        double fp32 = Double.NaN, bf16 = Double.NaN;
+        for (int i = 0; i < runs.size(); i++) {
+            GptPrecisionTraining.Mode m = r.modes().get(i);
+            double f = finalLoss(runs.get(i).loss());
+            if (m == GptPrecisionTraining.Mode.FP32) fp32 = f;
+            if (m == GptPrecisionTraining.Mode.BF16) bf16 = f;
+        }
+        Table t = Table.create("GPT precision runs");
+        StringColumn cMode = StringColumn.create("dtype"), cFinal = StringColumn.create("final loss (last 10)"),
+                cBf16 = StringColumn.create("vs bf16"), cFp32 = StringColumn.create("vs fp32"), cMs = StringColumn.create("ms/step"),
+                cSat = StringColumn.create("FP8 saturated"), cFlush = StringColumn.create("FP8 dy flushed");
+        List<Map<String, Object>> data = new ArrayList<>();
+        TrainingRun delayed = null;
+        List<TrainingRun> fp8Runs = new ArrayList<>();
+        for (int i = 0; i < runs.size(); i++) {
+            TrainingRun run = runs.get(i);
+            GptPrecisionTraining.Mode m = r.modes().get(i);
+            double[] x = new double[run.loss().length];
+            for (int k = 0; k < x.length; k++) x[k] = k + 1;
+            loss.addSeries(m.label(), x, run.loss()).setMarker(SeriesMarkers.NONE);
+            double f = finalLoss(run.loss());
+            Fp8Scaling.Trace trace = run.fp8Trace();
+            double sat = Double.NaN, flushDy = Double.NaN;
+            if (trace != null) {
+                fp8Runs.add(run);
+                if (m == GptPrecisionTraining.Mode.FP8) delayed = run;
+                double s = 0;
+                int n = 0;
+                for (Fp8Report.RoleSummary rs : Fp8Report.summary(trace)) {
+                    s += rs.saturatedShare();
+                    n++;
+                    if (rs.format().equals(parallax.engine.numerics.FloatFormat.E5M2.label())) flushDy = rs.flushedShare();
+                }
+                sat = n == 0 ? 0 : s / n;
+            }
+            cMode.append(m.label());
+            cFinal.append(String.format(Locale.ROOT, "%.4f", f));
+            cBf16.append(Double.isNaN(bf16) ? "-" : String.format(Locale.ROOT, "%.3fx", f / bf16));
+            cFp32.append(Double.isNaN(fp32) ? "-" : String.format(Locale.ROOT, "%.3fx", f / fp32));
+            cMs.append(String.format(Locale.ROOT, "%.1f", run.medianStepMs()));
+            cSat.append(trace == null ? "-" : CastAnalysis.pct(sat));
+            cFlush.append(trace == null ? "-" : CastAnalysis.pct(flushDy));
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("dtype", m.label());
+            row.put("loss", run.loss());
+            row.put("finalLoss", f);
+            row.put("medianStepMs", run.medianStepMs());
+            if (trace != null) row.put("fp8", Fp8Report.data(trace, run.spec().fp8Recipe()));
+            data.add(row);
+        }
+        t.addColumns(cMode, cFinal, cBf16, cFp32, cMs, cSat, cFlush);
+        Report.Builder b = Report.builder("GPT training by precision")
+                .text("Setup: " + setup + ". Every dtype starts from the same weights and sees the same batches, trained by the "
+                        + "engine's training loop exactly as %parallel --precision runs it. fp16 uses dynamic loss scaling; fp8 casts the "
+                        + "blocks' linear-layer inputs and weights to E4M3 and their output gradients to E5M2 with per-tensor scales "
+                        + "(fp8: delayed scaling from the amax history; fp8-current: each tensor's own amax; fp8-noscale: scale 1), "
+                        + "everything else in bf16.")
+                .table(t, "Final loss = mean of the last 10 steps, measured; ms/step: median on this machine's CPU (FP8 is emulated "
+                        + "with extra casts, so it is slower here; on FP8 hardware the matmuls are the fast part); FP8 columns: mean share "
+                        + "of values saturated over all cast tensors, and of output gradients flushed to zero")
+                .chart(loss, "Loss per step of each dtype (" + setup + ")");
+        if (!fp8Runs.isEmpty()) b.chart(parallax.engine.parallel.TrainingReport.fp8FlushChart(fp8Runs),
+                "E5M2 output gradients flushed to zero per step, each FP8 run (mean over layers), measured");
+        if (delayed != null) Fp8Report.addTo(b, delayed.fp8Trace(), delayed.spec().fp8Recipe(), "the fp8 (delayed scaling) run");
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("setup", setup);
+        json.put("model", r.model().name());
+        json.put("runs", data);
+        return b.data(json).build();
+    }
+
+    static double finalLoss(double[] loss) {
+        double s = 0;
+        int k = Math.min(10, loss.length);
+        for (int i = loss.length - k; i < loss.length; i++) s += loss[i];
+        return s / k;
     }
 
     static double[] underflowShares(PrecisionTraining.Result r) {

@@ -112,7 +112,10 @@ public final class Torch {
         IdentityHashMap<Tensor, Boolean> unique = new IdentityHashMap<>();
         for (Tensor t : made) {
             if (t == null || t.isNull() || !t.defined() || unique.put(t, true) != null) continue;
-            long key = t.storage().data().address();
+            // A storage whose memory was handed back until backward (ZeRO-3's gathered weights,
+            // sequence parallelism's gathered inputs) holds nothing now.
+            org.bytedeco.javacpp.Pointer data = t.storage().data();
+            long key = data == null ? 0 : data.address();
             if (key == 0) continue;
             byStorage.computeIfAbsent(key, k -> new ArrayList<>()).add(t);
             bytes.put(key, t.storage().nbytes());

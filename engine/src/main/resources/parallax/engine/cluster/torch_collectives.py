@@ -1,8 +1,10 @@
 """Peer benchmark: the same collectives through PyTorch's torch.distributed over Gloo.
 
-Started by parallax (CollectiveBenchmark) with /usr/bin/python3 (Debian python3-torch).
-One process per rank on 127.0.0.1; each rank times every size, the median per rank is
-reduced with MAX across ranks, and rank 0 prints one JSON line {"seconds": [...]}.
+Started by parallax (CollectiveBenchmark, through PeerJob) with /usr/bin/python3 (Debian
+python3-torch), once per node: this node's ranks are rank-offset .. rank-offset +
+local-ranks - 1 of world, joined at master-addr:port, Gloo bound to the interface that
+holds node-addr. Each rank times every size, the median per rank is reduced with MAX
+across ranks, and rank 0 prints one JSON line {"seconds": [...]}.
 """
 import argparse
 import json
@@ -11,11 +13,31 @@ import sys
 import time
 
 
-def rank_main(rank, world, port, op, sizes, warmup, fixed_iters, out_path):
+def interface_of(addr):
+    """The network interface holding IPv4 address addr (Gloo binds it), or None."""
+    import fcntl
+    import socket
+    import struct
+    addr = socket.gethostbyname(addr)
+    for _, name in socket.if_nameindex():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            raw = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))  # SIOCGIFADDR
+            if socket.inet_ntoa(raw[20:24]) == addr:
+                return name
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return None
+
+
+def rank_main(local, a, sizes):
+    rank, world, op, warmup, fixed_iters = a.rank_offset + local, a.world, a.op, a.warmup, a.iters
     import torch
     import torch.distributed as dist
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"tcp://{a.master_addr}:{a.port}", rank=rank, world_size=world)
     medians = []
     for nbytes in sizes:
         iters = fixed_iters or (20 if nbytes <= (1 << 20) else 10 if nbytes <= (8 << 20) else 5)
@@ -47,8 +69,8 @@ def rank_main(rank, world, port, op, sizes, warmup, fixed_iters, out_path):
     m = torch.tensor(medians, dtype=torch.float64)
     dist.all_reduce(m, op=dist.ReduceOp.MAX)
     if rank == 0:
-        with open(out_path, "w") as f:
-            json.dump({"seconds": m.tolist(), "torch": torch.__version__}, f)
+        sys.stdout.write(json.dumps({"seconds": m.tolist(), "torch": torch.__version__}) + "\n")
+        sys.stdout.flush()
     dist.barrier()
     dist.destroy_process_group()
 
@@ -57,17 +79,21 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--op", required=True)
     p.add_argument("--world", type=int, required=True)
+    p.add_argument("--master-addr", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--rank-offset", type=int, required=True)
+    p.add_argument("--local-ranks", type=int, required=True)
+    p.add_argument("--node-addr", required=True)
     p.add_argument("--sizes", required=True)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=0)
-    p.add_argument("--out", required=True)
     a = p.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
+    ifname = interface_of(a.node_addr)
+    if ifname:
+        os.environ["GLOO_SOCKET_IFNAME"] = ifname   # the spawned ranks inherit it
     import torch.multiprocessing as mp
-    mp.spawn(rank_main, args=(a.world, a.port, a.op, sizes, a.warmup, a.iters, a.out), nprocs=a.world, join=True)
-    with open(a.out) as f:
-        sys.stdout.write(f.read() + "\n")
+    mp.spawn(rank_main, args=(a, sizes), nprocs=a.local_ranks, join=True)
 
 
 if __name__ == "__main__":

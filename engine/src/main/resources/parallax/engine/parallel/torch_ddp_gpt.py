@@ -1,16 +1,40 @@
 """Peer benchmark: the same GPT shape trained with PyTorch DistributedDataParallel over Gloo.
 
-Started by parallax (DdpPeer) with /usr/bin/python3 (Debian python3-torch). One process
-per rank on 127.0.0.1, one intra-op thread each; the model mirrors parallax's Gpt
-(untied embeddings, separate Q/K/V, pre-LayerNorm, exact GELU, AdamW on every tensor).
-Every rank writes rank<r>.json ({"stepMs": [...], "loss": [...]}: per-step wall time of a
-barrier-free DDP step, the all-reduce inside backward synchronising the ranks) to --out, so
-that the caller takes the slowest rank per step, as it does for parallax's own ranks.
+Started by parallax (DdpPeer, through PeerJob) with /usr/bin/python3 (Debian python3-torch),
+once per node: this node's ranks are rank-offset .. rank-offset + local-ranks - 1 of world,
+joined at master-addr:port, Gloo bound to the interface that holds node-addr; one intra-op
+thread each. The model mirrors parallax's Gpt (untied embeddings, separate Q/K/V,
+pre-LayerNorm, exact GELU, AdamW on every tensor). Every rank prints one JSON line
+{"rank": r, "node": node-addr, "ifname": the interface Gloo bound, "stepMs": [...],
+"loss": [...]}: per-step wall time of a barrier-free DDP step, the all-reduce inside
+backward synchronising the ranks, so that the caller takes the slowest rank per step, as
+it does for parallax's own ranks.
 """
 import argparse
 import json
 import math
+import os
+import sys
 import time
+
+
+def interface_of(addr):
+    """The network interface holding IPv4 address addr (Gloo binds it), or None."""
+    import fcntl
+    import socket
+    import struct
+    addr = socket.gethostbyname(addr)
+    for _, name in socket.if_nameindex():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            raw = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))  # SIOCGIFADDR
+            if socket.inet_ntoa(raw[20:24]) == addr:
+                return name
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return None
 
 
 def build(torch, layers, hidden, heads, vocab, seq):
@@ -62,13 +86,14 @@ def build(torch, layers, hidden, heads, vocab, seq):
     return Gpt()
 
 
-def rank_main(rank, args):
+def rank_main(local, args):
+    rank = args.rank_offset + local
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}", rank=rank, world_size=args.world)
+    dist.init_process_group("gloo", init_method=f"tcp://{args.master_addr}:{args.port}", rank=rank, world_size=args.world)
     model = DDP(build(torch, args.layers, args.hidden, args.heads, args.vocab, args.seq))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
     rows = args.batch // args.world
@@ -84,21 +109,24 @@ def rank_main(rank, args):
         opt.step()
         times.append((time.perf_counter() - t0) * 1000.0)
         losses.append(loss.item())
-    with open(f"{args.out}/rank{rank}.json.tmp", "w") as f:
-        json.dump({"stepMs": times, "loss": losses}, f)
-    import os
-    os.replace(f"{args.out}/rank{rank}.json.tmp", f"{args.out}/rank{rank}.json")
+    sys.stdout.write(json.dumps({"rank": rank, "node": args.node_addr, "ifname": os.environ.get("GLOO_SOCKET_IFNAME", ""),
+                                 "stepMs": times, "loss": losses}) + "\n")
+    sys.stdout.flush()
     dist.destroy_process_group()
 
 
 def main():
     p = argparse.ArgumentParser()
-    for k in ("world", "port", "layers", "hidden", "heads", "vocab", "seq", "batch", "steps", "seed"):
+    for k in ("world", "port", "rank-offset", "local-ranks", "layers", "hidden", "heads", "vocab", "seq", "batch", "steps", "seed"):
         p.add_argument("--" + k, type=int, required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--master-addr", required=True)
+    p.add_argument("--node-addr", required=True)
     args = p.parse_args()
+    ifname = interface_of(args.node_addr)
+    if ifname:
+        os.environ["GLOO_SOCKET_IFNAME"] = ifname   # the spawned ranks inherit it
     import torch.multiprocessing as mp
-    mp.start_processes(rank_main, args=(args,), nprocs=args.world, start_method="spawn")
+    mp.start_processes(rank_main, args=(args,), nprocs=args.local_ranks, start_method="spawn")
 
 
 if __name__ == "__main__":

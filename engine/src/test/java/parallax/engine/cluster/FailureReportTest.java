@@ -41,7 +41,8 @@ class FailureReportTest {
     void exitCodesSayWhatTheyMean() throws Exception {
         assertEquals("rank 1 on node-a died before the run: lost its connection to the coordinator",
                 FailureReport.death(rank("local", "exit 4"), "before the run"));
-        assertEquals("rank 1 on node-a died before the run: ssh failed (exit 255); last output: Could not resolve hostname",
+        assertEquals("rank 1 on node-a died before the run: ssh failed (exit 255: the node refused the login, is unreachable, "
+                        + "or its link went down); last output: Could not resolve hostname",
                 FailureReport.death(rank("ssh", "echo 'Could not resolve hostname'; exit 255"), "before the run"));
         String longLine = "e".repeat(300);
         assertEquals("rank 1 on node-a died x: exit code 3; last output: " + "e".repeat(200) + "...",

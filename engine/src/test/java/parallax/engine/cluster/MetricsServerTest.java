@@ -26,4 +26,20 @@ class MetricsServerTest {
             assertTrue(!text.contains("rank=\"0\""), text);
         }
     }
+
+    @Test
+    void restartsAndCheckpointsAreExported() throws Exception {
+        try (MetricsServer m = MetricsServer.start("127.0.0.1", 0)) {
+            m.onGeneration(2, 2);
+            m.onEvent(new RankEvent(0, "checkpoint", -1, Map.of("step", 40.0, "bytes", 123456.0), null));
+            String text;
+            try (InputStream in = new URL("http://" + m.address() + "/metrics").openStream()) {
+                text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+            assertTrue(text.contains("parallax_restarts 2.0"), text);
+            assertTrue(text.contains("parallax_generation 2.0"), text);
+            assertTrue(text.contains("parallax_last_checkpoint_step 40.0"), text);
+            assertTrue(text.contains("parallax_last_checkpoint_bytes 123456.0"), text);
+        }
+    }
 }

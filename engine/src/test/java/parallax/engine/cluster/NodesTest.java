@@ -36,6 +36,34 @@ class NodesTest {
     }
 
     @Test
+    void theCoordinatorMayListenElsewhereThanTheStore() {
+        Nodes n = Nodes.parse("master_addr 10.77.3.2\ncoordinator_addr 10.77.3.1\n10.77.3.2 slots=2\n", "bed");
+        assertEquals("10.77.3.2", n.masterAddr());
+        assertEquals("10.77.3.1", n.coordinatorAddr());
+        assertEquals(n, Nodes.parse(n.toText(), "round trip"));
+        assertEquals("10.0.0.5", Nodes.parse("master_addr 10.0.0.5\nh slots=1", "f").coordinatorAddr(), "default: master_addr");
+        assertEquals("f line 1: coordinator_addr needs an address",
+                assertThrows(UserError.class, () -> Nodes.parse("coordinator_addr\nh", "f")).getMessage());
+    }
+
+    @Test
+    void cyclicDistributionDealsRanksRoundTheNodes() {
+        Nodes n = Nodes.parse("distribution cyclic\na slots=2 launcher=local\nb slots=3 launcher=local\n", "f");
+        assertEquals(List.of("a", "b", "a", "b", "b"), n.place(5).stream().map(p -> p.node().host()).toList());
+        assertEquals(List.of(0, 0, 1, 1, 2), n.place(5).stream().map(Nodes.Placement::localRank).toList());
+        assertEquals(n, Nodes.parse(n.toText(), "round trip"));
+        assertEquals(List.of("a", "a", "b"), n.withDistribution(Nodes.Distribution.BLOCK).place(3).stream().map(p -> p.node().host()).toList());
+        assertEquals("f line 1: distribution is block or cyclic, got 'round'",
+                assertThrows(UserError.class, () -> Nodes.parse("distribution round\na", "f")).getMessage());
+    }
+
+    @Test
+    void theSshLauncherForwardsTheTransportSettings() {
+        assertEquals(List.of("PARALLAX_SHM=0", "PARALLAX_HIERARCHICAL=0"),
+                Launcher.forwardedEnv(java.util.Map.of("PARALLAX_HIERARCHICAL", "0", "PARALLAX_SHM", "0", "HOME", "/root")));
+    }
+
+    @Test
     void localDefaultIsLoopbackCpu() {
         Nodes n = Nodes.localDefault(3);
         assertEquals("127.0.0.1", n.masterAddr());

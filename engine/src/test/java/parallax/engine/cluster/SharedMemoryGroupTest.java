@@ -117,6 +117,64 @@ class SharedMemoryGroupTest {
         }
     }
 
+    /**
+     * Two nodes of two ranks as threads, each node with its own segment; the step across nodes
+     * is an in-process exchange between the two ranks holding the same part. Many pieces go
+     * through the two alternating buffers per slot, with the counters carried across calls
+     * and across an all-gather in between.
+     */
+    @Test
+    void allReduceAcrossNodesSumsEveryPieceThroughBothBuffers() throws Exception {
+        int perNode = 2, n = 5000;   // half a slot is 512 floats: 10 pieces
+        SharedMemoryGroup[][] nodes = new SharedMemoryGroup[2][];
+        List<Path> files = new ArrayList<>();
+        for (int j = 0; j < 2; j++) {
+            nodes[j] = group(perNode);
+            files.add(file);
+            nodes[j][0].labels(new int[] {2 * j, 2 * j + 1});
+        }
+        java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.CompletableFuture<float[]>[]> exchange =
+                new java.util.concurrent.ConcurrentHashMap<>();
+        float[][] got = onEveryRank(4, rank -> {
+            int node = rank / perNode, local = rank % perNode;
+            long[] calls = {0};
+            SharedMemoryGroup.Across across = part -> {
+                String key = local + "/" + calls[0]++;
+                @SuppressWarnings("unchecked")
+                java.util.concurrent.CompletableFuture<float[]>[] slots = exchange.computeIfAbsent(key, k ->
+                        new java.util.concurrent.CompletableFuture[] {new java.util.concurrent.CompletableFuture<>(), new java.util.concurrent.CompletableFuture<>()});
+                slots[node].complete(parallax.engine.torch.Device.hostFloats(part));
+                return () -> {
+                    try {
+                        float[] a = slots[0].get(10, TimeUnit.SECONDS), b = slots[1].get(10, TimeUnit.SECONDS);
+                        float[] sum = new float[a.length];
+                        for (int i = 0; i < a.length; i++) sum[i] = a[i] + b[i];   // node order: the same bits on both
+                        part.copy_(parallax.engine.torch.Device.cpu().fromFloats(sum, sum.length));
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                };
+            };
+            float[] last = null;
+            for (int call = 0; call < 2; call++) {
+                Tensor t = parallax.engine.torch.Device.cpu().fromFloats(ramp(n, rank + call), n);
+                nodes[node][local].allReduceAcross(t, 10_000, "test", across);
+                last = parallax.engine.torch.Device.hostFloats(t);
+                Tensor out = torch.empty(perNode * 7L);
+                nodes[node][local].allGather(out, parallax.engine.torch.Device.cpu().fromFloats(ramp(7, rank), 7), 10_000, "test");
+            }
+            return last;
+        });
+        float[] want = new float[n];
+        for (int r = 0; r < 4; r++) {
+            float[] a = ramp(n, r + 1);
+            for (int i = 0; i < n; i++) want[i] += a[i];
+        }
+        for (int r = 0; r < 4; r++) assertArrayEquals(want, got[r], 1e-2f, "rank " + r);
+        for (int r = 1; r < 4; r++) assertArrayEquals(got[0], got[r], "every rank holds the same bits");
+        for (Path f : files) Files.deleteIfExists(f);
+    }
+
     @Test
     void allGatherAndReduceScatterMatchTheirDefinitions() throws Exception {
         int size = 2, n = 1500;   // 2 all-gather pieces; reduce-scatter pieces of 512 per part

@@ -16,6 +16,7 @@ import parallax.engine.numerics.FloatFormat;
 import parallax.engine.numerics.Rounding;
 import parallax.engine.precision.CastAnalysis;
 import parallax.engine.precision.CastSources;
+import parallax.engine.precision.CastTarget;
 import parallax.engine.report.Report;
 
 /** %precision cast reads PyTorch checkpoints through the safe unpickler, like %inspect. */
@@ -24,7 +25,7 @@ class CastFromCheckpointTest {
     @TempDir
     Path dir;
 
-    static final List<FloatFormat> TO = List.of(FloatFormat.BF16, FloatFormat.E4M3FN);
+    static final List<CastTarget> TO = CastTarget.of(FloatFormat.BF16, FloatFormat.E4M3FN);
 
     @SuppressWarnings("unchecked")
     static Object stats(Report r) {

@@ -144,4 +144,53 @@ class LlamaCppTest {
         for (int i = 1; i < x.length; i++) if (x[i] > x[b]) b = i;
         return b;
     }
+
+    @Test
+    void quantTypesLineUpBySizeAndKlDivergenceForBothJudges() {
+        needLlama();
+        Path out = dir.resolve("sweep");
+        try {
+            Files.createDirectories(out);
+        } catch (java.io.IOException e) {
+            throw new RuntimeException(e);
+        }
+        QuantComparison.Result r = QuantComparison.run(ckpt, out, List.of("f32", "f16", "q8_0", "q5_k_m", "q4_k_m", "q4_0"));
+        assertEquals(List.of("F32", "F16", "Q8_0", "Q5_K_M", "Q4_K_M", "Q4_0"), r.rows().stream().map(QuantComparison.Row::type).toList());
+        QuantComparison.Row f32 = r.rows().get(0);
+        assertEquals(0.0, f32.engineMeanKl(), 1e-12, "F32 read back is the checkpoint");
+        assertTrue(f32.llamaCppMeanKl() < 1e-5, "llama.cpp on F32: KL " + f32.llamaCppMeanKl());
+        for (int i = 0; i < r.rows().size(); i++) {
+            QuantComparison.Row row = r.rows().get(i);
+            Path file = out.resolve("judge-" + row.type() + ".gguf");
+            assertEquals(file.toFile().length(), row.bytes(), row.type() + ": the size on disk");
+            assertEquals(8.0 * row.bytes() / r.parameters(), row.bitsPerParameter(), 1e-9);
+            assertTrue(row.engineTop1() >= 0.9 && row.llamaCppTop1() >= 0.9, row.toString());
+            if (i > 0) {
+                QuantComparison.Row prev = r.rows().get(i - 1);
+                if (i <= 4) assertTrue(row.bytes() < prev.bytes(), "sizes shrink from F32 to Q4_K_M: " + r.rows());
+                if (i <= 4) assertTrue(row.engineMeanKl() > prev.engineMeanKl(), "KL grows as the files shrink: " + r.rows());
+                // llama.cpp adds its F32 floor (FP16 GELU table) and the rounding of activations its CPU dot products
+                // make (Q8_0 / Q8_K blocks), never much less than the engine's KL
+                double floor = f32.llamaCppMeanKl();
+                assertTrue(row.llamaCppMeanKl() >= row.engineMeanKl() / 3 && row.llamaCppMeanKl() <= 5 * row.engineMeanKl() + 2 * floor, row.toString());
+            }
+        }
+        try {
+            Files.writeString(Path.of("target/llama-quant-sweep.txt"), r.rows().stream().map(Object::toString).reduce("", (a, b) -> a + b + "\n"));
+        } catch (java.io.IOException e) {
+            throw new RuntimeException(e);
+        }
+        parallax.engine.report.Report rep = QuantComparison.report(r);
+        assertEquals("quant types: size against KL divergence", rep.title());
+    }
+
+    @Test
+    void sideBySideGreedyTextIsTheSameForF32() {
+        needLlama();
+        Path f32 = export("side", DType.F32, null);
+        parallax.engine.report.Report rep = LlamaCpp.sideBySide(model, f32, "It was the ", 24);
+        LlamaCpp.SideBySide s = (LlamaCpp.SideBySide) rep.data();
+        assertEquals(24, s.sameFromStart(), "greedy text, llama.cpp vs the engine: " + CheckpointGguf.text(s.llamaCpp()) + " | " + CheckpointGguf.text(s.engine()));
+        assertArrayEquals(engineGreedy(CheckpointGguf.byteIds("It was the "), 24), s.engine());
+    }
 }

@@ -133,4 +133,54 @@ class KQuantizerTest {
         assertEquals(0, KQuantizer.nearestInt(0.49999997f));
         assertEquals(-7, KQuantizer.nearestInt(-6.6f));
     }
+
+    /**
+     * The vectorized search equals the plain transcription (which equals ggml on the fixture)
+     * byte for byte on random super-blocks: Gaussian-like values at scales from 1e-6 to 1e3,
+     * blocks with a few large outliers, all-positive and all-negative blocks, and a count of
+     * super-blocks that leaves the last group of 16 partly filled.
+     */
+    @Test
+    void theVectorizedSearchEqualsThePlainTranscriptionOnRandomBlocks() {
+        int nb = 16 * 40 + 7;
+        float[] x = new float[256 * nb];
+        GgmlBlocksTest.SplitMix r = new GgmlBlocksTest.SplitMix(20261206L);
+        for (int b = 0; b < nb; b++) {
+            float scale = (float) Math.pow(10, -6 + (b % 10));
+            int kind = (b / 10) % 4;
+            for (int i = 0; i < 256; i++) {
+                float v = (u(r) + u(r) + u(r)) * scale;
+                if (kind == 1 && i % 37 == 3) v *= 40;
+                if (kind == 2) v = Math.abs(v) + scale;
+                if (kind == 3) v = -Math.abs(v) - 0.5f * scale;
+                x[256 * b + i] = v;
+            }
+        }
+        for (DType t : List.of(DType.Q4_K, DType.Q5_K, DType.Q6_K)) {
+            ByteBuffer a = ByteBuffer.allocate((int) t.bytesFor(x.length)).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer b = ByteBuffer.allocate((int) t.bytesFor(x.length)).order(ByteOrder.LITTLE_ENDIAN);
+            float[] da = new float[x.length], db = new float[x.length];
+            new KQuantizer().quantize(t, x, x.length, a, da);
+            new KQuantizerScalar().quantize(t, x, x.length, b, db);
+            for (int i = 0; i < a.capacity(); i++) {
+                if (a.get(i) != b.get(i)) {
+                    throw new AssertionError(t + ": byte " + i + " (super-block " + i / t.blockBytes() + ") differs from the plain transcription");
+                }
+            }
+            assertArrayEquals(db, da, 0f, t + ": the decoded copy");
+        }
+    }
+
+    @Test
+    void thePlainTranscriptionEqualsGgmlToo() throws IOException {
+        List<String[]> rows = expected();
+        for (int row = 0; row < rows.size(); row++) {
+            DType t = DType.valueOf(rows.get(row)[0]);
+            if (!KQuantizerScalar.writes(t)) continue;
+            float[] x = values(0xC0FFEE00L + row, Integer.parseInt(rows.get(row)[1]));
+            ByteBuffer out = ByteBuffer.allocate((int) t.bytesFor(x.length)).order(ByteOrder.LITTLE_ENDIAN);
+            new KQuantizerScalar().quantize(t, x, x.length, out, null);
+            assertEquals(Long.parseUnsignedLong(rows.get(row)[2], 16), fnv(out, out.capacity()), t + ": the oracle is ggml's reference");
+        }
+    }
 }

@@ -142,11 +142,28 @@ final class LocalGroups {
                         member.apply(Mesh.cpGroup(shape, rank), rank), member.apply(Mesh.dpCpGroup(shape, rank), rank));
                 int r = rank;
                 Mesh.Coords at = Mesh.coords(shape, rank);
-                futures.add(pool.submit(() -> TrainingLoop.train(spec, r, at, parallax.engine.torch.Device.cpu(), rankGroups,
-                        TrainingLoop.StepListener.NONE)));
+                futures.add(pool.submit(() -> {
+                    try {
+                        return TrainingLoop.train(spec, r, at, parallax.engine.torch.Device.cpu(), rankGroups, TrainingLoop.StepListener.NONE);
+                    } catch (RuntimeException e) {
+                        // As the pool stops the others when a rank fails: break every group's wait at once.
+                        for (LocalGroups g : groups.values()) g.barrier.reset();
+                        throw e;
+                    }
+                }));
             }
             List<RankResult> out = new ArrayList<>();
-            for (Future<RankResult> f : futures) out.add(f.get(300, TimeUnit.SECONDS));
+            java.util.concurrent.ExecutionException first = null;
+            for (Future<RankResult> f : futures) {
+                try {
+                    out.add(f.get(300, TimeUnit.SECONDS));
+                } catch (java.util.concurrent.ExecutionException e) {
+                    // A rank's own one-line error is what the coordinator reports, not the broken waits it caused.
+                    if (e.getCause() instanceof parallax.engine.UserError u) throw u;
+                    if (first == null) first = e;
+                }
+            }
+            if (first != null) throw first;
             return out;
         } finally {
             pool.shutdownNow();

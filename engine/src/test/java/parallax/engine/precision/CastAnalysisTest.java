@@ -28,7 +28,7 @@ class CastAnalysisTest {
     @Test
     void overflowSharesMatchACountOfValuesBeyondTheMax() {
         NamedTensor t = CastAnalysis.random(65536, 3);
-        List<Stats> s = stats(CastAnalysis.analyse("random", List.of(t), List.of(FloatFormat.E4M3FN, FloatFormat.BF16),
+        List<Stats> s = stats(CastAnalysis.analyse("random", List.of(t), CastTarget.of(FloatFormat.E4M3FN, FloatFormat.BF16),
                 Scaling.NONE, Rounding.NON_SATURATING));
         long beyond = 0;
         for (float v : t.values()) if (!Float.isFinite(FloatFormat.E4M3FN.round(v))) beyond++;
@@ -43,10 +43,10 @@ class CastAnalysisTest {
     @Test
     void perTensorScalingRemovesOverflowAndSaturationClamps() {
         NamedTensor t = CastAnalysis.random(65536, 3);
-        Stats scaled = find(stats(CastAnalysis.analyse("r", List.of(t), List.of(FloatFormat.E4M3FN), Scaling.PER_TENSOR,
+        Stats scaled = find(stats(CastAnalysis.analyse("r", List.of(t), CastTarget.of(FloatFormat.E4M3FN), Scaling.PER_TENSOR,
                 Rounding.NON_SATURATING)), "random", FloatFormat.E4M3FN);
         assertEquals(0, scaled.overflowShare());
-        Stats sat = find(stats(CastAnalysis.analyse("r", List.of(t), List.of(FloatFormat.E4M3FN), Scaling.NONE,
+        Stats sat = find(stats(CastAnalysis.analyse("r", List.of(t), CastTarget.of(FloatFormat.E4M3FN), Scaling.NONE,
                 Rounding.SATURATE)), "random", FloatFormat.E4M3FN);
         assertEquals(0, sat.nanShare(), "saturating casts make no NaN");
         assertTrue(sat.overflowShare() > 0, "clamped values still count as overflowed");
@@ -57,9 +57,9 @@ class CastAnalysisTest {
         float[] v = new float[4 * 256];
         for (int r = 0; r < 4; r++) for (int i = 0; i < 256; i++) v[r * 256 + i] = (float) (Math.pow(10, -r * 2) * Math.sin(i + 1));
         NamedTensor t = new NamedTensor("w", new long[] {4, 256}, v);
-        double perTensor = find(stats(CastAnalysis.analyse("x", List.of(t), List.of(FloatFormat.E4M3FN), Scaling.PER_TENSOR,
+        double perTensor = find(stats(CastAnalysis.analyse("x", List.of(t), CastTarget.of(FloatFormat.E4M3FN), Scaling.PER_TENSOR,
                 Rounding.NON_SATURATING)), "w", FloatFormat.E4M3FN).underflowShare();
-        double perChannel = find(stats(CastAnalysis.analyse("x", List.of(t), List.of(FloatFormat.E4M3FN), Scaling.PER_CHANNEL,
+        double perChannel = find(stats(CastAnalysis.analyse("x", List.of(t), CastTarget.of(FloatFormat.E4M3FN), Scaling.PER_CHANNEL,
                 Rounding.NON_SATURATING)), "w", FloatFormat.E4M3FN).underflowShare();
         assertTrue(perTensor > 0.2, "rows 1e-4 and 1e-6 below the largest underflow with one scale: " + perTensor);
         assertEquals(0, perChannel, "each row gets its own scale");
@@ -68,12 +68,12 @@ class CastAnalysisTest {
     @Test
     void badTensorsAreOneLineUserErrors() {
         NamedTensor nan = new NamedTensor("bad", new long[] {2}, new float[] {1f, Float.NaN});
-        String msg = assertThrows(UserError.class, () -> CastAnalysis.analyse("x", List.of(nan), List.of(FloatFormat.FP16),
+        String msg = assertThrows(UserError.class, () -> CastAnalysis.analyse("x", List.of(nan), CastTarget.of(FloatFormat.FP16),
                 Scaling.NONE, Rounding.NON_SATURATING)).getMessage();
         assertTrue(msg.contains("'bad'") && msg.contains("non-finite"), msg);
 
         NamedTensor empty = new NamedTensor("e", new long[] {0}, new float[0]);
-        msg = assertThrows(UserError.class, () -> CastAnalysis.analyse("x", List.of(empty), List.of(FloatFormat.FP16),
+        msg = assertThrows(UserError.class, () -> CastAnalysis.analyse("x", List.of(empty), CastTarget.of(FloatFormat.FP16),
                 Scaling.NONE, Rounding.NON_SATURATING)).getMessage();
         assertTrue(msg.contains("empty"), msg);
         assertThrows(UserError.class, () -> CastAnalysis.Scaling.parse("per-row"));

@@ -35,7 +35,7 @@ class CastSourcesTest {
     @TempDir
     Path dir;
 
-    static final List<FloatFormat> TO = List.of(FloatFormat.BF16, FloatFormat.FP16, FloatFormat.E4M3FN, FloatFormat.E5M2);
+    static final List<CastTarget> TO = CastTarget.of(FloatFormat.BF16, FloatFormat.FP16, FloatFormat.E4M3FN, FloatFormat.E5M2);
 
     /** Weights-like tensors with a few outliers and tiny values, so every statistic is nonzero somewhere. */
     static List<NamedTensor> weights() {
@@ -153,7 +153,7 @@ class CastSourcesTest {
         NamedTensor w = new NamedTensor("w", new long[] {4, 8}, java.util.Arrays.copyOf(q, 32));
         List<CastFiles.Stored> mixed = List.of(new CastFiles.Stored(new NamedTensor("q", new long[] {2, 256}, q), DType.Q4_K),
                 new CastFiles.Stored(w, DType.F32));
-        Report r = CastSources.file(CastFiles.gguf(dir.resolve("mixed.gguf"), mixed), List.of(FloatFormat.BF16), Scaling.NONE, Rounding.NON_SATURATING);
+        Report r = CastSources.file(CastFiles.gguf(dir.resolve("mixed.gguf"), mixed), CastTarget.of(FloatFormat.BF16), Scaling.NONE, Rounding.NON_SATURATING);
         assertTrue(r.toText().contains("1 quantized tensor(s) (Q4_K) dequantized as ggml does, then cast"), r.toText());
         List<Stats> s = stats(r);
         assertEquals(512, s.stream().filter(x -> x.tensor().equals("q")).findFirst().orElseThrow().count(), "every Q4_K value cast");
