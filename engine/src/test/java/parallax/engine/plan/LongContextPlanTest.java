@@ -92,10 +92,16 @@ class LongContextPlanTest {
         assertEquals((psi + 7) / 8 * 12.0, p.bytesOf("optimizer states"), 0.0);
     }
 
-    /** ZB-H1 (Qi et al.): (p−1)/(3m) with t_F = t_B = t_W, below 1F1B's (p−1)/m at equal m; the same first-stage memory. */
+    /**
+     * ZB-H1 (Qi et al.): (p−1)/(3m) with t_F = t_B = t_W, below 1F1B's (p−1)/m at equal m.
+     * Memory: without recomputation the first stage peaks as under 1F1B (its W follows B at
+     * once, and one micro-batch's weight-gradient inputs are less than its activations); with
+     * full recomputation they are more, and the peak is just after a B: p − 1 micro-batches
+     * from F to B plus one from B to W. The last stage keeps p − 1 micro-batches' W inputs.
+     */
     @Test
     void zeroBubbleBeatsOneFOneBAtEqualMicroBatches() {
-        ModelSpec m = ModelCatalog.get("llama-2-13b");
+        ModelSpec m = ModelCatalog.get("llama-2-13b");   // 40 layers: 10 per stage
         GpuCluster cl = GpuCluster.ofGpus(H100, 32);
         Layout oneF = layout(1, 1, 8, 4, 0, 8, 4096, Recompute.FULL);
         Layout zb = oneF.withSchedule(Schedule.ZB_H1, 1);
@@ -103,13 +109,21 @@ class LongContextPlanTest {
         assertEquals(3.0 / 8, a.bubbleFraction(), 1e-12);
         assertEquals(3.0 / 24, b.bubbleFraction(), 1e-12);
         assertTrue(b.stepSeconds() < a.stepSeconds());
-        double perLayer = Activations.perLayer(m, 4096, 1, 8, 1, true, Recompute.FULL, 2, true);
+
+        Layout oneFNone = oneF.withRecompute(Recompute.NONE), zbNone = zb.withRecompute(Recompute.NONE);
+        double perLayer = Activations.perLayer(m, 4096, 1, 8, 1, true, Recompute.NONE, 2, true);
         double perLayerW = Activations.weightGradientInputs(m, 4096, 1, 8, 1, 2);
-        assertEquals(Planner.stageActivations(m, oneF, 0, perLayer, 0, 7, 0, 0),
-                Planner.stageActivations(m, zb, 0, perLayer, perLayerW, 7, 0, 0), 1e-6);
-        // The last stage keeps p − 1 micro-batches' weight-gradient inputs waiting for W.
-        assertEquals(Planner.stageActivations(m, oneF, 3, perLayer, 0, 0, 0, 0) + 3 * 10 * perLayerW,
-                Planner.stageActivations(m, zb, 3, perLayer, perLayerW, 0, 0, 0), 1e-6);
+        assertTrue(perLayerW < perLayer);
+        assertEquals(Planner.stageActivations(m, oneFNone, 0, perLayer, 0, 7, 0, 0),
+                Planner.stageActivations(m, zbNone, 0, perLayer, perLayerW, 7, 0, 0), 1e-6);
+        assertEquals(Planner.stageActivations(m, oneFNone, 3, perLayer, 0, 0, 0, 0) + 3 * 10 * perLayerW,
+                Planner.stageActivations(m, zbNone, 3, perLayer, perLayerW, 0, 0, 0), 1e-6);
+
+        double full = Activations.perLayer(m, 4096, 1, 8, 1, true, Recompute.FULL, 2, true);
+        assertTrue(perLayerW > full);
+        assertEquals(4 * (10 * full + 7), Planner.stageActivations(m, oneF, 0, full, 0, 7, 0, 0), 1e-6);
+        assertEquals(3 * (10 * full + 7) + 10 * perLayerW, Planner.stageActivations(m, zb, 0, full, perLayerW, 7, 0, 0), 1e-6);
+        assertEquals(4 * 10 * perLayerW, Planner.stageActivations(m, zb, 3, full, perLayerW, 0, 0, 0), 1e-6);
     }
 
     /** The planner's bubble is the engine's simulated one, for every schedule (one truth for both). */
