@@ -2437,6 +2437,18 @@ def check_sequence_context(nb, problems):
         out.fail("activations %s GiB, Korthikanti's terms give %.3f GiB" % (mem.get("activations"), act / GiB))
     out.says("Does not fit")
     states = sum(mem.get(k, 0) for k in ("parameters", "gradients", "optimizer states"))
+    # the same with --cp 2: half the activations (a log-sum-exp per query and head on top),
+    # the same model states, a fit, and the ring's line among the communication
+    out2 = L.cell("%plan llama-3-8b --gpus 16 --cp 2")
+    mem2, _, comm2 = plan_sections(out2)
+    if not close(mem2.get("activations"), mem.get("activations", 0) / 2, 0.005):
+        out2.fail("activations %s GiB with cp 2, half of %s expected" % (mem2.get("activations"), mem.get("activations")))
+    if sum(mem2.get(k, 0) for k in ("parameters", "gradients", "optimizer states")) != states:
+        out2.fail("model states do not shrink with cp: %s vs %s" % (mem2, mem))
+    if "Does not fit" in out2.text or not states + mem2.get("activations", 1e9) < 0.9 * 80:
+        out2.fail("the lesson says cp 2 fits: states %.2f + activations %s GiB" % (states, mem2.get("activations")))
+    if not any(k.startswith("context parallel") for k in comm2):
+        out2.fail("no context-parallel line among the communication: %s" % sorted(comm2))
     out = L.cell('ModelSpec l3 = ModelCatalog.get("llama-3-8b")')
     got = {int(m_.group(1)): (int(m_.group(2)), num(m_.group(3)), m_.group(4)) for m_ in
            re.finditer(r"cp=(\d)\s+(\d+) GPUs\s+tokens per rank\s+([\d,]+)\s+activations per GPU\s+([\d.]+) GiB", out.text)}
