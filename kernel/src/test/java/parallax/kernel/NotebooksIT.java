@@ -10,7 +10,7 @@ class NotebooksIT {
 
     @Test
     void everyLessonRunsClean() throws Exception {
-        JupyterHarness.assertPythonPasses("notebooks", 1800, "kernel/src/test/python/run_notebooks.py",
+        JupyterHarness.assertPythonPasses("notebooks", 2400, "kernel/src/test/python/run_notebooks.py",
                 "notebooks", "kernel/target/lessons");
     }
 }
