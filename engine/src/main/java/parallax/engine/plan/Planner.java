@@ -30,7 +30,7 @@ public final class Planner {
                     + "full recomputation adds a forward (8·Ψ). MFU as in Chowdhery et al., PaLM (2022), App. B, here without the attention-score term.",
             "DeepSpeed, runtime/zero/stage3.py estimate_zero3_model_states_mem_needs: ZeRO-3 keeps 4 x largest-layer parameters gathered on the GPU.",
             "PyTorch DistributedDataParallel: bucket_cap_mb = 25 (two buckets in flight while the next fills).",
-            "Vendor datasheets (NVIDIA H100, H200, A100, V100, L40S) for memory, dense FLOP/s, NVLink and PCIe; DGX user guides for NICs per node.",
+            "Vendor datasheets (NVIDIA H100, H200, B200, A100, V100, L40S; AMD MI300X) for memory, dense FLOP/s, NVLink and PCIe; DGX user guides for NICs per node.",
             "Ren et al., ZeRO-Offload (USENIX ATC 21): optimizer states and fp32 gradients on the CPU; Rajbhandari et al., ZeRO-Infinity (SC21): parameters too.");
 
     static final String[] DP_NAMES = {"data parallel", "data parallel (ZeRO-1)", "data parallel (ZeRO-2)", "data parallel (ZeRO-3)"};
@@ -73,23 +73,52 @@ public final class Planner {
 
     /**
      * Per-TP-rank element counts of the embedding, one layer, the head and a tied head's embedding copy,
-     * and the largest single weight (DeepSpeed's "largest layer": one module's parameters).
+     * and the largest single weight (DeepSpeed's "largest layer": one module's parameters). For MoE
+     * models {@code layer} leaves out the routed experts: {@code routed} holds them (all experts of one
+     * MoE layer, before expert parallelism), {@code moeLayer} what only MoE layers add (router,
+     * shared expert) and {@code denseLayer} the MLP of the first {@code denseLayers} dense layers.
      */
-    record Shards(long embedding, long layer, long head, long tiedCopy, long largestTensor) {
+    record Shards(long embedding, long layer, long head, long tiedCopy, long largestTensor,
+                  long routed, long moeLayer, long denseLayer, int denseLayers, boolean moe) {
         long stage(int layers, int pp, int stage) {
-            long sum = layer * layersOfStage(layers, pp, stage);
+            return stageShared(layers, pp, stage) + stageExperts(layers, pp, stage, 1);
+        }
+
+        /** Everything but the routed experts: replicated over ep, partitioned over the full dp group. */
+        long stageShared(int layers, int pp, int stage) {
+            int n = layersOfStage(layers, pp, stage), dense = denseIn(layers, pp, stage);
+            long sum = layer * n + moeLayer * (n - dense) + denseLayer * dense;
             if (stage == 0) sum += embedding;
             if (stage == pp - 1) sum += head + (pp > 1 ? tiedCopy : 0);
             return sum;
         }
+
+        /** Routed-expert elements one rank of the ep group holds: experts/ep of each MoE layer of the stage. */
+        long stageExperts(int layers, int pp, int stage, int ep) {
+            if (!moe) return 0;
+            return routed / ep * moeLayersOf(layers, pp, stage);
+        }
+
+        int moeLayersOf(int layers, int pp, int stage) {
+            return moe ? layersOfStage(layers, pp, stage) - denseIn(layers, pp, stage) : 0;
+        }
+
+        /** Dense layers among the stage's (they are the model's first ones). */
+        int denseIn(int layers, int pp, int stage) {
+            int start = stage * (layers / pp) + Math.min(stage, layers % pp);
+            return Math.max(0, Math.min(denseLayers, start + layersOfStage(layers, pp, stage)) - start);
+        }
     }
 
     static Shards shards(ModelSpec m, int tp) {
-        long embedding = 0, layer = 0, head = 0, tied = 0, largest = 0;
+        long embedding = 0, layer = 0, head = 0, tied = 0, largest = 0, routed = 0, moeLayer = 0, denseLayer = 0;
         for (Tensor x : m.tensors()) {
             long e = m.elementsPerTpRank(x, tp);
-            switch (x.place()) {
+            if (m.routed(x)) routed += e;
+            else switch (x.place()) {
                 case LAYER -> layer += e;
+                case MOE_LAYER -> moeLayer += e;
+                case DENSE_LAYER -> denseLayer += e;
                 case EMBEDDING -> {
                     embedding += e;
                     if (m.tiedEmbeddings() && m.arch() != ModelSpec.Arch.BERT && x.split() == ModelSpec.Split.VOCAB) tied += e;
@@ -98,7 +127,7 @@ public final class Planner {
             }
             largest = Math.max(largest, e / x.count());   // one nn.Linear/Embedding (one expert of several)
         }
-        return new Shards(embedding, layer, head, tied, largest);
+        return new Shards(embedding, layer, head, tied, largest, routed, moeLayer, denseLayer, m.detail().denseLayers(), m.moe());
     }
 
     /** Elements data-parallel rank {@code r} of {@code dp} owns when n elements are cut into even chunks. */
