@@ -69,7 +69,7 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--top-k", description = "MoE experts per token.") Integer topK;
 
     // The cluster.
-    @Option(names = "--gpu", description = "GPU profile: h100-80gb, h200-141gb, a100-80gb, a100-40gb, v100-32gb, l40s, custom (default h100-80gb).")
+    @Option(names = "--gpu", description = "GPU profile: h100-80gb, h200-141gb, b200-180gb, mi300x-192gb, a100-80gb, a100-40gb, v100-32gb, l40s, custom (default h100-80gb).")
     String gpu = "h100-80gb";
     @Option(names = "--gpus", description = "Total GPUs (default dp x tp x pp).") Integer gpus;
     @Option(names = "--nodes", description = "Nodes (instead of --gpus).") Integer nodes;
@@ -79,11 +79,13 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--fp8-tflops", description = "Custom/override dense fp8 TFLOP/s.") Double fp8Tflops;
     @Option(names = "--nvlink-gbs", description = "Custom/override NVLink GB/s per direction per GPU.") Double nvlinkGBs;
     @Option(names = "--net-gbps", description = "Custom/override network Gb/s per GPU (InfiniBand/Ethernet).") Double netGbps;
+    @Option(names = "--hbm-gbs", description = "Custom/override GPU memory bandwidth in GB/s (for --infer's decode tokens/s).") Double hbmGBs;
 
     // Layout.
     @Option(names = "--dp") Integer dp;
     @Option(names = "--tp") int tp = 1;
     @Option(names = "--pp") int pp = 1;
+    @Option(names = "--ep", description = "Expert-parallel ranks (MoE): each holds experts/ep; divides dp (order tp-cp-ep-dp-pp).") int ep = 1;
     @Option(names = "--vpp", description = "Virtual stages per pipeline rank (interleaved 1F1B).") int vpp = 1;
     @Option(names = "--schedule", description = "Pipeline schedule: 1f1b (default), gpipe, interleaved.") String schedule;
     @Option(names = "--zero", description = "ZeRO stage 0-3.") int zero = 0;
@@ -139,7 +141,7 @@ public final class PlanCommand extends MagicCommand {
             int ctx = context != null ? context : m.maxSeq();
             List<GpuProfile> gs = new ArrayList<>(GpuProfile.all());
             GpuProfile chosen = gpuProfile();
-            if (!gpu.equals("h100-80gb") || gpuMemGib != null) {
+            if (!gpu.equals("h100-80gb") || gpuMemGib != null || hbmGBs != null) {
                 gs.removeIf(x -> x.name().equals(chosen.name()));
                 gs.add(0, chosen);
             }
@@ -195,8 +197,9 @@ public final class PlanCommand extends MagicCommand {
         boolean offP = offload.equalsIgnoreCase("params") || offload.equalsIgnoreCase("both");
         if (!off && !offP && !offload.equalsIgnoreCase("none"))
             throw new UserError("unknown --offload '" + offload + "' (none, optimizer, params, both)");
+        if (ep > 1 && d % ep != 0) throw new UserError("--ep " + ep + " must divide dp = " + d + " (the expert-parallel group is carved out of the data-parallel ranks)");
         Layout l = new Layout(d, tp, pp, vpp, zero, microBatch, acc, s, recompute(), sp != null ? sp : tp > 1,
-                Planner.optimizer(optimizer), dtype(), off, offP, schedule());
+                Planner.optimizer(optimizer), dtype(), off, offP, schedule(), ep);
         TrainingPlan p = Planner.plan(m, cl, l, conv);
         List<TrainingPlan> stages = new ArrayList<>();
         for (int z = 0; z <= 3; z++) {
@@ -261,6 +264,7 @@ public final class PlanCommand extends MagicCommand {
     private void checkRanges() {
         positive("--tp", tp);
         positive("--pp", pp);
+        positive("--ep", ep);
         positive("--vpp", vpp);
         positive("--micro-batch", microBatch);
         if (dp != null) positive("--dp", dp);
@@ -283,6 +287,7 @@ public final class PlanCommand extends MagicCommand {
             throw new UserError("--fp8-tflops must be 0 (no FP8) or a positive number, got " + fp8Tflops);
         if (nvlinkGBs != null) positiveFinite("--nvlink-gbs", nvlinkGBs);
         if (netGbps != null) positiveFinite("--net-gbps", netGbps);
+        if (hbmGBs != null) positiveFinite("--hbm-gbs", hbmGBs);
         if (gpuMemGib != null) GpuProfile.gibToBytes("--gpu-mem-gib", gpuMemGib);
     }
 
@@ -319,14 +324,17 @@ public final class PlanCommand extends MagicCommand {
         return new ModelSpec(base.name() + "*", arch != null ? archOf(arch) : base.arch(), or(layers, base.layers()),
                 or(hidden, base.hidden()), or(heads, base.heads()), or(kvHeads, base.kvHeads()), or(ffn, base.ffn()),
                 or(vocab, base.vocab()), or(maxSeq, base.maxSeq()), or(experts, base.experts()), or(topK, base.topK()),
-                base.tiedEmbeddings());
+                base.tiedEmbeddings(), arch != null ? ModelSpec.Detail.NONE : base.detail());
     }
 
     private static int or(Integer v, int d) { return v != null ? v : d; }
 
     static ModelSpec.Arch archOf(String s) {
         try {
-            return ModelSpec.Arch.valueOf(s.toUpperCase(Locale.ROOT).replace("-", ""));
+            ModelSpec.Arch a = ModelSpec.Arch.valueOf(s.toUpperCase(Locale.ROOT).replace("-", ""));
+            // The newer layouts need their config's extra sizes (latent ranks, head size): a catalog name or --config gives them.
+            if (a.ordinal() > ModelSpec.Arch.PARALLAX_GPT.ordinal()) throw new IllegalArgumentException(s);
+            return a;
         } catch (IllegalArgumentException e) {
             throw new UserError("unknown --arch '" + s + "' (llama, qwen2, gpt2, bert)");
         }
@@ -338,12 +346,12 @@ public final class PlanCommand extends MagicCommand {
             if (gpuMemGib == null || tflops == null)
                 throw new UserError("--gpu custom needs at least --gpu-mem-gib and --tflops (and optionally --fp8-tflops, --nvlink-gbs, --net-gbps, --gpus-per-node)");
             return GpuProfile.custom(gpuMemGib, tflops, fp8Tflops != null ? fp8Tflops : 0, nvlinkGBs != null ? nvlinkGBs : 300,
-                    netGbps != null ? netGbps / 8 : 25, gpusPerNode != null ? gpusPerNode : 8);
+                    netGbps != null ? netGbps / 8 : 25, gpusPerNode != null ? gpusPerNode : 8).withHbm(hbmGBs != null ? hbmGBs * 1e9 : null);
         }
         g = GpuProfile.get(gpu);
         return g.with(gpuMemGib != null ? GpuProfile.gibToBytes("--gpu-mem-gib", gpuMemGib) : null, tflops != null ? tflops * 1e12 : null,
                 fp8Tflops != null ? fp8Tflops * 1e12 : null, nvlinkGBs != null ? nvlinkGBs * 1e9 : null,
-                netGbps != null ? netGbps / 8 * 1e9 : null, gpusPerNode);
+                netGbps != null ? netGbps / 8 * 1e9 : null, gpusPerNode).withHbm(hbmGBs != null ? hbmGBs * 1e9 : null);
     }
 
     private GpuCluster cluster(GpuProfile g, Long layoutGpus) {
@@ -417,11 +425,11 @@ public final class PlanCommand extends MagicCommand {
         models.addColumns(name, params, shape);
         tech.tablesaw.api.Table gpusT = tech.tablesaw.api.Table.create("gpus");
         var gn = tech.tablesaw.api.StringColumn.create("gpu");
-        var gd = tech.tablesaw.api.StringColumn.create("memory, bf16/fp8 TFLOP/s, NVLink/network GB/s per GPU, GPUs per node");
+        var gd = tech.tablesaw.api.StringColumn.create("memory, bf16/fp8 TFLOP/s, NVLink/network GB/s per GPU, GPUs per node, HBM TB/s");
         for (GpuProfile g : GpuProfile.all()) {
             gn.append(g.name());
-            gd.append(String.format("%.0f GiB, %.0f/%.0f, %.0f/%.2f, %d", g.memoryBytes() / (double) (1L << 30), g.bf16Flops() / 1e12,
-                    g.fp8Flops() / 1e12, g.nvlinkBytesPerS() / 1e9, g.netBytesPerS() / 1e9, g.gpusPerNode()));
+            gd.append(String.format("%.0f GiB, %.0f/%.0f, %.0f/%.2f, %d, %.2f", g.memoryBytes() / (double) (1L << 30), g.bf16Flops() / 1e12,
+                    g.fp8Flops() / 1e12, g.nvlinkBytesPerS() / 1e9, g.netBytesPerS() / 1e9, g.gpusPerNode(), g.hbmBytesPerS() / 1e12));
         }
         gpusT.addColumns(gn, gd);
         return Report.builder("Planner catalog").table(models, "Models (parameters summed from the config's tensors)")

@@ -7,11 +7,14 @@ import parallax.engine.numerics.DType;
  * How one training step is laid out: the parallel degrees, ZeRO stage, batch split,
  * recomputation and precision. {@code microBatches} is the number of micro-batches each
  * pipeline runs per optimizer step (gradient accumulation), so the global batch is
- * {@code dp x microBatch x microBatches} sequences of {@code seq} tokens.
+ * {@code dp x microBatch x microBatches} sequences of {@code seq} tokens. {@code ep}
+ * expert-parallel ranks share each MoE layer's routed experts (experts/ep each); ep divides
+ * dp, as in Megatron's rank order tp-cp-ep-dp-pp, so the ep group is carved out of the data-
+ * parallel ranks and the experts' own data-parallel group is dp/ep.
  */
 public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int microBatch, int microBatches, int seq,
                      Recompute recompute, boolean sequenceParallel, Optimizer optimizer, DType dtype,
-                     boolean offloadOptimizer, boolean offloadParams, Schedule schedule) {
+                     boolean offloadOptimizer, boolean offloadParams, Schedule schedule, int ep) {
 
     /** Activation recomputation (Korthikanti et al. 2022). */
     public enum Recompute { NONE, SELECTIVE, FULL }
@@ -24,11 +27,21 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
     /** The compute types a plan can assume: fp32, bf16, fp16 and fp8 (E4M3) training. */
     public static final java.util.List<DType> DTYPES = java.util.List.of(DType.F32, DType.BF16, DType.F16, DType.F8_E4M3);
 
+    /** Without expert parallelism. */
+    public Layout(int dp, int tp, int pp, int virtualStages, int zero, int microBatch, int microBatches, int seq,
+                  Recompute recompute, boolean sequenceParallel, Optimizer optimizer, DType dtype,
+                  boolean offloadOptimizer, boolean offloadParams, Schedule schedule) {
+        this(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, recompute, sequenceParallel, optimizer, dtype,
+                offloadOptimizer, offloadParams, schedule, 1);
+    }
+
     public Layout {
         if (!DTYPES.contains(dtype)) throw new UserError("a plan computes in fp32, bf16, fp16 or fp8, not " + dtype.label());
         ModelSpec.positive("dp", dp);
         ModelSpec.positive("tp", tp);
         ModelSpec.positive("pp", pp);
+        ModelSpec.positive("ep", ep);
+        if (dp % ep != 0) throw new UserError("ep=" + ep + " must divide dp=" + dp + " (the expert-parallel group is carved out of the data-parallel ranks)");
         ModelSpec.positive("virtual stages", virtualStages);
         ModelSpec.positive("micro-batch", microBatch);
         ModelSpec.positive("micro-batches per step (gradient accumulation)", microBatches);
@@ -53,22 +66,23 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
 
     /** A short label: dp4·tp8·pp2 z1 mb1 sel. */
     public String label() {
-        return String.format("dp%d·tp%d·pp%d%s z%d mb%d %s", dp, tp, pp, virtualStages > 1 ? "v" + virtualStages : "",
+        return String.format("dp%d·tp%d·pp%d%s%s z%d mb%d %s", dp, tp, pp, virtualStages > 1 ? "v" + virtualStages : "",
+                ep > 1 ? "·ep" + ep : "",
                 zero, microBatch, recompute.name().toLowerCase().substring(0, recompute == Recompute.SELECTIVE ? 3 : 4));
     }
 
     public Layout withZero(int z) {
         return new Layout(dp, tp, pp, virtualStages, z, microBatch, microBatches, seq, recompute, sequenceParallel,
-                optimizer, dtype, offloadOptimizer, offloadParams && z == 3, schedule);
+                optimizer, dtype, offloadOptimizer, offloadParams && z == 3, schedule, ep);
     }
 
     public Layout withRecompute(Recompute r) {
         return new Layout(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, r, sequenceParallel,
-                optimizer, dtype, offloadOptimizer, offloadParams, schedule);
+                optimizer, dtype, offloadOptimizer, offloadParams, schedule, ep);
     }
 
     public Layout withOffload(boolean optimizerToCpu, boolean paramsToCpu) {
         return new Layout(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, recompute, sequenceParallel,
-                optimizer, dtype, optimizerToCpu, paramsToCpu, schedule);
+                optimizer, dtype, optimizerToCpu, paramsToCpu, schedule, ep);
     }
 }

@@ -15,7 +15,8 @@ import parallax.engine.plan.Layout.Recompute;
  * NVLink) and the heads; pp ≤ layers; dp·tp·pp = GPUs; the global batch divides into
  * dp x micro-batch x accumulation steps; with pp > 1 only ZeRO 0-1 (DeepSpeed refuses
  * ZeRO-2/3 with its pipeline engine, Megatron's distributed optimizer is stage 1);
- * sequence parallelism whenever tp > 1.
+ * sequence parallelism whenever tp > 1. For a mixture of experts every ep that divides both dp
+ * and the experts is tried too (ep = 1 included).
  */
 public final class LayoutSearch {
 
@@ -40,6 +41,7 @@ public final class LayoutSearch {
         List<TrainingPlan> plans = new ArrayList<>();
         for (int tp = 1; tp <= Math.min(gpn, n); tp++) {
             if (gpn % tp != 0 || n % tp != 0 || !tpFits(m, tp)) continue;
+            Planner.Counts counts = Planner.Counts.of(m, tp);
             for (int pp = 1; pp <= Math.min(m.layers(), n / tp); pp++) {
                 if ((n / tp) % pp != 0) continue;
                 int dp = n / tp / pp;
@@ -47,12 +49,15 @@ public final class LayoutSearch {
                     if (r.globalBatch() % ((long) dp * mb) != 0) continue;
                     long acc = r.globalBatch() / ((long) dp * mb);
                     if (acc > Integer.MAX_VALUE) continue;
-                    for (int zero = 0; zero <= (pp > 1 ? 1 : 3); zero++) {
-                        if (dp == 1 && zero > 0) continue; // nothing to partition
-                        for (Recompute rc : Recompute.values()) {
-                            Layout l = new Layout(dp, tp, pp, 1, zero, mb, (int) acc, r.seq(), rc, tp > 1,
-                                    r.optimizer(), r.dtype(), false, false, null);
-                            plans.add(Planner.plan(m, cl, l, c, false));
+                    for (int ep = 1; ep <= dp; ep++) {
+                        if (dp % ep != 0 || (ep > 1 && (!m.moe() || m.experts() % ep != 0))) continue;
+                        for (int zero = 0; zero <= (pp > 1 ? 1 : 3); zero++) {
+                            if (dp == 1 && zero > 0) continue; // nothing to partition
+                            for (Recompute rc : Recompute.values()) {
+                                Layout l = new Layout(dp, tp, pp, 1, zero, mb, (int) acc, r.seq(), rc, tp > 1,
+                                        r.optimizer(), r.dtype(), false, false, null, ep);
+                                plans.add(Planner.plan(m, cl, l, c, false, counts));
+                            }
                         }
                     }
                 }
@@ -70,7 +75,8 @@ public final class LayoutSearch {
     }
 
     static boolean tpFits(ModelSpec m, int tp) {
-        return m.heads() % tp == 0 && m.ffn() % tp == 0 && (m.kvHeads() % tp == 0 || tp % m.kvHeads() == 0);
+        return m.heads() % tp == 0 && m.ffn() % tp == 0 && m.detail().denseFfn() % tp == 0
+                && (m.kvHeads() % tp == 0 || tp % m.kvHeads() == 0);
     }
 
     /** Fitting layouts no other fitting layout beats on both memory (less) and tokens/s (more). */

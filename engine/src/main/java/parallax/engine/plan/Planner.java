@@ -31,7 +31,8 @@ public final class Planner {
             "DeepSpeed, runtime/zero/stage3.py estimate_zero3_model_states_mem_needs: ZeRO-3 keeps 4 x largest-layer parameters gathered on the GPU.",
             "PyTorch DistributedDataParallel: bucket_cap_mb = 25 (two buckets in flight while the next fills).",
             "Vendor datasheets (NVIDIA H100, H200, B200, A100, V100, L40S; AMD MI300X) for memory, dense FLOP/s, NVLink and PCIe; DGX user guides for NICs per node.",
-            "Ren et al., ZeRO-Offload (USENIX ATC 21): optimizer states and fp32 gradients on the CPU; Rajbhandari et al., ZeRO-Infinity (SC21): parameters too.");
+            "Ren et al., ZeRO-Offload (USENIX ATC 21): optimizer states and fp32 gradients on the CPU; Rajbhandari et al., ZeRO-Infinity (SC21): parameters too.",
+            ExpertParallel.SOURCE);
 
     static final String[] DP_NAMES = {"data parallel", "data parallel (ZeRO-1)", "data parallel (ZeRO-2)", "data parallel (ZeRO-3)"};
 
@@ -148,6 +149,7 @@ public final class Planner {
         if (l.seq() > m.maxSeq() && m.arch() != ModelSpec.Arch.LLAMA && m.arch() != ModelSpec.Arch.QWEN2)
             throw new UserError("sequence length " + l.seq() + " exceeds the " + m.maxSeq() + " learned positions of " + m.name());
         cl.gpu().flopsFor(l.dtype());
+        ExpertParallel.check(m, l);
     }
 
     public static TrainingPlan plan(ModelSpec m, GpuCluster cl, Layout l, Conventions c) {
@@ -156,6 +158,20 @@ public final class Planner {
 
     /** With {@code explain} false the formula texts are left empty: the search needs only the numbers. */
     public static TrainingPlan plan(ModelSpec m, GpuCluster cl, Layout l, Conventions c, boolean explain) {
+        return plan(m, cl, l, c, explain, Counts.of(m, l.tp()));
+    }
+
+    /**
+     * What a plan needs of the model's tensor list, summed once: Ψ, Ψ_active and the TP
+     * shards for one tp (the search reuses them over every layout with that tp).
+     */
+    record Counts(long parameters, long active, Shards shards) {
+        static Counts of(ModelSpec m, int tp) {
+            return new Counts(m.parameters(), m.activeParameters(), Planner.shards(m, tp));
+        }
+    }
+
+    static TrainingPlan plan(ModelSpec m, GpuCluster cl, Layout l, Conventions c, boolean explain, Counts counts) {
         check(m, cl, l);
         GpuProfile g = cl.gpu();
         StateBytes sb = stateBytes(l, c);
@@ -169,14 +185,14 @@ public final class Planner {
         List<Line> worst = null;
         double worstTotal = -1, worstCpu = 0;
         int worstStage = 0;
-        Shards shards = shards(m, t);
+        Shards shards = counts.shards();
         long largestLayer = shards.largestTensor();
         String actWords = explain ? activationWords(m, l, c) : "";
 
         for (int st = 0; st < p; st++) {
             if (st > 0 && st < p - 1 && layersOfStage(m.layers(), p, st) == layersOfStage(m.layers(), p, st - 1)) continue;
-            long n = shards.stage(m.layers(), p, st);
-            long part = ModelSpec.ceilDiv(n, dp);
+            long n = shards.stageShared(m.layers(), p, st) + shards.stageExperts(m.layers(), p, st, l.ep());
+            long part = ExpertParallel.owned(shards, m, l, st);
             List<Line> lines = new ArrayList<>();
             double params = l.offloadParams() ? 0 : (l.zero() == 3 ? part : n) * (double) sb.param();
             lines.add(new Line("parameters", params, !explain ? "" : l.offloadParams() ? "on CPU (ZeRO-Infinity)"
@@ -201,6 +217,10 @@ public final class Planner {
                 buffers += 4.0 * s * b * m.hidden() / (t > 1 ? t : 1) * l.activationBytes();
                 bw.add("4 x sbh/t stage send/recv buffers");
             }
+            if (l.ep() > 1 && shards.moeLayersOf(m.layers(), p, st) > 0) {
+                buffers += ExpertParallel.bufferBytes(m, l);
+                bw.add("2 x sbh·k" + (sp ? "/t" : "") + " all-to-all send/receive buffers [" + (SOURCES.size()) + "]");
+            }
             lines.add(new Line("communication buffers", buffers, !explain ? "" : bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw),
                     l.zero() == 3 ? 7 : 8));
             double total = lines.stream().mapToDouble(Line::bytes).sum();
@@ -216,9 +236,9 @@ public final class Planner {
         int gpn = g.gpusPerNode();
         double act = l.activationBytes();
         List<Comm> comms = new ArrayList<>();
-        long worstN = shards.stage(m.layers(), p, worstStage);
+        long worstN = shards.stageShared(m.layers(), p, worstStage) + shards.stageExperts(m.layers(), p, worstStage, l.ep());
         int layersW = layersOfStage(m.layers(), p, worstStage);
-        double fwdBwdCompute = computeSeconds(m, cl, l, c);
+        double fwdBwdCompute = computeSeconds(counts.active(), cl, l, c);
         double backwardShare = l.recompute() == Recompute.FULL ? 6.0 / 8 : 4.0 / 6;
         if (t > 1) {
             double ar = l.recompute() == Recompute.FULL ? 6 : 4;
@@ -227,6 +247,9 @@ public final class Planner {
             comms.add(new Comm("tensor parallel", t, linkName(g, t <= gpn, explain), bytes, sec, sec, !explain ? "" :
                     (l.recompute() == Recompute.FULL ? "12" : "8") + "·bsh(t−1)/t per layer per micro-batch"
                             + (sp ? " (SP: reduce-scatter + all-gather, same volume)" : ""), 5));
+        }
+        if (l.ep() > 1 && shards.moeLayersOf(m.layers(), p, worstStage) > 0) {
+            comms.add(ExpertParallel.allToAll(m, g, l, c, shards.moeLayersOf(m.layers(), p, worstStage), explain));
         }
         if (p > 1) {
             double bytes = 2.0 * b * s * m.hidden() / t * act * mbs * l.virtualStages();
@@ -241,11 +264,15 @@ public final class Planner {
             String formula;
             double window;
             int gradWire = sb.grad() == 4 ? 4 : 2;
+            // With ep the routed experts' share goes over their own group of dp/ep ranks.
+            long expertN = shards.stageExperts(m.layers(), p, worstStage, l.ep()), sharedN = worstN - expertN;
+            double fe = l.ep() == dp ? 0 : (dp / l.ep() - 1.0) / (dp / l.ep());
             switch (l.zero()) {
-                case 0, 1 -> { bytes = 2 * f * worstN * gradWire; formula = "all-reduce 2Ψ(dp−1)/dp once per step"; window = backwardShare; }
-                case 2 -> { bytes = f * worstN * (gradWire * (double) mbs + 2); formula = "reduce-scatter Ψ(dp−1)/dp per micro-batch + all-gather Ψ(dp−1)/dp"; window = backwardShare; }
-                default -> { bytes = 3 * f * worstN * 2.0 * mbs; formula = "all-gather x 2 + reduce-scatter: 3Ψ(dp−1)/dp per micro-batch"; window = 1; }
+                case 0, 1 -> { bytes = 2 * (f * sharedN + fe * expertN) * gradWire; formula = "all-reduce 2Ψ(dp−1)/dp once per step"; window = backwardShare; }
+                case 2 -> { bytes = (f * sharedN + fe * expertN) * (gradWire * (double) mbs + 2); formula = "reduce-scatter Ψ(dp−1)/dp per micro-batch + all-gather Ψ(dp−1)/dp"; window = backwardShare; }
+                default -> { bytes = 3 * (f * sharedN + fe * expertN) * 2.0 * mbs; formula = "all-gather x 2 + reduce-scatter: 3Ψ(dp−1)/dp per micro-batch"; window = 1; }
             }
+            if (l.ep() > 1 && explain) formula += "; the experts' Ψ/ep over their dp/ep = " + dp / l.ep() + " ranks";
             boolean inside = (long) t * dp <= gpn;
             double sec = bytes / linkBw(g, inside, c);
             double exposed = Math.max(0, sec - c.overlap() * window * fwdBwdCompute);
@@ -253,7 +280,7 @@ public final class Planner {
                     linkName(g, inside, explain), bytes, sec, exposed, formula, 4));
         }
         if (l.offloadOptimizer() || l.offloadParams()) {
-            long part = ModelSpec.ceilDiv(worstN, dp);
+            long part = ExpertParallel.owned(shards, m, l, worstStage);
             double bytes = (l.offloadOptimizer() ? 4.0 * part : 0) + (l.offloadParams() ? 4.0 * part * mbs : 0);
             double sec = bytes / g.pcieBytesPerS();
             comms.add(new Comm("CPU offload (PCIe)", 1, "PCIe", bytes, sec, sec, !explain ? "" :
@@ -265,15 +292,15 @@ public final class Planner {
         for (Comm cm : comms) step += cm.exposedSeconds();
         double tps = l.tokensPerStep() / step;
         double peak = g.flopsFor(l.dtype());
-        double mfu = 6.0 * m.activeParameters() * tps / (cl.gpus() * peak);
-        return new TrainingPlan(m, cl, l, c, m.parameters(), m.activeParameters(), worstStage, worst, worstTotal,
+        double mfu = 6.0 * counts.active() * tps / (cl.gpus() * peak);
+        return new TrainingPlan(m, cl, l, c, counts.parameters(), counts.active(), worstStage, worst, worstTotal,
                 headroom, usable, worstTotal <= usable, worstCpu * gpn, comms, bubble, fwdBwdCompute, step, tps, mfu, peak);
     }
 
     /** Forward + backward (+ recompute) time of one step on one GPU at the assumed efficiency, no bubble. */
-    static double computeSeconds(ModelSpec m, GpuCluster cl, Layout l, Conventions c) {
+    static double computeSeconds(long active, GpuCluster cl, Layout l, Conventions c) {
         double factor = l.recompute() == Recompute.FULL ? 8 : 6;
-        double flops = factor * m.activeParameters() * l.tokensPerStep() / cl.gpus();
+        double flops = factor * active * l.tokensPerStep() / cl.gpus();
         return flops / (cl.gpu().flopsFor(l.dtype()) * c.computeEfficiency());
     }
 
