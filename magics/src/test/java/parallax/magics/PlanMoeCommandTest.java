@@ -14,10 +14,10 @@ class PlanMoeCommandTest {
     @Test
     void expertParallelPlan() throws Exception {
         String text = PlanCommandTest.run("plan", "qwen3-30b-a3b --gpus 16 --ep 8 --zero 1 --global-batch 64");
-        for (String s : new String[] {"expert parallel (all-to-all)", "dp16·tp1·pp1·ep8", "GShard", "dp/ep = 2 ranks"})
+        for (String s : new String[] {"expert parallel (all-to-all)", "ep=8 (routed experts / 8; their data-parallel group dp/ep = 2)", "GShard", "dp/ep = 2 ranks"})
             assertTrue(text.contains(s), "missing " + s + " in\n" + text);
         assertTrue(PlanCommandTest.error("plan", "llama-2-7b --gpus 8 --ep 2").contains("dense"));
-        assertTrue(PlanCommandTest.error("plan", "qwen3-30b-a3b --gpus 12 --ep 8").contains("must divide dp"));
+        assertTrue(PlanCommandTest.error("plan", "qwen3-30b-a3b --gpus 24 --ep 16").contains("must divide dp"));
         assertTrue(PlanCommandTest.error("plan", "mixtral-8x7b --gpus 16 --ep 16").contains("does not divide the 8 experts"));
         assertTrue(PlanCommandTest.error("plan", "qwen3-30b-a3b --gpus 8 --ep 0").contains("--ep"));
     }

@@ -51,7 +51,9 @@ public final class PlanReports {
         head.append("**Cluster** ").append(p.cluster().describe()).append("  \n");
         head.append(String.format("**Layout** dp=%d, tp=%d, pp=%d%s, ZeRO-%d, micro-batch %d x %d per step, sequence %d, "
                         + "global batch %,d sequences (%,d tokens), recompute %s%s, %s, %s%s%s  %n",
-                l.dp(), l.tp(), l.pp(), l.virtualStages() > 1 ? " (v=" + l.virtualStages() + ")" : "", l.zero(), l.microBatch(),
+                l.dp(), l.tp(), l.pp(), (l.virtualStages() > 1 ? " (v=" + l.virtualStages() + ")" : "")
+                        + (l.ep() > 1 ? ", ep=" + l.ep() + " (routed experts / " + l.ep() + "; their data-parallel group dp/ep = " + l.dp() / l.ep() + ")" : ""),
+                l.zero(), l.microBatch(),
                 l.microBatches(), l.seq(), l.globalBatch(), l.tokensPerStep(), l.recompute().name().toLowerCase(),
                 l.sequenceParallel() ? ", sequence parallel" : "", l.dtype().label(), l.optimizer().name().toLowerCase().replace('_', '-'),
                 l.offloadOptimizer() ? ", optimizer on CPU" : "", l.offloadParams() ? ", parameters on CPU" : ""));
@@ -325,7 +327,7 @@ public final class PlanReports {
                 : String.format(" Best: **%s**, %s per GPU, %,.0f tokens/s, MFU %.1f%%.", best.layout().label(),
                 u.format(best.totalBytes()), best.tokensPerSecond(), best.mfu() * 100))
                 + "  \nRules: tp divides a node's GPUs and the heads; pp ≤ layers; pp > 1 with ZeRO 0-1 only; sequence parallel "
-                + "with tp > 1; layout label dpD·tpT·ppP zZeRO mbMICRO recompute. Same conventions as a single %plan.";
+                + "with tp > 1; ep divides dp and the experts (MoE only); layout label dpD·tpT·ppP(·epE) zZeRO mbMICRO recompute. Same conventions as a single %plan.";
         List<Map<String, Object>> rows = new ArrayList<>();
         for (TrainingPlan p : r.ranked()) {
             if (rows.size() >= top) break;

@@ -190,7 +190,9 @@ public final class Planner {
         String actWords = explain ? activationWords(m, l, c) : "";
 
         for (int st = 0; st < p; st++) {
-            if (st > 0 && st < p - 1 && layersOfStage(m.layers(), p, st) == layersOfStage(m.layers(), p, st - 1)) continue;
+            // A middle stage like the one before it (as many layers, as many of them dense) needs no more memory.
+            if (st > 0 && st < p - 1 && layersOfStage(m.layers(), p, st) == layersOfStage(m.layers(), p, st - 1)
+                    && shards.denseIn(m.layers(), p, st) == shards.denseIn(m.layers(), p, st - 1)) continue;
             long n = shards.stageShared(m.layers(), p, st) + shards.stageExperts(m.layers(), p, st, l.ep());
             long part = ExpertParallel.owned(shards, m, l, st);
             List<Line> lines = new ArrayList<>();

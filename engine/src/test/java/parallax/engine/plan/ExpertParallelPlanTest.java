@@ -91,6 +91,18 @@ class ExpertParallelPlanTest {
         assertEquals(m.parameters(), total);
     }
 
+    /** The busiest stage of DeepSeek-V3 over 32 stages is one of two MoE layers, not the first (dense) or the last (one layer). */
+    @Test
+    void busiestStageSeesPastTheDenseLayers() {
+        ModelSpec m = ModelCatalog.get("deepseek-v3");
+        Layout l = new Layout(8, 8, 32, 1, 0, 1, 64, 4096, Recompute.SELECTIVE, true, Optimizer.ADAMW, DType.BF16, false, false, null, 1);
+        TrainingPlan p = Planner.plan(m, GpuCluster.ofGpus(GpuProfile.get("h100"), 2048), l, C);
+        Planner.Shards sh = Planner.shards(m, 8);
+        assertTrue(p.stage() >= 2 && p.stage() <= 28, "stage " + p.stage());
+        assertEquals(2.0 * sh.stage(61, 32, 2), p.bytesOf("parameters"));
+        assertTrue(sh.stage(61, 32, 2) > sh.stage(61, 32, 1) && sh.stage(61, 32, 2) > sh.stage(61, 32, 31));
+    }
+
     @Test
     void impossibleLayoutsAreOneLine() {
         assertTrue(assertThrows(UserError.class, () -> plan(ModelCatalog.get("llama-2-7b"), 8, layout(8, 2, 0, 1, Recompute.NONE)))
