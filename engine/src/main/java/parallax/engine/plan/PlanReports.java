@@ -336,6 +336,7 @@ public final class PlanReports {
             row.put("dp", p.layout().dp());
             row.put("tp", p.layout().tp());
             row.put("pp", p.layout().pp());
+            row.put("ep", p.layout().ep());
             row.put("zero", p.layout().zero());
             row.put("micro_batch", p.layout().microBatch());
             row.put("recompute", p.layout().recompute().name().toLowerCase());
