@@ -28,17 +28,17 @@ final class ExpertParallel {
 
     /**
      * Elements a rank owns under ZeRO (what its optimizer state, and from stage 2 its gradients,
-     * cover): ⌈shared / dp⌉ + ⌈experts on this rank / (dp/ep)⌉.
+     * cover): ⌈shared / (dp·cp)⌉ + ⌈experts on this rank / (dp·cp/ep)⌉ (cp ranks hold the same weights).
      */
     static long owned(Planner.Shards sh, ModelSpec m, Layout l, int stage) {
         long shared = sh.stageShared(m.layers(), l.pp(), stage);
         long experts = sh.stageExperts(m.layers(), l.pp(), stage, l.ep());
-        return ModelSpec.ceilDiv(shared, l.dp()) + ModelSpec.ceilDiv(experts, l.dp() / l.ep());
+        return ModelSpec.ceilDiv(shared, l.dataShards()) + ModelSpec.ceilDiv(experts, l.dataShards() / l.ep());
     }
 
-    /** Tokens one rank dispatches per micro-batch: its b·s, or b·s/t when sequence parallelism splits them over TP. */
+    /** Tokens one rank dispatches per micro-batch: its b·s (s/cp under context parallelism), divided by t under sequence parallelism. */
     static double tokens(Layout l) {
-        double t = (double) l.microBatch() * l.seq();
+        double t = (double) l.microBatch() * l.localSeq();
         return l.sequenceParallel() ? t / l.tp() : t;
     }
 

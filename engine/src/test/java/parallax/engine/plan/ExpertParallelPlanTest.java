@@ -18,7 +18,7 @@ class ExpertParallelPlanTest {
     static final Conventions C = Conventions.defaults();
 
     static Layout layout(int dp, int ep, int zero, int accum, Recompute rc) {
-        return new Layout(dp, 1, 1, 1, zero, 1, accum, 4096, rc, false, Optimizer.ADAMW, DType.BF16, false, false, null, ep);
+        return new Layout(dp, 1, 1, 1, zero, 1, accum, 4096, rc, false, Optimizer.ADAMW, DType.BF16, false, false, null, 1, ep);
     }
 
     static TrainingPlan plan(ModelSpec m, int gpus, Layout l) {
@@ -95,7 +95,7 @@ class ExpertParallelPlanTest {
     @Test
     void busiestStageSeesPastTheDenseLayers() {
         ModelSpec m = ModelCatalog.get("deepseek-v3");
-        Layout l = new Layout(8, 8, 32, 1, 0, 1, 64, 4096, Recompute.SELECTIVE, true, Optimizer.ADAMW, DType.BF16, false, false, null, 1);
+        Layout l = new Layout(8, 8, 32, 1, 0, 1, 64, 4096, Recompute.SELECTIVE, true, Optimizer.ADAMW, DType.BF16, false, false, null, 1, 1);
         TrainingPlan p = Planner.plan(m, GpuCluster.ofGpus(GpuProfile.get("h100"), 2048), l, C);
         Planner.Shards sh = Planner.shards(m, 8);
         assertTrue(p.stage() >= 2 && p.stage() <= 28, "stage " + p.stage());
