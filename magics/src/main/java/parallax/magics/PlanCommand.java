@@ -70,7 +70,7 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--top-k", description = "MoE experts per token.") Integer topK;
 
     // The cluster.
-    @Option(names = "--gpu", description = "GPU profile: h100-80gb, h200-141gb, a100-80gb, a100-40gb, v100-32gb, l40s, custom (default h100-80gb).")
+    @Option(names = "--gpu", description = "GPU profile: h100-80gb, h200-141gb, b200-180gb, mi300x-192gb, a100-80gb, a100-40gb, v100-32gb, l40s, custom (default h100-80gb).")
     String gpu = "h100-80gb";
     @Option(names = "--gpus", description = "Total GPUs (default dp x tp x pp).") Integer gpus;
     @Option(names = "--nodes", description = "Nodes (instead of --gpus).") Integer nodes;
@@ -80,11 +80,13 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--fp8-tflops", description = "Custom/override dense fp8 TFLOP/s.") Double fp8Tflops;
     @Option(names = "--nvlink-gbs", description = "Custom/override NVLink GB/s per direction per GPU.") Double nvlinkGBs;
     @Option(names = "--net-gbps", description = "Custom/override network Gb/s per GPU (InfiniBand/Ethernet).") Double netGbps;
+    @Option(names = "--hbm-gbs", description = "Custom/override GPU memory bandwidth in GB/s (for --infer's decode tokens/s).") Double hbmGBs;
 
     // Layout.
     @Option(names = "--dp") Integer dp;
     @Option(names = "--tp") int tp = 1;
     @Option(names = "--pp") int pp = 1;
+    @Option(names = "--ep", description = "Expert-parallel ranks (MoE): each holds experts/ep; divides dp (order tp-cp-ep-dp-pp).") int ep = 1;
     @Option(names = "--cp", description = "Context-parallel ranks per sequence (ring attention): each holds seq/cp tokens; seq must divide into 2·cp chunks.") int cp = 1;
     @Option(names = "--vpp", description = "Virtual stages per pipeline rank (interleaved 1F1B; implies --schedule interleaved).") int vpp = 1;
     @Option(names = "--schedule", description = "Pipeline schedule: 1f1b (default), gpipe, interleaved (with --vpp 2 or more), zb-h1 (zero bubble).") String schedule;
@@ -141,7 +143,7 @@ public final class PlanCommand extends MagicCommand {
             int ctx = context != null ? context : m.maxSeq();
             List<GpuProfile> gs = new ArrayList<>(GpuProfile.all());
             GpuProfile chosen = gpuProfile();
-            if (!gpu.equals("h100-80gb") || gpuMemGib != null) {
+            if (!gpu.equals("h100-80gb") || gpuMemGib != null || hbmGBs != null) {
                 gs.removeIf(x -> x.name().equals(chosen.name()));
                 gs.add(0, chosen);
             }
@@ -211,10 +213,11 @@ public final class PlanCommand extends MagicCommand {
         boolean offP = offload.equalsIgnoreCase("params") || offload.equalsIgnoreCase("both");
         if (!off && !offP && !offload.equalsIgnoreCase("none"))
             throw new UserError("unknown --offload '" + offload + "' (none, optimizer, params, both)");
+        if (ep > 1 && d % ep != 0) throw new UserError("--ep " + ep + " must divide dp = " + d + " (the expert-parallel group is carved out of the data-parallel ranks)");
         // SP by default where it applies: tp > 1 and each rank's s/cp tokens divide by tp.
         boolean seqPar = sp != null ? sp : tp > 1 && s % cp == 0 && (s / cp) % tp == 0;
         Layout l = new Layout(d, tp, pp, vpp, zero, microBatch, acc, s, recompute(), seqPar,
-                Planner.optimizer(optimizer), dtype(), off, offP, schedule(), cp);
+                Planner.optimizer(optimizer), dtype(), off, offP, schedule(), cp, ep);
         TrainingPlan p = Planner.plan(m, cl, l, conv);
         List<TrainingPlan> stages = new ArrayList<>();
         for (int z = 0; z <= 3; z++) {
@@ -279,6 +282,7 @@ public final class PlanCommand extends MagicCommand {
     private void checkRanges() {
         positive("--tp", tp);
         positive("--pp", pp);
+        positive("--ep", ep);
         positive("--vpp", vpp);
         positive("--cp", cp);
         positive("--micro-batch", microBatch);
@@ -302,6 +306,7 @@ public final class PlanCommand extends MagicCommand {
             throw new UserError("--fp8-tflops must be 0 (no FP8) or a positive number, got " + fp8Tflops);
         if (nvlinkGBs != null) positiveFinite("--nvlink-gbs", nvlinkGBs);
         if (netGbps != null) positiveFinite("--net-gbps", netGbps);
+        if (hbmGBs != null) positiveFinite("--hbm-gbs", hbmGBs);
         if (gpuMemGib != null) GpuProfile.gibToBytes("--gpu-mem-gib", gpuMemGib);
     }
 
@@ -338,14 +343,17 @@ public final class PlanCommand extends MagicCommand {
         return new ModelSpec(base.name() + "*", arch != null ? archOf(arch) : base.arch(), or(layers, base.layers()),
                 or(hidden, base.hidden()), or(heads, base.heads()), or(kvHeads, base.kvHeads()), or(ffn, base.ffn()),
                 or(vocab, base.vocab()), or(maxSeq, base.maxSeq()), or(experts, base.experts()), or(topK, base.topK()),
-                base.tiedEmbeddings());
+                base.tiedEmbeddings(), arch != null ? ModelSpec.Detail.NONE : base.detail());
     }
 
     private static int or(Integer v, int d) { return v != null ? v : d; }
 
     static ModelSpec.Arch archOf(String s) {
         try {
-            return ModelSpec.Arch.valueOf(s.toUpperCase(Locale.ROOT).replace("-", ""));
+            ModelSpec.Arch a = ModelSpec.Arch.valueOf(s.toUpperCase(Locale.ROOT).replace("-", ""));
+            // The newer layouts need their config's extra sizes (latent ranks, head size): a catalog name or --config gives them.
+            if (a.ordinal() > ModelSpec.Arch.PARALLAX_GPT.ordinal()) throw new IllegalArgumentException(s);
+            return a;
         } catch (IllegalArgumentException e) {
             throw new UserError("unknown --arch '" + s + "' (llama, qwen2, gpt2, bert)");
         }
@@ -357,12 +365,12 @@ public final class PlanCommand extends MagicCommand {
             if (gpuMemGib == null || tflops == null)
                 throw new UserError("--gpu custom needs at least --gpu-mem-gib and --tflops (and optionally --fp8-tflops, --nvlink-gbs, --net-gbps, --gpus-per-node)");
             return GpuProfile.custom(gpuMemGib, tflops, fp8Tflops != null ? fp8Tflops : 0, nvlinkGBs != null ? nvlinkGBs : 300,
-                    netGbps != null ? netGbps / 8 : 25, gpusPerNode != null ? gpusPerNode : 8);
+                    netGbps != null ? netGbps / 8 : 25, gpusPerNode != null ? gpusPerNode : 8).withHbm(hbmGBs != null ? hbmGBs * 1e9 : null);
         }
         g = GpuProfile.get(gpu);
         return g.with(gpuMemGib != null ? GpuProfile.gibToBytes("--gpu-mem-gib", gpuMemGib) : null, tflops != null ? tflops * 1e12 : null,
                 fp8Tflops != null ? fp8Tflops * 1e12 : null, nvlinkGBs != null ? nvlinkGBs * 1e9 : null,
-                netGbps != null ? netGbps / 8 * 1e9 : null, gpusPerNode);
+                netGbps != null ? netGbps / 8 * 1e9 : null, gpusPerNode).withHbm(hbmGBs != null ? hbmGBs * 1e9 : null);
     }
 
     private GpuCluster cluster(GpuProfile g, Long layoutGpus) {
@@ -435,11 +443,11 @@ public final class PlanCommand extends MagicCommand {
         models.addColumns(name, params, shape);
         tech.tablesaw.api.Table gpusT = tech.tablesaw.api.Table.create("gpus");
         var gn = tech.tablesaw.api.StringColumn.create("gpu");
-        var gd = tech.tablesaw.api.StringColumn.create("memory, bf16/fp8 TFLOP/s, NVLink/network GB/s per GPU, GPUs per node");
+        var gd = tech.tablesaw.api.StringColumn.create("memory, bf16/fp8 TFLOP/s, NVLink/network GB/s per GPU, GPUs per node, HBM TB/s");
         for (GpuProfile g : GpuProfile.all()) {
             gn.append(g.name());
-            gd.append(String.format("%.0f GiB, %.0f/%.0f, %.0f/%.2f, %d", g.memoryBytes() / (double) (1L << 30), g.bf16Flops() / 1e12,
-                    g.fp8Flops() / 1e12, g.nvlinkBytesPerS() / 1e9, g.netBytesPerS() / 1e9, g.gpusPerNode()));
+            gd.append(String.format("%.0f GiB, %.0f/%.0f, %.0f/%.2f, %d, %.2f", g.memoryBytes() / (double) (1L << 30), g.bf16Flops() / 1e12,
+                    g.fp8Flops() / 1e12, g.nvlinkBytesPerS() / 1e9, g.netBytesPerS() / 1e9, g.gpusPerNode(), g.hbmBytesPerS() / 1e12));
         }
         gpusT.addColumns(gn, gd);
         return Report.builder("Planner catalog").table(models, "Models (parameters summed from the config's tensors)")

@@ -131,7 +131,8 @@ class BadInputPropertyTest {
         c.put("plan", List.of(Context.of("--gpus", "8").positional("llama-2-7b"),
                 Context.of("--gpus", "8", "--search").positional("llama-2-7b"),
                 Context.of("--layers", "2", "--hidden", "64", "--heads", "4", "--vocab", "100", "--gpus", "2", "--tp", "2"),
-                Context.of("--infer").positional("llama-2-7b"), Context.of("--validate")));
+                Context.of("--infer").positional("llama-2-7b"), Context.of("--validate"),
+                Context.of("--gpus", "16", "--ep", "2").positional("mixtral-8x7b")));
         c.put("model", List.of(Context.of().positional("llama-2-7b")));
         return c;
     }

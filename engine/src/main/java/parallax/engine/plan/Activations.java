@@ -37,8 +37,8 @@ public final class Activations {
     public static double splitCoefficient(ModelSpec m) {
         double kvRatio = (double) m.kvHeads() / m.heads();
         double attention = 2 + 2 * kvRatio + 2 * kvRatio + 2;     // Q, K, V, out-proj input
-        double mlp = (m.arch().gatedMlp() ? 6.0 : 4.0) * m.ffn() / m.hidden();
-        if (m.moe()) mlp *= m.topK();                              // each token visits top-k experts
+        // each token visits top-k routed experts (and any shared ones)
+        double mlp = (m.arch().gatedMlp() ? 6.0 : 4.0) * m.activeFfn() / m.hidden();
         return attention + mlp;
     }
 

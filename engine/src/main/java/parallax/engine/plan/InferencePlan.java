@@ -41,10 +41,20 @@ public final class InferencePlan {
 
     static final double Q6_K_BITS = 210 * 8 / 256.0;
 
-    public record Fit(GpuProfile gpu, long usableBytes, int gpusNeeded, long maxContext) {}
+    /**
+     * One GPU model's answer: usable memory, GPUs needed, the longest context one GPU holds,
+     * and memory-bound decode throughput on the GPUs needed (NaN when the GPU has no
+     * bandwidth figure).
+     */
+    public record Fit(GpuProfile gpu, long usableBytes, int gpusNeeded, long maxContext, double decodeTokensPerSecond) {}
 
     public record Result(ModelSpec model, Encoding encoding, int context, int batch, int kvBytes, double weightBytes,
-                         double kvBytesPerToken, double kvCacheBytes, double totalBytes, double headroom, List<Fit> fits) {}
+                         double kvBytesPerToken, double kvCacheBytes, double totalBytes, double headroom, List<Fit> fits,
+                         double weightBytesReadPerStep) {
+
+        /** Bytes one decode step reads from memory: the weights it uses plus every sequence's KV cache at full context. */
+        public double bytesReadPerStep() { return weightBytesReadPerStep + kvCacheBytes; }
+    }
 
     private InferencePlan() {}
 
@@ -62,7 +72,7 @@ public final class InferencePlan {
         for (int i = 0; i < n; i++) if (i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2) moreBits++;
         for (ModelSpec.Tensor x : m.tensors()) {
             long el = x.elements();
-            int copies = x.place() == ModelSpec.Place.LAYER ? n : 1;
+            int copies = m.copies(x);
             if (x.cols() == 1 && block) { bits += 32.0 * el * copies; continue; }
             if (e != Encoding.Q4_K_M) { bits += e.bits * el * copies; continue; }
             boolean output = x.name().equals("lm_head.weight") || (m.tiedEmbeddings() && x.place() == ModelSpec.Place.EMBEDDING
@@ -70,14 +80,38 @@ public final class InferencePlan {
             boolean vOrDown = x.name().contains("v_proj") || x.name().contains("down_proj") || x.name().contains("c_proj.weight")
                     && x.name().startsWith("mlp") || x.name().contains("value.weight") || x.name().equals("output.dense.weight");
             if (output) bits += Q6_K_BITS * el;
-            else if (vOrDown) bits += el * (Q6_K_BITS * moreBits + e.bits * (n - moreBits));
+            else if (vOrDown && x.place() == ModelSpec.Place.LAYER) bits += el * (Q6_K_BITS * moreBits + e.bits * (n - moreBits));
             else bits += e.bits * el * copies;
         }
         return bits / 8;
     }
 
+    /** 2 (K and V) · layers · kv_heads · head_dim · bytes; latent attention caches (d_c + d_h^R) per layer instead. */
     public static double kvBytesPerToken(ModelSpec m, int kvBytes) {
-        return 2.0 * m.layers() * m.kvHeads() * m.headDim() * kvBytes;
+        return (double) m.layers() * m.kvCacheElementsPerLayer() * kvBytes;
+    }
+
+    /**
+     * Parameters one decode step of {@code batch} sequences reads: all of a dense model; for MoE,
+     * the routed experts any of the batch's tokens picks. With uniform routing a layer's expert is
+     * missed by all B tokens with probability (1 − k/E)^B, so E·(1 − (1 − k/E)^B) experts are read:
+     * k (the active parameters) at batch 1, nearly all E at large batches.
+     */
+    public static double parametersReadPerStep(ModelSpec m, int batch) {
+        if (!m.moe()) return m.parameters();
+        double e = m.experts(), touched = e * (1 - Math.pow(1 - m.topK() / e, batch));
+        return m.parameters() - m.routedParameters() * (1 - touched / e);
+    }
+
+    /**
+     * Memory-bound decode: each step reads the weights it uses and the KV cache once, at the
+     * HBM bandwidth, and yields one token per sequence, so tokens/s = batch · n · bandwidth /
+     * bytes per step over n GPUs that each hold 1/n (communication between them left out: an
+     * upper bound, as the roofline is).
+     */
+    public static double decodeTokensPerSecond(double bytesPerStep, int batch, int gpus, double hbmBytesPerS) {
+        if (!(hbmBytesPerS > 0)) return Double.NaN;
+        return batch * gpus * hbmBytesPerS / bytesPerStep;
     }
 
     public static Result plan(ModelSpec m, Encoding e, int context, int batch, int kvBytes, double headroom, List<GpuProfile> gpus) {
@@ -89,13 +123,14 @@ public final class InferencePlan {
         double perTok = kvBytesPerToken(m, kvBytes);
         double kv = perTok * context * batch;
         double total = w + kv;
+        double wRead = w * parametersReadPerStep(m, batch) / m.parameters();   // the encoding's average bytes per parameter
         List<Fit> fits = new ArrayList<>();
         for (GpuProfile g : gpus) {
             long usable = (long) (g.memoryBytes() * (1 - headroom));
             int need = (int) Math.ceil(total / usable);
             long maxCtx = usable > w ? (long) ((usable - w) / (perTok * batch)) : 0;
-            fits.add(new Fit(g, usable, need, maxCtx));
+            fits.add(new Fit(g, usable, need, maxCtx, decodeTokensPerSecond(wRead + kv, batch, Math.max(1, need), g.hbmBytesPerS())));
         }
-        return new Result(m, e, context, batch, kvBytes, w, perTok, kv, total, headroom, fits);
+        return new Result(m, e, context, batch, kvBytes, w, perTok, kv, total, headroom, fits, wRead);
     }
 }

@@ -10,11 +10,14 @@ import parallax.engine.parallel.PipelineParallel;
  * pipeline runs per optimizer step (gradient accumulation), so the global batch is
  * {@code dp x microBatch x microBatches} sequences of {@code seq} tokens. {@code cp}
  * context-parallel ranks share each sequence (seq/cp tokens each), so the GPUs are
- * dp x cp x tp x pp, laid out in Megatron's order tp-cp-dp-pp (tp fastest).
+ * dp x cp x tp x pp, laid out in Megatron's order tp-cp-dp-pp (tp fastest). {@code ep}
+ * expert-parallel ranks share each MoE layer's routed experts (experts/ep each); ep divides
+ * dp, as in Megatron's order tp-cp-ep-dp-pp, so the ep group is carved out of the data-
+ * parallel ranks and the experts' own data-parallel group is dp/ep.
  */
 public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int microBatch, int microBatches, int seq,
                      Recompute recompute, boolean sequenceParallel, Optimizer optimizer, DType dtype,
-                     boolean offloadOptimizer, boolean offloadParams, Schedule schedule, int cp) {
+                     boolean offloadOptimizer, boolean offloadParams, Schedule schedule, int cp, int ep) {
 
     /** Activation recomputation (Korthikanti et al. 2022). */
     public enum Recompute { NONE, SELECTIVE, FULL }
@@ -55,7 +58,15 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
     /** The compute types a plan can assume: fp32, bf16, fp16 and fp8 (E4M3) training. */
     public static final java.util.List<DType> DTYPES = java.util.List.of(DType.F32, DType.BF16, DType.F16, DType.F8_E4M3);
 
-    /** Without context parallelism. */
+    /** Without expert parallelism. */
+    public Layout(int dp, int tp, int pp, int virtualStages, int zero, int microBatch, int microBatches, int seq,
+                  Recompute recompute, boolean sequenceParallel, Optimizer optimizer, DType dtype,
+                  boolean offloadOptimizer, boolean offloadParams, Schedule schedule, int cp) {
+        this(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, recompute, sequenceParallel, optimizer, dtype,
+                offloadOptimizer, offloadParams, schedule, cp, 1);
+    }
+
+    /** Without context or expert parallelism. */
     public Layout(int dp, int tp, int pp, int virtualStages, int zero, int microBatch, int microBatches, int seq,
                   Recompute recompute, boolean sequenceParallel, Optimizer optimizer, DType dtype,
                   boolean offloadOptimizer, boolean offloadParams, Schedule schedule) {
@@ -69,6 +80,8 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
         ModelSpec.positive("tp", tp);
         ModelSpec.positive("pp", pp);
         ModelSpec.positive("cp", cp);
+        ModelSpec.positive("ep", ep);
+        if (dp % ep != 0) throw new UserError("ep=" + ep + " must divide dp=" + dp + " (the expert-parallel group is carved out of the data-parallel ranks)");
         ModelSpec.positive("virtual stages", virtualStages);
         ModelSpec.positive("micro-batch", microBatch);
         ModelSpec.positive("micro-batches per step (gradient accumulation)", microBatches);
@@ -113,7 +126,7 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
 
     /** A short label: dp4·cp2·tp8·pp2v2 z1 mb1 sel, with zb for the zero-bubble schedule. */
     public String label() {
-        return "dp" + dp + (cp > 1 ? "·cp" + cp : "") + "·tp" + tp + "·pp" + pp + (virtualStages > 1 ? "v" + virtualStages : "")
+        return "dp" + dp + (cp > 1 ? "·cp" + cp : "") + "·tp" + tp + "·pp" + pp + (virtualStages > 1 ? "v" + virtualStages : "") + (ep > 1 ? "·ep" + ep : "")
                 + (schedule == Schedule.ZB_H1 ? " zb" : schedule == Schedule.GPIPE && pp > 1 ? " gpipe" : "")
                 + " z" + zero + " mb" + microBatch + " "
                 + recompute.name().toLowerCase().substring(0, recompute == Recompute.SELECTIVE ? 3 : 4);
@@ -121,27 +134,27 @@ public record Layout(int dp, int tp, int pp, int virtualStages, int zero, int mi
 
     public Layout withZero(int z) {
         return new Layout(dp, tp, pp, virtualStages, z, microBatch, microBatches, seq, recompute, sequenceParallel,
-                optimizer, dtype, offloadOptimizer, offloadParams && z == 3, schedule, cp);
+                optimizer, dtype, offloadOptimizer, offloadParams && z == 3, schedule, cp, ep);
     }
 
     public Layout withRecompute(Recompute r) {
         return new Layout(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, r, sequenceParallel,
-                optimizer, dtype, offloadOptimizer, offloadParams, schedule, cp);
+                optimizer, dtype, offloadOptimizer, offloadParams, schedule, cp, ep);
     }
 
     public Layout withOffload(boolean optimizerToCpu, boolean paramsToCpu) {
         return new Layout(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, recompute, sequenceParallel,
-                optimizer, dtype, optimizerToCpu, paramsToCpu, schedule, cp);
+                optimizer, dtype, optimizerToCpu, paramsToCpu, schedule, cp, ep);
     }
 
     /** The same layout with {@code c} context-parallel ranks in place of {@code cp} (dp unchanged: more GPUs). */
     public Layout withCp(int c) {
         return new Layout(dp, tp, pp, virtualStages, zero, microBatch, microBatches, seq, recompute, sequenceParallel,
-                optimizer, dtype, offloadOptimizer, offloadParams, schedule, c);
+                optimizer, dtype, offloadOptimizer, offloadParams, schedule, c, ep);
     }
 
     public Layout withSchedule(Schedule s, int v) {
         return new Layout(dp, tp, pp, v, zero, microBatch, microBatches, seq, recompute, sequenceParallel,
-                optimizer, dtype, offloadOptimizer, offloadParams, s, cp);
+                optimizer, dtype, offloadOptimizer, offloadParams, s, cp, ep);
     }
 }

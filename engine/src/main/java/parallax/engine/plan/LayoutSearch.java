@@ -19,7 +19,8 @@ import parallax.engine.plan.Layout.Schedule;
  * accumulation steps; with pp > 1 only ZeRO 0-1 (DeepSpeed refuses ZeRO-2/3 with its
  * pipeline engine, Megatron's distributed optimizer is stage 1) and the schedules 1F1B,
  * ZB-H1 and interleaved 1F1B with v ∈ {2, 4} chunks where the layers divide into p·v and
- * the micro-batches into groups of p; sequence parallelism whenever tp > 1.
+ * the micro-batches into groups of p; sequence parallelism whenever tp > 1. For a mixture
+ * of experts every ep that divides both dp and the experts is tried too (ep = 1 included).
  *
  * <p>A layout whose memory cannot fit is not costed: its model states and first-stage
  * activations (a lower bound of the busiest stage's total) are summed first, and since
@@ -71,6 +72,8 @@ public final class LayoutSearch {
                     for (int[] sched : schedules(m, pp)) {
                         Schedule schedule = Schedule.values()[sched[0]];
                         int v = sched[1];
+                        for (int ep = 1; ep <= dp; ep++) {
+                        if (dp % ep != 0 || (ep > 1 && (!m.moe() || m.experts() % ep != 0))) continue;
                         for (int zero = 0; zero <= (pp > 1 ? 1 : 3); zero++) {
                             if (dp * cp == 1 && zero > 0) continue; // nothing to partition
                             for (Recompute rc : Recompute.values()) {
@@ -81,7 +84,7 @@ public final class LayoutSearch {
                                     if (acc > Integer.MAX_VALUE) continue;
                                     if (schedule == Schedule.INTERLEAVED && acc % pp != 0) continue;
                                     Layout l = new Layout(dp, tp, pp, v, zero, mb, (int) acc, r.seq(), rc, tp > 1,
-                                            r.optimizer(), r.dtype(), false, false, schedule, cp);
+                                            r.optimizer(), r.dtype(), false, false, schedule, cp, ep);
                                     // The bound grows with the micro-batch: once over, every larger one is too.
                                     if (over || lowerBound(m, l, c, counts.shards()) > usable) {
                                         over = true;
@@ -91,6 +94,7 @@ public final class LayoutSearch {
                                     plans.add(Planner.plan(m, cl, l, c, false, counts));
                                 }
                             }
+                        }
                         }
                     }
                 }
@@ -132,8 +136,8 @@ public final class LayoutSearch {
      */
     static double lowerBound(ModelSpec m, Layout l, Conventions c, Planner.Shards shards) {
         Planner.StateBytes sb = Planner.stateBytes(l, c);
-        long n = shards.stage(m.layers(), l.pp(), 0);
-        long part = ModelSpec.ceilDiv(n, l.dataShards());
+        long n = shards.stageShared(m.layers(), l.pp(), 0) + shards.stageExperts(m.layers(), l.pp(), 0, l.ep());
+        long part = ExpertParallel.owned(shards, m, l, 0);
         double states = (l.zero() == 3 ? part : n) * (double) sb.param() + (l.zero() >= 2 ? part : n) * (double) sb.grad()
                 + (l.zero() >= 1 ? part : n) * (double) sb.optimizer();
         double act = Planner.layersOfStage(m.layers(), l.pp(), 0) * Math.min(l.pp(), l.microBatches())
@@ -143,7 +147,8 @@ public final class LayoutSearch {
     }
 
     static boolean tpFits(ModelSpec m, int tp) {
-        return m.heads() % tp == 0 && m.ffn() % tp == 0 && (m.kvHeads() % tp == 0 || tp % m.kvHeads() == 0);
+        return m.heads() % tp == 0 && m.ffn() % tp == 0 && m.detail().denseFfn() % tp == 0
+                && (m.kvHeads() % tp == 0 || tp % m.kvHeads() == 0);
     }
 
     /** Fitting layouts no other fitting layout beats on both memory (less) and tokens/s (more). */

@@ -9,6 +9,7 @@ import java.util.Optional;
 import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
 import parallax.engine.plan.ModelSpec.Arch;
+import parallax.engine.plan.ModelSpec.Detail;
 
 /**
  * Well-known model shapes, copied from each model's published HF config.json (the
@@ -31,6 +32,23 @@ public final class ModelCatalog {
         // mistralai/Mistral-7B-v0.1, mistralai/Mixtral-8x7B-v0.1
         add(new ModelSpec("mistral-7b", Arch.LLAMA, 32, 4096, 32, 8, 14336, 32000, 32768, 1, 1, false));
         add(new ModelSpec("mixtral-8x7b", Arch.LLAMA, 32, 4096, 32, 8, 14336, 32000, 32768, 8, 2, false));
+        // mistralai/Mixtral-8x22B-Instruct-v0.1 (vocab_size 32768; the base v0.1 repository differs only in vocabulary)
+        add(new ModelSpec("mixtral-8x22b", Arch.LLAMA, 56, 6144, 48, 8, 16384, 32768, 65536, 8, 2, false));
+        // meta-llama/Llama-3.1-405B (dense)
+        add(new ModelSpec("llama-3.1-405b", Arch.LLAMA, 126, 16384, 128, 8, 53248, 128256, 131072, 1, 1, false));
+        // deepseek-ai/DeepSeek-V3: 61 layers, the first 3 dense (intermediate_size 18432), then 1 shared + 256 routed
+        // experts of 2048, top-8; MLA with q_lora_rank 1536, kv_lora_rank 512, qk_nope 128, qk_rope 64, v 128.
+        // The multi-token-prediction module (num_nextn_predict_layers = 1) is left out, as the 671B figure does.
+        add(new ModelSpec("deepseek-v3", Arch.DEEPSEEK_V3, 61, 7168, 128, 128, 2048, 129280, 163840, 256, 8, false,
+                new Detail(0, 3, 18432, 1, 1536, 512, 128, 64, 128)));
+        // Qwen/Qwen3-30B-A3B and Qwen/Qwen3-235B-A22B: every layer MoE (mlp_only_layers empty), head_dim 128,
+        // moe_intermediate_size 768 / 1536, 128 experts, top-8.
+        add(new ModelSpec("qwen3-30b-a3b", Arch.QWEN3_MOE, 48, 2048, 32, 4, 768, 151936, 40960, 128, 8, false, Detail.headDim(128)));
+        add(new ModelSpec("qwen3-235b-a22b", Arch.QWEN3_MOE, 94, 4096, 64, 4, 1536, 151936, 40960, 128, 8, false, Detail.headDim(128)));
+        // openai/gpt-oss-20b and openai/gpt-oss-120b: hidden 2880, 64 heads of 64, 8 KV heads, expert size 2880,
+        // 32 / 128 experts, top-4 (experts_per_token), vocab 201088, context 131072.
+        add(new ModelSpec("gpt-oss-20b", Arch.GPT_OSS, 24, 2880, 64, 8, 2880, 201088, 131072, 32, 4, false, Detail.headDim(64)));
+        add(new ModelSpec("gpt-oss-120b", Arch.GPT_OSS, 36, 2880, 64, 8, 2880, 201088, 131072, 128, 4, false, Detail.headDim(64)));
         // openai-community/gpt2, gpt2-medium, gpt2-large, gpt2-xl (n_inner null = 4h, tied)
         add(new ModelSpec("gpt2", Arch.GPT2, 12, 768, 12, 12, 3072, 50257, 1024, 1, 1, true));
         add(new ModelSpec("gpt2-medium", Arch.GPT2, 24, 1024, 16, 16, 4096, 50257, 1024, 1, 1, true));
@@ -68,6 +86,14 @@ public final class ModelCatalog {
         alias("llama2-70b", "llama-2-70b");
         alias("llama3-8b", "llama-3-8b");
         alias("llama3-70b", "llama-3-70b");
+        alias("mixtral-8x22b-v0.1", "mixtral-8x22b");
+        alias("mixtral-8x22b-instruct-v0.1", "mixtral-8x22b");
+        alias("meta-llama-3.1-405b", "llama-3.1-405b");
+        alias("llama-3.1-405b-instruct", "llama-3.1-405b");
+        alias("llama3.1-405b", "llama-3.1-405b");
+        alias("deepseek-v3-base", "deepseek-v3");
+        alias("gptoss-20b", "gpt-oss-20b");
+        alias("gptoss-120b", "gpt-oss-120b");
     }
 
     private ModelCatalog() {}

@@ -50,7 +50,12 @@ public final class ModelName {
         List<String> keys = new ArrayList<>();
         if (f.equals("llama") && version != null && size != null) keys.add("llama-" + version + "-" + size);
         if ((f.equals("mistral") || f.equals("mixtral")) && size != null) keys.add(f + "-" + size);
+        String active = tokens.stream().filter(t -> t.kind() == Kind.ACTIVE).map(t -> t.text().toLowerCase()).findFirst().orElse(null);
+        if (f.equals("qwen") && version != null && size != null && active != null) keys.add("qwen" + version + "-" + size + "-" + active);
         if (f.equals("qwen") && version != null && size != null) keys.add("qwen" + version + "-" + size);
+        if (f.equals("deepseek") && version != null) keys.add("deepseek-v" + version);
+        boolean oss = tokens.stream().anyMatch(t -> t.text().equalsIgnoreCase("oss"));
+        if (f.equals("gpt") && oss && size != null) keys.add("gpt-oss-" + size);
         if (f.equals("gpt") && "2".equals(version)) keys.add(scale == null || scale.equals("small") ? "gpt2" : "gpt2-" + scale);
         if (f.equals("bert") && "base".equals(scale)) keys.add("bert-base");
         for (String k : keys) {

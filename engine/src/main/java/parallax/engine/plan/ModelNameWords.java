@@ -175,7 +175,8 @@ final class ModelNameWords {
             "zero", "zero-shot (used without task examples)",
             "few", "few-shot (a few task examples in the prompt)",
             "mt", "multitask fine-tuned with multilingual prompts (BLOOMZ's xP3mt)",
-            "x", "\"extended\" or \"cross\": a general-purpose or scaled variant");
+            "x", "\"extended\" or \"cross\": a general-purpose or scaled variant",
+            "oss", "open-source (open-weight) release, as in OpenAI's gpt-oss");
 
     private ModelNameWords() {}
 

@@ -52,7 +52,8 @@ public final class PlanReports {
         head.append(String.format("**Layout** dp=%d%s, tp=%d, pp=%d%s, ZeRO-%d, micro-batch %d x %d per step, sequence %d, "
                         + "global batch %,d sequences (%,d tokens), recompute %s%s, %s, %s%s%s  %n",
                 l.dp(), l.cp() > 1 ? ", cp=" + l.cp() + " (" + l.localSeq() + " tokens of each sequence per rank)" : "", l.tp(), l.pp(),
-                l.pp() == 1 ? "" : " (" + l.schedule().label() + (l.virtualStages() > 1 ? ", v=" + l.virtualStages() : "") + ")",
+                (l.pp() == 1 ? "" : " (" + l.schedule().label() + (l.virtualStages() > 1 ? ", v=" + l.virtualStages() : "") + ")")
+                        + (l.ep() > 1 ? ", ep=" + l.ep() + " (routed experts / " + l.ep() + "; their data-parallel group dp/ep = " + l.dp() / l.ep() + ")" : ""),
                 l.zero(), l.microBatch(),
                 l.microBatches(), l.seq(), l.globalBatch(), l.tokensPerStep(), l.recompute().name().toLowerCase(),
                 l.sequenceParallel() ? ", sequence parallel" : "", l.dtype().label(), l.optimizer().name().toLowerCase().replace('_', '-'),
@@ -373,7 +374,8 @@ public final class PlanReports {
                 u.format(best.totalBytes()), best.tokensPerSecond(), best.mfu() * 100))
                 + "  \nRules: tp divides a node's GPUs and the heads; cp divides the rest and the sequence into 2·cp chunks; "
                 + "pp ≤ layers; pp > 1 with ZeRO 0-1 only, schedules 1F1B, ZB-H1 (zb) and interleaved with v = 2 or 4 (ppPvV) "
-                + "where the layers divide; sequence parallel with tp > 1; layout label dpD·cpC·tpT·ppP zZeRO mbMICRO recompute. "
+                + "where the layers divide; sequence parallel with tp > 1; ep divides dp and the experts (MoE only); "
+                + "layout label dpD·cpC·tpT·ppP(·epE) zZeRO mbMICRO recompute. "
                 + "Same conventions as a single %plan.";
         List<Map<String, Object>> rows = new ArrayList<>();
         for (TrainingPlan p : r.ranked()) {
@@ -388,6 +390,7 @@ public final class PlanReports {
             row.put("schedule", p.layout().schedule().label());
             row.put("sequence_parallel", p.layout().sequenceParallel());
             row.put("bubble", p.bubbleFraction());
+            row.put("ep", p.layout().ep());
             row.put("zero", p.layout().zero());
             row.put("micro_batch", p.layout().microBatch());
             row.put("recompute", p.layout().recompute().name().toLowerCase());
@@ -417,20 +420,30 @@ public final class PlanReports {
     /** The inference report: weights, KV cache, per-GPU fit and the largest context. */
     public static Report inference(InferencePlan.Result r, Units u) {
         ModelSpec m = r.model();
-        String head = String.format("**Model** %s  %nΨ = %,d parameters (%s). Weights in %s: %s. KV cache per token: 2 (K, V) x %d layers "
-                        + "x %d KV heads x %d head dim x %d B = %,.0f bytes%s. For context %,d x batch %d: %s of KV cache. "
-                        + "**Total %s** plus a headroom of %.0f%% of each GPU for the runtime's buffers.",
-                m.shapeLine(), m.parameters(), count(m.parameters()), r.encoding().label, u.format(r.weightBytes()), m.layers(),
-                m.kvHeads(), m.headDim(), r.kvBytes(), r.kvBytesPerToken(),
-                m.kvHeads() < m.heads() ? String.format(" (GQA: %dx smaller than %d full heads)", m.heads() / m.kvHeads(), m.heads()) : "",
-                r.context(), r.batch(), u.format(r.kvCacheBytes()), u.format(r.totalBytes()), r.headroom() * 100);
+        String kvWords = m.detail().mla()
+                ? String.format("KV cache per token: %d layers x (latent %d + RoPE key %d) x %d B = %,.0f bytes (latent attention)",
+                        m.layers(), m.detail().kvLoraRank(), m.detail().qkRopeHeadDim(), r.kvBytes(), r.kvBytesPerToken())
+                : String.format("KV cache per token: 2 (K, V) x %d layers x %d KV heads x %d head dim x %d B = %,.0f bytes%s", m.layers(),
+                        m.kvHeads(), m.headDim(), r.kvBytes(), r.kvBytesPerToken(),
+                        m.kvHeads() < m.heads() ? String.format(" (GQA: %dx smaller than %d full heads)", m.heads() / m.kvHeads(), m.heads()) : "");
+        String head = String.format("**Model** %s  %nΨ = %,d parameters (%s). Weights in %s: %s. %s. For context %,d x batch %d: %s of KV cache. "
+                        + "**Total %s** plus a headroom of %.0f%% of each GPU for the runtime's buffers. "
+                        + "**Decode** reads %s per step (%s of weights%s + the KV cache at full context), one token per sequence.",
+                m.shapeLine(), m.parameters(), count(m.parameters()), r.encoding().label, u.format(r.weightBytes()), kvWords,
+                r.context(), r.batch(), u.format(r.kvCacheBytes()), u.format(r.totalBytes()), r.headroom() * 100,
+                u.format(r.bytesReadPerStep()), u.format(r.weightBytesReadPerStep()),
+                m.moe() ? String.format(": the experts batch %d picks, %,.0f of %,d parameters", r.batch(),
+                        InferencePlan.parametersReadPerStep(m, r.batch()), m.parameters()) : "");
         Table t = Table.create("fit");
         StringColumn gpu = StringColumn.create("GPU");
         StringColumn usable = StringColumn.create("usable");
         StringColumn fits = StringColumn.create("fits on one");
         IntColumn need = IntColumn.create("GPUs needed");
         StringColumn maxCtx = StringColumn.create("max context on one (batch " + r.batch() + ")");
+        StringColumn decode = StringColumn.create("decode tokens/s (memory-bound, on the GPUs needed)");
         for (InferencePlan.Fit f : r.fits()) {
+            decode.append(Double.isNaN(f.decodeTokensPerSecond()) ? "- (no bandwidth figure)"
+                    : String.format("%,.0f at %,.2f TB/s", f.decodeTokensPerSecond(), f.gpu().hbmBytesPerS() / 1e12));
             gpu.append(f.gpu().description());
             usable.append(u.format(f.usableBytes()));
             fits.append(f.gpusNeeded() <= 1 ? "yes" : "no");
@@ -439,7 +452,7 @@ public final class PlanReports {
             if (f.maxContext() > m.maxSeq()) ctx += String.format(" (model trained to %,d)", m.maxSeq());
             maxCtx.append(ctx);
         }
-        t.addColumns(gpu, usable, fits, need, maxCtx);
+        t.addColumns(gpu, usable, fits, need, maxCtx, decode);
 
         CategoryChart ch = new CategoryChartBuilder().width(760).height(420)
                 .title("Serving memory: " + m.name() + " by weight encoding, context " + r.context() + " x batch " + r.batch())
@@ -463,6 +476,8 @@ public final class PlanReports {
         data.put("kv_bytes_per_token", r.kvBytesPerToken());
         data.put("kv_cache_bytes", r.kvCacheBytes());
         data.put("total_bytes", r.totalBytes());
+        data.put("weight_bytes_read_per_step", r.weightBytesReadPerStep());
+        data.put("bytes_read_per_step", r.bytesReadPerStep());
         List<Map<String, Object>> fl = new ArrayList<>();
         for (InferencePlan.Fit f : r.fits()) {
             Map<String, Object> x = new LinkedHashMap<>();
@@ -470,13 +485,17 @@ public final class PlanReports {
             x.put("usable_bytes", f.usableBytes());
             x.put("gpus_needed", f.gpusNeeded());
             x.put("max_context", f.maxContext());
+            x.put("hbm_bytes_per_s", f.gpu().hbmBytesPerS());
+            if (!Double.isNaN(f.decodeTokensPerSecond())) x.put("decode_tokens_per_s", f.decodeTokensPerSecond());
             fl.add(x);
         }
         data.put("gpus", fl);
         return Report.builder("Inference: " + m.name() + " in " + r.encoding().label)
                 .text(head).table(t, "Which GPUs hold it (weights + KV cache within usable memory)")
                 .chart(ch, "Weights by encoding (block sizes from ggml; Q4_K_M per llama.cpp's tensor rule) plus the KV cache formula; estimates.")
-                .text("Sources: KV cache 2·layers·kv_heads·head_dim·bytes per token (docs/reference.md#kv-cache); GGUF block layouts: Q8_0 34 B and Q4_0 18 B "
+                .text("Sources: KV cache 2·layers·kv_heads·head_dim·bytes per token (docs/reference.md#kv-cache), (d_c + d_h^R) per layer for "
+                        + "latent attention (DeepSeek-V2 §2.1); decode tokens/s = batch · GPUs · HBM bandwidth / bytes read per step, no "
+                        + "communication (docs/plan.md#decode-throughput); GGUF block layouts: Q8_0 34 B and Q4_0 18 B "
                         + "per 32 weights, Q4_K 144 B and Q6_K 210 B per 256 (ggml/src/ggml-common.h); memory from vendor datasheets.")
                 .data(data).build();
     }

@@ -31,13 +31,14 @@ public final class Planner {
                     + "full recomputation adds a forward (8·Ψ). MFU as in Chowdhery et al., PaLM (2022), App. B, here without the attention-score term.",
             "DeepSpeed, runtime/zero/stage3.py estimate_zero3_model_states_mem_needs: ZeRO-3 keeps 4 x largest-layer parameters gathered on the GPU.",
             "PyTorch DistributedDataParallel: bucket_cap_mb = 25 (two buckets in flight while the next fills).",
-            "Vendor datasheets (NVIDIA H100, H200, A100, V100, L40S) for memory, dense FLOP/s, NVLink and PCIe; DGX user guides for NICs per node.",
+            "Vendor datasheets (NVIDIA H100, H200, B200, A100, V100, L40S; AMD MI300X) for memory, dense FLOP/s, NVLink and PCIe; DGX user guides for NICs per node.",
             "Ren et al., ZeRO-Offload (USENIX ATC 21): optimizer states and fp32 gradients on the CPU; Rajbhandari et al., ZeRO-Infinity (SC21): parameters too.",
             "Liu, Zaharia and Abbeel, Ring Attention with Blockwise Transformers (2023): K/V blocks pass around the cp ranks, each hop "
                     + "overlapped with one block of attention; Megatron-core context parallelism (zig-zag chunks for the causal mask, "
                     + "gradients averaged over the dp-cp group).",
             "Qi et al., Zero Bubble Pipeline Parallelism (ICLR 2024), §2-3: backward split into B (input gradients) and W (weight gradients); "
-                    + "ZB-H1 bubble (p−1)(T_F + T_B − T_W) against 1F1B's (p−1)(T_F + T_B + T_W), same peak activations on the first stage.");
+                    + "ZB-H1 bubble (p−1)(T_F + T_B − T_W) against 1F1B's (p−1)(T_F + T_B + T_W), same peak activations on the first stage.",
+            ExpertParallel.SOURCE);
 
     static final String[] DP_NAMES = {"data parallel", "data parallel (ZeRO-1)", "data parallel (ZeRO-2)", "data parallel (ZeRO-3)"};
 
@@ -79,23 +80,52 @@ public final class Planner {
 
     /**
      * Per-TP-rank element counts of the embedding, one layer, the head and a tied head's embedding copy,
-     * and the largest single weight (DeepSpeed's "largest layer": one module's parameters).
+     * and the largest single weight (DeepSpeed's "largest layer": one module's parameters). For MoE
+     * models {@code layer} leaves out the routed experts: {@code routed} holds them (all experts of one
+     * MoE layer, before expert parallelism), {@code moeLayer} what only MoE layers add (router,
+     * shared expert) and {@code denseLayer} the MLP of the first {@code denseLayers} dense layers.
      */
-    record Shards(long embedding, long layer, long head, long tiedCopy, long largestTensor) {
+    record Shards(long embedding, long layer, long head, long tiedCopy, long largestTensor,
+                  long routed, long moeLayer, long denseLayer, int denseLayers, boolean moe) {
         long stage(int layers, int pp, int stage) {
-            long sum = layer * layersOfStage(layers, pp, stage);
+            return stageShared(layers, pp, stage) + stageExperts(layers, pp, stage, 1);
+        }
+
+        /** Everything but the routed experts: replicated over ep, partitioned over the full dp group. */
+        long stageShared(int layers, int pp, int stage) {
+            int n = layersOfStage(layers, pp, stage), dense = denseIn(layers, pp, stage);
+            long sum = layer * n + moeLayer * (n - dense) + denseLayer * dense;
             if (stage == 0) sum += embedding;
             if (stage == pp - 1) sum += head + (pp > 1 ? tiedCopy : 0);
             return sum;
         }
+
+        /** Routed-expert elements one rank of the ep group holds: experts/ep of each MoE layer of the stage. */
+        long stageExperts(int layers, int pp, int stage, int ep) {
+            if (!moe) return 0;
+            return routed / ep * moeLayersOf(layers, pp, stage);
+        }
+
+        int moeLayersOf(int layers, int pp, int stage) {
+            return moe ? layersOfStage(layers, pp, stage) - denseIn(layers, pp, stage) : 0;
+        }
+
+        /** Dense layers among the stage's (they are the model's first ones). */
+        int denseIn(int layers, int pp, int stage) {
+            int start = stage * (layers / pp) + Math.min(stage, layers % pp);
+            return Math.max(0, Math.min(denseLayers, start + layersOfStage(layers, pp, stage)) - start);
+        }
     }
 
     static Shards shards(ModelSpec m, int tp) {
-        long embedding = 0, layer = 0, head = 0, tied = 0, largest = 0;
+        long embedding = 0, layer = 0, head = 0, tied = 0, largest = 0, routed = 0, moeLayer = 0, denseLayer = 0;
         for (Tensor x : m.tensors()) {
             long e = m.elementsPerTpRank(x, tp);
-            switch (x.place()) {
+            if (m.routed(x)) routed += e;
+            else switch (x.place()) {
                 case LAYER -> layer += e;
+                case MOE_LAYER -> moeLayer += e;
+                case DENSE_LAYER -> denseLayer += e;
                 case EMBEDDING -> {
                     embedding += e;
                     if (m.tiedEmbeddings() && m.arch() != ModelSpec.Arch.BERT && x.split() == ModelSpec.Split.VOCAB) tied += e;
@@ -104,7 +134,7 @@ public final class Planner {
             }
             largest = Math.max(largest, e / x.count());   // one nn.Linear/Embedding (one expert of several)
         }
-        return new Shards(embedding, layer, head, tied, largest);
+        return new Shards(embedding, layer, head, tied, largest, routed, moeLayer, denseLayer, m.detail().denseLayers(), m.moe());
     }
 
     /** Elements data-parallel rank {@code r} of {@code dp} owns when n elements are cut into even chunks. */
@@ -130,6 +160,7 @@ public final class Planner {
         if (l.seq() > m.maxSeq() && m.arch() != ModelSpec.Arch.LLAMA && m.arch() != ModelSpec.Arch.QWEN2)
             throw new UserError("sequence length " + l.seq() + " exceeds the " + m.maxSeq() + " learned positions of " + m.name());
         cl.gpu().flopsFor(l.dtype());
+        ExpertParallel.check(m, l);
     }
 
     /** "dp x tp x pp = 2 x 4 x 2 = 16", with cp when there is one. */
@@ -188,13 +219,16 @@ public final class Planner {
         // under ZB-H1, a maximum of two linear functions of the stage index: either way the
         // largest is at an end of the run.
         int longer = m.layers() % p;
-        int[] candidates = {0, 1, longer - 1, longer, p - 2, p - 1};
+        // With dense first layers (DeepSeek-V3), also the first stage holding none of them and the one before.
+        int allMoe = 0;
+        while (allMoe < p - 1 && shardsOf.denseIn(m.layers(), p, allMoe) > 0) allMoe++;
+        int[] candidates = {0, 1, longer - 1, longer, p - 2, p - 1, allMoe - 1, allMoe};
         boolean[] seen = new boolean[p];
         for (int st : candidates) {
             if (st < 0 || st >= p || seen[st]) continue;
             seen[st] = true;
-            long n = shardsOf.stage(m.layers(), p, st);
-            long part = ModelSpec.ceilDiv(n, shards);
+            long n = shardsOf.stageShared(m.layers(), p, st) + shardsOf.stageExperts(m.layers(), p, st, l.ep());
+            long part = ExpertParallel.owned(shardsOf, m, l, st);
             List<Line> lines = new ArrayList<>();
             double params = l.offloadParams() ? 0 : (l.zero() == 3 ? part : n) * (double) sb.param();
             lines.add(new Line("parameters", params, !explain ? "" : l.offloadParams() ? "on CPU (ZeRO-Infinity)"
@@ -219,6 +253,10 @@ public final class Planner {
                 buffers += 4.0 * sl * b * m.hidden() / t * e;
                 bw.add("4 x " + (cp > 1 ? "(s/cp)" : "s") + "bh/t stage send/recv buffers");
             }
+            if (l.ep() > 1 && shardsOf.moeLayersOf(m.layers(), p, st) > 0) {
+                buffers += ExpertParallel.bufferBytes(m, l);
+                bw.add("2 x " + (cp > 1 ? "(s/cp)" : "s") + "bh·k" + (sp ? "/t" : "") + " all-to-all send/receive buffers [" + SOURCES.size() + "]");
+            }
             if (cp > 1) {
                 buffers += 6.0 * sl * b * kvWidth(m, t) * e;
                 bw.add("6 x (s/cp)·b·h_kv/t ring blocks (K and V in use and arriving; their gradients in the backward) [11]");
@@ -240,7 +278,7 @@ public final class Planner {
         int gpn = g.gpusPerNode();
         double act = l.activationBytes();
         List<Comm> comms = new ArrayList<>();
-        long worstN = shardsOf.stage(m.layers(), p, worstStage);
+        long worstN = shardsOf.stageShared(m.layers(), p, worstStage) + shardsOf.stageExperts(m.layers(), p, worstStage, l.ep());
         int layersW = layersOfStage(m.layers(), p, worstStage);
         double fwdBwdCompute = computeSeconds(counts.active(), cl, l, c);
         double backwardShare = l.recompute() == Recompute.FULL ? 6.0 / 8 : 4.0 / 6;
@@ -261,6 +299,9 @@ public final class Planner {
                             + "; each hop hides behind one block of attention (" + short3(r.blockSeconds() * 1e6)
                             + " µs against " + short3(r.hopSeconds() * 1e6) + " µs on the link)", 11));
         }
+        if (l.ep() > 1 && shardsOf.moeLayersOf(m.layers(), p, worstStage) > 0) {
+            comms.add(ExpertParallel.allToAll(m, g, l, c, shardsOf.moeLayersOf(m.layers(), p, worstStage), explain));
+        }
         if (p > 1) {
             double bytes = 2.0 * b * sl * m.hidden() / t * act * mbs * v;
             boolean inside = (long) t * cp * dp * p <= gpn;
@@ -275,12 +316,17 @@ public final class Planner {
             double window;
             int gradWire = sb.grad() == 4 ? 4 : 2;
             String n = cp > 1 ? "(dp·cp)" : "dp", nm1 = cp > 1 ? "(dp·cp−1)" : "(dp−1)";
+            // With ep the routed experts' share goes over their own group of dp·cp/ep ranks.
+            long expertN = shardsOf.stageExperts(m.layers(), p, worstStage, l.ep()), sharedN = worstN - expertN;
+            int eShards = shards / l.ep();
+            double fe = (eShards - 1.0) / eShards;
             switch (l.zero()) {
-                case 0, 1 -> { bytes = 2 * f * worstN * gradWire; formula = "all-reduce 2Ψ" + nm1 + "/" + n + " once per step"; window = backwardShare; }
-                case 2 -> { bytes = f * worstN * (gradWire * (double) mbs + 2); formula = "reduce-scatter Ψ" + nm1 + "/" + n + " per micro-batch + all-gather Ψ" + nm1 + "/" + n; window = backwardShare; }
-                default -> { bytes = 3 * f * worstN * 2.0 * mbs; formula = "all-gather x 2 + reduce-scatter: 3Ψ" + nm1 + "/" + n + " per micro-batch"; window = 1; }
+                case 0, 1 -> { bytes = 2 * (f * sharedN + fe * expertN) * gradWire; formula = "all-reduce 2Ψ" + nm1 + "/" + n + " once per step"; window = backwardShare; }
+                case 2 -> { bytes = (f * sharedN + fe * expertN) * (gradWire * (double) mbs + 2); formula = "reduce-scatter Ψ" + nm1 + "/" + n + " per micro-batch + all-gather Ψ" + nm1 + "/" + n; window = backwardShare; }
+                default -> { bytes = 3 * (f * sharedN + fe * expertN) * 2.0 * mbs; formula = "all-gather x 2 + reduce-scatter: 3Ψ" + nm1 + "/" + n + " per micro-batch"; window = 1; }
             }
             if (cp > 1 && explain) formula += " (cp ranks hold the same weights: the dp-cp group)";
+            if (l.ep() > 1 && explain) formula += "; the experts' Ψ/ep over their " + n + "/ep = " + eShards + " ranks";
             boolean inside = (long) t * cp * dp <= gpn;
             double sec = bytes / linkBw(g, inside, c);
             double exposed = Math.max(0, sec - c.overlap() * window * fwdBwdCompute);
@@ -288,7 +334,7 @@ public final class Planner {
                     linkName(g, inside, explain), bytes, sec, exposed, formula, 4));
         }
         if (l.offloadOptimizer() || l.offloadParams()) {
-            long part = ModelSpec.ceilDiv(worstN, shards);
+            long part = ExpertParallel.owned(shardsOf, m, l, worstStage);
             double bytes = (l.offloadOptimizer() ? 4.0 * part : 0) + (l.offloadParams() ? 4.0 * part * mbs : 0);
             double sec = bytes / g.pcieBytesPerS();
             comms.add(new Comm("CPU offload (PCIe)", 1, "PCIe", bytes, sec, sec, !explain ? "" :
