@@ -56,6 +56,13 @@ final class ParallelTraining {
                 s.validate(s.world()); // every item checked before anything runs
                 specs.add(s);
             }
+            java.util.Map<String, String> seen = new java.util.HashMap<>();
+            for (int i = 0; i < specs.size(); i++) {
+                String earlier = seen.putIfAbsent(specs.get(i).label(), flags.compare.get(i));
+                if (earlier != null)
+                    throw new UserError("--compare items '" + earlier + "' and '" + flags.compare.get(i) + "' describe the same run ("
+                            + specs.get(i).label() + "): make them differ or drop one");
+            }
             List<TrainingRun> runs = new ArrayList<>();
             for (int i = 0; i < specs.size(); i++) runs.add(train(command, specs.get(i), flags.compare.get(i)));
             Session.remember(runs);

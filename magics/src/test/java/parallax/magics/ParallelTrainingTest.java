@@ -178,6 +178,16 @@ class ParallelTrainingTest {
         }
     }
 
+    /** Two --compare items that make the same run would draw two series of one name: one line instead. */
+    @Test
+    void compareItemsThatDescribeTheSameRunAreOneLine() {
+        ParallelCommand c = new ParallelCommand();
+        CommandLine cl = new CommandLine(c);
+        cl.parseArgs(words("--compare dp=2 dp=2 --model tiny"));
+        UserError e = assertThrows(UserError.class, () -> ParallelTraining.run(c, c.training, null, 2, cl.getParseResult()));
+        assertEquals("--compare items 'dp=2' and 'dp=2' describe the same run (dp=2): make them differ or drop one", e.getMessage());
+    }
+
     @Test
     void checkpointAndRestartFlags() throws Exception {
         TrainSpec s = spec("--dp 2 --save-every 10 --checkpoint-dir " + dir + " --keep 3 --max-restarts 2 --min-ranks 1 --save-bandwidth 2.5 --kill-rank 1@15 --steps 30");
