@@ -2258,11 +2258,16 @@ def check_fp8(nb, problems):
             out.fail("the lesson says the error grows as the element loses bits: %s" % rmse)
         if not rmse["NVFP4 (E2M1)"] < rmse["MXFP4 (E2M1)"]:
             out.fail("the lesson says NVFP4 beats MXFP4: %s" % rmse)
-    out2 = L.cell("%precision cast --from model --to mxfp4 --block 8")
-    small = [r for r in out2.table("Cast error") if r.get("tensor") == "(all)"]
-    if not small or "MXFP4 (E2M1)" not in rmse or not num(small[0]["RMSE"]) < rmse["MXFP4 (E2M1)"]:
-        out2.fail("the lesson says blocks of 8 follow the weights more closely than 32: %s vs %s"
-                  % (small and small[0]["RMSE"], rmse.get("MXFP4 (E2M1)")))
+    out2 = L.cell("%precision cast --from model --to mxfp4,nvfp4 --block 8")
+    small = {r["format"]: num(r["RMSE"]) for r in out2.table("Cast error") if r.get("tensor") == "(all)"}
+    mx8, nv8 = small.get("MXFP4 (E2M1), blocks of 8"), small.get("NVFP4 (E2M1), blocks of 8")
+    if mx8 is None or nv8 is None or "MXFP4 (E2M1)" not in rmse or "NVFP4 (E2M1)" not in rmse:
+        out2.fail("formats with blocks of 8: %s" % sorted(small))
+    else:
+        if not nv8 < rmse["NVFP4 (E2M1)"]:
+            out2.fail("the lesson says NVFP4 gains from blocks of 8: %s vs %s at 16" % (nv8, rmse["NVFP4 (E2M1)"]))
+        if not mx8 > 0.97 * rmse["MXFP4 (E2M1)"]:
+            out2.fail("the lesson says MXFP4 does not gain from blocks of 8: %s vs %s at 32" % (mx8, rmse["MXFP4 (E2M1)"]))
 
 
 LESSON_CHECKS = {"02-": check_data_parallel, "03-": check_tensor_parallel, "04-": check_pipeline, "05-": check_hybrid,
