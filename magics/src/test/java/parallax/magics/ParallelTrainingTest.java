@@ -168,6 +168,8 @@ class ParallelTrainingTest {
         cases.put("--pp 2 --schedule zigzag --model tiny", "unknown schedule 'zigzag' (gpipe, 1f1b, interleaved, zb-h1)");
         cases.put("--cp 2 --model tiny --save-every 2 --checkpoint-dir /tmp/parallax-no-such-ckpt", "not yet --cp 2: drop one of them");
         cases.put("--pp 2 --vpp 2 --micro-batches 2 --model tiny --save-every 2 --checkpoint-dir /tmp/parallax-no-such-ckpt", "not yet --vpp 2");
+        cases.put("--pp 2 --schedule zb-h1 --precision fp8 --model tiny", "defers the weight gradients: use 1f1b or interleaved with fp8");
+        cases.put("--tp 2 --sp --precision fp8 --model tiny", "--precision fp8 with --sp is not supported yet");
         for (Map.Entry<String, String> c : cases.entrySet()) {
             UserError e = assertThrows(UserError.class, () -> {
                 TrainSpec s = spec(c.getKey());

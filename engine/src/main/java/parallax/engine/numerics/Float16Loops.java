@@ -35,15 +35,22 @@ final class Float16Loops implements BulkLoops {
     @Override
     public void encode(FloatFormat f, float[] src, int srcPos, short[] dst, int dstPos, int n, boolean sat) {
         try {
-            if (sat) {
-                // Clamping first is saturation: everything past 65504 rounds to it, NaN stays NaN.
-                for (int i = 0; i < n; i++) dst[dstPos + i] = (short) TO_HALF.invokeExact(Math.max(-MAX, Math.min(MAX, src[srcPos + i])));
-            } else {
-                for (int i = 0; i < n; i++) dst[dstPos + i] = (short) TO_HALF.invokeExact(src[srcPos + i]);
-            }
+            if (sat) saturating(src, srcPos, dst, dstPos, n);
+            else nearest(src, srcPos, dst, dstPos, n);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
+    }
+
+    // One loop per method: each is compiled (and vectorised) on its own, not as part of a larger on-stack-replaced body.
+
+    private static void nearest(float[] src, int srcPos, short[] dst, int dstPos, int n) throws Throwable {
+        for (int i = 0; i < n; i++) dst[dstPos + i] = (short) TO_HALF.invokeExact(src[srcPos + i]);
+    }
+
+    private static void saturating(float[] src, int srcPos, short[] dst, int dstPos, int n) throws Throwable {
+        // Clamping first is saturation: everything past 65504 rounds to it, NaN stays NaN.
+        for (int i = 0; i < n; i++) dst[dstPos + i] = (short) TO_HALF.invokeExact(Math.max(-MAX, Math.min(MAX, src[srcPos + i])));
     }
 
     @Override

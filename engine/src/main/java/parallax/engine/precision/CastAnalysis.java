@@ -156,6 +156,12 @@ public final class CastAnalysis {
             hist.addSeries(f.label(), xs, ys).setMarker(SeriesMarkers.NONE);
         }
         table.addColumns(cTensor, cFormat, cMaxAbs, cRmse, cMaxRel, cOver, cUnder, cNan);
+        if (perTensorRows) {
+            // Each format's total first: a model has tens to hundreds of tensors per format, more rows than a notebook shows.
+            Table totalsFirst = table.where(cTensor.isEqualTo("(all)"));
+            totalsFirst.append(table.where(cTensor.isNotEqualTo("(all)")));
+            table = totalsFirst.setName("Cast error");
+        }
         boolean anyBlocks = formats.stream().anyMatch(t -> t instanceof CastTarget.Blocks);
         boolean anyElementwise = formats.stream().anyMatch(t -> t instanceof CastTarget.Elementwise);
         String how = anyElementwise ? "scaling " + scaling.label + ", " + (rounding == Rounding.SATURATE ? "saturating" : "non-saturating (PyTorch)")
@@ -184,7 +190,8 @@ public final class CastAnalysis {
         data.put("stats", all);
         return Report.builder("Cast error from " + source)
                 .text(md.toString())
-                .table(table, "Measured by casting every value with the Parallax codecs (bit-exact with libtorch's to(dtype))")
+                .table(table, "Measured by casting every value with the Parallax codecs (bit-exact with libtorch's to(dtype))"
+                        + (perTensorRows ? "; each format's total over all tensors first, then tensor by tensor" : ""))
                 .chart(hist, "Distribution of per-value relative error, all tensors of " + source + " together ("
                         + how + "); overflowed, NaN and zero inputs are left out")
                 .data(data)

@@ -91,9 +91,18 @@ public final class CodecBenchmark {
         return out;
     }
 
-    /** Median seconds of {@code reps} timed runs after {@code reps} warm-up runs. */
+    /** The least warm-up time of each measured loop. */
+    static final long WARM_UP_NANOS = 500_000_000L;
+
+    /**
+     * Median seconds of {@code reps} timed runs after at least {@code reps} warm-up runs and
+     * {@link #WARM_UP_NANOS}: a loop of a million values takes well under a millisecond, and
+     * on a loaded machine the JIT's compiler thread needs longer than a few dozen of them
+     * to replace the first compiled (on-stack-replaced) loop with the vectorised one.
+     */
     static double median(int reps, Runnable work) {
-        for (int i = 0; i < reps; i++) work.run();
+        long start = System.nanoTime();
+        for (int i = 0; i < reps || System.nanoTime() - start < WARM_UP_NANOS; i++) work.run();
         double[] t = new double[reps];
         for (int i = 0; i < reps; i++) {
             long t0 = System.nanoTime();
@@ -146,9 +155,9 @@ public final class CodecBenchmark {
         data.put("results", results);
         return Report.builder("Codec throughput vs libtorch")
                 .text(String.format(Locale.ROOT, "%,d values ~ N(0, 1), one thread for both; median of %d timed runs after "
-                        + "%d warm-up runs. Ours: bulk array codecs (float[] to short[]/byte[] and back) on each path this JVM "
+                        + "at least %d warm-up runs and %.1f s. Ours: bulk array codecs (float[] to short[]/byte[] and back) on each path this JVM "
                         + "offers (%s); the Parallax column is the path the codecs pick. libtorch: tensor.to(dtype) on the CPU, "
-                        + "allocation of the result included. Machine: %s.", n, reps, reps, paths.toString().replaceAll("; $", ""), cpu))
+                        + "allocation of the result included. Machine: %s.", n, reps, reps, WARM_UP_NANOS / 1e9, paths.toString().replaceAll("; $", ""), cpu))
                 .table(t, "Measured in one process on this machine, " + jvm)
                 .data(data)
                 .build();
