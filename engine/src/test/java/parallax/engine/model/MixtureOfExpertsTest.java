@@ -159,6 +159,23 @@ class MixtureOfExpertsTest {
         assertThrows(UserError.class, () -> new Gpt(GptConfig.moeTiny(), 0, 2, null));
     }
 
+    /** A saved MoE checkpoint reads back as the same mixture; the dense-only exporters refuse it in one line. */
+    @Test
+    void checkpointKeepsTheMixture(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        GptConfig cfg = GptConfig.moeTiny().withMoe(new GptConfig.Moe(4, 2, 0, true, 0.02));
+        Map<String, float[]> params = new java.util.LinkedHashMap<>();
+        for (Gpt.ParamSpec p : Gpt.allParams(cfg)) params.put(p.name(), Gpt.fullInit(p, 3));
+        java.nio.file.Path file = dir.resolve("moe.safetensors");
+        Checkpoint.save(cfg, params, null, file);
+        Checkpoint.Loaded c = Checkpoint.load(file);
+        assertEquals(cfg.moe(), c.config().moe());
+        assertArrayEquals(params.get("h2.moe.e3.w1"), c.tensors().get("h2.moe.e3.w1"));
+        assertTrue(assertThrows(UserError.class, () -> CheckpointOnnx.export(c, dir.resolve("m.onnx"), 1 << 20)).getMessage()
+                .contains("mixture-of-experts"));
+        assertTrue(assertThrows(UserError.class, () -> CheckpointGguf.writeF32(c, dir.resolve("m.gguf"))).getMessage()
+                .contains("mixture-of-experts"));
+    }
+
     private static Map<String, Tensor> weights(GptConfig cfg, long seed) {
         Map<String, Tensor> w = new HashMap<>();
         for (Gpt.ParamSpec p : Gpt.allParams(cfg)) {
