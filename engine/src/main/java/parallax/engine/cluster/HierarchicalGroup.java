@@ -2,11 +2,8 @@ package parallax.engine.cluster;
 
 import java.util.Arrays;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
 
 /**
  * Collectives of a group that spans nodes with several of its ranks on each: shared memory
@@ -70,10 +67,9 @@ final class HierarchicalGroup implements GroupTransport {
         int n = nodes.length, l = nodes[0].length;
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             long e = in.numel();
-            torch.ScalarType type = in.scalar_type();
-            Tensor peers = empty(type, n * e);            // input of local rank l on each node, node order
+            Tensor peers = empty(in, n * e);            // input of local rank l on each node, node order
             across.allGather(peers, in.view(-1));
-            Tensor all = empty(type, (long) l * n * e);   // block k: what local rank k gathered
+            Tensor all = empty(in, (long) l * n * e);   // block k: what local rank k gathered
             node.allGather(all, peers, timeoutMs, what);
             Tensor dst = out.view(-1);
             for (int k = 0; k < l; k++)
@@ -86,20 +82,20 @@ final class HierarchicalGroup implements GroupTransport {
         int n = nodes.length, l = nodes[0].length;
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             long e = out.numel();
-            torch.ScalarType type = in.scalar_type();
             Tensor src = in.view(-1);
             // Regrouped so that block k holds, in node order, the parts meant for local rank k of each node.
-            Tensor regrouped = empty(type, (long) l * n * e);
+            Tensor regrouped = empty(in, (long) l * n * e);
             for (int k = 0; k < l; k++)
                 for (int j = 0; j < n; j++) regrouped.narrow(0, ((long) k * n + j) * e, e).copy_(src.narrow(0, nodes[j][k] * e, e));
-            Tensor nodeSums = empty(type, n * e);
+            Tensor nodeSums = empty(in, n * e);
             node.reduceScatter(nodeSums, regrouped, timeoutMs, what);
             across.reduceScatter(out.view(-1), nodeSums);
         }
     }
 
-    private static Tensor empty(torch.ScalarType type, long elements) {
-        return torch.empty(new long[] {elements}, new TensorOptions(type), new MemoryFormatOptional());
+    /** A flat buffer of {@code like}'s dtype and device (through the tensor, as the device layer wants). */
+    private static Tensor empty(Tensor like, long elements) {
+        return like.new_empty(elements);
     }
 
     @Override

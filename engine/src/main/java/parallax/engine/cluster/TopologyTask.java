@@ -7,7 +7,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
+import parallax.engine.numerics.DType;
+import parallax.engine.torch.Device;
 
 /**
  * The rank side of {@code %cluster topology}: point-to-point latency and bandwidth between
@@ -35,8 +36,8 @@ public final class TopologyTask implements RankTask {
         int n = g.size(), me = g.rank();
         double[] gbps = new double[n], latencyUs = new double[n];
         try (PointerScope s = new PointerScope()) {
-            Tensor big = torch.zeros(Math.max(1, bytes / 4));
-            Tensor small = torch.zeros(1);
+            Tensor big = Device.cpu().zeros(DType.F32, Math.max(1, bytes / 4));
+            Tensor small = Device.cpu().zeros(DType.F32, 1);
             int pair = 0;
             for (int i = 0; i < n; i++) {
                 for (int j = 0; j < n; j++) {

@@ -18,7 +18,8 @@ public record RunEstimate(TrainSpec spec, MemoryValidation.Prediction fullest, d
         Layout l = ValidationRuns.layoutOf(spec);
         ModelSpec m = ValidationRuns.spec(spec.model());
         MemoryValidation.Prediction most = null;
-        for (int r = 0; r < spec.world(); r++) {
+        // The ranks of the layout the planner models (without --cp it is every rank).
+        for (int r = 0; r < l.gpus(); r++) {
             MemoryValidation.Prediction p = MemoryValidation.predict(m, l, r);
             if (most == null || total(p) > total(most)) most = p;
         }

@@ -88,7 +88,7 @@ public final class GptPrecisionTraining {
             TrainSpec spec = m.apply(base);
             spec.validate(1);
             long offset = done[0];
-            RankResult r = TrainingLoop.train(spec, 0, new Mesh.Coords(0, 0, 0), Device.cpu(),
+            RankResult r = TrainingLoop.train(spec, 0, Mesh.coords(spec.mesh(), 0), Device.cpu(),
                     new TrainingLoop.Groups(Comm.single(), Comm.single(), Comm.single()), (step, metrics) -> {
                         Object loss = metrics.get("loss");
                         progress.update(offset + step, Map.of("dtype", m.label(),

@@ -52,6 +52,32 @@ class MeshTest {
         assertEquals(new Mesh.Coords(1, 0, 0), Mesh.coords(s, 2));
     }
 
+    /**
+     * Four dimensions in Megatron-core's tp-cp-ep-dp-pp order (the example in
+     * docs/training.md#the-4d-mesh): tp fastest, then cp, dp, pp; the dp-cp group, where
+     * gradients are averaged, joins the data- and context-parallel ranks of one tp and pp.
+     */
+    @Test
+    void fourDimensionsDp2Cp2Tp2Pp2() {
+        MeshShape s = new MeshShape(2, 2, 2, 2);
+        assertEquals(List.of("[0, 1]", "[2, 3]", "[4, 5]", "[6, 7]", "[8, 9]", "[10, 11]", "[12, 13]", "[14, 15]"),
+                str(Mesh.allGroups(s, "tp")));
+        assertEquals(List.of("[0, 2]", "[1, 3]", "[4, 6]", "[5, 7]", "[8, 10]", "[9, 11]", "[12, 14]", "[13, 15]"),
+                str(Mesh.allGroups(s, "cp")));
+        assertEquals(List.of("[0, 4]", "[1, 5]", "[2, 6]", "[3, 7]", "[8, 12]", "[9, 13]", "[10, 14]", "[11, 15]"),
+                str(Mesh.allGroups(s, "dp")));
+        assertEquals(List.of("[0, 2, 4, 6]", "[1, 3, 5, 7]", "[8, 10, 12, 14]", "[9, 11, 13, 15]"), str(Mesh.allGroups(s, "dpcp")));
+        assertEquals(List.of("[0, 8]", "[1, 9]", "[2, 10]", "[3, 11]", "[4, 12]", "[5, 13]", "[6, 14]", "[7, 15]"),
+                str(Mesh.allGroups(s, "pp")));
+        // rank 13 = ((pp 1 * 2 + dp 1) * 2 + cp 0) * 2 + tp 1
+        assertEquals(new Mesh.Coords(1, 1, 1, 0), Mesh.coords(s, 13));
+        for (int r = 0; r < s.world(); r++) {
+            Mesh.Coords c = Mesh.coords(s, r);
+            assertEquals(r, Mesh.rankOf(s, c.dpRank(), c.tpRank(), c.ppRank(), c.cpRank()));
+            assertEquals(r, Mesh.cpGroup(s, r)[c.cpRank()]);
+        }
+    }
+
     @Test
     void everyShapeIsAConsistentPartition() {
         int[][] shapes = {{4, 1, 1}, {1, 4, 1}, {1, 1, 4}, {2, 1, 2}, {3, 2, 1}, {2, 3, 2}};

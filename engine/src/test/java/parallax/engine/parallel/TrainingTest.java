@@ -41,7 +41,8 @@ class TrainingTest {
     }
 
     private WorkerPool pool(int world) {
-        WorkerPool.Options opts = WorkerPool.Options.defaults().withLogDir(logs).withTimeouts(60_000, 60_000);
+        // Starting 8 JVMs that each load libtorch on 2 shared cores can take more than a minute.
+        WorkerPool.Options opts = WorkerPool.Options.defaults().withLogDir(logs).withTimeouts(world > 4 ? 180_000 : 60_000, 60_000);
         return WorkerPool.start(Nodes.localDefault(world), world, opts);
     }
 
