@@ -40,6 +40,7 @@ import picocli.CommandLine.Parameters;
         "Examples: %%plan llama-2-7b --gpu h100 --gpus 1 --zero 0 --recompute full --offload optimizer",
         "          %%plan llama-2-70b --gpu h100 --gpus 64 --tp 8 --pp 2 --zero 1 --global-batch 512 --tokens 2T",
         "          %%plan llama-2-70b --gpu h100 --gpus 1024 --search",
+        "          %%plan llama-3-70b --gpus 512 --seq 131072 --cp 16 --tp 8 --pp 4 --recompute selective",
         "          %%plan llama-3-8b --infer --encoding q4_k_m --context 8192"})
 public final class PlanCommand extends MagicCommand {
 
@@ -84,15 +85,16 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--dp") Integer dp;
     @Option(names = "--tp") int tp = 1;
     @Option(names = "--pp") int pp = 1;
-    @Option(names = "--vpp", description = "Virtual stages per pipeline rank (interleaved 1F1B).") int vpp = 1;
-    @Option(names = "--schedule", description = "Pipeline schedule: 1f1b (default), gpipe, interleaved.") String schedule;
+    @Option(names = "--cp", description = "Context-parallel ranks per sequence (ring attention): each holds seq/cp tokens; seq must divide into 2·cp chunks.") int cp = 1;
+    @Option(names = "--vpp", description = "Virtual stages per pipeline rank (interleaved 1F1B; implies --schedule interleaved).") int vpp = 1;
+    @Option(names = "--schedule", description = "Pipeline schedule: 1f1b (default), gpipe, interleaved (with --vpp 2 or more), zb-h1 (zero bubble).") String schedule;
     @Option(names = "--zero", description = "ZeRO stage 0-3.") int zero = 0;
     @Option(names = {"--micro-batch", "--mb"}) int microBatch = 1;
     @Option(names = {"--accum", "--micro-batches"}, description = "Micro-batches per step per pipeline (gradient accumulation).") Integer accum;
     @Option(names = "--global-batch", description = "Sequences per optimizer step (sets --accum).") Long globalBatch;
     @Option(names = "--seq", description = "Training sequence length (default: the model's, at most 4096).") Integer seq;
     @Option(names = "--recompute", description = "Activation recomputation: none, selective, full.") String recompute = "none";
-    @Option(names = "--sp", negatable = true, description = "Sequence parallelism (default on when tp > 1).") Boolean sp;
+    @Option(names = "--sp", negatable = true, description = "Sequence parallelism (needs tp > 1; default on when tp > 1).") Boolean sp;
     @Option(names = "--optimizer", description = "adamw, adam-8bit, sgd.") String optimizer = "adamw";
     @Option(names = "--dtype", description = "fp32, bf16, fp16, fp8 (default bf16).") String dtype = "bf16";
     @Option(names = "--offload", description = "Offload to CPU: none, optimizer, params, both.") String offload = "none";
@@ -116,9 +118,9 @@ public final class PlanCommand extends MagicCommand {
     @Option(names = "--context", description = "Inference context length (default: the model's).") Integer context;
     @Option(names = "--batch", description = "Inference batch (sequences).") int batch = 1;
     @Option(names = "--kv-bytes", description = "Bytes per KV cache element (2 = f16).") int kvBytes = 2;
-    @Option(names = "--validate", description = "Run the engine's strategies (DP, ZeRO 1-3, TP, PP, bf16, checkpointing) on a small GPT (tiny; or MODEL small-gpt/medium-gpt) over worker ranks and compare measured memory with the planner's prediction.") boolean validate;
+    @Option(names = "--validate", description = "Run the engine's strategies (DP, ZeRO 1-3, TP, PP, bf16, checkpointing, SP, CP, interleaved, ZB-H1) on a small GPT (tiny; or MODEL small-gpt/medium-gpt/long-gpt) over worker ranks and compare measured memory with the planner's prediction.") boolean validate;
     @Option(names = "--measured", paramLabel = "FILE", description = "A measurement record (JSON) to validate against instead of running.") Path measured;
-    @Option(names = "--ranks", description = "Ranks for --validate runs: 2 (default) or 4 (adds DP x TP, DP x PP, TP x PP).") int ranks = 2;
+    @Option(names = "--ranks", description = "Ranks for --validate runs: 2 (default) or 4 (adds DP x TP, DP x PP, TP x PP, CP x DP).") int ranks = 2;
     @Option(names = "--steps", description = "Training steps per strategy for --validate (default 2) or per run for --validate-comm (default 8).") Integer steps;
     @Option(names = "--validate-comm", description = "Compare the planner's DP and TP communication time with the engine's, measured on two nodes "
             + "(network namespaces of this machine, root) whose link is shaped to each of --rates; model small-gpt unless MODEL names another.") boolean validateComm;
@@ -152,15 +154,20 @@ public final class PlanCommand extends MagicCommand {
             GpuCluster cl = cluster(g, null);
             long gb = globalBatch != null ? globalBatch : Math.max(cl.gpus(), 4L * 1024 * 1024 / s);
             LayoutSearch.Request req = new LayoutSearch.Request(gb, s, dtype(), Planner.optimizer(optimizer), null);
-            double[] times = new double[repeat];
+            double[] times = new double[repeat], cpu = new double[repeat];
+            // CPU time of the searching thread as well: on a shared machine the wall time mostly measures the wait for a core.
+            java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+            boolean cpuTimed = threads.isCurrentThreadCpuTimeSupported();
             LayoutSearch.Result r = null;
             for (int i = 0; i < repeat; i++) {
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), c0 = cpuTimed ? threads.getCurrentThreadCpuTime() : 0;
                 r = LayoutSearch.search(m, cl, req, conv);
                 times[i] = (System.nanoTime() - t0) / 1e9;
+                cpu[i] = cpuTimed ? (threads.getCurrentThreadCpuTime() - c0) / 1e9 : Double.NaN;
             }
-            double[] sorted = times.clone();
+            double[] sorted = times.clone(), sortedCpu = cpu.clone();
             java.util.Arrays.sort(sorted);
+            java.util.Arrays.sort(sortedCpu);
             Report rep = PlanReports.search(r, top, times[0]);
             if (repeat == 1) return rep;
             @SuppressWarnings("unchecked")
@@ -169,20 +176,29 @@ public final class PlanCommand extends MagicCommand {
             data.put("first_seconds", times[0]);
             data.put("median_seconds", sorted[repeat / 2]);
             data.put("all_seconds", times);
+            if (cpuTimed) {
+                data.put("first_cpu_seconds", cpu[0]);
+                data.put("median_cpu_seconds", sortedCpu[repeat / 2]);
+            }
             Report.Builder b = Report.builder(rep.title());
             for (Report.Part part : rep.parts()) {
                 if (part instanceof Report.Text t) b.text(t.markdown());
                 else if (part instanceof Report.TablePart t) b.table(t.table(), t.caption());
                 else if (part instanceof Report.ChartPart c) b.chart(c.chart(), c.caption());
             }
-            b.text(String.format("Benchmark: %d searches in one JVM, first (cold) %.0f ms, median %.1f ms.", repeat, times[0] * 1e3,
-                    sorted[repeat / 2] * 1e3));
+            b.text(String.format("Benchmark: %d searches in one JVM, first (cold) %.0f ms, median %.1f ms%s.", repeat, times[0] * 1e3,
+                    sorted[repeat / 2] * 1e3, cpuTimed ? String.format(" (CPU time of the searching thread: first %.0f ms, median %.1f ms)",
+                            cpu[0] * 1e3, sortedCpu[repeat / 2] * 1e3) : ""));
             return b.data(data).build();
         }
-        GpuCluster cl = cluster(g, (long) (dp != null ? dp : 1) * tp * pp);
+        GpuCluster cl = cluster(g, (long) (dp != null ? dp : 1) * cp * tp * pp);
         int n = cl.gpus();
-        if (n % (tp * pp) != 0) throw new UserError(n + " GPUs are not divisible by tp x pp = " + tp * pp);
-        int d = dp != null ? dp : n / (tp * pp);
+        long model = (long) cp * tp * pp;
+        if (n % model != 0)
+            throw new UserError(n + " GPUs are not divisible by " + (cp > 1 ? "cp x tp x pp = " : "tp x pp = ") + model);
+        int d = dp != null ? dp : (int) (n / model);
+        if (Boolean.TRUE.equals(sp) && tp == 1)
+            throw new UserError("--sp shards the sequence over the tensor-parallel ranks: it needs --tp 2 or more");
         int acc = accum != null ? accum : 1;
         if (globalBatch != null) {
             if (globalBatch % ((long) d * microBatch) != 0)
@@ -195,8 +211,10 @@ public final class PlanCommand extends MagicCommand {
         boolean offP = offload.equalsIgnoreCase("params") || offload.equalsIgnoreCase("both");
         if (!off && !offP && !offload.equalsIgnoreCase("none"))
             throw new UserError("unknown --offload '" + offload + "' (none, optimizer, params, both)");
-        Layout l = new Layout(d, tp, pp, vpp, zero, microBatch, acc, s, recompute(), sp != null ? sp : tp > 1,
-                Planner.optimizer(optimizer), dtype(), off, offP, schedule());
+        // SP by default where it applies: tp > 1 and each rank's s/cp tokens divide by tp.
+        boolean seqPar = sp != null ? sp : tp > 1 && s % cp == 0 && (s / cp) % tp == 0;
+        Layout l = new Layout(d, tp, pp, vpp, zero, microBatch, acc, s, recompute(), seqPar,
+                Planner.optimizer(optimizer), dtype(), off, offP, schedule(), cp);
         TrainingPlan p = Planner.plan(m, cl, l, conv);
         List<TrainingPlan> stages = new ArrayList<>();
         for (int z = 0; z <= 3; z++) {
@@ -262,6 +280,7 @@ public final class PlanCommand extends MagicCommand {
         positive("--tp", tp);
         positive("--pp", pp);
         positive("--vpp", vpp);
+        positive("--cp", cp);
         positive("--micro-batch", microBatch);
         if (dp != null) positive("--dp", dp);
         if (accum != null) positive("--micro-batches", accum);
@@ -377,12 +396,11 @@ public final class PlanCommand extends MagicCommand {
 
     private Layout.Schedule schedule() {
         if (schedule == null) return null;
-        return switch (schedule.toLowerCase(Locale.ROOT)) {
-            case "1f1b" -> Layout.Schedule.ONE_F_ONE_B;
-            case "gpipe" -> Layout.Schedule.GPIPE;
-            case "interleaved" -> Layout.Schedule.INTERLEAVED;
-            default -> throw new UserError("unknown --schedule '" + schedule + "' (1f1b, gpipe, interleaved)");
-        };
+        try {
+            return Layout.Schedule.of(schedule);
+        } catch (UserError e) {
+            throw new UserError("unknown --schedule '" + schedule + "' (1f1b, gpipe, interleaved, zb-h1)");
+        }
     }
 
     /** "2T", "300B", "1.5e12", "7M" as a number. */

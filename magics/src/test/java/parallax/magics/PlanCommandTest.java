@@ -118,6 +118,48 @@ class PlanCommandTest {
         assertTrue(error("plan", "llama-2-7b --gpus 8 --arch nonsense").startsWith("%plan: unknown --arch 'nonsense'"));
     }
 
+    /** The flags lesson 10 relies on: --seq 131072 with --cp, --sp, --vpp and --schedule zb-h1 reach the plan. */
+    @Test
+    void longContextFlagsReachThePlan() throws Exception {
+        JsonObject j = JsonParser.parseString(run("plan",
+                "llama-3-8b --gpus 64 --seq 131072 --cp 8 --tp 8 --recompute selective --json")).getAsJsonObject();
+        JsonObject l = j.getAsJsonObject("layout");
+        assertEquals(8, l.get("cp").getAsInt());
+        assertEquals(1, l.get("dp").getAsInt());
+        assertTrue(l.get("sequence_parallel").getAsBoolean(), "SP on by default with tp > 1");
+        assertTrue(j.getAsJsonObject("memory").get("fits").getAsBoolean());
+        boolean ring = false;
+        for (var c : j.getAsJsonArray("communication")) {
+            JsonObject o = c.getAsJsonObject();
+            if (o.get("dimension").getAsString().equals("context parallel (ring)")) {
+                ring = true;
+                assertEquals(8, o.get("group").getAsInt());
+                assertTrue(o.get("link").getAsString().startsWith("network"), "tp x cp = 64 spans nodes");
+            }
+            if (o.get("dimension").getAsString().startsWith("data parallel")) assertEquals(8, o.get("group").getAsInt(), "dp x cp");
+        }
+        assertTrue(ring, j.toString());
+        String text = run("plan", "llama-3-8b --gpus 8 --seq 131072 --tp 8 --recompute selective");
+        assertTrue(text.contains("Activations dominate") && text.contains("--cp 2"), text);
+
+        JsonObject zb = JsonParser.parseString(run("plan", "llama-2-13b --gpus 32 --tp 8 --pp 4 --accum 8 --schedule zb-h1 --json")).getAsJsonObject();
+        JsonObject one = JsonParser.parseString(run("plan", "llama-2-13b --gpus 32 --tp 8 --pp 4 --accum 8 --json")).getAsJsonObject();
+        assertEquals("zb-h1", zb.getAsJsonObject("layout").get("schedule").getAsString());
+        assertEquals(3.0 / 24, zb.get("bubble_fraction").getAsDouble(), 1e-12);
+        assertEquals(3.0 / 8, one.get("bubble_fraction").getAsDouble(), 1e-12);
+        JsonObject v = JsonParser.parseString(run("plan", "llama-2-13b --gpus 32 --tp 8 --pp 4 --vpp 2 --accum 8 --json")).getAsJsonObject();
+        assertEquals("interleaved", v.getAsJsonObject("layout").get("schedule").getAsString());
+        assertEquals(3.0 / 16, v.get("bubble_fraction").getAsDouble(), 1e-12);
+
+        assertEquals("%plan: --cp must be a positive number, got 0", error("plan", "llama-3-8b --gpus 8 --cp 0"));
+        assertTrue(error("plan", "llama-3-8b --gpus 6 --cp 3 --seq 4096").contains("not divisible by 2 x cp = 6"));
+        assertTrue(error("plan", "llama-3-8b --gpus 8 --sp").contains("--sp shards the sequence over the tensor-parallel ranks"));
+        assertTrue(error("plan", "llama-3-8b --gpus 8 --pp 2 --schedule zb").contains("unknown --schedule 'zb'"));
+        assertTrue(error("plan", "llama-3-8b --gpus 8 --vpp 2").contains("virtual pipeline stages need pp > 1"));
+        assertTrue(error("plan", "llama-3-8b --gpus 8 --schedule zb-h1").contains("needs pp 2 or more"));
+        assertTrue(error("plan", "llama-3-8b --gpus 8 --cp 3 --seq 4096").contains("not divisible by cp x tp x pp = 3"));
+    }
+
     @Test
     void validateAgainstARecord(@TempDir Path dir) throws Exception {
         // The record format ValidationRuns.save writes; numbers counted by hand for the engine's tiny GPT under

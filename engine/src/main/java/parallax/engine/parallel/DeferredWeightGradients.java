@@ -44,6 +44,12 @@ public final class DeferredWeightGradients implements Gpt.Linear {
     private final Map<Integer, List<Use>> ready = new HashMap<>();
     /** The hooks must live as long as the graphs that call them. */
     private final List<TensorTensorHook> hooks = new ArrayList<>();
+    /**
+     * Bytes kept for W by micro-batch, from its B on: each layer's output gradient and its
+     * input, an input shared by several layers (Q, K and V read the same one) once.
+     */
+    private final Map<Integer, Long> heldBytes = new HashMap<>();
+    private final Map<Integer, java.util.Set<Long>> heldInputs = new HashMap<>();
     /** Layer uses whose backward has not reached them yet. */
     private int awaiting;
     private int backwardOf = -1;
@@ -60,6 +66,10 @@ public final class DeferredWeightGradients implements Gpt.Linear {
             public TensorBase call(TensorBase grad) {
                 if (backwardOf < 0) throw new IllegalStateException("a deferred linear layer's backward ran outside a B pass");
                 use.outputGrad = Torch.keep(new Tensor(grad).detach());
+                long bytes = use.outputGrad.nbytes();
+                if (heldInputs.computeIfAbsent(backwardOf, k -> new java.util.HashSet<>()).add(use.input.storage().data().address()))
+                    bytes += use.input.storage().nbytes();
+                heldBytes.merge(backwardOf, bytes, Long::sum);
                 awaiting--;
                 ready.computeIfAbsent(backwardOf, k -> new ArrayList<>()).add(use);
                 return grad;
@@ -80,8 +90,21 @@ public final class DeferredWeightGradients implements Gpt.Linear {
     /** Whether micro-batch {@code mb} has weight gradients waiting. */
     public boolean pending(int mb) { return ready.containsKey(mb); }
 
+    /**
+     * Activation bytes held now for micro-batches whose B has run and whose W has not (the
+     * memory the zero-bubble schedule trades for its smaller bubble; counted with the
+     * stage's activations by {@link PipelineParallel}).
+     */
+    public long heldBytes() {
+        long sum = 0;
+        for (long b : heldBytes.values()) sum += b;
+        return sum;
+    }
+
     /** W of micro-batch {@code mb}: adds its weight and bias gradients into the parameters' {@code .grad}. */
     public void computeWeightGradients(int mb) {
+        heldBytes.remove(mb);
+        heldInputs.remove(mb);
         List<Use> uses = ready.remove(mb);
         if (uses == null) return;
         try (NoGradGuard ng = new NoGradGuard()) {
@@ -100,6 +123,8 @@ public final class DeferredWeightGradients implements Gpt.Linear {
     public void endStep() {
         if (!ready.isEmpty()) throw new IllegalStateException("weight gradients of micro-batches " + ready.keySet() + " were never computed");
         hooks.clear();
+        heldBytes.clear();
+        heldInputs.clear();
         awaiting = 0;
     }
 

@@ -134,7 +134,8 @@ public final class PipelineParallel {
                 // A pass's time excludes the wait for its input (that is the bubble).
                 long waited = idleNanos - idleBefore;
                 trace.add(new RankResult.OpTime(op.toString(), (opStart - t0 + waited) / 1e6, (System.nanoTime() - t0) / 1e6));
-                long live = 0;
+                // Held for backward (F to B) by every chunk, plus what waits for W after B (zero bubble).
+                long live = chunks.get(0).weightGradientBytes();
                 for (Stage c : chunks) live += c.liveActivationBytes();
                 peakActivationBytes = Math.max(peakActivationBytes, live);
             }

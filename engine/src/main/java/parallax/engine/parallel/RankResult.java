@@ -69,7 +69,8 @@ public record RankResult(
      * gradients alive at the end of backward (full, or the owned fp32 slice under
      * ZeRO-2/3); optimizerBytes: optimizer state plus any separate fp32 master copy;
      * activationBytes: peak over steps of the tensors held for backward (autograd-saved
-     * intermediates and segment inputs), counted from live tensors; peakRssBytes: the
+     * intermediates and segment inputs, and under the zero-bubble schedule the linear
+     * layers' inputs and output gradients kept from B to W), counted from live tensors; peakRssBytes: the
      * process's peak resident set (VmHWM); on a GPU rank, the CUDA caching allocator's
      * peak allocated and current reserved bytes (-1 on CPU ranks); optimizerDevice: where
      * the optimizer state and master weights live ("cpu" when offloaded from a GPU).

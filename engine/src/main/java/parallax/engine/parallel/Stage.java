@@ -247,4 +247,10 @@ public final class Stage {
     public long liveActivationBytes() { return liveActivationBytes; }
 
     public void resetPeak() { peakActivationBytes = liveActivationBytes; }
+
+    /**
+     * Bytes a split backward keeps from B to W (zero bubble): every linear layer's input and
+     * output gradient; 0 otherwise. One count for all the chunks of a stage, which share it.
+     */
+    public long weightGradientBytes() { return deferred == null ? 0 : deferred.heldBytes(); }
 }

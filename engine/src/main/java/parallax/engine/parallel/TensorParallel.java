@@ -86,7 +86,19 @@ public final class TensorParallel implements Gpt.TpOps {
     public Tensor scatterToSequence(Tensor x) {
         long c = x.size(1) / tp.size();
         if (x.requires_grad()) x.register_hook(gatherOwnSlices);
-        return x.narrow(1, tp.rank() * c, c).clone();
+        return sliceOf(x, c);
+    }
+
+    /**
+     * This rank's (B, c, h) slice of {@code x}, a copy. The view it is cut from is closed at
+     * once: a view left to the step's PointerScope keeps x's storage referenced, which the
+     * activation count (Torch.heldByAutograd) reads as held for backward.
+     */
+    private Tensor sliceOf(Tensor x, long c) {
+        Tensor view = x.narrow(1, tp.rank() * c, c);
+        Tensor y = view.clone();
+        view.close();
+        return y;
     }
 
     @Override
@@ -100,9 +112,11 @@ public final class TensorParallel implements Gpt.TpOps {
     public Tensor reduceScatterToSequence(Tensor partial) {
         long c = partial.size(1) / tp.size();
         if (partial.requires_grad()) partial.register_hook(gatherOwnSlices);
-        Tensor y = partial.narrow(1, tp.rank() * c, c).clone();
+        Tensor y = sliceOf(partial, c);
         try (NoGradGuard ng = new NoGradGuard()) {
-            y.copy_(reduceScatterSequence(partial));
+            Tensor mine = reduceScatterSequence(partial);
+            y.copy_(mine);
+            mine.close();
         }
         return y;
     }
@@ -130,8 +144,12 @@ public final class TensorParallel implements Gpt.TpOps {
         parts.push_back(x);
         if (r < n - 1) parts.push_back(x.new_zeros(b, (long) (n - 1 - r) * c, h));
         Tensor y = torch.cat(parts, 1);
+        parts.close(); // its copy of x would count x as held (see sliceOf)
         try (NoGradGuard ng = new NoGradGuard()) {
-            y.copy_(allGatherSequence(x.detach()));
+            Tensor d = x.detach(), all = allGatherSequence(d);
+            y.copy_(all);
+            all.close();
+            d.close();
         }
         return y;
     }
@@ -141,8 +159,15 @@ public final class TensorParallel implements Gpt.TpOps {
         long b = slice.size(0), c = slice.size(1), h = slice.size(2);
         int n = tp.size();
         Tensor flat = slice.new_empty(n * b * c * h);
-        tp.allGather(flat, slice.contiguous().view(-1));
-        return flat.view(n, b, c, h).permute(1, 0, 2, 3).reshape(b, n * c, h);
+        Tensor src = slice.contiguous(), srcFlat = src.view(-1);
+        tp.allGather(flat, srcFlat);
+        srcFlat.close(); // views of the slice, closed for the reason sliceOf gives
+        src.close();
+        Tensor byRank = flat.view(n, b, c, h), perm = byRank.permute(1, 0, 2, 3);
+        Tensor out = perm.reshape(b, n * c, h);
+        perm.close();
+        byRank.close();
+        return out;
     }
 
     /** The sum over ranks of (B, n*c, h) tensors: this rank's (B, c, h) slice of it. */
@@ -150,9 +175,12 @@ public final class TensorParallel implements Gpt.TpOps {
         long b = full.size(0), h = full.size(2);
         int n = tp.size();
         long c = full.size(1) / n;
-        Tensor byRank = full.detach().reshape(b, n, c, h).permute(1, 0, 2, 3).contiguous().view(-1);
+        Tensor d = full.detach(), split = d.reshape(b, n, c, h), perm = split.permute(1, 0, 2, 3), packed = perm.contiguous();
+        Tensor byRank = packed.view(-1);
         Tensor mine = full.new_empty(b * c * h);
         tp.reduceScatter(mine, byRank);
+        // Views of full (packed is one too when the permutation changes nothing), closed as in sliceOf.
+        for (Tensor t : new Tensor[] {byRank, packed, perm, split, d}) t.close();
         return mine.view(b, c, h);
     }
 

@@ -1,21 +1,31 @@
 package parallax.engine.plan;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import parallax.engine.UserError;
 import parallax.engine.numerics.DType;
 import parallax.engine.plan.Layout.Recompute;
+import parallax.engine.plan.Layout.Schedule;
 
 /**
- * Every valid (dp, tp, pp, ZeRO, recompute, micro-batch) layout of a cluster, each planned,
- * ranked by estimated tokens/s among those that fit.
+ * Every valid (dp, cp, tp, pp, schedule, ZeRO, recompute, micro-batch) layout of a cluster,
+ * each planned, ranked by estimated tokens/s among those that fit.
  *
  * <p>Rules, following Megatron-LM practice: tp divides the GPUs of a node (TP stays on
- * NVLink) and the heads; pp ≤ layers; dp·tp·pp = GPUs; the global batch divides into
- * dp x micro-batch x accumulation steps; with pp > 1 only ZeRO 0-1 (DeepSpeed refuses
- * ZeRO-2/3 with its pipeline engine, Megatron's distributed optimizer is stage 1);
- * sequence parallelism whenever tp > 1.
+ * NVLink) and the heads; cp divides the GPUs left and the sequence into 2·cp chunks;
+ * pp ≤ layers; dp·cp·tp·pp = GPUs; the global batch divides into dp x micro-batch x
+ * accumulation steps; with pp > 1 only ZeRO 0-1 (DeepSpeed refuses ZeRO-2/3 with its
+ * pipeline engine, Megatron's distributed optimizer is stage 1) and the schedules 1F1B,
+ * ZB-H1 and interleaved 1F1B with v ∈ {2, 4} chunks where the layers divide into p·v and
+ * the micro-batches into groups of p; sequence parallelism whenever tp > 1.
+ *
+ * <p>A layout whose memory cannot fit is not costed: its model states and first-stage
+ * activations (a lower bound of the busiest stage's total) are summed first, and since
+ * that bound grows with the micro-batch size, the larger micro-batches of the same layout
+ * are skipped too. Only when nothing fits are the skipped layouts planned in full, so the
+ * report can show how far the best one is from fitting.
  */
 public final class LayoutSearch {
 
@@ -28,35 +38,68 @@ public final class LayoutSearch {
         }
     }
 
-    public record Result(List<TrainingPlan> ranked, int fitting, int evaluated, List<TrainingPlan> pareto) {
+    /**
+     * {@code evaluated} layouts were costed, {@code pruned} more were valid but skipped by
+     * the memory bound (0 when nothing fitted: then every one was costed).
+     */
+    public record Result(List<TrainingPlan> ranked, int fitting, int evaluated, List<TrainingPlan> pareto, int pruned) {
         public TrainingPlan best() { return ranked.isEmpty() || !ranked.get(0).fits() ? null : ranked.get(0); }
     }
+
+    /** Virtual stages tried for the interleaved schedule. */
+    static final int[] VIRTUAL_STAGES = {2, 4};
 
     private LayoutSearch() {}
 
     public static Result search(ModelSpec m, GpuCluster cl, Request r, Conventions c) {
         int n = cl.gpus(), gpn = cl.gpu().gpusPerNode();
         cl.gpu().flopsFor(r.dtype());
+        double usable = cl.gpu().memoryBytes() * (1 - c.headroom());
+        int[] sizes = r.microBatchSizes().clone();
+        Arrays.sort(sizes);
         List<TrainingPlan> plans = new ArrayList<>();
+        List<Layout> skipped = new ArrayList<>();
         for (int tp = 1; tp <= Math.min(gpn, n); tp++) {
             if (gpn % tp != 0 || n % tp != 0 || !tpFits(m, tp)) continue;
-            for (int pp = 1; pp <= Math.min(m.layers(), n / tp); pp++) {
-                if ((n / tp) % pp != 0) continue;
-                int dp = n / tp / pp;
-                for (int mb : r.microBatchSizes()) {
-                    if (r.globalBatch() % ((long) dp * mb) != 0) continue;
-                    long acc = r.globalBatch() / ((long) dp * mb);
-                    if (acc > Integer.MAX_VALUE) continue;
-                    for (int zero = 0; zero <= (pp > 1 ? 1 : 3); zero++) {
-                        if (dp == 1 && zero > 0) continue; // nothing to partition
-                        for (Recompute rc : Recompute.values()) {
-                            Layout l = new Layout(dp, tp, pp, 1, zero, mb, (int) acc, r.seq(), rc, tp > 1,
-                                    r.optimizer(), r.dtype(), false, false, null);
-                            plans.add(Planner.plan(m, cl, l, c, false));
+            Planner.Counts counts = Planner.Counts.of(m, tp);
+            for (int cp = 1; cp <= n / tp; cp++) {
+                if ((n / tp) % cp != 0 || (cp > 1 && r.seq() % (2 * cp) != 0)) continue;
+                if (tp > 1 && (r.seq() / cp) % tp != 0) continue;   // sequence parallelism cuts each rank's tokens by tp
+                for (int pp = 1; pp <= Math.min(m.layers(), n / tp / cp); pp++) {
+                    if ((n / tp / cp) % pp != 0) continue;
+                    int dp = n / tp / cp / pp;
+                    for (int[] sched : schedules(m, pp)) {
+                        Schedule schedule = Schedule.values()[sched[0]];
+                        int v = sched[1];
+                        for (int zero = 0; zero <= (pp > 1 ? 1 : 3); zero++) {
+                            if (dp * cp == 1 && zero > 0) continue; // nothing to partition
+                            for (Recompute rc : Recompute.values()) {
+                                boolean over = false;
+                                for (int mb : sizes) {
+                                    if (r.globalBatch() % ((long) dp * mb) != 0) continue;
+                                    long acc = r.globalBatch() / ((long) dp * mb);
+                                    if (acc > Integer.MAX_VALUE) continue;
+                                    if (schedule == Schedule.INTERLEAVED && acc % pp != 0) continue;
+                                    Layout l = new Layout(dp, tp, pp, v, zero, mb, (int) acc, r.seq(), rc, tp > 1,
+                                            r.optimizer(), r.dtype(), false, false, schedule, cp);
+                                    // The bound grows with the micro-batch: once over, every larger one is too.
+                                    if (over || lowerBound(m, l, c, counts.shards()) > usable) {
+                                        over = true;
+                                        skipped.add(l);
+                                        continue;
+                                    }
+                                    plans.add(Planner.plan(m, cl, l, c, false, counts));
+                                }
+                            }
                         }
                     }
                 }
             }
+        }
+        int pruned = skipped.size();
+        if (plans.stream().noneMatch(TrainingPlan::fits)) {
+            for (Layout l : skipped) plans.add(Planner.plan(m, cl, l, c, false));
+            pruned = 0;
         }
         if (plans.isEmpty())
             throw new UserError("no layout of " + n + " GPUs divides global batch " + r.globalBatch()
@@ -66,7 +109,37 @@ public final class LayoutSearch {
                 .thenComparingDouble(TrainingPlan::totalBytes);
         plans.sort(order);
         int fitting = (int) plans.stream().filter(TrainingPlan::fits).count();
-        return new Result(plans, fitting, plans.size(), pareto(plans));
+        return new Result(plans, fitting, plans.size(), pareto(plans), pruned);
+    }
+
+    /** {schedule ordinal, virtual stages} pairs tried for {@code pp} stages. */
+    static List<int[]> schedules(ModelSpec m, int pp) {
+        List<int[]> out = new ArrayList<>();
+        out.add(new int[] {Schedule.ONE_F_ONE_B.ordinal(), 1});
+        if (pp == 1) return out;
+        out.add(new int[] {Schedule.ZB_H1.ordinal(), 1});
+        for (int v : VIRTUAL_STAGES)
+            if (m.layers() % (pp * v) == 0) out.add(new int[] {Schedule.INTERLEAVED.ordinal(), v});
+        return out;
+    }
+
+    /**
+     * Bytes the busiest stage needs at least: the first stage's model states (ZeRO
+     * partitioned as the layout says) plus its layers' activations for the micro-batches
+     * every schedule but GPipe keeps there, min(p, m). Buffers, the embedding and output
+     * layers and the interleaved schedule's extra are left out, so the bound never exceeds
+     * the plan's total.
+     */
+    static double lowerBound(ModelSpec m, Layout l, Conventions c, Planner.Shards shards) {
+        Planner.StateBytes sb = Planner.stateBytes(l, c);
+        long n = shards.stage(m.layers(), l.pp(), 0);
+        long part = ModelSpec.ceilDiv(n, l.dataShards());
+        double states = (l.zero() == 3 ? part : n) * (double) sb.param() + (l.zero() >= 2 ? part : n) * (double) sb.grad()
+                + (l.zero() >= 1 ? part : n) * (double) sb.optimizer();
+        double act = Planner.layersOfStage(m.layers(), l.pp(), 0) * Math.min(l.pp(), l.microBatches())
+                * Activations.perLayer(m, l.seq(), l.microBatch(), l.tp(), l.cp(), l.sequenceParallel(), l.recompute(),
+                l.activationBytes(), c.dropout());
+        return states + act;
     }
 
     static boolean tpFits(ModelSpec m, int tp) {

@@ -32,16 +32,18 @@ import tech.tablesaw.api.Table;
  * owned slice under ZeRO-3). Gradients: each parameter's gradient in the compute dtype
  * (ZeRO 0-1), or the owned slice kept in fp32 (ZeRO 2-3). Optimizer: AdamW's m and v (8 B)
  * or SGD's momentum (4 B) per master element, plus the fp32 master copy in mixed precision;
- * the master is the padded buffer under ZeRO-0 and the owned slice otherwise. Rank order
- * follows Megatron's parallel_state: tp fastest, then dp, then pp. Model states must match
- * to the byte; activations within 15%.
+ * the master is the padded buffer under ZeRO-0 and the owned slice otherwise. With context
+ * parallelism the buckets are padded to and owned over the dp-cp group (cp ranks hold the
+ * same weights). Rank order follows Megatron's parallel_state: tp fastest, then cp, dp,
+ * pp. Model states must match to the byte; activations within 15%.
  */
 public final class MemoryValidation {
 
     /** What one rank of one strategy run allocated, in bytes, as the engine reports it. */
     public record Measurement(String strategy, int rank, int dp, int tp, int pp, int zero, String dtype, String optimizer,
                               int microBatch, int microBatches, int seq, String recompute, String schedule,
-                              long paramBytes, long gradBytes, long optimizerBytes, long activationBytes) {}
+                              long paramBytes, long gradBytes, long optimizerBytes, long activationBytes,
+                              int cp, boolean sequenceParallel, int virtualStages) {}
 
     /** The planner's prediction for the same rank. */
     public record Prediction(int rank, int dpRank, int tpRank, int stage, long paramBytes, long gradBytes, long optimizerBytes,
@@ -68,9 +70,10 @@ public final class MemoryValidation {
     public static Prediction predict(ModelSpec m, Layout l, int rank) {
         if (rank < 0 || rank >= l.gpus()) throw new UserError("rank " + rank + " is outside 0.." + (l.gpus() - 1));
         parallax.engine.cluster.Mesh.Coords at = parallax.engine.cluster.Mesh.coords(
-                new parallax.engine.cluster.MeshShape(l.dp(), l.tp(), l.pp()), rank);
+                new parallax.engine.cluster.MeshShape(l.dp(), l.tp(), l.pp(), l.cp()), rank);
         int tpRank = at.tpRank(), dpRank = at.dpRank(), stage = at.ppRank();
-        int dp = l.dp(), z = l.zero();
+        // The engine's stores average gradients and shard over the dp-cp group: cp ranks hold the same weights.
+        int dp = l.dataShards(), z = l.zero();
         int cb = l.dtype() == DType.F32 ? 4 : 2;
         int k = switch (l.optimizer()) { case ADAMW -> 8; case SGD -> 4; case ADAM_8BIT -> 2; };
         boolean mixed = l.dtype() != DType.F32;
@@ -85,15 +88,34 @@ public final class MemoryValidation {
         long grads = z <= 1 ? numel * cb : shard * 4;
         long master = z == 0 ? padded : shard;
         long opt = master * k + (mixed ? master * 4 : 0);
-        // The engine's GPT has no dropout (GptConfig refuses it), so no masks are counted.
-        int e = l.activationBytes();
-        double inflight = Activations.inFlight(l.schedule(), l.pp(), l.virtualStages(), l.microBatches(), stage);
-        double act = Planner.layersOfStage(m.layers(), l.pp(), stage)
-                * Activations.perLayer(m, l.seq(), l.microBatch(), l.tp(), l.sequenceParallel(), l.recompute(), e, false) * inflight;
-        if (stage == l.pp() - 1) act += Activations.outputLayer(m, l.seq(), l.microBatch(), l.tp(), e) * inflight;
-        return new Prediction(rank, dpRank, tpRank, stage, params, grads, opt, act);
+        return new Prediction(rank, dpRank, tpRank, stage, params, grads, opt, activations(m, l, stage));
     }
 
+    /**
+     * The activation bytes pipeline stage {@code stage} holds at its peak, by the engine's
+     * pass order walked chunk by chunk (every schedule, interleaved included): each chunk's
+     * layers by the Korthikanti formula for this rank's tokens, the output layer on the
+     * model's last chunk. The engine's GPT has no dropout (GptConfig refuses it), so no
+     * masks are counted, and no embedding-side term.
+     */
+    static double activations(ModelSpec m, Layout l, int stage) {
+        int e = l.activationBytes(), p = l.pp(), v = l.virtualStages();
+        double perLayer = Activations.perLayer(m, l.seq(), l.microBatch(), l.tp(), l.cp(), l.sequenceParallel(), l.recompute(), e, false);
+        double perLayerW = l.schedule() == Layout.Schedule.ZB_H1
+                ? Activations.weightGradientInputs(m, l.seq(), l.microBatch(), l.tp(), l.cp(), e) : 0;
+        double[] full = new double[v], weights = new double[v];
+        for (int c = 0; c < v; c++) {
+            int layers = v == 1 ? Planner.layersOfStage(m.layers(), p, stage) : m.layers() / (p * v);
+            full[c] = layers * perLayer;
+            weights[c] = layers * perLayerW;
+        }
+        if (stage == p - 1) {
+            full[v - 1] += Activations.outputLayer(m, l.localSeq(), l.microBatch(), l.tp(), l.sequenceParallel(), e);
+            if (l.schedule() == Layout.Schedule.ZB_H1)
+                weights[v - 1] += Activations.outputLayerWeightGradient(m, l.localSeq(), l.microBatch(), l.tp(), e);
+        }
+        return Activations.walkPeak(l.schedule(), p, v, l.microBatches(), stage, full, weights);
+    }
 
     /** Reads a record: {"model": ..., "runs": [{strategy, rank, dp, tp, pp, zero, dtype, optimizer, ...bytes}]}. */
     public static List<Measurement> read(Path path) {
@@ -112,7 +134,10 @@ public final class MemoryValidation {
                         num(o, "seq", path), o.has("recompute") ? o.get("recompute").getAsString() : "none",
                         o.has("schedule") ? o.get("schedule").getAsString() : "1f1b",
                         lng(o, "param_bytes", path), lng(o, "grad_bytes", path),
-                        lng(o, "optimizer_bytes", path), lng(o, "activation_bytes", path)));
+                        lng(o, "optimizer_bytes", path), lng(o, "activation_bytes", path),
+                        o.has("cp") ? o.get("cp").getAsInt() : 1,
+                        o.has("sequence_parallel") && o.get("sequence_parallel").getAsBoolean(),
+                        o.has("vpp") ? o.get("vpp").getAsInt() : 1));
             }
             return out;
         } catch (IOException ex) {
@@ -148,9 +173,9 @@ public final class MemoryValidation {
         } catch (IllegalArgumentException e) {
             throw new UserError("unknown recompute '" + x.recompute() + "' in measurement record (none, selective, full)");
         }
-        Layout.Schedule s = x.schedule().equalsIgnoreCase("gpipe") ? Layout.Schedule.GPIPE : Layout.Schedule.ONE_F_ONE_B;
-        return new Layout(x.dp(), x.tp(), x.pp(), 1, x.zero(), x.microBatch(), x.microBatches(), x.seq(), r, false,
-                Planner.optimizer(x.optimizer()), dtype(x.dtype()), false, false, s);
+        return new Layout(x.dp(), x.tp(), x.pp(), x.virtualStages(), x.zero(), x.microBatch(), x.microBatches(), x.seq(), r,
+                x.sequenceParallel(), Planner.optimizer(x.optimizer()), dtype(x.dtype()), false, false,
+                Layout.Schedule.of(x.schedule()), x.cp());
     }
 
     static DType dtype(String s) {

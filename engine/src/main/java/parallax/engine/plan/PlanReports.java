@@ -49,9 +49,11 @@ public final class PlanReports {
         head.append(String.format("Ψ = %,d parameters (%s)%s  %n", p.parameters(), count(p.parameters()),
                 p.model().moe() ? String.format(", %,d active per token (%s)", p.activeParameters(), count(p.activeParameters())) : ""));
         head.append("**Cluster** ").append(p.cluster().describe()).append("  \n");
-        head.append(String.format("**Layout** dp=%d, tp=%d, pp=%d%s, ZeRO-%d, micro-batch %d x %d per step, sequence %d, "
+        head.append(String.format("**Layout** dp=%d%s, tp=%d, pp=%d%s, ZeRO-%d, micro-batch %d x %d per step, sequence %d, "
                         + "global batch %,d sequences (%,d tokens), recompute %s%s, %s, %s%s%s  %n",
-                l.dp(), l.tp(), l.pp(), l.virtualStages() > 1 ? " (v=" + l.virtualStages() + ")" : "", l.zero(), l.microBatch(),
+                l.dp(), l.cp() > 1 ? ", cp=" + l.cp() + " (" + l.localSeq() + " tokens of each sequence per rank)" : "", l.tp(), l.pp(),
+                l.pp() == 1 ? "" : " (" + l.schedule().label() + (l.virtualStages() > 1 ? ", v=" + l.virtualStages() : "") + ")",
+                l.zero(), l.microBatch(),
                 l.microBatches(), l.seq(), l.globalBatch(), l.tokensPerStep(), l.recompute().name().toLowerCase(),
                 l.sequenceParallel() ? ", sequence parallel" : "", l.dtype().label(), l.optimizer().name().toLowerCase().replace('_', '-'),
                 l.offloadOptimizer() ? ", optimizer on CPU" : "", l.offloadParams() ? ", parameters on CPU" : ""));
@@ -85,11 +87,11 @@ public final class PlanReports {
         src.append("");
         mem.addColumns(comp, size, formula, src);
 
-        String verdict = p.fits()
+        String verdict = dominance(p) + (p.fits()
                 ? String.format("**Fits**: %s of %s usable per GPU (pipeline stage %d of %d), %s to spare.",
                         u.format(p.totalBytes()), u.format(p.usableBytes()), p.stage(), l.pp(), u.format(p.marginBytes()))
                 : String.format("**Does not fit**: %s needed but %s usable per GPU (pipeline stage %d of %d), %s short.",
-                        u.format(p.totalBytes()), u.format(p.usableBytes()), p.stage(), l.pp(), u.format(-p.marginBytes()));
+                        u.format(p.totalBytes()), u.format(p.usableBytes()), p.stage(), l.pp(), u.format(-p.marginBytes())));
         if (p.cpuBytesPerNode() > 0) {
             verdict += String.format(" CPU memory per node for offloaded states: %s of %s [10].", u.format(p.cpuBytesPerNode()),
                     u.format(g.cpuMemoryPerNodeBytes()));
@@ -122,10 +124,19 @@ public final class PlanReports {
         StringColumn how = StringColumn.create("formula");
         add(time2, what, val, how, "compute per step", seconds(p.computeSeconds()),
                 (l.recompute() == Layout.Recompute.FULL ? "8" : "6") + "·Ψ_active·tokens / GPUs / (peak x efficiency) [6]");
-        add(time2, what, val, how, "pipeline bubble", String.format("%.1f%%", p.bubbleFraction() * 100),
-                l.pp() == 1 ? "no pipeline" : l.virtualStages() > 1 ? "(p−1)/(v·m) [3]" : "(p−1)/m [3]");
+        add(time2, what, val, how, "pipeline bubble", String.format("%.1f%%", p.bubbleFraction() * 100), l.pp() == 1 ? "no pipeline"
+                : switch (l.schedule()) {
+                    case INTERLEAVED -> "(p−1)/(v·m) of the ideal time [3]";
+                    case ZB_H1 -> "(p−1)(t_F + t_B − t_W)/(m(t_F + t_B + t_W)) = (p−1)/(3m) with t_F = t_B = t_W (2Ψ each) [12]";
+                    default -> "(p−1)/m of the ideal time [3]";
+                });
         add(time2, what, val, how, "step time", seconds(p.stepSeconds()), "compute x (1 + bubble) + exposed communication");
         add(time2, what, val, how, "tokens/s", String.format("%,.0f", p.tokensPerSecond()), "global batch tokens / step time");
+        double attention = Planner.attentionSeconds(p.model(), p.cluster(), l, p.conventions());
+        add(time2, what, val, how, "attention scores (not above)", seconds(attention), String.format(
+                "%s·L·s·h·tokens / GPUs / (peak x efficiency): Q·Kᵀ and P·V, causal; %.0f%% of the 6Ψ compute, left out of the step "
+                        + "time and MFU as the 6Ψ rule does [6]", l.recompute() == Layout.Recompute.FULL ? "8" : "6",
+                100 * attention / p.computeSeconds()));
         add(time2, what, val, how, "MFU", String.format("%.1f%%", p.mfu() * 100),
                 String.format("6·Ψ_active·tokens/s / (GPUs x %.0f TFLOP/s %s) [6][9]", p.peakFlops() / 1e12, l.dtype().label()));
         if (tokens > 0) {
@@ -171,6 +182,28 @@ public final class PlanReports {
         return r.build();
     }
 
+    /**
+     * One sentence when activations are the largest memory line: why (they grow with the
+     * tokens each rank holds, model states do not) and what divides them.
+     */
+    static String dominance(TrainingPlan p) {
+        Layout l = p.layout();
+        double act = p.bytesOf("activations");
+        double states = p.bytesOf("parameters") + p.bytesOf("gradients") + p.bytesOf("optimizer states");
+        if (act <= states) return "";
+        Units u = p.conventions().units();
+        List<String> cures = new ArrayList<>();
+        if (l.recompute() != Layout.Recompute.FULL) cures.add("--recompute full keeps only each layer's input");
+        cures.add("--cp " + Math.max(2, 2 * l.cp()) + " halves the tokens per rank");
+        if (l.tp() > 1 && !l.sequenceParallel()) cures.add("--sp divides the rest by tp");
+        if (l.microBatch() > 1) cures.add("a smaller --micro-batch");
+        return String.format("**Activations dominate**: %s of the %s per GPU (model states %s). They grow with the tokens each rank "
+                        + "holds, micro-batch x seq/cp = %,d x %,d%s, while model states do not depend on the sequence at all%s: %s.  %n",
+                u.format(act), u.format(p.totalBytes()), u.format(states), l.microBatch(), l.localSeq(),
+                l.cp() == 1 && l.recompute() == Layout.Recompute.NONE ? ", and the attention scores with its square" : "",
+                l.cp() > 1 ? " (cp already cuts every sequence " + l.cp() + " ways)" : "", String.join("; ", cures));
+    }
+
     private static void add(Table t, StringColumn a, StringColumn b, StringColumn c, String x, String y, String z) {
         a.append(x);
         b.append(y);
@@ -213,9 +246,21 @@ public final class PlanReports {
         j.put("gpu", p.cluster().gpu().name());
         j.put("gpus", p.cluster().gpus());
         Layout l = p.layout();
-        j.put("layout", Map.of("dp", l.dp(), "tp", l.tp(), "pp", l.pp(), "zero", l.zero(), "micro_batch", l.microBatch(),
-                "micro_batches", l.microBatches(), "seq", l.seq(), "recompute", l.recompute().name().toLowerCase(),
-                "sequence_parallel", l.sequenceParallel(), "dtype", l.dtype().label()));
+        Map<String, Object> lay = new LinkedHashMap<>();
+        lay.put("dp", l.dp());
+        lay.put("cp", l.cp());
+        lay.put("tp", l.tp());
+        lay.put("pp", l.pp());
+        lay.put("vpp", l.virtualStages());
+        lay.put("schedule", l.schedule().label());
+        lay.put("zero", l.zero());
+        lay.put("micro_batch", l.microBatch());
+        lay.put("micro_batches", l.microBatches());
+        lay.put("seq", l.seq());
+        lay.put("recompute", l.recompute().name().toLowerCase());
+        lay.put("sequence_parallel", l.sequenceParallel());
+        lay.put("dtype", l.dtype().label());
+        j.put("layout", lay);
         Map<String, Object> mem = new LinkedHashMap<>();
         for (Line line : p.memory()) mem.put(line.component().replace(' ', '_') + "_bytes", line.bytes());
         mem.put("total_bytes", p.totalBytes());
@@ -240,6 +285,7 @@ public final class PlanReports {
         j.put("communication", comms);
         j.put("bubble_fraction", p.bubbleFraction());
         j.put("compute_seconds", p.computeSeconds());
+        j.put("attention_seconds", Planner.attentionSeconds(p.model(), p.cluster(), l, p.conventions()));
         j.put("step_seconds", p.stepSeconds());
         j.put("tokens_per_second", p.tokensPerSecond());
         j.put("mfu", p.mfu());
@@ -319,13 +365,16 @@ public final class PlanReports {
         lim.setLineColor(java.awt.Color.DARK_GRAY);
 
         TrainingPlan best = r.best();
-        String head = String.format("%d layouts evaluated in %.0f ms, %d fit in %s usable per GPU.", r.evaluated(),
-                elapsedSeconds * 1e3, r.fitting(), u.format(any.usableBytes()))
+        String head = String.format("%d layouts evaluated in %.0f ms%s, %d fit in %s usable per GPU.", r.evaluated(),
+                elapsedSeconds * 1e3, r.pruned() > 0 ? String.format(" (%d more skipped: their model states and first-stage "
+                        + "activations alone exceed it)", r.pruned()) : "", r.fitting(), u.format(any.usableBytes()))
                 + (best == null ? " **None fits**: add GPUs, use a smaller model or a larger GPU."
                 : String.format(" Best: **%s**, %s per GPU, %,.0f tokens/s, MFU %.1f%%.", best.layout().label(),
                 u.format(best.totalBytes()), best.tokensPerSecond(), best.mfu() * 100))
-                + "  \nRules: tp divides a node's GPUs and the heads; pp ≤ layers; pp > 1 with ZeRO 0-1 only; sequence parallel "
-                + "with tp > 1; layout label dpD·tpT·ppP zZeRO mbMICRO recompute. Same conventions as a single %plan.";
+                + "  \nRules: tp divides a node's GPUs and the heads; cp divides the rest and the sequence into 2·cp chunks; "
+                + "pp ≤ layers; pp > 1 with ZeRO 0-1 only, schedules 1F1B, ZB-H1 (zb) and interleaved with v = 2 or 4 (ppPvV) "
+                + "where the layers divide; sequence parallel with tp > 1; layout label dpD·cpC·tpT·ppP zZeRO mbMICRO recompute. "
+                + "Same conventions as a single %plan.";
         List<Map<String, Object>> rows = new ArrayList<>();
         for (TrainingPlan p : r.ranked()) {
             if (rows.size() >= top) break;
@@ -334,6 +383,11 @@ public final class PlanReports {
             row.put("dp", p.layout().dp());
             row.put("tp", p.layout().tp());
             row.put("pp", p.layout().pp());
+            row.put("cp", p.layout().cp());
+            row.put("vpp", p.layout().virtualStages());
+            row.put("schedule", p.layout().schedule().label());
+            row.put("sequence_parallel", p.layout().sequenceParallel());
+            row.put("bubble", p.bubbleFraction());
             row.put("zero", p.layout().zero());
             row.put("micro_batch", p.layout().microBatch());
             row.put("recompute", p.layout().recompute().name().toLowerCase());
@@ -348,6 +402,7 @@ public final class PlanReports {
         data.put("gpus", any.cluster().gpus());
         data.put("evaluated", r.evaluated());
         data.put("fitting", r.fitting());
+        data.put("pruned", r.pruned());
         data.put("pareto", r.pareto().size());
         data.put("search_seconds", elapsedSeconds);
         data.put("top", rows);

@@ -28,10 +28,21 @@ import parallax.engine.parallel.TrainingRun;
  */
 public final class ValidationRuns {
 
-    /** One strategy to measure. {@code checkpointEvery} > 0 turns on activation checkpointing. */
+    /**
+     * One strategy to measure. {@code checkpointEvery} > 0 turns on activation checkpointing;
+     * {@code cp} context-parallel ranks, {@code sp} sequence parallelism (with tp > 1) and
+     * {@code vpp} virtual stages (with the interleaved schedule).
+     */
     public record Strategy(String name, int dp, int tp, int pp, int zero, int microBatches,
-                           PipelineParallel.Schedule schedule, DType precision, int checkpointEvery) {
-        public int world() { return dp * tp * pp; }
+                           PipelineParallel.Schedule schedule, DType precision, int checkpointEvery, int cp, boolean sp, int vpp) {
+
+        /** Without cp, sp or virtual stages. */
+        public Strategy(String name, int dp, int tp, int pp, int zero, int microBatches, PipelineParallel.Schedule schedule,
+                        DType precision, int checkpointEvery) {
+            this(name, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, 1, false, 1);
+        }
+
+        public int world() { return dp * cp * tp * pp; }
     }
 
     private ValidationRuns() {}
@@ -50,11 +61,30 @@ public final class ValidationRuns {
                 new Strategy("PP GPipe", 1, 1, 2, 0, 4, PipelineParallel.Schedule.GPIPE, DType.F32, 0),
                 new Strategy("ZeRO-1 bf16", 2, 1, 1, 1, 1, f, DType.BF16, 0),
                 new Strategy("DP + checkpointing", 2, 1, 1, 0, 1, f, DType.F32, 1)));
+        s.addAll(longContext(2));
         if (ranks == 4) {
             s.add(new Strategy("DP x TP", 2, 2, 1, 0, 1, f, DType.F32, 0));
             s.add(new Strategy("DP x PP ZeRO-1", 2, 1, 2, 1, 2, f, DType.F32, 0));
             s.add(new Strategy("TP x PP", 1, 2, 2, 0, 2, f, DType.F32, 0));
+            s.addAll(longContext(4).subList(longContext(2).size(), longContext(4).size()));
         }
+        return s;
+    }
+
+    /**
+     * The sequence and pipeline layouts of issue 13: sequence parallelism (tp 2), context
+     * parallelism (cp 2, ring attention), interleaved 1F1B (pp 2, two chunks per stage) and
+     * ZB-H1 (pp 2); on 4 ranks also cp 2 x dp 2.
+     */
+    public static List<Strategy> longContext(int ranks) {
+        if (ranks != 2 && ranks != 4) throw new UserError("validation runs on 2 or 4 ranks, not " + ranks);
+        var f = PipelineParallel.Schedule.ONE_F_ONE_B;
+        List<Strategy> s = new ArrayList<>(List.of(
+                new Strategy("SP (TP 2)", 1, 2, 1, 0, 1, f, DType.F32, 0, 1, true, 1),
+                new Strategy("CP 2", 1, 1, 1, 0, 1, f, DType.F32, 0, 2, false, 1),
+                new Strategy("PP interleaved v2", 1, 1, 2, 0, 4, PipelineParallel.Schedule.INTERLEAVED, DType.F32, 0, 1, false, 2),
+                new Strategy("PP ZB-H1", 1, 1, 2, 0, 4, PipelineParallel.Schedule.ZB_H1, DType.F32, 0, 1, false, 1)));
+        if (ranks == 4) s.add(new Strategy("CP 2 x DP 2", 2, 1, 1, 1, 1, f, DType.F32, 0, 2, false, 1));
         return s;
     }
 
@@ -66,11 +96,11 @@ public final class ValidationRuns {
 
     /** The planner's layout of an engine run: its micro-batch, recomputation and schedule as the engine runs them. */
     public static Layout layoutOf(TrainSpec s) {
-        Layout.Schedule schedule = s.schedule() == parallax.engine.parallel.PipelineParallel.Schedule.GPIPE
-                ? Layout.Schedule.GPIPE : Layout.Schedule.ONE_F_ONE_B;
-        return new Layout(s.dp(), s.tp(), s.pp(), 1, s.zero(), s.batch() / s.dp() / s.microBatches(), s.microBatches(),
-                s.model().sequence(), s.checkpointEvery() > 0 ? Layout.Recompute.FULL : Layout.Recompute.NONE, false,
-                Planner.optimizer(s.optimizer()), s.precision(), s.offloadOptimizer(), false, schedule);
+        // One stage runs plain accumulation whatever the schedule says (PipelineParallel.step).
+        Layout.Schedule schedule = s.pp() == 1 ? Layout.Schedule.ONE_F_ONE_B : Layout.Schedule.of(s.schedule().label());
+        return new Layout(s.dp(), s.tp(), s.pp(), s.virtualStages(), s.zero(), s.batch() / s.dp() / s.microBatches(), s.microBatches(),
+                s.model().sequence(), s.checkpointEvery() > 0 ? Layout.Recompute.FULL : Layout.Recompute.NONE, s.sequenceParallel(),
+                Planner.optimizer(s.optimizer()), s.precision(), s.offloadOptimizer(), false, schedule, s.cp());
     }
 
     /**
@@ -85,7 +115,8 @@ public final class ValidationRuns {
             progress.accept(i++, s.name());
             TrainSpec spec = TrainSpec.defaults(cfg).withLayout(s.dp(), s.tp(), s.pp()).withZero(s.zero())
                     .withMicroBatches(s.microBatches(), s.schedule()).withPrecision(s.precision())
-                    .withCheckpoint(s.checkpointEvery()).withSteps(steps).withBatch(batch);
+                    .withCheckpoint(s.checkpointEvery()).withSteps(steps).withBatch(batch)
+                    .withCp(s.cp()).withSequenceParallel(s.sp()).withVirtualStages(s.vpp());
             TrainingRun run = Training.run(pools.apply(s.world()), spec, null);
             // With checkpointing the engine recomputes each block's forward: only block inputs are kept.
             // (ZeRO-3 keeps activations: its parameters are re-gathered for the backward, not recomputed.)
@@ -94,8 +125,8 @@ public final class ValidationRuns {
                 RankResult.RankMemory mem = r.memory();
                 out.add(new MemoryValidation.Measurement(s.name(), r.rank(), s.dp(), s.tp(), s.pp(), s.zero(),
                         s.precision().label(), spec.optimizer(), batch / s.dp() / s.microBatches(), s.microBatches(),
-                        cfg.sequence(), recompute, s.schedule().label(), mem.parameterBytes(), mem.gradientBytes(),
-                        mem.optimizerBytes(), mem.activationBytes()));
+                        cfg.sequence(), recompute, s.pp() == 1 ? "1f1b" : s.schedule().label(), mem.parameterBytes(), mem.gradientBytes(),
+                        mem.optimizerBytes(), mem.activationBytes(), s.cp(), s.sp(), s.vpp()));
             }
         }
         progress.accept(i, "done");
@@ -130,6 +161,9 @@ public final class ValidationRuns {
             r.put("seq", x.seq());
             r.put("recompute", x.recompute());
             r.put("schedule", x.schedule());
+            r.put("cp", x.cp());
+            r.put("sequence_parallel", x.sequenceParallel());
+            r.put("vpp", x.virtualStages());
             r.put("param_bytes", x.paramBytes());
             r.put("grad_bytes", x.gradBytes());
             r.put("optimizer_bytes", x.optimizerBytes());

@@ -54,4 +54,39 @@ class LayoutSearchTest {
         assertEquals(null, r.best());
         assertTrue(r.pareto().isEmpty());
     }
+
+    /**
+     * 128k tokens on Llama-3-70B over 1,024 H100s: only context parallelism makes the
+     * activations fit, so the best layout has cp > 1; every ranked layout is one the planner
+     * accepts (no impossible cp, schedule or chunking), and the pruning bound never exceeds
+     * a costed layout's memory.
+     */
+    @Test
+    void longContextSearchFindsContextParallelismAndOnlyValidLayouts() {
+        ModelSpec m = ModelCatalog.get("llama-3-70b");
+        GpuCluster cl = GpuCluster.ofGpus(GpuProfile.get("h100"), 1024);
+        int seq = 131072;
+        Conventions c = Conventions.defaults();
+        LayoutSearch.Result r = LayoutSearch.search(m, cl, new LayoutSearch.Request(64, seq, DType.BF16, Layout.Optimizer.ADAMW, null), c);
+        assertNotNull(r.best(), "something fits");
+        assertTrue(r.best().layout().cp() > 1, r.best().layout().label());
+        assertTrue(r.pruned() > 0);
+        java.util.Set<Layout.Schedule> schedules = java.util.EnumSet.noneOf(Layout.Schedule.class);
+        for (TrainingPlan p : r.ranked()) {
+            Layout l = p.layout();
+            Planner.check(m, cl, l);   // throws on an impossible layout
+            assertEquals(1024, l.gpus());
+            assertEquals(0, seq % (2 * l.cp()), l.label());
+            assertEquals(l.tp() > 1, l.sequenceParallel(), l.label());
+            if (l.schedule() == Layout.Schedule.INTERLEAVED) {
+                assertEquals(0, m.layers() % (l.pp() * l.virtualStages()), l.label());
+                assertEquals(0, l.microBatches() % l.pp(), l.label());
+            }
+            if (l.schedule() == Layout.Schedule.ZB_H1) assertTrue(l.pp() > 1 && l.zero() < 3, l.label());
+            schedules.add(l.schedule());
+            assertTrue(LayoutSearch.lowerBound(m, l, c, Planner.shards(m, l.tp())) <= p.totalBytes() * (1 + 1e-12), l.label());
+            if (p.fits()) assertTrue(p.totalBytes() <= cl.gpu().memoryBytes() * (1 - c.headroom()), l.label());
+        }
+        assertEquals(java.util.EnumSet.of(Layout.Schedule.ONE_F_ONE_B, Layout.Schedule.ZB_H1, Layout.Schedule.INTERLEAVED), schedules);
+    }
 }

@@ -17,6 +17,9 @@ import parallax.engine.model.GptConfig;
  * checkpointing) holds exactly the predicted parameter, gradient and optimizer bytes.
  * Activations are within 15% on every rank, ZeRO-3 included (its parameters are
  * re-gathered for the backward; the activations are kept as the paper counts them).
+ * The sequence and pipeline layouts (SP, CP 2, interleaved, ZB-H1) run on tiny with the
+ * rest and again on the long preset (seq 1024), where the attention scores that ring
+ * attention never stores dominate a layer's activations.
  * Run with: mvn -B -q -o -pl engine test -Dtest=MemoryValidationRanksTest
  */
 class MemoryValidationRanksTest {
@@ -43,5 +46,28 @@ class MemoryValidationRanksTest {
             assertTrue(r.measured().activationBytes() > 0, where);
             assertTrue(r.activationOk(), where + " activation gap " + r.activationGap());
         }
+    }
+
+    @Test
+    void longContextLayoutsMatchThePlannerAtSequence1024() {
+        GptConfig cfg = GptConfig.longContext();
+        ModelSpec m = ValidationRuns.spec(cfg);
+        List<ValidationRuns.Strategy> strategies = ValidationRuns.longContext(2);
+        WorkerPool.Options opts = WorkerPool.Options.defaults().withLogDir(logs).withTimeouts(60_000, 60_000);
+        List<MemoryValidation.Measurement> runs;
+        try (WorkerPool pool = WorkerPool.start(Nodes.localDefault(2), 2, opts)) {
+            runs = ValidationRuns.run(cfg, strategies, 2, 4, n -> pool, (i, s) -> {});
+        }
+        assertEquals(strategies.size() * 2, runs.size());
+        for (MemoryValidation.Row r : MemoryValidation.compare(m, runs)) {
+            String where = r.measured().strategy() + " rank " + r.measured().rank();
+            assertEquals(r.predicted().paramBytes() + r.predicted().gradBytes() + r.predicted().optimizerBytes(),
+                    r.measured().paramBytes() + r.measured().gradBytes() + r.measured().optimizerBytes(), where + " model states");
+            assertTrue(r.activationOk(), where + " activation gap " + r.activationGap());
+        }
+        // Context parallelism halves the tokens each rank holds and drops the s x s scores: far less than half.
+        long cp = runs.stream().filter(x -> x.strategy().equals("CP 2")).mapToLong(MemoryValidation.Measurement::activationBytes).max().orElseThrow();
+        long sp = runs.stream().filter(x -> x.strategy().equals("SP (TP 2)")).mapToLong(MemoryValidation.Measurement::activationBytes).max().orElseThrow();
+        assertTrue(cp * 3 < sp, "cp 2: " + cp + " B, sp tp 2: " + sp + " B");
     }
 }

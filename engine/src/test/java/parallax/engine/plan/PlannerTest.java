@@ -127,7 +127,7 @@ class PlannerTest {
         assertEquals(4.0 * 16 * s * b * h, Activations.perLayer(m, s, b, 1, false, Recompute.SELECTIVE, 4, false), 1e-6);
         assertEquals(4.0 * s * b * h, Activations.perLayer(m, s, b, 1, false, Recompute.FULL, 4, false), 1e-6);
         // Output layer: final LN input, head input, fp32 logits.
-        assertEquals(4.0 * (2 * s * b * h + s * b * 256), Activations.outputLayer(m, s, b, 1, 4), 1e-6);
+        assertEquals(4.0 * (2 * s * b * h + s * b * 256), Activations.outputLayer(m, s, b, 1, false, 4), 1e-6);
     }
 
     @Test
@@ -232,11 +232,28 @@ class PlannerTest {
                 () -> Planner.plan(m, GpuCluster.ofGpus(GpuProfile.get("a100-80gb"), 1),
                         new Layout(1, 1, 1, 1, 0, 1, 1, 4096, Recompute.NONE, false, Optimizer.ADAMW, DType.F8_E4M3, false, false, null), C),
                 () -> GpuCluster.ofGpus(H100, 12),
-                () -> new Conventions(Conventions.Units.GB, 17, 0.1, 0.5, 0.8, 1));
+                () -> new Conventions(Conventions.Units.GB, 17, 0.1, 0.5, 0.8, 1),
+                () -> layout(1, 1, 1, 0, 1, 1, 4096, Recompute.NONE).withCp(3),
+                () -> layout(1, 1, 1, 0, 1, 1, 4096, Recompute.NONE).withCp(0),
+                () -> Planner.plan(m, GpuCluster.ofGpus(H100, 8), layout(1, 8, 1, 0, 1, 1, 4096, Recompute.NONE).withCp(2), C),
+                () -> layout(1, 8, 4, 0, 1, 6, 4096, Recompute.NONE).withSchedule(Layout.Schedule.INTERLEAVED, 2),
+                () -> layout(1, 1, 2, 0, 1, 4, 4096, Recompute.NONE).withSchedule(Layout.Schedule.ZB_H1, 2),
+                () -> layout(1, 1, 2, 0, 1, 4, 4096, Recompute.NONE).withSchedule(Layout.Schedule.INTERLEAVED, 1),
+                () -> layout(1, 1, 1, 0, 1, 4, 4096, Recompute.NONE).withSchedule(Layout.Schedule.ZB_H1, 1),
+                () -> layout(2, 1, 2, 3, 1, 4, 4096, Recompute.NONE).withSchedule(Layout.Schedule.ZB_H1, 1),
+                () -> Planner.plan(m, GpuCluster.ofGpus(H100, 6), layout(1, 1, 6, 0, 1, 6, 4096, Recompute.NONE)
+                        .withSchedule(Layout.Schedule.INTERLEAVED, 2), C),
+                () -> Planner.plan(m, GpuCluster.ofGpus(H100, 8), layout(1, 8, 1, 0, 1, 1, 4092, Recompute.NONE), C));
         List<String> expect = List.of("does not divide the 32 attention heads", "more pipeline stages than the 32 layers",
                 "but the cluster has 16", "ZeRO stage must be 0, 1, 2 or 3", "dp must be a positive number",
                 "micro-batch must be a positive number", "Did you mean h100-80gb", "no fp8 tensor cores",
-                "do not fill whole nodes", "must be 16 (ZeRO paper) or 18");
+                "do not fill whole nodes", "must be 16 (ZeRO paper) or 18",
+                "sequence 4096 is not divisible by 2 x cp = 6", "cp must be a positive number",
+                "dp x cp x tp x pp = 1 x 2 x 8 x 1 = 16 GPUs, but the cluster has 8",
+                "6 micro-batches per step is not a multiple of it", "zb-h1 runs one model chunk per stage",
+                "the interleaved schedule needs 2 or more virtual stages", "it needs pp 2 or more",
+                "use ZeRO 0, 1 or 2 with it", "cuts the 32 layers into pp x vpp = 6 x 2 equal chunks",
+                "sequence parallelism cuts the 4092-token sequence over tp = 8");
         for (int i = 0; i < bad.size(); i++) {
             UserError e = assertThrows(UserError.class, bad.get(i)::run);
             assertTrue(e.getMessage().contains(expect.get(i)), e.getMessage());
