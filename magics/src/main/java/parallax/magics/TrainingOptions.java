@@ -80,8 +80,23 @@ final class TrainingOptions {
         @Option(names = "--checkpoint-every", hidden = true, description = "Same as --checkpoint K.")
         Integer checkpointEvery;
 
-        @Option(names = "--model", description = "Model preset: tiny, small, medium, gpt2-124m (GPT-2 small's shape, byte vocabulary; default tiny).")
+        @Option(names = "--model", description = "Model preset: tiny, moe-tiny (tiny with 4 experts, top-2), small, medium, gpt2-124m (GPT-2 small's shape, byte vocabulary; default tiny).")
         String model;
+
+        @Option(names = "--experts", paramLabel = "E", description = "Mixture of experts: E expert MLPs and a router in each block (any preset; moe-tiny has 4).")
+        Integer experts;
+
+        @Option(names = "--top-k", paramLabel = "K", description = "Experts each token goes to, gates renormalised over the K (default 2, at most --experts).")
+        Integer topK;
+
+        @Option(names = "--capacity-factor", paramLabel = "F", description = "Each expert takes at most ceil(F x tokens x K / E) tokens of a micro-batch, the rest are dropped; 0: none dropped (default 1.25).")
+        Double capacityFactor;
+
+        @Option(names = "--shared-expert", description = "One more expert MLP every token goes through (DeepSeek-V3).")
+        Boolean sharedExpert;
+
+        @Option(names = "--aux-loss", paramLabel = "ALPHA", description = "Weight of Switch Transformer's load-balancing loss (default 0.01; 0: off).")
+        Double auxLoss;
 
         @Option(names = "--layers", description = "Blocks of the GPT (overrides the preset's).")
         Integer layers;
@@ -150,7 +165,8 @@ final class TrainingOptions {
         boolean requested() {
             return steps != null || compare != null || config != null || zero != null || microBatches != null
                     || schedule != null || precision != null || checkpoint != null || checkpointEvery != null
-                    || model != null || seed != null || batch != null || optimizer != null || lr != null
+                    || model != null || experts != null || topK != null || capacityFactor != null || sharedExpert != null
+                    || auxLoss != null || seed != null || batch != null || optimizer != null || lr != null
                     || data != null || localSgd != null || save != null || layers != null || hidden != null || heads != null
                     || sequence != null || offload != null || tf32 != null || vpp != null || sp != null
                     || fp8Scaling != null || fp8History != null || fp8Base != null
@@ -195,6 +211,20 @@ final class TrainingOptions {
 
     private TrainingOptions() {}
 
+    /** The preset with the mixture-of-experts flags applied (they start from the preset's experts, or from E alone). */
+    static GptConfig moe(Flags f, GptConfig cfg) {
+        if (f.experts == null && f.topK == null && f.capacityFactor == null && f.sharedExpert == null && f.auxLoss == null) return cfg;
+        GptConfig.Moe m = cfg.moe();
+        if (m == null && f.experts == null)
+            throw new UserError("--top-k, --capacity-factor, --shared-expert and --aux-loss shape a mixture of experts: add --experts E or --model moe-tiny");
+        int experts = f.experts != null ? f.experts : m.experts();
+        int k = f.topK != null ? f.topK : m != null ? Math.min(m.topK(), experts) : Math.min(2, experts);
+        return cfg.withMoe(new GptConfig.Moe(experts, k,
+                f.capacityFactor != null ? f.capacityFactor : m != null ? m.capacityFactor() : 1.25,
+                f.sharedExpert != null ? f.sharedExpert : m != null && m.sharedExpert(),
+                f.auxLoss != null ? f.auxLoss : m != null ? m.auxLossWeight() : GptConfig.Moe.DEFAULT_AUX_WEIGHT));
+    }
+
     /** The one place flags become a run (see {@link #resolve}). */
     static TrainSpec toSpec(Flags f, MeshShape layout) {
         return resolve(f, layout).spec();
@@ -206,7 +236,7 @@ final class TrainingOptions {
      * the flags' (as the Hugging Face Trainer fills them); returns which "auto" keys were filled.
      */
     static DeepSpeedConfig.Applied resolve(Flags f, MeshShape layout) {
-        GptConfig cfg = GptConfig.preset(f.model == null ? "tiny" : f.model).reshaped(f.layers, f.hidden, f.heads, f.sequence);
+        GptConfig cfg = moe(f, GptConfig.preset(f.model == null ? "tiny" : f.model).reshaped(f.layers, f.hidden, f.heads, f.sequence));
         TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp()).withCp(layout.cp());
         if (f.steps != null) s = s.withSteps(f.steps);
         if (f.seed != null) s = s.withSeed(f.seed);

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import parallax.engine.UserError;
 import parallax.engine.cluster.MeshShape;
+import parallax.engine.model.GptConfig;
 import parallax.engine.numerics.DType;
 import parallax.engine.parallel.DeepSpeedConfig;
 import parallax.engine.parallel.PipelineParallel;
@@ -64,6 +65,23 @@ class ParallelTrainingTest {
         assertEquals(3, spec("--checkpoint 3").checkpointEvery(), "--checkpoint K keeps one input per K blocks");
         assertEquals(2, spec("--checkpoint-every 2").checkpointEvery());
         assertEquals(4, spec("--pp 2").microBatches(), "pipelines default to 2*pp micro-batches");
+    }
+
+    /** Issue 14: the mixture-of-experts flags on a preset, on moe-tiny, and in --compare items; their bad values in one line. */
+    @Test
+    void mixtureOfExpertsFlags() {
+        GptConfig.Moe m = spec("--model moe-tiny").model().moe();
+        assertEquals(new GptConfig.Moe(4, 2, 1.25, false, 0.01), m);
+        assertEquals(new GptConfig.Moe(8, 1, 0, true, 0.0),
+                spec("--model small --experts 8 --top-k 1 --capacity-factor 0 --shared-expert --aux-loss 0").model().moe());
+        assertEquals(new GptConfig.Moe(6, 2, 1.25, false, 0.01), spec("--model moe-tiny --experts 6").model().moe(), "the preset's k and cf kept");
+        assertEquals(new GptConfig.Moe(1, 1, 1.25, false, 0.01), spec("--experts 1").model().moe(), "k defaults to 2, at most E");
+        assertEquals(null, spec("--model tiny").model().moe());
+        assertEquals(0.0, item("--model moe-tiny", "dp=2,capacity-factor=0").model().moe().capacityFactor());
+        assertEquals("--top-k must be between 1 and the number of experts (4), not 5",
+                assertThrows(UserError.class, () -> spec("--model moe-tiny --top-k 5")).getMessage());
+        assertTrue(assertThrows(UserError.class, () -> spec("--top-k 2")).getMessage().contains("add --experts E"));
+        assertTrue(assertThrows(UserError.class, () -> spec("--model moe-tiny --tp 2").validate(2)).getMessage().contains("--tp 1"));
     }
 
     @Test

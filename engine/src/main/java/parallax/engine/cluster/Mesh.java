@@ -125,6 +125,46 @@ public final class Mesh {
         return g;
     }
 
+    /**
+     * World ranks of the expert-parallel group of {@code rank} for {@code ep} (Megatron's
+     * "tp-cp-ep-dp-pp": ep is carved out of the data-and-context-parallel ranks, so the
+     * world stays dp x cp x tp x pp). Within a dp-cp group, in its order (cp fastest), ranks
+     * are cut into runs of ep adjacent ones: each run shares the experts (E/ep each) and
+     * trades tokens by all-to-all. Not used by the training loop yet (expert parallelism is
+     * not built); the layout is fixed here for the planner and for what comes next.
+     */
+    public static int[] epGroup(MeshShape s, int ep, int rank) {
+        int[] dpCp = dpCpGroup(s, rank);
+        requireEp(s, ep);
+        int at = indexOf(dpCp, rank), base = at / ep * ep;
+        return java.util.Arrays.copyOfRange(dpCp, base, base + ep);
+    }
+
+    /**
+     * World ranks of the expert-data-parallel group of {@code rank} for {@code ep}: the ranks
+     * of its dp-cp group holding the same experts (one per ep run, dp x cp / ep of them),
+     * over which those experts' gradients are reduced and their ZeRO state sharded.
+     */
+    public static int[] expertDpGroup(MeshShape s, int ep, int rank) {
+        int[] dpCp = dpCpGroup(s, rank);
+        requireEp(s, ep);
+        int at = indexOf(dpCp, rank);
+        int[] g = new int[dpCp.length / ep];
+        for (int i = 0; i < g.length; i++) g[i] = dpCp[i * ep + at % ep];
+        return g;
+    }
+
+    private static void requireEp(MeshShape s, int ep) {
+        if (ep < 1 || (s.dp() * s.cp()) % ep != 0)
+            throw new parallax.engine.UserError("--ep " + ep + " must divide dp x cp = " + s.dp() * s.cp()
+                    + " (expert parallelism is carved out of the data-parallel ranks)");
+    }
+
+    private static int indexOf(int[] a, int v) {
+        for (int i = 0; i < a.length; i++) if (a[i] == v) return i;
+        throw new IllegalStateException(v + " not in its own group");
+    }
+
     /** Every group of each kind: the full picture parallel_state builds. */
     public static List<int[]> allGroups(MeshShape s, String kind) {
         List<int[]> out = new ArrayList<>();

@@ -70,6 +70,14 @@ public final class Checkpoint {
         meta.put(PREFIX + "model.sequence", Integer.toString(cfg.sequence()));
         meta.put(PREFIX + "model.ffn", Integer.toString(cfg.ffn()));
         meta.put(PREFIX + "model.parameters", Long.toString(cfg.parameterCount()));
+        if (cfg.isMoe()) {
+            GptConfig.Moe m = cfg.moe();
+            meta.put(PREFIX + "model.experts", Integer.toString(m.experts()));
+            meta.put(PREFIX + "model.top_k", Integer.toString(m.topK()));
+            meta.put(PREFIX + "model.capacity_factor", Double.toString(m.capacityFactor()));
+            meta.put(PREFIX + "model.shared_expert", Boolean.toString(m.sharedExpert()));
+            meta.put(PREFIX + "model.aux_loss", Double.toString(m.auxLossWeight()));
+        }
         if (extra != null) meta.putAll(extra);
         try (TensorWriter w = Safetensors.writer(path, meta, specs)) {
             for (TensorSpec s : specs) {
@@ -118,6 +126,13 @@ public final class Checkpoint {
                 cfg = new GptConfig(meta.getOrDefault(PREFIX + "model.name", "checkpoint"), num(meta, path, "layers"),
                         num(meta, path, "hidden"), num(meta, path, "heads"), num(meta, path, "vocab"),
                         num(meta, path, "sequence"), 0);
+                if (meta.containsKey(PREFIX + "model.experts"))
+                    cfg = cfg.withMoe(new GptConfig.Moe(num(meta, path, "experts"), num(meta, path, "top_k"),
+                            Double.parseDouble(meta.get(PREFIX + "model.capacity_factor")),
+                            Boolean.parseBoolean(meta.get(PREFIX + "model.shared_expert")),
+                            Double.parseDouble(meta.get(PREFIX + "model.aux_loss"))));
+            } catch (NumberFormatException | NullPointerException e) {
+                throw new UserError(path + ": bad mixture-of-experts metadata (" + PREFIX + "model.capacity_factor, aux_loss)");
             } catch (UserError e) {
                 throw new UserError(path + ": " + e.getMessage());
             }

@@ -112,6 +112,8 @@ public final class CheckpointGguf {
 
     /** Writes the checkpoint as an F32 gpt2 GGUF at {@code dst}. */
     public static void writeF32(Checkpoint.Loaded c, Path dst) {
+        if (c.config().isMoe())
+            throw new UserError("a mixture-of-experts checkpoint cannot be written as llama.cpp's gpt2 GGUF (that architecture has no experts)");
         Map<String, List<String>> names = names(c.config());
         List<TensorSpec> specs = new ArrayList<>();
         for (var e : names.entrySet()) {

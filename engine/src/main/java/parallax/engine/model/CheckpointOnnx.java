@@ -45,6 +45,7 @@ public final class CheckpointOnnx {
     /** Writes {@code c} as an ONNX inference graph at {@code dst} (temporary file, then rename). */
     public static void export(Checkpoint.Loaded c, Path dst, long externalThreshold) {
         GptConfig g = c.config();
+        if (g.isMoe()) throw new UserError("a mixture-of-experts checkpoint cannot be exported to ONNX yet (the graph has dense MLPs only)");
         GptOnnxExporter.GptSpec spec = new GptOnnxExporter.GptSpec(g.layers(), g.hidden(), g.heads(), g.vocab(), g.sequence());
         GptOnnxExporter.export(spec, nanoGptWeights(c), dst, externalThreshold);
     }

@@ -129,6 +129,18 @@ public final class Gpt {
     }
 
     /**
+     * What the mixture-of-experts blocks hand out beside their output, per micro-batch: the
+     * load-balancing loss of each block (a scalar with its graph, to be added to the
+     * training loss) and how the block routed its tokens.
+     */
+    public interface Routing {
+        void auxLoss(int layer, Tensor loss);
+
+        /** Tokens routed to each expert (before the capacity cut) and the assignments dropped. */
+        void routed(int layer, long[] load, long dropped);
+    }
+
+    /**
      * One parameter as this rank holds it. {@code shardDim} is -1 when every TP rank
      * holds the whole tensor, else the dimension cut into {@code tpSize} equal parts.
      * {@code nanoGpt} is the name of the tensor holding it in nanoGPT's state_dict (the
@@ -173,6 +185,8 @@ public final class Gpt {
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Attention attention, long[] positions, Matmuls matmuls) {
         if (cfg.heads() % tpSize != 0)
             throw new parallax.engine.UserError("heads " + cfg.heads() + " is not divisible by tp " + tpSize);
+        if (cfg.isMoe() && tpSize > 1)
+            throw new parallax.engine.UserError("mixtures of experts run with --tp 1 for now (experts are not cut by tensor parallelism yet)");
         this.cfg = cfg;
         this.tpRank = tpRank;
         this.tpSize = tpSize;
@@ -229,12 +243,28 @@ public final class Gpt {
             out.add(full(p + "attn.bo", n + "attn.c_proj.bias", unit, Init.constant(0), h));
             out.add(full(p + "ln2.w", n + "ln_2.weight", unit, Init.constant(1), h));
             out.add(full(p + "ln2.b", n + "ln_2.bias", unit, Init.constant(0), h));
+            if (cfg.isMoe()) {
+                out.add(full(p + "moe.router", n + "moe.router.weight", unit, Init.normal(std), cfg.moe().experts(), h));
+                for (int e = 0; e < cfg.moe().experts(); e++)
+                    expertMlp(out, p + "moe.e" + e + ".", n + "moe.experts." + e + ".", unit, std, projStd);
+                if (cfg.moe().sharedExpert()) expertMlp(out, p + "moe.shared.", n + "moe.shared_expert.", unit, std, projStd);
+                return out;
+            }
             out.add(shard(p + "mlp.w1", n + "mlp.c_fc.weight", unit, Init.normal(std), 0, f, h)); // column parallel
             out.add(shard(p + "mlp.b1", n + "mlp.c_fc.bias", unit, Init.constant(0), 0, f));
             out.add(shard(p + "mlp.w2", n + "mlp.c_proj.weight", unit, Init.normal(projStd), 1, h, f)); // row parallel
             out.add(full(p + "mlp.b2", n + "mlp.c_proj.bias", unit, Init.constant(0), h));
         }
         return out;
+    }
+
+    /** One expert: the dense MLP's shapes and init under its own names (tp 1). */
+    private void expertMlp(List<ParamSpec> out, String p, String n, int unit, double std, double projStd) {
+        long h = cfg.hidden(), f = cfg.ffn();
+        out.add(full(p + "w1", n + "c_fc.weight", unit, Init.normal(std), f, h));
+        out.add(full(p + "b1", n + "c_fc.bias", unit, Init.constant(0), f));
+        out.add(full(p + "w2", n + "c_proj.weight", unit, Init.normal(projStd), h, f));
+        out.add(full(p + "b2", n + "c_proj.bias", unit, Init.constant(0), h));
     }
 
     private ParamSpec full(String name, String nanoGpt, int unit, Init init, long... shape) {
@@ -286,9 +316,19 @@ public final class Gpt {
      * {@code made} (if not null) so that activation memory can be counted.
      */
     public Tensor forward(int unit, Tensor x, Tensor tokens, Tensor targets, Function<String, Tensor> w, List<Tensor> made) {
+        return forward(unit, x, tokens, targets, w, made, null);
+    }
+
+    /**
+     * {@link #forward(int, Tensor, Tensor, Tensor, Function, List)}, handing a mixture of
+     * experts' load-balancing losses and routing counts to {@code routing}; without one
+     * (null) those losses are not computed, as for inference.
+     */
+    public Tensor forward(int unit, Tensor x, Tensor tokens, Tensor targets, Function<String, Tensor> w, List<Tensor> made,
+                          Routing routing) {
         if (unit == 0) return embed(tokens, w, made);
         if (unit == cfg.layers() + 1) return head(x, targets, w, made);
-        return block(unit - 1, x, w, made);
+        return block(unit - 1, x, w, made, routing);
     }
 
     /**
@@ -298,7 +338,7 @@ public final class Gpt {
     public Tensor logits(Tensor tokens, Function<String, Tensor> w) {
         if (tpSize != 1) throw new IllegalStateException("logits() needs the whole model (tp 1)");
         Tensor x = embed(tokens, w, null);
-        for (int l = 0; l < cfg.layers(); l++) x = block(l, x, w, null);
+        for (int l = 0; l < cfg.layers(); l++) x = block(l, x, w, null, null);
         Tensor n = layerNorm(x, w.apply("lnf.w"), w.apply("lnf.b"));
         return linear(n, w.apply("head.w"), null);
     }
@@ -313,7 +353,7 @@ public final class Gpt {
         return tp.sequenceParallel() ? keep(made, tp.scatterToSequence(x)) : x;
     }
 
-    private Tensor block(int layer, Tensor x, Function<String, Tensor> w, List<Tensor> made) {
+    private Tensor block(int layer, Tensor x, Function<String, Tensor> w, List<Tensor> made, Routing routing) {
         String p = "h" + layer + ".";
         long heads = cfg.heads() / tpSize, hd = cfg.headDim(), local = heads * hd;
 
@@ -333,11 +373,51 @@ public final class Gpt {
 
         // MLP: x1 + g(fc2(gelu(fc1(f(ln2(x1)))))).
         Tensor ln2 = keep(made, layerNorm(x1, sp(w, p + "ln2.w"), sp(w, p + "ln2.b")));
+        if (cfg.isMoe()) return keep(made, x1.add(experts(layer, ln2, w, made, routing)));
         Tensor m = keep(made, intoTensorParallel(ln2));
         Tensor h1 = keep(made, blockLinear(p + "mlp.w1", m, w.apply(p + "mlp.w1"), w.apply(p + "mlp.b1")));
         if (tp.sequenceParallel()) tp.keepShardOnly(m, ln2, h1);
         Tensor g = keep(made, torch.gelu(h1));
         return keep(made, x1.add(rowParallel(p + "mlp.w2", g, w.apply(p + "mlp.w2"), sp(w, p + "mlp.b2"), made)));
+    }
+
+    /**
+     * The mixture of experts in place of the MLP ({@link MixtureOfExperts}): route each token
+     * to its top-k experts, run each expert on the tokens it serves (every expert runs, on
+     * no rows if none, so that every expert has a gradient), and add their outputs back
+     * weighted by the gates; the shared expert, if any, sees every token.
+     */
+    private Tensor experts(int layer, Tensor ln2, Function<String, Tensor> w, List<Tensor> made, Routing routing) {
+        GptConfig.Moe moe = cfg.moe();
+        String p = "h" + layer + ".moe.";
+        long b = ln2.size(0), t = ln2.size(1), h = cfg.hidden(), n = b * t;
+        Tensor x = keep(made, ln2.reshape(n, h));
+        Tensor probs = keep(made, MixtureOfExperts.routerProbabilities(x, w.apply(p + "router")));
+        Tensor[] top = MixtureOfExperts.topK(probs, moe.topK());
+        Tensor gates = keep(made, top[1].reshape(-1).to(x.scalar_type()));
+        MixtureOfExperts.Plan plan = MixtureOfExperts.plan(moe, MixtureOfExperts.hostLongs(top[0]), n);
+        if (routing != null) {
+            routing.routed(layer, plan.load(), plan.dropped());
+            if (moe.auxLossWeight() > 0) routing.auxLoss(layer, MixtureOfExperts.auxLoss(moe, probs, plan.load()));
+        }
+        Device device = Device.of(x);
+        Tensor out = keep(made, torch.zeros_like(x));
+        for (int e = 0; e < moe.experts(); e++) {
+            long[] rows = plan.rows()[e];
+            Tensor idx = device.fromLongs(rows, rows.length);
+            Tensor in = keep(made, x.index_select(0, idx));
+            Tensor y = keep(made, expertMlp(p + "e" + e + ".", in, w, made));
+            Tensor g = keep(made, gates.index_select(0, device.fromLongs(plan.slots()[e], rows.length)));
+            out = keep(made, out.index_add(0, idx, keep(made, y.mul(g.unsqueeze(1)))));
+        }
+        if (moe.sharedExpert()) out = keep(made, out.add(expertMlp(p + "shared.", x, w, made)));
+        return keep(made, out.view(b, t, h));
+    }
+
+    private Tensor expertMlp(String p, Tensor x, Function<String, Tensor> w, List<Tensor> made) {
+        Tensor h1 = keep(made, blockLinear(p + "w1", x, w.apply(p + "w1"), w.apply(p + "b1")));
+        Tensor g = keep(made, torch.gelu(h1));
+        return blockLinear(p + "w2", g, w.apply(p + "w2"), w.apply(p + "b2"));
     }
 
     /** A replicated weight as the sequence-parallel region uses it (its gradient summed over TP there). */

@@ -67,7 +67,9 @@ public final class DeferredWeightGradients implements Gpt.Linear {
                 if (backwardOf < 0) throw new IllegalStateException("a deferred linear layer's backward ran outside a B pass");
                 use.outputGrad = Torch.keep(new Tensor(grad).detach());
                 long bytes = use.outputGrad.nbytes();
-                if (heldInputs.computeIfAbsent(backwardOf, k -> new java.util.HashSet<>()).add(use.input.storage().data().address()))
+                // An expert that got no token has an empty input (no storage to count).
+                if (use.input.numel() > 0
+                        && heldInputs.computeIfAbsent(backwardOf, k -> new java.util.HashSet<>()).add(use.input.storage().data().address()))
                     bytes += use.input.storage().nbytes();
                 heldBytes.merge(backwardOf, bytes, Long::sum);
                 awaiting--;

@@ -18,7 +18,21 @@ public record RankResult(
         RankMemory memory, long tokensPerStep, double flopsPerStep, double matmulFlops,
         int skippedSteps, double finalLossScale,
         List<ParamInfo> paramInfo, @com.google.gson.annotations.JsonAdapter(PackedFloats.class) Map<String, float[]> parameters,
-        List<OpTime> lastStepOps, Fp8Scaling.Trace fp8) {
+        List<OpTime> lastStepOps, Fp8Scaling.Trace fp8, Experts experts) {
+
+    /**
+     * A mixture of experts' routing as this rank saw it (null for a dense model): tokens routed
+     * to each expert of each block, {@code load[layer][expert]}, summed over the run (blocks of
+     * other pipeline stages stay 0); (token, expert) assignments dropped over capacity per
+     * step; assignments routed in the last step (all its blocks and micro-batches).
+     */
+    public record Experts(long[][] load, long[] droppedPerStep, long routedPerStep) {
+        public long dropped() {
+            long n = 0;
+            for (long d : droppedPerStep) n += d;
+            return n;
+        }
+    }
 
     public int dpRank() { return coords.dpRank(); }
 

@@ -38,6 +38,7 @@ public final class Stage {
     private static final class Saved {
         Tensor input;     // leaf (requires grad) or null for the embedding
         Tensor output;    // with its graph, unless recomputed
+        Tensor aux;       // the segment's MoE load-balancing losses summed, with their graph (null: none)
         long bytes;       // activation bytes held for this segment
     }
 
@@ -50,6 +51,7 @@ public final class Stage {
     private record MicroBatch(Tensor tokens, Tensor targets, List<Saved> saved) {}
 
     private final Map<Integer, MicroBatch> inFlight = new HashMap<>();
+    private ExpertLoad expertLoad;
     private final Map<Long, Long> heldBytes = new HashMap<>();
     private long liveActivationBytes, peakActivationBytes;
 
@@ -94,6 +96,9 @@ public final class Stage {
         }
     }
 
+    /** Where the MoE blocks' routing counts go (null: not counted). */
+    public void countRouting(ExpertLoad load) { this.expertLoad = load; }
+
     /** Whether a backward here runs forwards again (checkpointing, or ZeRO-3 off the CPU). */
     public boolean recomputes() {
         return segments.stream().anyMatch(Segment::recompute);
@@ -119,12 +124,14 @@ public final class Stage {
             }
             if (seg.recompute) {
                 try (NoGradGuard ng = new NoGradGuard()) {
-                    s.output = run(seg, mb, s.input, tokens, targets, null, ParameterStore.Pass.NO_GRAPH);
+                    s.output = run(seg, mb, s.input, tokens, targets, null, ParameterStore.Pass.NO_GRAPH, null);
                 }
                 s.bytes = s.input == null ? 0 : s.input.nbytes();
             } else {
                 List<Tensor> made = new ArrayList<>();
-                s.output = run(seg, mb, s.input, tokens, targets, made, ParameterStore.Pass.GRAPH);
+                List<Tensor> aux = new ArrayList<>();
+                s.output = run(seg, mb, s.input, tokens, targets, made, ParameterStore.Pass.GRAPH, aux);
+                s.aux = sum(aux);
                 // The graph of a segment is the same every step for the same micro-batch
                 // rows, so its bytes are measured once (walking every tensor costs JNI calls).
                 long key = ((long) segments.indexOf(seg) << 32) | tokens.size(0);
@@ -181,15 +188,23 @@ public final class Stage {
             if (seg.recompute) {
                 Tensor in = s.input == null ? null : s.input.detach();
                 if (in != null) in.requires_grad_(true);
-                out = run(seg, mb, in, batch.tokens(), batch.targets(), null, ParameterStore.Pass.RECOMPUTE);
+                List<Tensor> aux = new ArrayList<>();
+                out = run(seg, mb, in, batch.tokens(), batch.targets(), null, ParameterStore.Pass.RECOMPUTE, aux);
                 s.input = in;
+                s.aux = sum(aux);
             }
             for (int u = seg.from; u < seg.to; u++) params.beforeBackward(u, mb);
             if (grad == null) {
-                out.mul(new Scalar(lossScale)).backward();
-            } else {
+                // The load-balancing losses join the loss here, on whichever stage their blocks are.
+                (s.aux == null ? out : out.add(s.aux)).mul(new Scalar(lossScale)).backward();
+            } else if (s.aux == null) {
                 org.bytedeco.pytorch.global.torch.backward(new TensorVector(out), new TensorVector(grad), new org.bytedeco.pytorch.BoolOptional(), false, new TensorVector());
+            } else {
+                Tensor auxGrad = parallax.engine.torch.Device.of(s.aux).full(lossScale, parallax.engine.numerics.DType.F32);
+                org.bytedeco.pytorch.global.torch.backward(new TensorVector(out, s.aux), new TensorVector(grad, auxGrad),
+                        new org.bytedeco.pytorch.BoolOptional(), false, new TensorVector());
             }
+            s.aux = null;
             if (deferred == null) for (int u = seg.to - 1; u >= seg.from; u--) params.afterBackward(u, mb, lastMicroBatch);
             grad = s.input == null ? null : s.input.grad();
             liveActivationBytes -= s.bytes;
@@ -197,15 +212,33 @@ public final class Stage {
         return grad;
     }
 
+    /**
+     * Runs the segment's units; the MoE blocks' load-balancing losses go to {@code aux} (null:
+     * not needed, a forward without graph) and their routing counts to the expert load, once
+     * per micro-batch (not again when a checkpointed segment is recomputed).
+     */
     private Tensor run(Segment seg, int mb, Tensor input, Tensor tokens, Tensor targets, List<Tensor> made,
-                       ParameterStore.Pass pass) {
+                       ParameterStore.Pass pass, List<Tensor> aux) {
+        Gpt.Routing routing = !model.config().isMoe() ? null : new Gpt.Routing() {
+            @Override public void auxLoss(int layer, Tensor loss) { if (aux != null) aux.add(loss); }
+
+            @Override public void routed(int layer, long[] load, long dropped) {
+                if (expertLoad != null && pass != ParameterStore.Pass.RECOMPUTE) expertLoad.add(layer, load, dropped);
+            }
+        };
         Tensor x = input;
         for (int u = seg.from; u < seg.to; u++) {
             params.beforeForward(u);
-            x = model.forward(u, x, tokens, targets, params::weight, made);
+            x = model.forward(u, x, tokens, targets, params::weight, made, routing);
             params.afterForward(u, mb, pass);
         }
         return x;
+    }
+
+    private static Tensor sum(List<Tensor> losses) {
+        Tensor total = null;
+        for (Tensor t : losses) total = total == null ? t : total.add(t);
+        return total;
     }
 
     public long peakActivationBytes() { return peakActivationBytes; }

@@ -108,8 +108,8 @@ final class StepMetrics {
 
     RankResult result(int rank, Mesh.Coords at, String device, RankResult.RankMemory memory, long tokens, double flops, double matmul,
                       int skipped, double lossScale, List<RankResult.ParamInfo> info, Map<String, float[]> exported,
-                      List<RankResult.OpTime> lastStepOps, Fp8Scaling.Trace fp8) {
+                      List<RankResult.OpTime> lastStepOps, Fp8Scaling.Trace fp8, RankResult.Experts experts) {
         return new RankResult(rank, at, device, loss, stepMs, computeMs, commMs, idleMs, rssMiB, commTotals(), memory, tokens, flops,
-                matmul, skipped, lossScale, info, exported, lastStepOps, fp8);
+                matmul, skipped, lossScale, info, exported, lastStepOps, fp8, experts);
     }
 }

@@ -184,6 +184,10 @@ public record TrainSpec(
         if (schedule == PipelineParallel.Schedule.ZB_H1 && zero == 3)
             throw new UserError("--schedule zb-h1 keeps weight gradients for later passes, while ZeRO-3 frees each gathered layer "
                     + "after its backward: use --zero 0, 1 or 2 with it");
+        if (model.isMoe() && tp > 1)
+            throw new UserError("a mixture of experts runs with --tp 1 for now (its experts are not cut by tensor parallelism yet): drop --tp " + tp);
+        if (model.isMoe() && precision == DType.F8_E4M3)
+            throw new UserError("--precision fp8 with a mixture of experts is not supported yet: use fp32, bf16 or fp16");
         if (model.heads() % tp != 0)
             throw new UserError("heads " + model.heads() + " is not divisible by --tp " + tp);
         if (model.layers() % pp != 0)

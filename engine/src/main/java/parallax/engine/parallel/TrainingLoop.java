@@ -80,6 +80,8 @@ public final class TrainingLoop {
         if (deferred != null) model.useLinear(deferred);
         List<Stage> chunks = new ArrayList<>();
         for (int[] r : ranges) chunks.add(new Stage(model, store, r[0], r[1], spec.checkpointEvery(), deferred));
+        ExpertLoad expertLoad = cfg.isMoe() ? new ExpertLoad(cfg.layers(), cfg.moe().experts(), spec.steps()) : null;
+        for (Stage c : chunks) c.countRouting(expertLoad);
         // Between stages each rank sends its tokens (its part under cp), sliced again by tp under sp.
         long stageSequence = spec.localSequence() / (spec.sequenceParallel() ? spec.tp() : 1);
         PipelineParallel pipe = new PipelineParallel(chunks, pp, dtype, cfg.hidden(), stageSequence, device);
@@ -100,8 +102,8 @@ public final class TrainingLoop {
         int skipped = 0;
         long tokens = (long) spec.batch() * cfg.sequence();
         // Training FLOPs ~ 6 * params * tokens, 8 with full recompute (docs/reference.md#flops-and-mfu);
-        // counted for the whole model.
-        double flops = (chunks.get(0).recomputes() ? 8.0 : 6.0) * cfg.parameterCount() * tokens;
+        // counted for the whole model; a mixture of experts counts the parameters a token goes through.
+        double flops = (chunks.get(0).recomputes() ? 8.0 : 6.0) * cfg.activeParameterCount() * tokens;
         double matmul = Flops.measureMatmul(device, 256, 5);
 
         boolean finished = false;
@@ -125,6 +127,7 @@ public final class TrainingLoop {
                     if (fp8 != null) fp8.scaling().endStep(); // delayed scaling: the next step's scales
                     if (localSgd && (s + 1) % spec.localSgdEvery() == 0) ((FullReplica) store).averageParameters();
 
+                    if (expertLoad != null) expertLoad.endStep(s);
                     double loss = pipe.holdsLoss() ? lossSum / spec.microBatches() : Double.NaN;
                     device.synchronize(); // the step is over when its kernels are
                     metrics.record(s - first, loss, System.nanoTime() - t0, pipe.takeIdleNanos(), store.dataParallel().takeTiming(),
@@ -155,7 +158,7 @@ public final class TrainingLoop {
             }
             finished = true;
             return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported,
-                    pipe.lastTrace(), fp8 == null ? null : fp8.scaling().trace());
+                    pipe.lastTrace(), fp8 == null ? null : fp8.scaling().trace(), expertLoad == null ? null : expertLoad.result());
         } finally {
             if (!finished) checkpoints.abandon();
             pipe.close();

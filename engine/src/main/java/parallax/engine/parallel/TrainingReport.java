@@ -9,10 +9,12 @@ import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.Styler;
+import parallax.engine.model.GptConfig;
 import parallax.engine.report.Report;
 import parallax.engine.report.Stats;
 import tech.tablesaw.api.DoubleColumn;
 import tech.tablesaw.api.IntColumn;
+import tech.tablesaw.api.LongColumn;
 import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
@@ -58,6 +60,7 @@ public final class TrainingReport {
                     moved ? "; gradients go down and weights come back up every step"
                             : "; these are CPU ranks, whose host and device memory are one, so nothing moved");
         }
+        if (s.model().isMoe()) text += " " + expertsText(run);
         if (run.ranks().stream().anyMatch(r -> r.skippedSteps() > 0))
             text += String.format(" fp16: %d step(s) skipped on overflow, final loss scale %.0f.", r0.skippedSteps(), r0.finalLossScale());
         String resilience = ResilienceReport.text(run);
@@ -96,6 +99,9 @@ public final class TrainingReport {
                 .table(rankTable(run), "Per rank: memory (MiB = 2^20 bytes); median times (ms): comm = time inside collectives on the training thread "
                         + "plus waits for overlapped DP buckets, measured; bytes handed to each collective type over the run (counted per call, "
                         + "receives excluded); ring traffic = handed x the ring algorithm's factor (" + CommMeter.FACTORS + "), an estimate of the bytes on the wire.");
+        if (s.model().isMoe())
+            b.chart(expertLoadChart(run), "Tokens routed to each expert of each block over the run, summed over the ranks, counted before "
+                    + "the capacity cut (a token counts once per expert it chose); a balanced router gives every expert the same share.");
         Fp8Scaling.Trace fp8 = run.fp8Trace();
         if (fp8 != null) {
             Fp8Report.addTo(b, fp8, s.fp8Recipe(), "this run");
@@ -243,6 +249,49 @@ public final class TrainingReport {
         return c;
     }
 
+    /** Tokens per expert of each block, summed over every rank and step: {@code [layer][expert]}. */
+    public static long[][] expertLoad(TrainingRun run) {
+        GptConfig.Moe moe = run.spec().model().moe();
+        long[][] load = new long[run.spec().model().layers()][moe.experts()];
+        for (RankResult r : run.ranks())
+            if (r.experts() != null && r.tpRank() == 0)
+                for (int l = 0; l < load.length; l++) for (int e = 0; e < load[l].length; e++) load[l][e] += r.experts().load()[l][e];
+        return load;
+    }
+
+    /** One line on the mixture: experts, routing, the load's spread and the tokens dropped. */
+    static String expertsText(TrainingRun run) {
+        GptConfig cfg = run.spec().model();
+        long[][] load = expertLoad(run);
+        long max = 0, total = 0, dropped = 0, routed = 0;
+        for (long[] l : load) for (long v : l) { max = Math.max(max, v); total += v; }
+        for (RankResult r : run.ranks()) if (r.experts() != null && r.tpRank() == 0) {
+            dropped += r.experts().dropped();
+            routed += r.experts().routedPerStep();
+        }
+        double mean = total / (double) (load.length * load[0].length);
+        return String.format(java.util.Locale.ROOT, "Mixture of experts (%s, %,d of %,d parameters active per token): the busiest expert "
+                        + "took %.2fx the mean load; %,d of %,d (token, expert) assignments dropped over capacity in the run (%.2f%%).",
+                cfg.moe().label(), cfg.activeParameterCount(), cfg.parameterCount(), mean == 0 ? 0 : max / mean, dropped,
+                routed * (long) run.spec().steps(), routed == 0 ? 0 : 100.0 * dropped / (routed * (double) run.spec().steps()));
+    }
+
+    static CategoryChart expertLoadChart(TrainingRun run) {
+        long[][] load = expertLoad(run);
+        CategoryChart c = new CategoryChartBuilder().width(720).height(360).title("Tokens per expert").xAxisTitle("block")
+                .yAxisTitle("tokens routed").build();
+        c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        c.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        List<String> blocks = new ArrayList<>();
+        for (int l = 0; l < load.length; l++) blocks.add("block " + l);
+        for (int e = 0; e < load[0].length; e++) {
+            List<Double> v = new ArrayList<>();
+            for (long[] l : load) v.add((double) l[e]);
+            c.addSeries("expert " + e, blocks, v);
+        }
+        return c;
+    }
+
     static CategoryChart timeChart(TrainingRun run) {
         CategoryChart c = bars("Median step time per rank", "ms");
         List<String> ranks = new ArrayList<>();
@@ -297,6 +346,16 @@ public final class TrainingReport {
             t.stringColumn("handed to collectives (MiB)").append(b.length() == 0 ? "-" : b.toString());
             t.doubleColumn("ring traffic MiB").append(round(ring / MIB));
         }
+        if (run.spec().model().isMoe()) {
+            LongColumn dropped = LongColumn.create("tokens dropped");
+            DoubleColumn perStep = DoubleColumn.create("dropped/step");
+            for (RankResult r : run.ranks()) {
+                long d = r.experts() == null ? 0 : r.experts().dropped();
+                dropped.append(d);
+                perStep.append(round(d / (double) Math.max(1, r.loss().length)));
+            }
+            t.addColumns(dropped, perStep);
+        }
         if (run.ranks().stream().anyMatch(r -> r.memory().devicePeakAllocatedBytes() >= 0)) {
             // GPU ranks: what the CUDA caching allocator held, beside the live-tensor counts above.
             DoubleColumn peak = DoubleColumn.create("GPU peak allocated MiB"), reserved = DoubleColumn.create("GPU reserved MiB");
@@ -318,6 +377,7 @@ public final class TrainingReport {
         m.put("medianStepMs", run.medianStepMs());
         m.put("tokensPerSecond", run.tokensPerSecond());
         if (run.history().eventful()) m.put("history", ResilienceReport.data(run));
+        if (run.spec().model().isMoe()) m.put("expertLoad", expertLoad(run));
         List<Map<String, Object>> ranks = new ArrayList<>();
         for (RankResult r : run.ranks()) {
             Map<String, Object> x = new LinkedHashMap<>();
@@ -336,6 +396,10 @@ public final class TrainingReport {
             x.put("comm", r.comm());
             x.put("matmulFlops", r.matmulFlops());
             x.put("skippedSteps", r.skippedSteps());
+            if (r.experts() != null) {
+                x.put("expertLoad", r.experts().load());
+                x.put("droppedPerStep", r.experts().droppedPerStep());
+            }
             ranks.add(x);
         }
         m.put("ranks", ranks);

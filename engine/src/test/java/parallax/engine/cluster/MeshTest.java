@@ -14,6 +14,34 @@ import parallax.engine.UserError;
 /** The Megatron rank layout (tp fastest, then dp, then pp) for several shapes. */
 class MeshTest {
 
+    /** Megatron's tp-cp-ep-dp-pp: ep runs of adjacent dp-cp ranks, expert-DP across the runs (issue 14). */
+    @Test
+    void expertGroupsAreCarvedOutOfDataParallelRanks() {
+        MeshShape s = new MeshShape(4, 2, 2);   // world 16
+        assertArrayEquals(new int[] {0, 2}, Mesh.epGroup(s, 2, 0));
+        assertArrayEquals(new int[] {4, 6}, Mesh.epGroup(s, 2, 6));
+        assertArrayEquals(new int[] {0, 4}, Mesh.expertDpGroup(s, 2, 0));
+        assertArrayEquals(new int[] {2, 6}, Mesh.expertDpGroup(s, 2, 2));
+        assertArrayEquals(new int[] {9, 11, 13, 15}, Mesh.epGroup(s, 4, 13));
+        assertArrayEquals(new int[] {13}, Mesh.expertDpGroup(s, 4, 13));
+        for (int r = 0; r < s.world(); r++) {
+            int[] ep = Mesh.epGroup(s, 2, r), edp = Mesh.expertDpGroup(s, 2, r);
+            assertEquals(2, ep.length);
+            assertEquals(2, edp.length);
+            Set<Integer> both = new HashSet<>();
+            for (int x : ep) both.add(x);
+            int common = 0;
+            for (int x : edp) if (both.contains(x)) common++;
+            assertEquals(1, common, "rank " + r + ": its ep and expert-dp groups meet in itself only");
+            for (int x : ep) assertEquals(Mesh.coords(s, r).tpRank(), Mesh.coords(s, x).tpRank(), "same tp rank");
+        }
+        // with context parallelism the dp-cp group is cut, cp fastest
+        MeshShape c = new MeshShape(2, 1, 1, 2);
+        assertArrayEquals(new int[] {0, 1}, Mesh.epGroup(c, 2, 1));
+        assertArrayEquals(new int[] {1, 3}, Mesh.expertDpGroup(c, 2, 1));
+        assertTrue(assertThrows(UserError.class, () -> Mesh.epGroup(s, 3, 0)).getMessage().startsWith("--ep 3 must divide dp x cp = 4"));
+    }
+
     @Test
     void megatronExampleDp2Tp2Pp2() {
         MeshShape s = new MeshShape(2, 2, 2);

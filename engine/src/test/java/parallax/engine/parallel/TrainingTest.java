@@ -153,6 +153,32 @@ class TrainingTest {
     }
 
     /**
+     * A mixture of experts (moe-tiny, no token dropped) over real worker JVMs and Gloo: DP 2
+     * and PP 2 reproduce the single-process run whose batch is cut as the layout's micro-batches
+     * (issue 14); the experts handed back match.
+     */
+    @Test
+    void mixtureOfExpertsMatchesSingleProcessOverWorkers() {
+        GptConfig cfg = GptConfig.moeTiny().withMoe(new GptConfig.Moe(4, 2, 0, false, 0.01));
+        TrainSpec moe = TrainSpec.defaults(cfg).withSteps(STEPS).withBatch(8).withExport(true);
+        try (WorkerPool pool = pool(2)) {
+            for (TrainSpec spec : List.of(moe.withLayout(2, 1, 1), moe.withLayout(1, 1, 2).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B))) {
+                Trainer.Result ref = Trainer.train(cfg, TextData.Source.TEXT, 7, STEPS, 8, "adamw", 1e-3, spec.dp() * spec.microBatches());
+                TrainingRun run = Training.run(pool, spec, null);
+                for (int s = 0; s < STEPS; s++) {
+                    double rel = Math.abs(run.loss()[s] - ref.loss()[s]) / Math.abs(ref.loss()[s]);
+                    assertTrue(rel < 1e-5, spec.label() + " step " + (s + 1) + ": " + run.loss()[s] + " vs " + ref.loss()[s]);
+                }
+                for (Map.Entry<String, float[]> e : ref.parameters().entrySet()) {
+                    float[] want = e.getValue(), got = run.parameters().get(e.getKey());
+                    for (int i = 0; i < want.length; i++)
+                        assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), spec.label() + " " + e.getKey() + "[" + i + "]");
+                }
+            }
+        }
+    }
+
+    /**
      * GPT-2 small's shape (86 M parameters, 1024-token context) trains two steps split over
      * two pipeline stages; handing its weights back would need more than a default worker's
      * heap, which the coordinator knows before the run.
