@@ -128,8 +128,13 @@ final class RunCollector {
     private void stopIfSilent() {
         long now = System.nanoTime();
         List<Integer> silent = new ArrayList<>();
-        for (int i = 0; i < done.length; i++) if (!done[i] && now - ranks.get(i).lastHeardNanos > silenceNanos) silent.add(i);
-        if (silent.isEmpty()) return;
+        boolean any = false;
+        for (int i = 0; i < done.length; i++) any |= !done[i] && now - ranks.get(i).lastHeardNanos > silenceNanos;
+        if (!any) return;
+        // Ranks cut off together (one node's link) fall silent within a ping of each other: the
+        // first past the limit ends the run, and every rank silent for half of it is named too
+        // (a rank that is heard answers each second).
+        for (int i = 0; i < done.length; i++) if (!done[i] && now - ranks.get(i).lastHeardNanos > silenceNanos / 2) silent.add(i);
         // Their connections cannot be closed politely (nothing gets through): end them first.
         for (int i : silent) ranks.get(i).process.destroyForcibly();
         stopAll.run();
