@@ -651,9 +651,8 @@ def check_data_parallel(nb, problems):
         if len(acts) != 1:
             out.fail("the lesson says activations stay what they were; they are %s" % acts)
         same_final_loss(out, rows, layouts, "ZeRO partitions storage, not the math")
-        c0, c3 = num(rows["dp=2"]["comm ms"]), num(rows["dp=2,zero=3"]["comm ms"])
-        if not c3 > c0:
-            out.fail("the lesson says ZeRO-3's extra calls show in the comm column: %s ms vs plain DP %s ms" % (c3, c0))
+        # ZeRO-3's 1.5x is asserted on the handed bytes above; its comm time on two ranks that
+        # share memory is a few ms that move with the load, and the lesson claims nothing of it
 
     out = L.cell("r.ranks().get(0).memory()")
     seen = {}
@@ -1386,7 +1385,7 @@ def check_formats(nb, problems):
         out.fail("the checkpoint records final loss %s, the run printed %s" % (meta.get("parallax.run.final_loss"), loss))
 
     out = L.cell("Checkpoint.load(")
-    out.says("GptConfig[name=tiny, layers=4, hidden=32, heads=4, vocab=256, sequence=32, dropout=0.0]")
+    out.says("GptConfig[name=tiny, layers=4, hidden=32, heads=4, vocab=256, sequence=32, dropout=0.0, moe=null]")
     for key in ("parallax.run.layout", "parallax.run.steps", "parallax.run.final_loss"):
         out.says("%s = %s" % (key, meta.get(key)))
     if meta.get("parallax.run.layout") != "dp=2,tp=1,pp=1" or meta.get("parallax.run.steps") != "20":
@@ -1592,12 +1591,48 @@ def catalog_parameters(shape):
     """Parameters of a catalog model, summed tensor by tensor from the shape the catalog
     prints ('LLAMA, 32 layers, hidden 4096, 32 heads (8 KV), MLP 14336 x 8 experts (top-2),
     vocab 32000, context 32768, tied embeddings'): (total, active per token)."""
-    m = re.match(r"(\w+), (\d+) layers, hidden (\d+), (\d+) heads \((\d+) KV\), MLP (\d+)(?: x (\d+) experts \(top-(\d+)\))?, "
+    d = re.match(r"DEEPSEEK_V3, (\d+) layers, hidden (\d+), (\d+) heads \(latent attention: kv rank (\d+) \+ RoPE key (\d+)\), "
+                 r"MLP (\d+) x (\d+) experts \(top-(\d+)\) \+ (\d+) shared, first (\d+) layers dense \(MLP (\d+)\), vocab (\d+)", shape)
+    if d:
+        # DeepSeek-V3 (arXiv:2412.19437 and its config.json): multi-head latent attention with a
+        # query rank of 1536 and heads of 128 (no RoPE) + 64 (RoPE) for q/k, 128 for v; the
+        # first layers dense, the others 1 shared + E routed SwiGLU experts, a router with a
+        # bias per expert; untied embeddings and a final norm
+        layers, h, heads, kvr, rope, f, experts, top, shared, dense, fd, vocab = (int(x) for x in d.groups())
+        qr, nope, vh = 1536, 128, 128
+        attn = (h * qr + qr + qr * heads * (nope + rope) + h * (kvr + rope) + kvr + kvr * heads * (nope + vh)
+                + heads * vh * h + 2 * h)
+        dense_layer = attn + 3 * h * fd
+
+        def moe_layer(used):
+            return attn + (used + shared) * 3 * h * f + h * experts + experts
+        emb = 2 * vocab * h + h
+        return (dense * dense_layer + (layers - dense) * moe_layer(experts) + emb,
+                dense * dense_layer + (layers - dense) * moe_layer(top) + emb)
+    m = re.match(r"(\w+), (\d+) layers, hidden (\d+), (\d+) heads \((\d+) KV\)(?: of (\d+))?, MLP (\d+)(?: x (\d+) experts \(top-(\d+)\))?, "
                  r"vocab (\d+), context (\d+)", shape)
     kind = m.group(1)
-    layers, h, heads, kv, f, experts, top, vocab, ctx = (int(m.group(i)) if m.group(i) else None for i in range(2, 11))
+    layers, h, heads, kv, head_dim, f, experts, top, vocab, ctx = (int(m.group(i)) if m.group(i) else None for i in range(2, 12))
     tied = "tied embeddings" in shape
-    hd = h // heads
+    hd = head_dim or h // heads
+    if kind in ("QWEN3_MOE", "GPT_OSS"):
+        # q/k/v/o over heads of hd (wider than h/heads for Qwen3), SwiGLU experts, a router, two
+        # RMSNorms a layer, untied embeddings and a final norm. Qwen3: q/k RMSNorm per head, no
+        # biases. gpt-oss: biases on q/k/v/o, a sink per head, router and expert biases (the
+        # fused gate/up projection 2f, the down projection h).
+        q, k = heads * hd, kv * hd
+        attn = h * q + 2 * h * k + q * h
+        if kind == "QWEN3_MOE":
+            attn += 2 * hd
+            expert, router = 3 * h * f, h * experts
+        else:
+            attn += q + 2 * k + h + heads
+            expert, router = 3 * h * f + 2 * f + h, h * experts + experts
+        emb = vocab * h * (1 if tied else 2) + h
+
+        def moe_layer(used):
+            return attn + used * expert + router + 2 * h
+        return layers * moe_layer(experts) + emb, layers * moe_layer(top) + emb
     if kind in ("LLAMA", "QWEN2"):
         # RMSNorms, q/k/v/o without bias (Qwen2: q, k, v with bias), SwiGLU MLP (gate, up, down), router
         attn = h * h + 2 * h * kv * hd + h * h + (h + 2 * kv * hd if kind == "QWEN2" else 0)
@@ -1800,13 +1835,17 @@ def check_planning(nb, problems):
         out.fail("the best layout named in the text is not the table's first")
     prev = float("inf")
     for r in rows:
-        lm = re.match(r"dp(\d+)·tp(\d+)·pp(\d+) z(\d) mb(\d+) (\w+)", r["layout"])
-        dp_, tp_, pp_ = (int(lm.group(i)) for i in (1, 2, 3)) if lm else (0, 0, 0)
+        lm = re.match(r"dp(\d+)(?:·cp(\d+))?·tp(\d+)·pp(\d+)(?:v(\d+))?( zb)? z(\d) mb(\d+) (\w+)", r["layout"])
+        dp_, cp_, tp_, pp_, v_ = (int(lm.group(i) or 1) for i in (1, 2, 3, 4, 5)) if lm else (0, 0, 0, 0, 1)
+        zb = bool(lm and lm.group(6))
         tps, m = num(r["tokens/s"]), num(r["micro-batches"])
-        if dp_ * tp_ * pp_ != 1024 or r["fits"] != "yes" or num(r["memory/GPU"]) > usable or tps > prev:
-            out.fail("row %s: needs dp·tp·pp = 1024 GPUs, fits, at most %.1f GiB, tokens/s not above the previous row" % (r, usable))
-        if not shown(r["bubble"].rstrip("%"), 100 * (pp_ - 1) / m):
-            out.fail("%s: bubble %s, (p−1)/m = %.2f%%" % (r["layout"], r["bubble"], 100 * (pp_ - 1) / m))
+        if dp_ * cp_ * tp_ * pp_ != 1024 or r["fits"] != "yes" or num(r["memory/GPU"]) > usable or tps > prev:
+            out.fail("row %s: needs dp·cp·tp·pp = 1024 GPUs, fits, at most %.1f GiB, tokens/s not above the previous row" % (r, usable))
+        # 1F1B (p−1)/m; interleaved (p−1)/(v·m) (Narayanan et al. 2021); ZB-H1 (p−1)/(3m) with
+        # equal F, B and W passes (Qi et al. 2024), as the planner assumes
+        bubble = (pp_ - 1) / (m * (3 if zb else v_))
+        if not shown(r["bubble"].rstrip("%"), 100 * bubble):
+            out.fail("%s: bubble %s, the schedule's closed form gives %.2f%%" % (r["layout"], r["bubble"], 100 * bubble))
         if not shown(r["MFU"].rstrip("%"), 6 * psi70 * tps / (1024 * peak) * 100):
             out.fail("%s: MFU %s, 6·Ψ·tokens/s / (GPUs x peak) = %.2f%%" % (r["layout"], r["MFU"], 6 * psi70 * tps / (1024 * peak) * 100))
         prev = tps
@@ -1828,7 +1867,13 @@ def check_planning(nb, problems):
             "TP": [model_state_bytes(tp, 1, 0)] * 2,
             "PP 1F1B": [model_state_bytes(tiny[:3], 1, 0), model_state_bytes(tiny[3:], 1, 0)],
             "PP GPipe": [model_state_bytes(tiny[:3], 1, 0), model_state_bytes(tiny[3:], 1, 0)],
-            "ZeRO-1 bf16": [model_state_bytes(tiny, 2, 1, c=2)] * 2, "DP + checkpointing": [model_state_bytes(tiny, 2, 0)] * 2}
+            "ZeRO-1 bf16": [model_state_bytes(tiny, 2, 1, c=2)] * 2, "DP + checkpointing": [model_state_bytes(tiny, 2, 0)] * 2,
+            # sequence parallelism keeps TP's weights; the cp ranks each hold the whole model (ZeRO-0
+            # over dp·cp); ZB-H1 stages as 1F1B's; interleaved: rank 0 holds chunks 0 and 2 (the
+            # embedding and layer 0, layer 2), rank 1 chunks 1 and 3 (layer 1, layer 3 and the head)
+            "SP (TP 2)": [model_state_bytes(tp, 1, 0)] * 2, "CP 2": [model_state_bytes(tiny, 2, 0)] * 2,
+            "PP ZB-H1": [model_state_bytes(tiny[:3], 1, 0), model_state_bytes(tiny[3:], 1, 0)],
+            "PP interleaved v2": [model_state_bytes(tiny[:2] + tiny[3:4], 1, 0), model_state_bytes(tiny[2:3] + tiny[4:], 1, 0)]}
     seen = set()
     for r in rows:
         strategy, rank = r["strategy"], int(r["rank"])
@@ -1843,7 +1888,8 @@ def check_planning(nb, problems):
             out.fail("%s rank %d: activation gap %s for %d vs %d; the lesson's report allows 15%%" % (strategy, rank, r["activation gap"], pred, meas))
     if seen != {(s, r) for s in want for r in (0, 1)}:
         out.fail("validated %s, expected every strategy on both ranks" % sorted(seen))
-    out.says("18 of 18 ranks have model-state bytes exactly as predicted")
+    n = 2 * len(want)
+    out.says("%d of %d ranks have model-state bytes exactly as predicted" % (n, n))
 
 
 def check_serving(L, marker, context):
