@@ -69,6 +69,8 @@ public final class KQuantizer {
     private final float[] sumL = new float[MAX_LANES];
     private final float[] sumL2 = new float[MAX_LANES];
     private final float[] sumXL = new float[MAX_LANES];
+    /** Q4_K/Q5_K: the determinant of the least-squares system of the candidate being tried. */
+    private final float[] det = new float[MAX_LANES];
     private final float[] trialScale = new float[MAX_LANES];
     private final float[] trialMin = new float[MAX_LANES];
     private final float[] err = new float[MAX_LANES];
@@ -227,18 +229,21 @@ public final class KQuantizer {
             for (int j = 0; j < lanes; j++) inv[j] = numerator / (hi[j] - origin[j]);
             levels(lanes, top);
             levelSums(lanes);
+            // the least-squares solution in a plain loop the JIT vectorizes (divisions included); lanes with
+            // det <= 0 get values nobody reads (their error is never compared) ...
             for (int j = 0; j < lanes; j++) {
-                float det = sumW[j] * sumL2[j] - sumL[j] * sumL[j];
-                solvable[j] = det > 0;
-                if (!solvable[j]) continue;
-                float scale = (sumW[j] * sumXL[j] - sumX[j] * sumL[j]) / det;
-                float min = (sumL2[j] * sumX[j] - sumL[j] * sumXL[j]) / det;
-                if (min > 0) {
-                    min = 0;
-                    scale = sumXL[j] / sumL2[j];
+                float d = sumW[j] * sumL2[j] - sumL[j] * sumL[j];
+                trialScale[j] = (sumW[j] * sumXL[j] - sumX[j] * sumL[j]) / d;
+                trialMin[j] = (sumL2[j] * sumX[j] - sumL[j] * sumXL[j]) / d;
+                det[j] = d;
+            }
+            // ... then ggml's branches, lane by lane
+            for (int j = 0; j < lanes; j++) {
+                solvable[j] = det[j] > 0;
+                if (solvable[j] && trialMin[j] > 0) {
+                    trialMin[j] = 0;
+                    trialScale[j] = sumXL[j] / sumL2[j];
                 }
-                trialScale[j] = scale;
-                trialMin[j] = min;
             }
             weightedError(lanes);
             for (int j = 0; j < lanes; j++) {
