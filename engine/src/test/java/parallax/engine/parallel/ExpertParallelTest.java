@@ -61,6 +61,18 @@ class ExpertParallelTest {
             assertTrue(a2a != null && a2a.bytesHanded() > 0, "rank " + r.rank() + " counts its all-to-all bytes");
             assertEquals((long) STEPS * m * 4 * cfg.layers() / pp, a2a.calls(), "all-to-alls on rank " + r.rank());
         }
+        // every routed token copy is served by exactly one rank's experts: the per-rank column adds up to the routing
+        TrainingRun run = TrainingRun.of(spec, ranks);
+        long[] served = TrainingReport.servedByRank(run);
+        long routedTotal = 0, servedTotal = 0;
+        for (RankResult r : ranks) for (long[] block : r.experts().load()) for (long v : block) routedTotal += v;
+        for (long v : served) {
+            assertTrue(v > 0, "every rank's experts serve tokens");
+            servedTotal += v;
+        }
+        assertEquals(routedTotal, servedTotal);
+        tech.tablesaw.api.Table table = TrainingReport.rankTable(run);
+        assertTrue(table.columnNames().containsAll(List.of("all-to-all MiB", "all-to-all ms/step", "tokens to its experts")), table.columnNames().toString());
         long dropped = 0;
         for (RankResult r : ranks) dropped += r.experts().dropped();
         if (cf == 0) assertEquals(0, dropped, "capacity factor 0 drops nothing");
