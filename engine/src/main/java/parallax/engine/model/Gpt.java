@@ -210,8 +210,6 @@ public final class Gpt {
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Attention attention, long[] positions, Matmuls matmuls) {
         if (cfg.heads() % tpSize != 0)
             throw new parallax.engine.UserError("heads " + cfg.heads() + " is not divisible by tp " + tpSize);
-        if (cfg.isMoe() && tpSize > 1)
-            throw new parallax.engine.UserError("mixtures of experts run with --tp 1 for now (experts are not cut by tensor parallelism yet)");
         this.cfg = cfg;
         this.tpRank = tpRank;
         this.tpSize = tpSize;
@@ -304,12 +302,16 @@ public final class Gpt {
         return out;
     }
 
-    /** One expert: the dense MLP's shapes and init under its own names (tp 1). */
+    /**
+     * One expert: the dense MLP's shapes and init under its own names, cut by tensor
+     * parallelism as the dense MLP is (fc1 by columns, fc2 by rows: Megatron-core's expert
+     * tensor parallelism).
+     */
     private void expertMlp(List<ParamSpec> out, String p, String n, int unit, double std, double projStd) {
         long h = cfg.hidden(), f = cfg.ffn();
-        out.add(full(p + "w1", n + "c_fc.weight", unit, Init.normal(std), f, h));
-        out.add(full(p + "b1", n + "c_fc.bias", unit, Init.constant(0), f));
-        out.add(full(p + "w2", n + "c_proj.weight", unit, Init.normal(projStd), h, f));
+        out.add(shard(p + "w1", n + "c_fc.weight", unit, Init.normal(std), 0, f, h));
+        out.add(shard(p + "b1", n + "c_fc.bias", unit, Init.constant(0), 0, f));
+        out.add(shard(p + "w2", n + "c_proj.weight", unit, Init.normal(projStd), 1, h, f));
         out.add(full(p + "b2", n + "c_proj.bias", unit, Init.constant(0), h));
     }
 
@@ -522,10 +524,20 @@ public final class Gpt {
         return device.fromLongs(rows, rows.length);
     }
 
+    /**
+     * One expert on its rows. Under tensor parallelism each TP rank holds a slice of every
+     * expert, and every TP rank routes the same tokens the same way (their inputs are equal),
+     * so the expert runs as the dense MLP does: f, column-parallel fc1, row-parallel fc2, g.
+     * An expert without rows skips the collectives (every TP rank agrees it has none).
+     */
     private Tensor expertMlp(String p, Tensor x, Function<String, Tensor> w, List<Tensor> made) {
-        Tensor h1 = keep(made, blockLinear(p + "w1", x, w.apply(p + "w1"), w.apply(p + "b1")));
+        boolean split = tpSize > 1 && x.size(0) > 0;
+        Tensor in = split ? keep(made, tp.copyToTensorParallel(x)) : x;
+        Tensor h1 = keep(made, blockLinear(p + "w1", in, w.apply(p + "w1"), w.apply(p + "b1")));
         Tensor g = keep(made, torch.gelu(h1));
-        return blockLinear(p + "w2", g, w.apply(p + "w2"), w.apply(p + "b2"));
+        if (!split) return blockLinear(p + "w2", g, w.apply(p + "w2"), w.apply(p + "b2"));
+        Tensor partial = keep(made, blockLinear(p + "w2", g, w.apply(p + "w2"), null));
+        return keep(made, tp.reduceFromTensorParallel(partial).add(w.apply(p + "b2")));
     }
 
     /** A replicated weight as the sequence-parallel region uses it (its gradient summed over TP there). */

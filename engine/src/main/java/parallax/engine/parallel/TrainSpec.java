@@ -193,8 +193,8 @@ public record TrainSpec(
         if (schedule == PipelineParallel.Schedule.ZB_H1 && zero == 3)
             throw new UserError("--schedule zb-h1 keeps weight gradients for later passes, while ZeRO-3 frees each gathered layer "
                     + "after its backward: use --zero 0, 1 or 2 with it");
-        if (model.isMoe() && tp > 1)
-            throw new UserError("a mixture of experts runs with --tp 1 for now (its experts are not cut by tensor parallelism yet): drop --tp " + tp);
+        if (model.isMoe() && sequenceParallel)
+            throw new UserError("--sp with a mixture of experts is not supported yet (the router needs every token of the sequence): drop --sp");
         if (ep < 1) throw new UserError("--ep must be at least 1, not " + ep);
         if (ep > 1 && !model.isMoe())
             throw new UserError("--ep " + ep + " shards a mixture's experts: give the model experts (--experts E, or --model moe-tiny)");

@@ -128,7 +128,9 @@ public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks,
                 continue;
             for (RankResult.ParamInfo p : r.paramInfo()) {
                 infos.put(p.name(), p);
-                holders.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(r);
+                List<RankResult> hs = holders.computeIfAbsent(p.name(), k -> new ArrayList<>());
+                // one holder per TP slice (expert parallelism hands back the other weights from each of ep ranks)
+                if (hs.stream().noneMatch(h -> h.tpRank() == r.tpRank())) hs.add(r);
             }
         }
         Map<String, float[]> out = new LinkedHashMap<>();
