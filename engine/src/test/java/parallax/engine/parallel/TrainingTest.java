@@ -181,14 +181,16 @@ class TrainingTest {
     /**
      * Expert parallelism over real worker JVMs and Gloo: the ep and expert-DP process groups
      * are made by the workers' mesh, the all-to-alls go through c10d. EP 2 over two ranks, and
-     * EP 2 composed with DP 2, PP 2 and ZeRO-1 over four, each reproduce the single-process run.
+     * over four EP 2 composed with DP 2, PP 2 and ZeRO-1, and with TP 2 (experts cut by tp),
+     * each reproduce the single-process run.
      */
     @Test
     void expertParallelismMatchesSingleProcessOverWorkers() {
         GptConfig cfg = GptConfig.moeTiny().withMoe(new GptConfig.Moe(4, 2, 0, false, 0.01));
         TrainSpec moe = TrainSpec.defaults(cfg).withBatch(8).withExport(true).withEp(2);
         List<TrainSpec> two = List.of(moe.withSteps(STEPS).withLayout(2, 1, 1));
-        List<TrainSpec> four = List.of(moe.withSteps(10).withLayout(2, 1, 2).withZero(1).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B));
+        List<TrainSpec> four = List.of(moe.withSteps(10).withLayout(2, 1, 2).withZero(1).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B),
+                moe.withSteps(10).withLayout(2, 2, 1));
         for (List<TrainSpec> specs : List.of(two, four)) {
             try (WorkerPool pool = pool(specs.get(0).world())) {
                 for (TrainSpec spec : specs) {
