@@ -61,7 +61,11 @@ public final class MemoryValidation {
         Planner.Shards sh = Planner.shards(m, tp);
         List<Long> u = new ArrayList<>();
         if (stage == 0) u.add(sh.embedding());
-        for (int i = 0; i < Planner.layersOfStage(m.layers(), pp, stage); i++) u.add(sh.layer());
+        // A block's bucket holds all of it: for a mixture its router, every expert (no expert
+        // parallelism in the engine yet) and any shared expert; the first layers of a model may be dense.
+        int dense = sh.denseIn(m.layers(), pp, stage);
+        for (int i = 0; i < Planner.layersOfStage(m.layers(), pp, stage); i++)
+            u.add(sh.layer() + (i < dense ? sh.denseLayer() : sh.moeLayer() + sh.routed()));
         if (stage == pp - 1) u.add(sh.head() + (pp > 1 ? sh.tiedCopy() : 0));
         return u;
     }
