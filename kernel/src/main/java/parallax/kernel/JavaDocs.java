@@ -1,7 +1,6 @@
 package parallax.kernel;
 
 import io.github.spencerpark.jupyter.kernel.display.DisplayData;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;

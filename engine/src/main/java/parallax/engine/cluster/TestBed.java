@@ -186,27 +186,38 @@ public final class TestBed implements AutoCloseable {
         writeNodesFile();
     }
 
+    /**
+     * An sshd configuration for a test node: key login only (host key {@code dir/host_key}, keys
+     * allowed in {@code dir/authorized_keys}), root allowed, no PAM; {@code extra} lines appended.
+     */
+    public static String sshdConfig(Path dir, int port, List<String> listen, Path pidFile, String... extra) {
+        List<String> lines = new ArrayList<>();
+        for (String a : listen) lines.add("ListenAddress " + a);
+        lines.addAll(List.of("Port " + port,
+                "HostKey " + dir.resolve("host_key"),
+                "AuthorizedKeysFile " + dir.resolve("authorized_keys"),
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "StrictModes no",
+                "UsePAM no"));
+        lines.addAll(List.of(extra));
+        lines.add("PidFile " + pidFile);
+        lines.add("");
+        return String.join("\n", lines);
+    }
+
     /** sshd in the node's network namespace and a mount namespace of its own, with a fresh tmpfs on /dev/shm. */
     private long startSshd(int k, String ns, String addr) {
         Path cfg = dir.resolve("sshd_config-" + k);
         try {
-            Files.writeString(cfg, String.join("\n",
-                    "ListenAddress " + addr,
-                    "Port 22",
-                    "HostKey " + dir.resolve("host_key"),
-                    "AuthorizedKeysFile " + dir.resolve("authorized_keys"),
-                    "PubkeyAuthentication yes",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "PermitRootLogin prohibit-password",
-                    "StrictModes no",
-                    "UsePAM no",
+            Files.writeString(cfg, sshdConfig(dir, 22, List.of(addr), dir.resolve("sshd-" + k + ".pid"),
                     "MaxStartups 64",
                     "MaxSessions 64",
                     // a session whose client is gone ends within 6 s (the link-down tests rely on it)
                     "ClientAliveInterval 2",
-                    "ClientAliveCountMax 3",
-                    "PidFile " + dir.resolve("sshd-" + k + ".pid"), ""));
+                    "ClientAliveCountMax 3"));
             String script = "mount -t tmpfs -o size=1g,mode=1777 parallax-shm /dev/shm && exec " + which("sshd") + " -D -e -f " + cfg;
             Process p = new ProcessBuilder(which("ip"), "netns", "exec", ns, which("unshare"), "-m", "--propagation", "private",
                     "sh", "-c", script).redirectErrorStream(true).redirectOutput(dir.resolve("sshd-" + k + ".log").toFile()).start();

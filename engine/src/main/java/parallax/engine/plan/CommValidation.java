@@ -24,7 +24,6 @@ import parallax.engine.parallel.TrainingRun;
 import parallax.engine.report.Report;
 import parallax.engine.report.Stats;
 import tech.tablesaw.api.DoubleColumn;
-import tech.tablesaw.api.IntColumn;
 import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 

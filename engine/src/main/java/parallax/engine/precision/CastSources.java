@@ -20,7 +20,6 @@ import parallax.engine.model.GptConfig;
 import parallax.engine.model.Trainer;
 import parallax.engine.numerics.DType;
 import parallax.engine.numerics.FloatCodec;
-import parallax.engine.numerics.FloatFormat;
 import parallax.engine.numerics.Rounding;
 import parallax.engine.parallel.TrainSpec;
 import parallax.engine.parallel.TrainingRun;

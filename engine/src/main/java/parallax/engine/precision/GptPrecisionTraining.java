@@ -4,7 +4,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
 import parallax.engine.cluster.Mesh;
 import parallax.engine.model.GptConfig;
@@ -49,22 +48,7 @@ public final class GptPrecisionTraining {
         }
 
         public static List<Mode> parseList(String csv) {
-            List<Mode> out = new ArrayList<>();
-            List<String> known = new ArrayList<>();
-            for (Mode m : values()) known.add(m.label);
-            for (String part : csv.split(",")) {
-                String n = part.trim().toLowerCase(Locale.ROOT);
-                if (n.isEmpty()) continue;
-                Mode found = null;
-                for (Mode m : values()) if (m.label.equals(n)) found = m;
-                if (found == null) {
-                    throw new UserError("unknown training dtype '" + part.trim() + "' for the GPT." + DidYouMean.hint(n, known)
-                            + " Known: " + String.join(", ", known) + ".");
-                }
-                if (!out.contains(found)) out.add(found);
-            }
-            if (out.isEmpty()) throw new UserError("no training dtype given. Known: " + String.join(", ", known) + ".");
-            return out;
+            return ModeList.parse(csv, values(), Mode::label, " for the GPT");
         }
     }
 

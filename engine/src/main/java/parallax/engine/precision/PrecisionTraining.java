@@ -3,7 +3,6 @@ package parallax.engine.precision;
 import parallax.engine.torch.Device;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.bytedeco.javacpp.FloatPointer;
@@ -12,7 +11,6 @@ import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.bytedeco.pytorch.global.torch;
-import parallax.engine.DidYouMean;
 import parallax.engine.UserError;
 import parallax.engine.parallel.MixedPrecision;
 import parallax.engine.report.Progress;
@@ -67,22 +65,7 @@ public final class PrecisionTraining {
         }
 
         public static List<Mode> parseList(String csv) {
-            List<Mode> out = new ArrayList<>();
-            List<String> known = new ArrayList<>();
-            for (Mode m : values()) known.add(m.label);
-            for (String part : csv.split(",")) {
-                String n = part.trim().toLowerCase(Locale.ROOT);
-                if (n.isEmpty()) continue;
-                Mode found = null;
-                for (Mode m : values()) if (m.label.equals(n)) found = m;
-                if (found == null) {
-                    throw new UserError("unknown training dtype '" + part.trim() + "'." + DidYouMean.hint(n, known)
-                            + " Known: " + String.join(", ", known) + ".");
-                }
-                if (!out.contains(found)) out.add(found);
-            }
-            if (out.isEmpty()) throw new UserError("no training dtype given. Known: " + String.join(", ", known) + ".");
-            return out;
+            return ModeList.parse(csv, values(), Mode::label, "");
         }
     }
 

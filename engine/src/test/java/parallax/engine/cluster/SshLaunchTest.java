@@ -61,20 +61,8 @@ class SshLaunchTest {
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        Files.writeString(dir.resolve("sshd_config"), String.join("\n",
-                "Port " + port,
-                "ListenAddress 127.0.0.1",
-                "ListenAddress 127.0.0.2",
-                "HostKey " + dir.resolve("host_key"),
-                "AuthorizedKeysFile " + dir.resolve("authorized_keys"),
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PermitRootLogin prohibit-password",
-                "StrictModes no",
-                "UsePAM no",
-                "PidFile " + dir.resolve("sshd.pid"),
-                "") );
+        Files.writeString(dir.resolve("sshd_config"),
+                TestBed.sshdConfig(dir, port, List.of("127.0.0.1", "127.0.0.2"), dir.resolve("sshd.pid")));
         sshd = new ProcessBuilder(sshdBin.toString(), "-D", "-e", "-f", dir.resolve("sshd_config").toString())
                 .redirectErrorStream(true).redirectOutput(dir.resolve("sshd.log").toFile()).start();
         for (int i = 0; i < 50; i++) {
