@@ -242,7 +242,9 @@ public final class PlanCommand extends MagicCommand {
     private Report validate() {
         String name = modelName != null ? modelName : modelOption;
         if (measured != null) {
-            ModelSpec m = name == null ? ModelCatalog.get("tiny-gpt") : ModelCatalog.get(name);
+            // The model the record was measured on (ValidationRuns.save names it) unless MODEL says otherwise.
+            String model = name != null ? name : MemoryValidation.model(measured);
+            ModelSpec m = model == null ? ModelCatalog.get("tiny-gpt") : validationModel(model);
             var rows = MemoryValidation.compare(m, MemoryValidation.read(measured));
             if (rows.isEmpty()) throw new UserError(measured + " holds no runs");
             return MemoryValidation.report(m, rows, measured.getFileName().toString());
@@ -263,6 +265,15 @@ public final class PlanCommand extends MagicCommand {
         if (save != null) ValidationRuns.save(m.name(), runs, save);
         return MemoryValidation.report(m, MemoryValidation.compare(m, runs), "the engine's " + ranks + " worker ranks (CPU, Gloo and shared memory), "
                 + steps(2) + " steps of " + cfg.name() + " GPT, global batch 8, measured this run" + (save != null ? ", saved to " + save : ""));
+    }
+
+    /** A catalog model, or one of the engine's presets as the planner sees it ("moe-tiny-gpt": its experts too). */
+    private static ModelSpec validationModel(String name) {
+        var found = ModelCatalog.find(name);
+        if (found.isPresent()) return found.get();
+        String preset = name.toLowerCase(Locale.ROOT).replaceFirst("-gpt$", "");
+        if (GptConfig.presetNames().contains(preset)) return ValidationRuns.spec(GptConfig.preset(preset));
+        return ModelCatalog.get(name);
     }
 
     private int steps(int dflt) { return steps == null ? dflt : steps; }

@@ -154,6 +154,19 @@ public final class MemoryValidation {
         }
     }
 
+    /** The model a record names ("model", as ValidationRuns.save writes it), or null when it names none. */
+    public static String model(Path path) {
+        if (!Files.isRegularFile(path)) throw new UserError("no measurement record at " + path);
+        try {
+            JsonElement e = JsonText.parse(Files.readString(path), path.toString());
+            if (e.isJsonObject() && e.getAsJsonObject().has("model") && e.getAsJsonObject().get("model").isJsonPrimitive())
+                return e.getAsJsonObject().get("model").getAsString();
+            return null;
+        } catch (IOException ex) {
+            throw new UserError("cannot read " + path + ": " + ex.getMessage());
+        }
+    }
+
     private static String str(JsonObject o, String k, Path p) {
         if (!o.has(k)) throw new UserError(p + ": a run lacks \"" + k + "\"");
         return o.get(k).getAsString();
