@@ -2837,8 +2837,8 @@ def check_moe(nb, problems):
             out.fail("%s: bubble %s, the schedule's closed form gives %.2f%%" % (r["layout"], r["bubble"], 100 * bubble))
         if not shown(r["MFU"].rstrip("%"), 6 * d_active * tps / (2048 * 989.4e12) * 100):
             out.fail("%s: MFU %s, 6·Ψ_active·tokens/s / (GPUs x peak) = %.2f%%" % (r["layout"], r["MFU"], 6 * d_active * tps / (2048 * 989.4e12) * 100))
-        if i == 0 and not (ep_ > 1 and pp_ == 32 and cp_ == 2 and zb):
-            out.fail("the lesson says the best layout shards the experts with pp 32, cp 2 and ZB-H1: %s" % r["layout"])
+        if i == 0 and not (ep_ == 16 and pp_ == 32 and cp_ == 2 and zb):
+            out.fail("the lesson says the best layout shards the experts (ep 16) with pp 32, cp 2 and ZB-H1: %s" % r["layout"])
         if ep_ == 1 and first_dense is None:
             first_dense = i
         prev = tps
