@@ -114,6 +114,9 @@ public record TrainSpec(
         if (precision == DType.F8_E4M3) b.append(",").append(fp8Recipe().label());
         else if (precision != DType.F32) b.append(",").append(precision.label());
         if (localSgdEvery > 0) b.append(",localsgd=").append(localSgdEvery);
+        // A mixture's routing is part of what ran: --compare items that differ only in it need their own names.
+        if (model.isMoe()) b.append(",").append(model.moe().label())
+                .append(model.moe().auxLossWeight() == GptConfig.Moe.DEFAULT_AUX_WEIGHT ? "" : " aux" + model.moe().auxLossWeight());
         return b.toString();
     }
 
