@@ -2844,8 +2844,55 @@ def check_moe(nb, problems):
         prev = tps
     if first_dense is None or not 1 <= first_dense <= 8:
         out.fail("the lesson says the best layout without expert parallelism comes a few rows below the best: row %s" % first_dense)
-    if "Expert parallelism" not in "".join(c.source for c in nb.cells if c.cell_type == "markdown"):
-        L.fail("the marked place for the expert-parallel measurements is missing")
+
+    # expert parallelism: moe-tiny at ep 1 and ep 2, dp 2, capacity factor 0, 20 steps
+    out = L.cell('"dp=2,ep=2,capacity-factor=0"')
+    rows = compare_rows(out)
+    out2 = L.cell("var pair = lastRuns();")
+    h, f, E, layers, vocab, seq, steps = TINY["hidden"], 4 * TINY["hidden"], 4, TINY["layers"], TINY["vocab"], TINY["sequence"], 20
+    mlp = f * h + f + h * f + h
+    dense = sum(gpt_units(**TINY))
+    total = dense + layers * (E * h + (E - 1) * mlp)      # each block: the router and E expert MLPs instead of one MLP
+    experts_all = layers * E * mlp
+    fl = re.search(r"^final loss: ep 1 (\S+), ep 2 (\S+); largest relative difference over 20 steps (\S+)$", out2.text, re.M)
+    if not fl or not num(fl.group(3)) < 1e-5:
+        out2.fail("the lesson says ep 1 and ep 2 train the same to float rounding: %s" % (fl and fl.groups(),))
+    ranks = re.findall(r"^ep (\d) rank (\d)  expert MLPs held\s+(\d+)  parameters held\s+([\d,]+)  all-to-all (none|(\d+) calls, ([\d,]+) bytes handed)$",
+                       out2.text, re.M)
+    if sorted((int(r[0]), int(r[1])) for r in ranks) != [(1, 0), (1, 1), (2, 0), (2, 1)]:
+        out2.fail("expected ranks 0 and 1 of ep 1 and ep 2, got %s" % ranks)
+    per_call = E * (LESSON_BATCH // 2 * seq) * h * 4       # E x C rows of h floats, C = the micro-batch's tokens at cf 0
+    for ep, rank, held_e, held, a2a, calls, handed in ranks:
+        ep = int(ep)
+        want_held = total - experts_all * (ep - 1) // ep
+        if int(held_e) != E // ep * layers or num(held) != want_held:
+            out2.fail("ep %d rank %s holds %s expert MLPs and %s parameters; %d and %d by the shapes" % (ep, rank, held_e, held, E // ep * layers, want_held))
+        if ep == 1 and a2a != "none":
+            out2.fail("ep 1 has no all-to-all: %s" % a2a)
+        if ep == 2 and (a2a == "none" or int(calls) != 4 * layers * steps or num(handed) != 4 * layers * steps * per_call):
+            out2.fail("ep 2 rank %s: all-to-all %s; 4 per block and step = %d calls of %d bytes" % (rank, a2a, 4 * layers * steps, per_call))
+    formula = 4 * (2 - 1) / 2 * (LESSON_BATCH // 2 * seq) * h * 2 * 4    # 4 (ep-1)/ep tokens h k bytes, per MoE layer and micro-batch
+    leaving = 4 * per_call * (2 - 1) / 2                                  # the part of the four buffers addressed to the other rank
+    prose = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    if per_call != 64 * 1024 or formula != 64 * 1024 or leaving != 128 * 1024 \
+            or not all(t in prose for t in ("64 KiB", "256 KiB", "128 KiB, twice the formula", "320 over 20 steps")):
+        out2.fail("the lesson says 64 KiB per all-to-all, a formula of 64 KiB and 128 KiB leaving the rank: %d, %d, %d" % (per_call, formula, leaving))
+    one = [r for l, r in rows.items() if "ep=2" not in l]
+    two = [r for l, r in rows.items() if "ep=2" in l]
+    if len(one) != 1 or len(two) != 1:
+        out.fail("expected one ep 1 and one ep 2 row: %s" % sorted(rows))
+        return
+    one, two = one[0], two[0]
+    if fl and (num(one["final loss"]) != round(num(fl.group(1)), 4) or num(two["final loss"]) != round(num(fl.group(2)), 4)):
+        out.fail("final losses %s / %s, the cell printed %s / %s" % (one["final loss"], two["final loss"], fl.group(1), fl.group(2)))
+    for r, held in ((one, total), (two, total - experts_all // 2)):
+        if not close(num(r["max model-state MiB"]), 16 * held / MIB, 0, 0.011):
+            out.fail("%s: model states %s MiB, 16 bytes x %d parameters = %.3f" % (r["layout"], r["max model-state MiB"], held, 16 * held / MIB))
+    replicated = total - experts_all
+    for r, want in ((one, 4 * total), (two, 4 * replicated + 4 * layers * per_call)):
+        if not close(num(r["handed to collectives MiB/step"]), want / MIB, 0, 0.011):
+            out.fail("%s: handed %s MiB/step; expected %.3f (the all-reduce of %s, plus the all-to-alls at ep 2)"
+                     % (r["layout"], r["handed to collectives MiB/step"], want / MIB, "every gradient" if r is one else "the replicated parameters"))
 
 
 def shown_pngs(L, marker, n):
