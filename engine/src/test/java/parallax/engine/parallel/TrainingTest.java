@@ -190,7 +190,8 @@ class TrainingTest {
         TrainSpec moe = TrainSpec.defaults(cfg).withBatch(8).withExport(true).withEp(2);
         List<TrainSpec> two = List.of(moe.withSteps(STEPS).withLayout(2, 1, 1));
         List<TrainSpec> four = List.of(moe.withSteps(10).withLayout(2, 1, 2).withZero(1).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B),
-                moe.withSteps(10).withLayout(2, 2, 1));
+                moe.withSteps(10).withLayout(2, 2, 1),
+                moe.withSteps(10).withLayout(4, 1, 1).withZero(1));   // expert-DP groups of 2: expert gradients reduced over them
         for (List<TrainSpec> specs : List.of(two, four)) {
             try (WorkerPool pool = pool(specs.get(0).world())) {
                 for (TrainSpec spec : specs) {
