@@ -7,6 +7,7 @@ usage: run_notebooks.py NOTEBOOK_DIR OUT_DIR [NAME_FILTER]
 """
 import base64
 import collections
+import json
 import html.parser
 import math
 import re
@@ -2517,6 +2518,383 @@ def check_sequence_context(nb, problems):
         out.fail("the lesson says cp=2 is the first that fits %.0f GiB: states %.1f + %s / %s GiB" % (usable, states, got[1][2], got[2][2]))
 
 
+def moe_units(layers, hidden, vocab, sequence, experts=1, shared=False):
+    """gpt_units with E experts (each the dense MLP: h -> 4h -> h with biases) and an E x h router per block."""
+    h, f = hidden, 4 * hidden
+    mlp = h * f + f + f * h + h
+    units = gpt_units(layers, hidden, vocab, sequence)
+    extra = (experts - 1 + (1 if shared else 0)) * mlp + experts * h if experts > 1 or shared else 0
+    return [units[0]] + [u + extra for u in units[1:-1]] + [units[-1]], mlp
+
+
+def moe_pngs(L, marker):
+    """PNG images a cell showed: image/png outputs and those embedded in a report's HTML."""
+    for cell in L.nb.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            return sum(("image/png" in o.get("data", {})) + len(re.findall(r"data:image/png;base64,", o.get("data", {}).get("text/html", "")))
+                       for o in cell.get("outputs", []))
+    return 0
+
+
+def moe_drops_line(text, label):
+    m = re.search(re.escape(label) + r"dropped per step \[([\d, ]*)\]", text)
+    return [int(x) for x in m.group(1).split(",")] if m else None
+
+
+def check_moe(nb, problems):
+    L = Lesson("11-mixture-of-experts", nb, problems)
+    tiny = dict(TINY)
+
+    # the router on six hand-made tokens, recomputed: softmax, top-2 renormalised, GShard priority, Switch's loss
+    out = L.cell("MixtureOfExperts.routerProbabilities")
+    x = [[2.0, 1.0, 0.1, 0.0], [1.5, 1.4, 0.2, 0.1], [0.3, 2.2, 0.1, 0.0], [1.9, 0.2, 1.8, 0.0], [2.5, 0.0, 0.5, 1.0], [0.1, 0.2, 0.3, 1.6]]
+    x = [[to_fp32(v) for v in row] for row in x]
+    probs = [[math.exp(v - max(row)) / sum(math.exp(u - max(row)) for u in row) for v in row] for row in x]
+    choice = [sorted(range(4), key=lambda e: -p[e])[:2] for p in probs]
+    gates = [[p[c] / (p[cs[0]] + p[cs[1]]) for c in cs] for p, cs in zip(probs, choice)]
+    cap = math.ceil(1.0 * 6 * 2 / 4)
+    served, load, dropped = {e: [] for e in range(4)}, [0] * 4, 0
+    for j in range(2):
+        for t in range(6):
+            e = choice[t][j]
+            load[e] += 1
+            if len(served[e]) >= cap:
+                dropped += 1
+            else:
+                served[e].append(t)
+    aux = 0.01 * 4 * sum(load[e] / (2 * 6) * sum(p[e] for p in probs) / 6 for e in range(4))
+    rows = re.findall(r"^token (\d)  P = \[(\S+) (\S+) (\S+) (\S+)\]  experts (\d), (\d)  gates (\S+), (\S+)$", out.text, re.M)
+    if len(rows) != 6:
+        out.fail("expected 6 token lines, got %d" % len(rows))
+    for r in rows:
+        t = int(r[0])
+        if not all(shown(r[1 + e], probs[t][e], 1e-6) for e in range(4)) or [int(r[5]), int(r[6])] != choice[t] \
+                or not all(shown(r[7 + j], gates[t][j], 1e-6) for j in range(2)):
+            out.fail("token %d: %s, the softmax gives %s, top-2 %s, gates %s" % (t, r[1:], [round(p, 4) for p in probs[t]], choice[t],
+                                                                                  [round(g, 4) for g in gates[t]]))
+    if out.number(r"experts\) = (\d+)") != cap:
+        out.fail("capacity: ceil(1.0 x 6 x 2 / 4) = %d" % cap)
+    got = {int(m.group(1)): (int(m.group(2)), [int(v) for v in m.group(3).split(",") if v.strip()])
+           for m in re.finditer(r"^expert (\d)  routed (\d+)  serves tokens \[([\d, ]*)\]", out.text, re.M)}
+    # an expert's batch is listed in token order, whatever the priority that filled it
+    if got != {e: (load[e], sorted(served[e])) for e in range(4)}:
+        out.fail("experts %s, first choices first in token order give %s" % (got, {e: (load[e], sorted(served[e])) for e in range(4)}))
+    if out.number(r"dropped (\d+) of 12") != dropped or dropped != 2:
+        out.fail("dropped: expected %d of 12 (the lesson says two)" % dropped)
+    if not (4 not in served[0] and 2 not in served[0] and load[0] == 5 and abs(gates[4][1] - 0.18) < 0.005):
+        out.fail("the lesson says tokens 4 and 2 lose expert 0, which 5 chose, and token 4 keeps gate 0.18 for expert 3")
+    a = out.number(r"load-balancing loss = (\S+) ")
+    if a is None or not shown("%.6f" % a, aux, 1e-5) or not aux > 0.01:
+        out.fail("load-balancing loss %s, alpha E sum f_i P_i = %.6f (the lesson says above alpha)" % (a, aux))
+
+    # total and active parameters, by formula: E experts of the dense MLP and an E x h router per block
+    out = L.cell('shapes.put("tiny (dense)"')
+    dense = sum(gpt_units(**tiny))
+    counts = {}
+    for name, e, k, shared in (("tiny (dense)", 1, 1, False), ("E4 top-1", 4, 1, False), ("E8 top-1", 8, 1, False),
+                               ("moe-tiny (E4 top-2)", 4, 2, False), ("E4 top-2 + shared", 4, 2, True)):
+        units, mlp = moe_units(experts=e, shared=shared, **tiny)
+        total = sum(units)
+        active = total - tiny["layers"] * (e - k) * mlp
+        counts[name] = (total, active)
+        m = re.search(r"^" + re.escape(name) + r"\s+total\s+([\d,]+)\s+active per token\s+([\d,]+)\s+\((\S+) of the total\)", out.text, re.M)
+        if not m or num(m.group(1)) != total or num(m.group(2)) != active or not shown(m.group(3), active / total):
+            out.fail("%s: %s, the formula gives total %d, active %d" % (name, m and m.groups(), total, active))
+    e4, e8 = counts["E4 top-1"], counts["E8 top-1"]
+    if not (round(e4[0] / dense, 1) == 2.5 and round(100 * (e4[1] / dense - 1), 1) == 0.7 and round(e8[0] / dense, 1) == 4.4):
+        out.fail("the lesson says 2.5 times the parameters, 0.7%% more active, 4.4 times: %s %s %d" % (e4, e8, dense))
+
+    # dense against top-1 MoE at equal active parameters
+    out = L.cell('%parallel --steps 100 --compare "dp=2"')
+    rows = compare_rows(out)
+    names = {"dp=2": 1, "dp=2,E4 top1": 4, "dp=2,E8 top1": 8}
+    if sorted(rows) != sorted(names):
+        out.fail("layouts %s, expected %s" % (sorted(rows), sorted(names)))
+    else:
+        for layout, e in names.items():
+            units, _ = moe_units(experts=e, **tiny)
+            p, g, o = model_state_bytes(units, 2, 0)
+            if not rounded2(rows[layout]["max model-state MiB"], (p + g + o) / MIB):
+                out.fail("%s: model states %s MiB, 16 bytes a parameter (padded for dp 2) give %.4f" % (layout, rows[layout]["max model-state MiB"], (p + g + o) / MIB))
+            if not rounded2(rows[layout]["handed to collectives MiB/step"], p / MIB):
+                out.fail("%s: handed %s MiB/step, one all-reduce of every gradient is %.4f" % (layout, rows[layout]["handed to collectives MiB/step"], p / MIB))
+        states = [num(rows[l]["max model-state MiB"]) for l in names]
+        if [round(v, 1) for v in states] != [1.0, 2.6, 4.6]:
+            out.fail("the lesson says 1, 2.6 and 4.6 MiB of model states: %s" % states)
+        losses = [num(rows[l]["final loss"]) for l in names]
+        if not max(losses) <= 1.01 * min(losses):
+            out.fail("the lesson says the final losses lie within 1%% of each other: %s" % losses)
+        steps = {l: num(rows[l]["step ms"]) for l in names}
+        if not steps["dp=2"] < min(steps["dp=2,E4 top1"], steps["dp=2,E8 top1"]):
+            out.fail("the lesson says the MoE steps take longer than the dense one: %s" % steps)
+
+    # moe-tiny over 40 steps: the report's summary, rank table and chart against the counts the next cell prints
+    units, mlp = moe_units(experts=4, **tiny)
+    total, active = sum(units), sum(units) - tiny["layers"] * 2 * mlp
+    steps, tokens, k, blocks = 40, 8 * 32, 2, 4
+    out = L.cell("%parallel --model moe-tiny --dp 2 --steps 40")
+    m = re.search(r"Mixture of experts \(E4 top2 cf1\.25, ([\d,]+) of ([\d,]+) parameters active per token\): the busiest expert took "
+                  r"(\S+)x the mean load; ([\d,]+) of ([\d,]+) \(token, expert\) assignments dropped over capacity in the run \((\S+)%\)", out.text)
+    ranks = out.by("ranks", "rank")
+    if not m:
+        out.fail("no mixture summary line")
+        summary = None
+    else:
+        summary = [num(v) for v in m.groups()]
+        if summary[0] != active or summary[1] != total or summary[4] != steps * tokens * k * blocks \
+                or not shown(m.group(6), 100 * summary[3] / summary[4]):
+            out.fail("summary %s; expected %d of %d active, %d assignments" % (m.groups(), active, total, steps * tokens * k * blocks))
+        if sum(num(r["tokens dropped"]) for r in ranks.values()) != summary[3]:
+            out.fail("the ranks' tokens dropped do not add up to the summary's %d" % summary[3])
+        for r in ranks.values():
+            if not rounded2(r["dropped/step"], num(r["tokens dropped"]) / steps):
+                out.fail("rank %s: dropped/step %s for %s over %d steps" % (r["rank"], r["dropped/step"], r["tokens dropped"], steps))
+    if moe_pngs(L, "%parallel --model moe-tiny --dp 2 --steps 40") < 4:
+        out.fail("the report's charts (the tokens per expert among them) are missing")
+    out = L.cell("TrainingRun balanced = lastRun();")
+    loads = [[int(v) for v in mm.group(2).split(",")] for mm in re.finditer(r"^block (\d)  tokens per expert \[([\d, ]+)\]  sum ([\d,]+)", out.text, re.M)]
+    sums = [num(mm.group(1)) for mm in re.finditer(r"^block \d  tokens per expert \[[\d, ]+\]  sum ([\d,]+)", out.text, re.M)]
+    if len(loads) != blocks or any(sum(l) != steps * tokens * k or s != sum(l) for l, s in zip(loads, sums)):
+        out.fail("every block's counts must add up to steps x tokens x k = %d: %s" % (steps * tokens * k, loads))
+    flat = [v for l in loads for v in l]
+    ratio = max(flat) / (sum(flat) / len(flat)) if flat else 0
+    m2 = re.search(r"routed ([\d,]+) = 40 steps x 256 tokens x k 2 x 4 blocks; busiest expert (\S+)x the mean \(([\d,]+) vs (\S+)\)", out.text)
+    if not m2 or num(m2.group(1)) != sum(flat) or not shown(m2.group(2), ratio) or num(m2.group(3)) != max(flat):
+        out.fail("routed/busiest line %s; the counts give %d and %.3f" % (m2 and m2.groups(), sum(flat), ratio))
+    if summary and not shown("%.2f" % summary[2], ratio):
+        out.fail("the report's busiest expert %.2fx, its counts give %.3f" % (summary[2], ratio))
+    drops = moe_drops_line(out.text, "")
+    m3 = re.search(r"dropped ([\d,]+) of ([\d,]+) assignments \((\S+)%\); steps 1-10: (\S+)%, steps 31-40: (\S+)%", out.text)
+    per = tokens * k * blocks
+    if not drops or len(drops) != steps or not m3:
+        out.fail("no per-step drops or summary of them")
+    else:
+        early, late = 100 * sum(drops[:10]) / (10 * per), 100 * sum(drops[-10:]) / (10 * per)
+        if num(m3.group(1)) != sum(drops) or (summary and summary[3] != sum(drops)) or not shown(m3.group(4), early) \
+                or not shown(m3.group(5), late) or not shown(m3.group(3), 100 * sum(drops) / (steps * per)):
+            out.fail("drops %s; the per-step counts give %d, %.2f%% early, %.2f%% late" % (m3.groups(), sum(drops), early, late))
+        if not late < early:
+            out.fail("the lesson says the dropped share falls from the first ten steps to the last ten: %.2f%% -> %.2f%%" % (early, late))
+
+    # the balancing loss: none, the default and ten times it
+    out = L.cell('--compare "dp=2,aux-loss=0" "dp=2,aux-loss=0.1"')
+    rows = compare_rows(out)
+    out2 = L.cell("runs.add(1, balanced);")
+    seen = {}
+    for mm in re.finditer(r"^alpha (\S+) tokens per expert (\[\[.*?\]\]) dropped per step \[([\d, ]*)\]$", out2.text, re.M):
+        seen[mm.group(1)] = (json.loads(mm.group(2)), [int(v) for v in mm.group(3).split(",")])
+    lines = {mm.group(1): mm.groups()[1:] for mm in re.finditer(
+        r"^alpha (\S+)\s+busiest expert (\S+)x the mean   dropped: steps 1-10 (\S+)%, steps 31-40 (\S+)%   final loss (\S+)$", out2.text, re.M)}
+    if sorted(seen) != ["0.0", "0.01", "0.1"] or sorted(lines) != sorted(seen):
+        out2.fail("runs %s / %s, expected alpha 0.0, 0.01, 0.1" % (sorted(seen), sorted(lines)))
+        return
+    stats = {}
+    for a, (run_load, run_drops) in seen.items():
+        flat = [v for l in run_load for v in l]
+        ratio = max(flat) / (sum(flat) / len(flat))
+        early, late = 100 * sum(run_drops[:10]) / (10 * per), 100 * sum(run_drops[-10:]) / (10 * per)
+        b, e_, l_, f = lines[a]
+        if any(sum(l) != steps * tokens * k for l in run_load) or not shown(b, ratio) or not shown(e_, early) or not shown(l_, late):
+            out2.fail("alpha %s: %s; its counts give %.2fx, %.2f%%, %.2f%%" % (a, lines[a], ratio, early, late))
+        stats[a] = (ratio, early, late, num(f))
+    if seen["0.01"][0] != loads or seen["0.01"][1] != drops:
+        out2.fail("alpha 0.01 is the run above: its counts differ")
+    label = {"0.0": "dp=2,E4 top2 cf1.25 aux0.0", "0.1": "dp=2,E4 top2 cf1.25 aux0.1"}
+    for a, l in label.items():
+        if l not in rows or num(rows[l]["final loss"]) != stats[a][3]:
+            out.fail("the compare table's %s final loss differs from %s" % (l, stats[a][3]))
+    if not (stats["0.0"][0] > 1.8 and stats["0.0"][2] > stats["0.0"][1]):
+        out2.fail("the lesson says without the loss the busiest expert takes close to twice its share and the drops grow: %s" % (stats["0.0"],))
+    if not all(stats[a][2] < stats[a][1] for a in ("0.01", "0.1")):
+        out2.fail("the lesson says with alpha 0.01 and 0.1 the drops fade: %s" % stats)
+    fl = [s[3] for s in stats.values()]
+    if not (max(fl) < 1.01 * min(fl) and stats["0.0"][3] == min(fl)):
+        out2.fail("the lesson says the final losses differ by well under 1%% and alpha 0 ends lowest: %s" % fl)
+
+    # capacity factors: capacity ceil(cf x 128 x 2 / 4) per micro-batch of one rank
+    out = L.cell('"dp=2,capacity-factor=0" "dp=2,capacity-factor=1.0"')
+    rows = compare_rows(out)
+    out2 = L.cell("long microTokens =")
+    cfs = {}
+    for mm in re.finditer(r"^cf (\S+)\s+capacity (\S+)\s+of (\d+) tokens x k (\d) = (\d+) assignments per micro-batch   dropped\s+([\d,]+) of ([\d,]+) "
+                          r"\((\S+)%\)   final loss (\S+)$", out2.text, re.M):
+        cfs[float(mm.group(1))] = mm.groups()[1:]
+    if sorted(cfs) != [0.0, 1.0, 1.25, 2.0]:
+        out2.fail("capacity factors %s" % sorted(cfs))
+        return
+    share = {}
+    for cf, (capacity, micro, kk, assign, dr, total_a, pct, loss) in cfs.items():
+        want = "none" if cf == 0 else str(math.ceil(cf * 128 * 2 / 4))
+        if capacity != want or int(micro) != 128 or int(assign) != 256 or num(total_a) != 20 * 2048 or not shown(pct, 100 * num(dr) / num(total_a)):
+            out2.fail("cf %s: %s; expected capacity %s of 128 tokens, 40,960 assignments" % (cf, cfs[cf], want))
+        share[cf] = num(dr) / num(total_a)
+    if not (share[0.0] == 0 and share[2.0] == 0 and share[1.0] > share[1.25] > 0):
+        out2.fail("the lesson says cf 0 and 2.0 drop none and cf 1.0 drops more than cf 1.25: %s" % share)
+    labels = {0.0: "dp=2,E4 top2", 1.0: "dp=2,E4 top2 cf1.0", 1.25: "dp=2,E4 top2 cf1.25", 2.0: "dp=2,E4 top2 cf2.0"}
+    for cf, l in labels.items():
+        if l not in rows or num(rows[l]["final loss"]) != num(cfs[cf][7]):
+            out.fail("%s: the compare table's final loss differs from the cell's %s" % (l, cfs[cf][7]))
+    if cfs[0.0][7] != cfs[2.0][7]:
+        out2.fail("the lesson says cf 2.0 computes what cf 0 does, to the last digit: %s vs %s" % (cfs[0.0][7], cfs[2.0][7]))
+
+    # Qwen3-235B-A22B on 256 H100s, tp 2, pp 4, ZeRO-1, for every ep: experts / ep, the all-to-all formula and its link
+    out = L.cell('var qwen = ModelCatalog.get("qwen3-235b-a22b");')
+    shape = re.search(r"^qwen3-235b-a22b: (.*)$", out.text, re.M)
+    if not shape:
+        out.fail("no shape line")
+        return
+    _, q_active = catalog_parameters(shape.group(1))
+    h, f, experts_, topk, layers = 4096, 1536, 128, 8, 94
+    if not all(str(v) in shape.group(1) for v in (h, f, experts_, layers)):
+        out.fail("the shape %s is not the one the check assumes" % shape.group(1))
+    tp, pp, dp, seq, micro = 2, 4, 32, 4096, 32
+    stage_layers = -(-layers // pp)                                  # the first stages hold 24 layers
+    routed = stage_layers * experts_ * 3 * h * f // tp * 2           # bf16 bytes of the stage's routed experts per TP rank
+    peak, eff = 989.4e12, 0.55
+    sweep = {}
+    for mm in re.finditer(r"^ep\s+(\d+)  parameters\s+(\S+) GiB  gradients\s+(\S+) GiB  optimizer\s+(\S+) GiB  total\s+(\S+) GiB  fits (\w+)\s+"
+                          r"all-to-all (none|([\d,]+) bytes on (.+?), (\S+) s exposed)  step\s+(\S+) s  MFU\s+(\S+)%$", out.text, re.M):
+        sweep[int(mm.group(1))] = mm.groups()[1:]
+    if sorted(sweep) != [1, 2, 4, 8, 16, 32]:
+        out.fail("ep values %s" % sorted(sweep))
+        return
+    p1 = num(sweep[1][0]) * GIB
+    for ep, (par, gra, opt, tot, fits, a2a, a2a_bytes, link, exposed, step, mfu) in sweep.items():
+        want_p = p1 - routed * (1 - 1 / ep)
+        # ep 1's parameters are read as printed (two decimals), so allow both roundings
+        if not (close(num(par), want_p / GIB, 0, 0.0101) and par == gra):
+            out.fail("ep %d: parameters %s GiB, ep 1's minus the routed experts' (1 - 1/ep) = %.2f; gradients %s" % (ep, par, want_p / GIB, gra))
+        if opt != sweep[1][2]:
+            out.fail("ep %d: optimizer %s GiB, the lesson says it does not change (%s)" % (ep, opt, sweep[1][2]))
+        if (fits == "true") != (num(tot) <= 72.0):
+            out.fail("ep %d: total %s GiB, fits %s against 72 GiB usable" % (ep, tot, fits))
+        if ep == 1:
+            if a2a != "none":
+                out.fail("ep 1 has no all-to-all: %s" % a2a)
+        else:
+            # 4 all-to-alls per MoE layer and micro-batch, (ep-1)/ep of (b·s/t)·h·k bf16 elements leave the GPU
+            want = 4 * (ep - 1) / ep * (seq // tp) * h * topk * 2 * stage_layers * micro
+            inside = tp * ep <= 8
+            bw = (450e9 if inside else 50e9) * 0.8
+            if num(a2a_bytes) != want or link != ("NVLink 450 GB/s" if inside else "network 50 GB/s") or not shown(exposed, want / bw):
+                out.fail("ep %d: all-to-all %s bytes on %s, %s s; the formula gives %d on %s, %.3f s" % (ep, a2a_bytes, link, exposed, want,
+                                                                                                      "NVLink" if inside else "network", want / bw))
+        tps = 1024 * seq / num(step)
+        if not shown(mfu, 100 * 6 * q_active * tps / (256 * peak), half_unit(step) / num(step) + 1e-3):
+            out.fail("ep %d: MFU %s%%, 6·Ψ_active·tokens/s / (GPUs x peak) = %.2f%%" % (ep, mfu, 100 * 6 * q_active * tps / (256 * peak)))
+    fits = [ep for ep in sorted(sweep) if sweep[ep][4] == "true"]
+    if not fits or fits[0] != 4 or fits != [4, 8, 16, 32]:
+        out.fail("the lesson says ep 1 and 2 do not fit and ep 4 is the first that does: %s" % fits)
+    if not num(sweep[8][8]) > num(sweep[8][9]) / 2:
+        out.fail("the lesson says the all-to-all takes most of the ep 8 step: %s of %s s" % (sweep[8][8], sweep[8][9]))
+    if moe_pngs(L, 'var qwen = ModelCatalog.get("qwen3-235b-a22b");') < 1:
+        out.fail("no memory chart")
+
+    # DeepSeek-V3 as its report trained it: pp 16, ep 64, ZeRO-1, global batch 15,360
+    out = L.cell("%plan deepseek-v3 --gpus 2048 --tp 1 --pp 16 --ep 64")
+    shape = re.search(r"deepseek-v3: (DEEPSEEK_V3, .*?context \d+)", out.text)
+    d_total, d_active = catalog_parameters(shape.group(1)) if shape else (0, 0)
+    psi = re.search(r"Ψ = ([\d,]+) parameters \(\S+\), ([\d,]+) active per token", out.text)
+    if not psi or num(psi.group(1)) != d_total or num(psi.group(2)) != d_active:
+        out.fail("Ψ %s; the shape's tensors give %d and %d active" % (psi and psi.groups(), d_total, d_active))
+    mem, times, comm = plan_sections(out)
+    a2a = comm.get("expert parallel (all-to-all)")
+    h = 7168
+    # stage 0 holds layers 0-3: the three dense ones and one MoE layer; 120 micro-batches of 4,096 tokens
+    want = 4 * 63 / 64 * 4096 * h * 8 * 2 * 1 * 120
+    if not a2a or a2a["link"] != "network 50 GB/s" or not shown(a2a["bytes sent"].split()[0], want / GIB) \
+            or a2a["time"] != a2a["exposed"]:
+        out.fail("all-to-all %s; expected %.1f GiB on the network, all exposed" % (a2a, want / GIB))
+    elif not all(num(r["bytes sent"].split()[0]) * (1024 if "TiB" in r["bytes sent"] else 1) < num(a2a["bytes sent"].split()[0])
+                 for d, r in comm.items() if d != "expert parallel (all-to-all)"):
+        out.fail("the lesson says the all-to-all is the largest communication line: %s" % comm)
+    short = out.number(r"(\S+) GiB short")
+    if "Does not fit" not in out.text or short is None or not 0 < short < 2:
+        out.fail("the lesson says the first stage misses the usable memory by a little: %s GiB short" % short)
+    if "16 micro-batches in flight" not in out.text:
+        out.fail("the lesson says 16 micro-batches are in flight on the first stage")
+    check_plan_time(out, d_active, 15360 * 4096, 2048, 989.4e12, 0.55, 6, 15 / 120, comm)
+
+    out = L.cell("%plan deepseek-v3 --gpus 2048 --global-batch 15360 --search")
+    rows = out.table("layouts")
+    best = re.search(r"Best: \*\*(.+?)\*\*", out.text)
+    if rows and (not best or rows[0]["layout"] != best.group(1)):
+        out.fail("the best layout named in the text is not the table's first")
+    prev, first_dense = float("inf"), None
+    for i, r in enumerate(rows):
+        lm = re.match(r"dp(\d+)(?:·cp(\d+))?·tp(\d+)·pp(\d+)(?:v(\d+))?(?:·ep(\d+))?( zb)? z(\d) mb(\d+) (\w+)", r["layout"])
+        if not lm:
+            out.fail("cannot read layout %s" % r["layout"])
+            continue
+        dp_, cp_, tp_, pp_, v_, ep_ = (int(lm.group(j) or 1) for j in (1, 2, 3, 4, 5, 6))
+        zb = bool(lm.group(7))
+        tps, m = num(r["tokens/s"]), num(r["micro-batches"])
+        if dp_ * cp_ * tp_ * pp_ != 2048 or dp_ % ep_ or 256 % ep_ or r["fits"] != "yes" or num(r["memory/GPU"]) > 72.0 or tps > prev \
+                or dp_ * m * int(lm.group(9)) != 15360:
+            out.fail("row %s: needs dp·cp·tp·pp = 2048, ep dividing dp and 256 experts, fitting, batch 15,360, tokens/s not rising" % r)
+        bubble = (pp_ - 1) / (m * (3 if zb else v_))
+        if not shown(r["bubble"].rstrip("%"), 100 * bubble):
+            out.fail("%s: bubble %s, the schedule's closed form gives %.2f%%" % (r["layout"], r["bubble"], 100 * bubble))
+        if not shown(r["MFU"].rstrip("%"), 6 * d_active * tps / (2048 * 989.4e12) * 100):
+            out.fail("%s: MFU %s, 6·Ψ_active·tokens/s / (GPUs x peak) = %.2f%%" % (r["layout"], r["MFU"], 6 * d_active * tps / (2048 * 989.4e12) * 100))
+        if i == 0 and not (ep_ == 16 and pp_ == 32 and cp_ == 2 and zb):
+            out.fail("the lesson says the best layout shards the experts (ep 16) with pp 32, cp 2 and ZB-H1: %s" % r["layout"])
+        if ep_ == 1 and first_dense is None:
+            first_dense = i
+        prev = tps
+    if first_dense is None or not 1 <= first_dense <= 8:
+        out.fail("the lesson says the best layout without expert parallelism comes a few rows below the best: row %s" % first_dense)
+
+    # expert parallelism: moe-tiny at ep 1 and ep 2, dp 2, capacity factor 0, 20 steps
+    out = L.cell('"dp=2,ep=2,capacity-factor=0"')
+    rows = compare_rows(out)
+    out2 = L.cell("var pair = lastRuns();")
+    h, f, E, layers, vocab, seq, steps = TINY["hidden"], 4 * TINY["hidden"], 4, TINY["layers"], TINY["vocab"], TINY["sequence"], 20
+    mlp = f * h + f + h * f + h
+    dense = sum(gpt_units(**TINY))
+    total = dense + layers * (E * h + (E - 1) * mlp)      # each block: the router and E expert MLPs instead of one MLP
+    experts_all = layers * E * mlp
+    fl = re.search(r"^final loss: ep 1 (\S+), ep 2 (\S+); largest relative difference over 20 steps (\S+)$", out2.text, re.M)
+    if not fl or not num(fl.group(3)) < 1e-5:
+        out2.fail("the lesson says ep 1 and ep 2 train the same to float rounding: %s" % (fl and fl.groups(),))
+    ranks = re.findall(r"^ep (\d) rank (\d)  expert MLPs held\s+(\d+)  parameters held\s+([\d,]+)  all-to-all (none|(\d+) calls, ([\d,]+) bytes handed)$",
+                       out2.text, re.M)
+    if sorted((int(r[0]), int(r[1])) for r in ranks) != [(1, 0), (1, 1), (2, 0), (2, 1)]:
+        out2.fail("expected ranks 0 and 1 of ep 1 and ep 2, got %s" % ranks)
+    per_call = E * (LESSON_BATCH // 2 * seq) * h * 4       # E x C rows of h floats, C = the micro-batch's tokens at cf 0
+    for ep, rank, held_e, held, a2a, calls, handed in ranks:
+        ep = int(ep)
+        want_held = total - experts_all * (ep - 1) // ep
+        if int(held_e) != E // ep * layers or num(held) != want_held:
+            out2.fail("ep %d rank %s holds %s expert MLPs and %s parameters; %d and %d by the shapes" % (ep, rank, held_e, held, E // ep * layers, want_held))
+        if ep == 1 and a2a != "none":
+            out2.fail("ep 1 has no all-to-all: %s" % a2a)
+        if ep == 2 and (a2a == "none" or int(calls) != 4 * layers * steps or num(handed) != 4 * layers * steps * per_call):
+            out2.fail("ep 2 rank %s: all-to-all %s; 4 per block and step = %d calls of %d bytes" % (rank, a2a, 4 * layers * steps, per_call))
+    formula = 4 * (2 - 1) / 2 * (LESSON_BATCH // 2 * seq) * h * 2 * 4    # 4 (ep-1)/ep tokens h k bytes, per MoE layer and micro-batch
+    leaving = 4 * per_call * (2 - 1) / 2                                  # the part of the four buffers addressed to the other rank
+    prose = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    if per_call != 64 * 1024 or formula != 64 * 1024 or leaving != 128 * 1024 \
+            or not all(t in prose for t in ("64 KiB", "256 KiB", "128 KiB, twice the formula", "320 over 20 steps")):
+        out2.fail("the lesson says 64 KiB per all-to-all, a formula of 64 KiB and 128 KiB leaving the rank: %d, %d, %d" % (per_call, formula, leaving))
+    one = [r for l, r in rows.items() if "ep=2" not in l]
+    two = [r for l, r in rows.items() if "ep=2" in l]
+    if len(one) != 1 or len(two) != 1:
+        out.fail("expected one ep 1 and one ep 2 row: %s" % sorted(rows))
+        return
+    one, two = one[0], two[0]
+    if fl and (num(one["final loss"]) != round(num(fl.group(1)), 4) or num(two["final loss"]) != round(num(fl.group(2)), 4)):
+        out.fail("final losses %s / %s, the cell printed %s / %s" % (one["final loss"], two["final loss"], fl.group(1), fl.group(2)))
+    for r, held in ((one, total), (two, total - experts_all // 2)):
+        if not close(num(r["max model-state MiB"]), 16 * held / MIB, 0, 0.011):
+            out.fail("%s: model states %s MiB, 16 bytes x %d parameters = %.3f" % (r["layout"], r["max model-state MiB"], held, 16 * held / MIB))
+    replicated = total - experts_all
+    for r, want in ((one, 4 * total), (two, 4 * replicated + 4 * layers * per_call)):
+        if not close(num(r["handed to collectives MiB/step"]), want / MIB, 0, 0.011):
+            out.fail("%s: handed %s MiB/step; expected %.3f (the all-reduce of %s, plus the all-to-alls at ep 2)"
+                     % (r["layout"], r["handed to collectives MiB/step"], want / MIB, "every gradient" if r is one else "the replicated parameters"))
+
+
 def shown_pngs(L, marker, n):
     for cell in L.nb.cells:
         if cell.cell_type == "code" and marker in cell.source:
@@ -2526,7 +2904,7 @@ def shown_pngs(L, marker, n):
 
 LESSON_CHECKS = {"02-": check_data_parallel, "03-": check_tensor_parallel, "04-": check_pipeline, "05-": check_hybrid,
                  "06-": check_precision, "07-": check_formats, "08-": check_planning, "09-": check_model_names,
-                 "10-": check_sequence_context, "13-": check_fp8, "14-": check_running_at_scale}
+                 "10-": check_sequence_context, "11-": check_moe, "13-": check_fp8, "14-": check_running_at_scale}
 
 
 def check_lesson(name, nb, problems):

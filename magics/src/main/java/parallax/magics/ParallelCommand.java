@@ -30,7 +30,7 @@ import tech.tablesaw.api.Table;
 @Command(name = "parallel", description = {
         "%%%%parallel [--ranks N | --dp a --tp b --pp c]: run the cell's Java code on every rank with `dist` bound;",
         "  output is prefixed [rank k], the last value of every rank is gathered into a table, variables persist.",
-        "%%parallel --bench allreduce|allgather|reduce_scatter|broadcast --ranks N --sizes 1KB..64MB: bandwidth benchmark.",
+        "%%parallel --bench allreduce|allgather|reduce_scatter|broadcast|alltoall --ranks N --sizes 1KB..64MB: bandwidth benchmark.",
         "%%parallel --bench algorithms --worlds 2,3,4: ring, tree and parameter-server all-reduce vs the built-in one, checked against the exact sum.",
         "%%parallel --dp a --tp b --pp c --zero z --micro-batches m --schedule 1f1b --precision bf16 --checkpoint --steps N: train a GPT",
         "  with that layout (live progress, loss, per-rank memory and time split); --compare \"dp=2\" \"tp=2\" ... side by side; --config ds.json."})
@@ -39,7 +39,7 @@ public final class ParallelCommand extends MagicCommand {
     @Mixin
     TrainingOptions.Layout layout = new TrainingOptions.Layout();
 
-    @Option(names = "--bench", description = "Benchmark a collective: allreduce, allgather, reduce_scatter, broadcast; or 'algorithms'.")
+    @Option(names = "--bench", description = "Benchmark a collective: allreduce, allgather, reduce_scatter, broadcast, alltoall (equal split); or 'algorithms'.")
     String bench;
 
     @Option(names = "--sizes", description = "Message sizes: FROM..TO (powers of two, KB/MB binary) or a list (default 1KB..64MB; algorithms 1KB..4MB).")

@@ -37,7 +37,7 @@ final class TrainingOptions {
 
         @Option(names = "--compare", arity = "1..*", paramLabel = "LAYOUT",
                 description = "Train several layouts side by side, e.g. \"dp=4\" \"dp=4,zero=3\" \"tp=2,dp=2\" \"pp=2,dp=2,mb=4\": "
-                        + "each key=value is the training flag --key value (dp cp tp pp sp vpp zero mb schedule precision checkpoint localsgd ...).")
+                        + "each key=value is the training flag --key value (dp cp tp pp ep sp vpp zero mb schedule precision checkpoint localsgd ...).")
         List<String> compare;
 
         @Option(names = "--config", paramLabel = "FILE", description = "DeepSpeed-style JSON file (train_micro_batch_size_per_gpu, gradient_accumulation_steps, zero_optimization.stage, bf16/fp16.enabled, activation_checkpointing, optimizer; \"auto\" values are filled from the other flags).")
@@ -97,6 +97,9 @@ final class TrainingOptions {
 
         @Option(names = "--aux-loss", paramLabel = "ALPHA", description = "Weight of Switch Transformer's load-balancing loss (default 0.01; 0: off).")
         Double auxLoss;
+
+        @Option(names = "--ep", paramLabel = "N", description = "Expert parallelism: each block's experts sharded over N ranks carved out of dp x cp (tokens reach them by all-to-all); N divides dp x cp and the experts.")
+        Integer ep;
 
         @Option(names = "--layers", description = "Blocks of the GPT (overrides the preset's).")
         Integer layers;
@@ -166,7 +169,7 @@ final class TrainingOptions {
             return steps != null || compare != null || config != null || zero != null || microBatches != null
                     || schedule != null || precision != null || checkpoint != null || checkpointEvery != null
                     || model != null || experts != null || topK != null || capacityFactor != null || sharedExpert != null
-                    || auxLoss != null || seed != null || batch != null || optimizer != null || lr != null
+                    || auxLoss != null || ep != null || seed != null || batch != null || optimizer != null || lr != null
                     || data != null || localSgd != null || save != null || layers != null || hidden != null || heads != null
                     || sequence != null || offload != null || tf32 != null || vpp != null || sp != null
                     || fp8Scaling != null || fp8History != null || fp8Base != null
@@ -238,6 +241,7 @@ final class TrainingOptions {
     static DeepSpeedConfig.Applied resolve(Flags f, MeshShape layout) {
         GptConfig cfg = moe(f, GptConfig.preset(f.model == null ? "tiny" : f.model).reshaped(f.layers, f.hidden, f.heads, f.sequence));
         TrainSpec s = TrainSpec.defaults(cfg).withLayout(layout.dp(), layout.tp(), layout.pp()).withCp(layout.cp());
+        if (f.ep != null) s = s.withEp(f.ep);
         if (f.steps != null) s = s.withSteps(f.steps);
         if (f.seed != null) s = s.withSeed(f.seed);
         if (f.batch != null) s = s.withBatch(f.batch);

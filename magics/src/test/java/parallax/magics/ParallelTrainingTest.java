@@ -81,7 +81,13 @@ class ParallelTrainingTest {
         assertEquals("--top-k must be between 1 and the number of experts (4), not 5",
                 assertThrows(UserError.class, () -> spec("--model moe-tiny --top-k 5")).getMessage());
         assertTrue(assertThrows(UserError.class, () -> spec("--top-k 2")).getMessage().contains("add --experts E"));
-        assertTrue(assertThrows(UserError.class, () -> spec("--model moe-tiny --tp 2").validate(2)).getMessage().contains("--tp 1"));
+        assertEquals(2, spec("--model moe-tiny --tp 2").tp(), "experts are cut by tensor parallelism");
+        assertTrue(assertThrows(UserError.class, () -> spec("--model moe-tiny --tp 2 --sp").validate(2)).getMessage().contains("drop --sp"));
+        assertEquals(2, spec("--model moe-tiny --dp 2 --ep 2").ep());
+        assertEquals(1, spec("--model moe-tiny --dp 2").ep(), "experts are replicated unless --ep is given");
+        assertEquals(2, item("--model moe-tiny", "dp=4,ep=2").ep());
+        assertEquals("--ep 2 must divide dp x cp = 3 (expert parallelism is carved out of the data-parallel ranks)",
+                assertThrows(UserError.class, () -> spec("--model moe-tiny --dp 3 --batch 6 --ep 2").validate(3)).getMessage());
     }
 
     @Test

@@ -174,6 +174,17 @@ class PlanCommandTest {
         JsonObject j = JsonParser.parseString(run("plan", "--validate --measured " + f + " --json")).getAsJsonObject();
         assertEquals(1, j.get("states_exact").getAsInt());
         assertTrue(error("plan", "--validate --measured " + dir.resolve("none.json")).contains("no measurement record"));
+
+        // A record of moe-tiny (4 experts of the dense MLP and a 4 x 32 router per block; dp 2, nothing padded) names
+        // its model: read against it the states are exact; against tiny, named on the line, they are not.
+        long moe = numel + 4 * (3 * (32 * 128 + 128 + 128 * 32 + 32) + 4 * 32);
+        String moeRec = String.format("{\"model\": \"moe-tiny-gpt\", \"runs\": [{\"strategy\": \"DP\", \"rank\": 0, \"dp\": 2, \"tp\": 1, "
+                + "\"pp\": 1, \"zero\": 0, \"dtype\": \"fp32\", \"optimizer\": \"adamw\", \"micro_batch\": 4, \"seq\": 32, "
+                + "\"param_bytes\": %d, \"grad_bytes\": %d, \"optimizer_bytes\": %d, \"activation_bytes\": 2500000}]}", moe * 4, moe * 4, moe * 8);
+        Path g = dir.resolve("moe.json");
+        Files.writeString(g, moeRec);
+        assertEquals(1, JsonParser.parseString(run("plan", "--validate --measured " + g + " --json")).getAsJsonObject().get("states_exact").getAsInt());
+        assertEquals(0, JsonParser.parseString(run("plan", "tiny-gpt --validate --measured " + g + " --json")).getAsJsonObject().get("states_exact").getAsInt());
     }
 
     @Test

@@ -11,10 +11,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AllToAllOptions;
 import org.bytedeco.pytorch.AllgatherOptions;
 import org.bytedeco.pytorch.AllreduceOptions;
 import org.bytedeco.pytorch.Backend;
 import org.bytedeco.pytorch.BroadcastOptions;
+import org.bytedeco.pytorch.LongVector;
 import org.bytedeco.pytorch.ReduceScatterOptions;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -23,14 +25,14 @@ import org.bytedeco.pytorch.TensorVector;
  * The rank side of {@code %parallel --bench}: times one collective for each message size
  * and returns this rank's median seconds per size.
  *
- * <p>Arguments: {@code {"op": "allreduce|allgather|reduce_scatter|broadcast", "sizes": [bytes...],
+ * <p>Arguments: {@code {"op": "allreduce|allgather|reduce_scatter|broadcast|alltoall", "sizes": [bytes...],
  * "impls": ["runtime", "raw", "ring", "tree", "ps"], "iters": n, "warmup": n, "jitWarmup": n}}; the result maps each
  * implementation to its median seconds per size. "runtime" goes through
  * {@link Collectives} (timeouts, byte counting); "raw" calls the ProcessGroupGloo directly,
  * the baseline for the runtime's overhead; "ring", "tree" and "ps" are the send/recv
  * all-reduces of {@link AllReduceAlgorithms} (all-reduce only). The size is the nccl-tests
  * message size: the all-reduce buffer, the all-gather output, the reduce-scatter input, the
- * broadcast buffer.
+ * broadcast buffer, the all-to-all send buffer (equal split, as all_to_all_single without sizes).
  */
 public final class CollectiveBenchTask implements RankTask {
 
@@ -100,6 +102,10 @@ public final class CollectiveBenchTask implements RankTask {
                     case "allgather" -> () -> g.allGather(big, shard);
                     case "reduce_scatter" -> () -> g.reduceScatter(shard, big);
                     case "broadcast" -> () -> g.broadcast(big, 0);
+                    case "alltoall" -> {
+                        Tensor out = big.clone();
+                        yield () -> g.allToAll(out, big);
+                    }
                     default -> throw new ClusterError("unknown collective " + op);
                 };
             case "raw": {
@@ -114,6 +120,12 @@ public final class CollectiveBenchTask implements RankTask {
                     case "allgather" -> () -> b._allgather_base(big, shard, ag)._wait();
                     case "reduce_scatter" -> () -> b._reduce_scatter_base(shard, big, rs)._wait();
                     case "broadcast" -> () -> b.broadcast(bigV, bc)._wait();
+                    case "alltoall" -> {
+                        Tensor out = big.clone();
+                        AllToAllOptions aa = new AllToAllOptions();
+                        LongVector equal = new LongVector();
+                        yield () -> b.alltoall_base(out, big, equal, equal, aa)._wait();
+                    }
                     default -> throw new ClusterError("unknown collective " + op);
                 };
             }

@@ -31,7 +31,7 @@ import tech.tablesaw.api.Table;
  */
 public final class CollectiveBenchmark {
 
-    public static final List<String> OPS = List.of("allreduce", "allgather", "reduce_scatter", "broadcast");
+    public static final List<String> OPS = List.of("allreduce", "allgather", "reduce_scatter", "broadcast", "alltoall");
 
     /** One measured point. Bytes are the nccl-tests message size; bandwidths in GB/s (10^9). */
     public record Row(String op, String impl, int world, long bytes, double seconds, double algbwGBps, double busbwGBps) {}
@@ -40,7 +40,7 @@ public final class CollectiveBenchmark {
 
     public static String checkOp(String op) {
         String o = op.toLowerCase(Locale.ROOT).replace("-", "_").replace("all_reduce", "allreduce")
-                .replace("all_gather", "allgather");
+                .replace("all_gather", "allgather").replace("all_to_all", "alltoall");
         if (!OPS.contains(o)) throw new UserError("unknown collective '" + op + "'" + DidYouMean.hint(op, OPS));
         return o;
     }
@@ -49,7 +49,7 @@ public final class CollectiveBenchmark {
     public static double busFactor(String op, int n) {
         return switch (op) {
             case "allreduce" -> 2.0 * (n - 1) / n;
-            case "allgather", "reduce_scatter" -> (n - 1.0) / n;
+            case "allgather", "reduce_scatter", "alltoall" -> (n - 1.0) / n;
             case "broadcast" -> 1.0;
             default -> throw new IllegalArgumentException(op);
         };

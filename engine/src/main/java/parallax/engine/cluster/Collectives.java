@@ -4,11 +4,13 @@ import java.util.Arrays;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.javacpp.chrono.Milliseconds;
+import org.bytedeco.pytorch.AllToAllOptions;
 import org.bytedeco.pytorch.AllgatherOptions;
 import org.bytedeco.pytorch.AllreduceOptions;
 import org.bytedeco.pytorch.Backend;
 import org.bytedeco.pytorch.BarrierOptions;
 import org.bytedeco.pytorch.BroadcastOptions;
+import org.bytedeco.pytorch.LongVector;
 import org.bytedeco.pytorch.ReduceOp;
 import org.bytedeco.pytorch.ReduceScatterOptions;
 import org.bytedeco.pytorch.Tensor;
@@ -144,6 +146,23 @@ public final class Collectives {
             o.reduceOp(new ReduceOp(ReduceOp.RedOpType.SUM));
             o.timeout(new Milliseconds(timeoutMs));
             return group._reduce_scatter_base(out, in, o);
+        });
+    }
+
+    /**
+     * Equal-split all-to-all ({@code torch.distributed.all_to_all_single} without split
+     * sizes): {@code in} is cut along dim 0 into size() equal blocks, block j goes to group
+     * rank j, and {@code out} receives, in rank order, the block each rank addressed to this
+     * one. Always through the backend (the shared-memory transport has no all-to-all).
+     */
+    public void allToAll(Tensor out, Tensor in) {
+        if (out.numel() != in.numel() || in.numel() % members.length != 0)
+            throw new IllegalArgumentException("allToAll on group " + name + ": in and out must have the same number of elements, "
+                    + "a multiple of " + members.length + " (" + in.numel() + " and " + out.numel() + ")");
+        run(CommStats.Op.ALL_TO_ALL, in.nbytes(), () -> {
+            AllToAllOptions o = new AllToAllOptions();
+            o.timeout(new Milliseconds(timeoutMs));
+            return group.alltoall_base(out, in, new LongVector(), new LongVector(), o);
         });
     }
 

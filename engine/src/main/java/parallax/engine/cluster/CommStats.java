@@ -15,7 +15,7 @@ import java.util.Map;
 public final class CommStats {
 
     /** The collectives that are counted. */
-    public enum Op { ALL_REDUCE, ALL_GATHER, REDUCE_SCATTER, BROADCAST, SEND, RECV, BARRIER }
+    public enum Op { ALL_REDUCE, ALL_GATHER, REDUCE_SCATTER, ALL_TO_ALL, BROADCAST, SEND, RECV, BARRIER }
 
     /** Totals of one collective type. */
     public record Totals(long calls, long bytes, long nanos) {

@@ -8,7 +8,7 @@ import java.util.List;
  * this is the one place that builds the data-, context-, tensor- and pipeline-parallel
  * groups; a strategy asks it for "my TP group" and never builds groups itself.
  *
- * <p>Rank order (Megatron's "tp-cp-ep-dp-pp", no experts yet): tensor-parallel ranks are
+ * <p>Rank order (Megatron's "tp-cp-ep-dp-pp"; ep is carved out of dp x cp, see {@link #epGroup}): tensor-parallel ranks are
  * adjacent, then context-parallel, then data-parallel, then pipeline stages.
  * <pre>
  *   rank = ((ppRank * dp + dpRank) * cp + cpRank) * tp + tpRank
@@ -46,12 +46,16 @@ public final class Mesh {
     private final Collectives pp;
     private final Collectives cp;
     private final Collectives dpCp;
+    private final GroupFactory groups;
+    /** Expert-parallel and expert-data-parallel groups by ep, made the first time a run asks. */
+    private final java.util.Map<Integer, Collectives[]> expertGroups = new java.util.HashMap<>();
 
     Mesh(MeshShape shape, int rank, Collectives world, GroupFactory groups) {
         this.shape = shape.requireWorld(world.size());
         this.rank = rank;
         this.coords = coords(shape, rank);
         this.world = world;
+        this.groups = groups;
         // Every rank creates its groups in the same order (tp, cp, dp, dp-cp, pp), so the
         // blocking group set-ups pair up without deadlock.
         this.tp = groups.create("tp" + java.util.Arrays.toString(tpGroup(shape, rank)), tpGroup(shape, rank));
@@ -130,8 +134,7 @@ public final class Mesh {
      * "tp-cp-ep-dp-pp": ep is carved out of the data-and-context-parallel ranks, so the
      * world stays dp x cp x tp x pp). Within a dp-cp group, in its order (cp fastest), ranks
      * are cut into runs of ep adjacent ones: each run shares the experts (E/ep each) and
-     * trades tokens by all-to-all. Not used by the training loop yet (expert parallelism is
-     * not built); the layout is fixed here for the planner and for what comes next.
+     * trades tokens by all-to-all.
      */
     public static int[] epGroup(MeshShape s, int ep, int rank) {
         int[] dpCp = dpCpGroup(s, rank);
@@ -210,6 +213,25 @@ public final class Mesh {
 
     /** The group gradients are averaged over: data- and context-parallel ranks with this rank's tp and pp. */
     public Collectives dpCpGroup() { return dpCp; }
+
+    /**
+     * The expert-parallel group of this rank for {@code ep} ({@link #epGroup}); made on the
+     * first call for that ep, with its expert-data-parallel group. Every rank of the world
+     * must ask for the same ep at the same point (a run's start), as the set-ups block.
+     */
+    public synchronized Collectives expertParallelGroup(int ep) { return expertGroups(ep)[0]; }
+
+    /** The expert-data-parallel group of this rank for {@code ep} ({@link #expertDpGroup}). */
+    public synchronized Collectives expertDataParallelGroup(int ep) { return expertGroups(ep)[1]; }
+
+    private Collectives[] expertGroups(int ep) {
+        return expertGroups.computeIfAbsent(ep, e -> {
+            int[] epMembers = epGroup(shape, e, rank), edpMembers = expertDpGroup(shape, e, rank);
+            Collectives epGroup = groups.create("ep" + java.util.Arrays.toString(epMembers), epMembers);
+            Collectives edpGroup = groups.create("edp" + java.util.Arrays.toString(edpMembers), edpMembers);
+            return new Collectives[] {epGroup, edpGroup};
+        });
+    }
 
     public int cpRank() { return coords.cpRank(); }
 

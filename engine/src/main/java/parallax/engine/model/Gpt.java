@@ -141,6 +141,30 @@ public final class Gpt {
     }
 
     /**
+     * Expert parallelism (as Megatron-core and DeepSpeed-MoE build it): this rank holds
+     * experts [rank x E/size, (rank+1) x E/size) of every block, and tokens reach the experts
+     * of the other ranks of its group, and come back, through an equal-split all-to-all that
+     * autograd sees ({@code parallel.ExpertParallel}).
+     */
+    public interface ExpertOps {
+        int rank();
+
+        int size();
+
+        /**
+         * Equal-split all-to-all of {@code x} along dim 0 (block j to rank j), with its
+         * gradient (the same all-to-all run on the gradient) in backward.
+         */
+        Tensor allToAll(Tensor x);
+
+        ExpertOps NONE = new ExpertOps() {
+            @Override public int rank() { return 0; }
+            @Override public int size() { return 1; }
+            @Override public Tensor allToAll(Tensor x) { return x; }
+        };
+    }
+
+    /**
      * One parameter as this rank holds it. {@code shardDim} is -1 when every TP rank
      * holds the whole tensor, else the dimension cut into {@code tpSize} equal parts.
      * {@code nanoGpt} is the name of the tensor holding it in nanoGPT's state_dict (the
@@ -168,6 +192,7 @@ public final class Gpt {
     private final long[] positions;
     private final Matmuls mm;
     private Linear linear = Linear.PLAIN;
+    private ExpertOps ep = ExpertOps.NONE;
 
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp) {
         this(cfg, tpRank, tpSize, tp, LOCAL, null, Matmuls.PLAIN);
@@ -185,8 +210,6 @@ public final class Gpt {
     public Gpt(GptConfig cfg, int tpRank, int tpSize, TpOps tp, Attention attention, long[] positions, Matmuls matmuls) {
         if (cfg.heads() % tpSize != 0)
             throw new parallax.engine.UserError("heads " + cfg.heads() + " is not divisible by tp " + tpSize);
-        if (cfg.isMoe() && tpSize > 1)
-            throw new parallax.engine.UserError("mixtures of experts run with --tp 1 for now (experts are not cut by tensor parallelism yet)");
         this.cfg = cfg;
         this.tpRank = tpRank;
         this.tpSize = tpSize;
@@ -197,6 +220,27 @@ public final class Gpt {
     }
 
     public Gpt(GptConfig cfg) { this(cfg, 0, 1, TpOps.NONE); }
+
+    /**
+     * Shards the experts over {@code ops}'s group: from now on {@link #params} lists only this
+     * rank's experts and the blocks dispatch tokens to the others. Set before building a store.
+     */
+    public void useExpertParallel(ExpertOps ops) {
+        if (ops.size() > 1 && (!cfg.isMoe() || cfg.moe().experts() % ops.size() != 0))
+            throw new parallax.engine.UserError("expert parallelism " + ops.size() + " needs a mixture whose experts it divides");
+        this.ep = ops;
+    }
+
+    /** The experts this rank holds: [first, first + count). */
+    public int firstExpert() { return cfg.isMoe() ? ep.rank() * localExperts() : 0; }
+
+    public int localExperts() { return cfg.isMoe() ? cfg.moe().experts() / ep.size() : 0; }
+
+    /** Whether {@code name} is one of the routed experts' weights (sharded by expert parallelism). */
+    public static boolean isExpertWeight(String name) {
+        int at = name.indexOf(".moe.e");
+        return at >= 0 && name.length() > at + 6 && Character.isDigit(name.charAt(at + 6));
+    }
 
     /** Runs every linear layer of the blocks and the head through {@code l} from now on. */
     public void useLinear(Linear l) { this.linear = l; }
@@ -245,7 +289,7 @@ public final class Gpt {
             out.add(full(p + "ln2.b", n + "ln_2.bias", unit, Init.constant(0), h));
             if (cfg.isMoe()) {
                 out.add(full(p + "moe.router", n + "moe.router.weight", unit, Init.normal(std), cfg.moe().experts(), h));
-                for (int e = 0; e < cfg.moe().experts(); e++)
+                for (int e = firstExpert(); e < firstExpert() + localExperts(); e++)
                     expertMlp(out, p + "moe.e" + e + ".", n + "moe.experts." + e + ".", unit, std, projStd);
                 if (cfg.moe().sharedExpert()) expertMlp(out, p + "moe.shared.", n + "moe.shared_expert.", unit, std, projStd);
                 return out;
@@ -258,12 +302,16 @@ public final class Gpt {
         return out;
     }
 
-    /** One expert: the dense MLP's shapes and init under its own names (tp 1). */
+    /**
+     * One expert: the dense MLP's shapes and init under its own names, cut by tensor
+     * parallelism as the dense MLP is (fc1 by columns, fc2 by rows: Megatron-core's expert
+     * tensor parallelism).
+     */
     private void expertMlp(List<ParamSpec> out, String p, String n, int unit, double std, double projStd) {
         long h = cfg.hidden(), f = cfg.ffn();
-        out.add(full(p + "w1", n + "c_fc.weight", unit, Init.normal(std), f, h));
-        out.add(full(p + "b1", n + "c_fc.bias", unit, Init.constant(0), f));
-        out.add(full(p + "w2", n + "c_proj.weight", unit, Init.normal(projStd), h, f));
+        out.add(shard(p + "w1", n + "c_fc.weight", unit, Init.normal(std), 0, f, h));
+        out.add(shard(p + "b1", n + "c_fc.bias", unit, Init.constant(0), 0, f));
+        out.add(shard(p + "w2", n + "c_proj.weight", unit, Init.normal(projStd), 1, h, f));
         out.add(full(p + "b2", n + "c_proj.bias", unit, Init.constant(0), h));
     }
 
@@ -402,7 +450,8 @@ public final class Gpt {
         }
         Device device = Device.of(x);
         Tensor out = keep(made, torch.zeros_like(x));
-        for (int e = 0; e < moe.experts(); e++) {
+        if (ep.size() > 1) out = keep(made, out.index_add(0, combineRows(plan, device), expertParallel(p, x, gates, plan, w, made)));
+        else for (int e = 0; e < moe.experts(); e++) {
             long[] rows = plan.rows()[e];
             Tensor idx = device.fromLongs(rows, rows.length);
             Tensor in = keep(made, x.index_select(0, idx));
@@ -414,10 +463,81 @@ public final class Gpt {
         return keep(made, out.view(b, t, h));
     }
 
+    /**
+     * The routed experts under expert parallelism: every (token, expert) assignment that is
+     * served, gate-weighted, in expert order (the rows of {@link #combineRows}).
+     *
+     * <p>Each rank packs the token copies for every expert into a buffer of E x C rows, C the
+     * most an expert can take from one rank (its capacity, or every token of the micro-batch
+     * when nothing is dropped), unused rows zero; experts are in rank order, so the block for
+     * rank j is its experts' rows. One equal-split all-to-all brings each rank the rows for its
+     * experts from every rank; each expert runs on its rows (padding included: its outputs go
+     * nowhere and get no gradient); a second all-to-all brings the outputs home. With every
+     * block the same size each all-to-all is its own inverse (block (i, j) and (j, i) swap),
+     * so the gradient takes the same two all-to-alls back in reverse order. The fixed size is
+     * the price of a shape-preserving op, which is what autograd can follow here.
+     */
+    private Tensor expertParallel(String p, Tensor x, Tensor gates, MixtureOfExperts.Plan plan, Function<String, Tensor> w,
+                                  List<Tensor> made) {
+        int n = ep.size(), local = localExperts(), experts = cfg.moe().experts();
+        long tokens = x.size(0), h = x.size(1), cap = Math.min(plan.capacity(), tokens);
+        Device device = Device.of(x);
+        long[] src = new long[(int) (experts * cap)];
+        java.util.Arrays.fill(src, tokens); // the zero row appended below
+        for (int e = 0; e < experts; e++) {
+            long[] rows = plan.rows()[e];
+            for (int q = 0; q < rows.length; q++) src[(int) (e * cap + q)] = rows[q];
+        }
+        org.bytedeco.pytorch.TensorVector withZero = new org.bytedeco.pytorch.TensorVector(x, x.new_zeros(1, h));
+        Tensor padded = keep(made, torch.cat(withZero, 0));
+        withZero.close();
+        Tensor send = keep(made, padded.index_select(0, device.fromLongs(src, src.length)));
+        Tensor received = keep(made, ep.allToAll(send)).view(n, local, cap, h);   // [source rank, my expert, row, h]
+        org.bytedeco.pytorch.TensorVector outs = new org.bytedeco.pytorch.TensorVector();
+        for (int j = 0; j < local; j++) {
+            Tensor in = keep(made, received.select(1, j).reshape(n * cap, h));
+            Tensor y = keep(made, expertMlp(p + "e" + (firstExpert() + j) + ".", in, w, made));
+            outs.push_back(y.view(n, 1, cap, h));
+        }
+        Tensor back = keep(made, torch.cat(outs, 1).reshape(experts * cap, h));
+        outs.close();
+        Tensor home = keep(made, ep.allToAll(back));                                // [expert, row, h] for my tokens
+        int served = (int) plan.served();
+        long[] at = new long[served], slots = new long[served];
+        int i = 0;
+        for (int e = 0; e < experts; e++) {
+            for (int q = 0; q < plan.rows()[e].length; q++) {
+                at[i] = e * cap + q;
+                slots[i++] = plan.slots()[e][q];
+            }
+        }
+        Tensor y = keep(made, home.index_select(0, device.fromLongs(at, served)));
+        Tensor g = keep(made, gates.index_select(0, device.fromLongs(slots, served)));
+        return keep(made, y.mul(g.unsqueeze(1)));
+    }
+
+    /** The token of each served assignment, in expert order (as {@link #expertParallel} returns them). */
+    private static Tensor combineRows(MixtureOfExperts.Plan plan, Device device) {
+        long[] rows = new long[(int) plan.served()];
+        int i = 0;
+        for (long[] r : plan.rows()) for (long t : r) rows[i++] = t;
+        return device.fromLongs(rows, rows.length);
+    }
+
+    /**
+     * One expert on its rows. Under tensor parallelism each TP rank holds a slice of every
+     * expert, and every TP rank routes the same tokens the same way (their inputs are equal),
+     * so the expert runs as the dense MLP does: f, column-parallel fc1, row-parallel fc2, g.
+     * An expert without rows skips the collectives (every TP rank agrees it has none).
+     */
     private Tensor expertMlp(String p, Tensor x, Function<String, Tensor> w, List<Tensor> made) {
-        Tensor h1 = keep(made, blockLinear(p + "w1", x, w.apply(p + "w1"), w.apply(p + "b1")));
+        boolean split = tpSize > 1 && x.size(0) > 0;
+        Tensor in = split ? keep(made, tp.copyToTensorParallel(x)) : x;
+        Tensor h1 = keep(made, blockLinear(p + "w1", in, w.apply(p + "w1"), w.apply(p + "b1")));
         Tensor g = keep(made, torch.gelu(h1));
-        return blockLinear(p + "w2", g, w.apply(p + "w2"), w.apply(p + "b2"));
+        if (!split) return blockLinear(p + "w2", g, w.apply(p + "w2"), w.apply(p + "b2"));
+        Tensor partial = keep(made, blockLinear(p + "w2", g, w.apply(p + "w2"), null));
+        return keep(made, tp.reduceFromTensorParallel(partial).add(w.apply(p + "b2")));
     }
 
     /** A replicated weight as the sequence-parallel region uses it (its gradient summed over TP there). */

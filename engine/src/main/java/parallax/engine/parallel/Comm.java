@@ -23,6 +23,15 @@ public interface Comm {
     /** Rank r gets elements [r*n, (r+1)*n) of the sum of {@code in}, n = out.numel(). */
     void reduceScatter(Tensor out, Tensor in);
 
+    /**
+     * Equal-split all-to-all: {@code in} cut along dim 0 into size() equal blocks, block j to
+     * rank j; {@code out} (as many elements) gets in rank order the block each rank sent here.
+     */
+    default void allToAll(Tensor out, Tensor in) {
+        if (size() != 1) throw new UnsupportedOperationException("this group has no all-to-all");
+        out.copy_(in);
+    }
+
     default void send(Tensor t, int dst) { send(t, dst, 0); }
 
     default void recv(Tensor t, int src) { recv(t, src, 0); }

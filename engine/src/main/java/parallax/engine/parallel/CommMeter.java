@@ -13,10 +13,11 @@ import org.bytedeco.pytorch.Tensor;
  * <ul>
  *   <li><b>Bytes handed</b>: the size of the collective's buffer as the call received it
  *       (all-reduce: the tensor; all-gather: the gathered output; reduce-scatter: the
- *       unscattered input; send/recv: the message). Counted, not derived.</li>
+ *       unscattered input; all-to-all: the send buffer; send/recv: the message). Counted, not derived.</li>
  *   <li><b>Ring traffic</b>: bytes handed times the ring algorithm's per-rank traffic
  *       factor, the nccl-tests "bus" convention (docs/reference.md#bus-bandwidth):
- *       all-reduce 2(n-1)/n, all-gather and reduce-scatter (n-1)/n, send/recv 1. So plain
+ *       all-reduce 2(n-1)/n, all-gather, reduce-scatter and all-to-all (n-1)/n (an
+ *       all-to-all keeps its own block), send/recv 1. So plain
  *       DP moves 2Ψ(n-1)/n per step and ZeRO-3 1.5 times that, as in the ZeRO paper. It
  *       is an estimate of what the algorithm puts on the wire, and is labelled so.</li>
  *   <li><b>Exposed time</b>: time spent in calls made on the training thread (the one
@@ -37,13 +38,13 @@ public final class CommMeter {
     public static double ringFactor(String op, int n) {
         return switch (op) {
             case "allReduce" -> 2.0 * (n - 1) / n;
-            case "allGather", "reduceScatter" -> (n - 1.0) / n;
+            case "allGather", "reduceScatter", "allToAll" -> (n - 1.0) / n;
             default -> 1.0;
         };
     }
 
     /** The factor above, written out for captions. */
-    public static final String FACTORS = "all-reduce 2(n−1)/n, all-gather and reduce-scatter (n−1)/n, send/recv 1";
+    public static final String FACTORS = "all-reduce 2(n−1)/n, all-gather, reduce-scatter and all-to-all (n−1)/n, send/recv 1";
 
     private final Map<String, Totals> totals = new TreeMap<>();
     private final Thread trainingThread = Thread.currentThread();
@@ -100,6 +101,7 @@ public final class CommMeter {
             @Override public void allReduce(Tensor t) { long t0 = start(); c.allReduce(t); add("allReduce", n, t.nbytes(), end(t0)); }
             @Override public void allGather(Tensor out, Tensor in) { long t0 = start(); c.allGather(out, in); add("allGather", n, out.nbytes(), end(t0)); }
             @Override public void reduceScatter(Tensor out, Tensor in) { long t0 = start(); c.reduceScatter(out, in); add("reduceScatter", n, in.nbytes(), end(t0)); }
+            @Override public void allToAll(Tensor out, Tensor in) { long t0 = start(); c.allToAll(out, in); add("allToAll", n, in.nbytes(), end(t0)); }
             @Override public void send(Tensor t, int dst, int tag) { long t0 = start(); c.send(t, dst, tag); add("send", n, t.nbytes(), end(t0)); }
             @Override public void recv(Tensor t, int src, int tag) { long t0 = start(); c.recv(t, src, tag); add("recv", n, t.nbytes(), end(t0)); }
             @Override public Pending isend(Tensor t, int dst, int tag) {

@@ -33,7 +33,7 @@ import parallax.engine.numerics.DType;
  * anything in the first three; every stage synchronises gradients in the last.
  */
 public abstract sealed class ParameterStore implements AutoCloseable
-        permits FullReplica, ShardedOptimizer {
+        permits FullReplica, ShardedOptimizer, ExpertShardedStore {
 
     /** What a forward left behind, for {@link #afterForward}. */
     public enum Pass {
@@ -53,7 +53,8 @@ public abstract sealed class ParameterStore implements AutoCloseable
     final DataParallel dataParallel;
     final List<FlatUnit> units = new ArrayList<>();
     private final Map<String, FlatUnit> byName = new LinkedHashMap<>();
-    private final PointerScope storage = new PointerScope();
+    /** Made by {@link #build} (a scope is entered where it is made). */
+    private PointerScope storage;
 
     /** The store for ZeRO {@code stage} over units [from, to) of {@code model}, from its deterministic init. */
     public static ParameterStore create(int stage, Gpt model, int from, int to, long seed, DType dtype, Comm dp,
@@ -67,6 +68,17 @@ public abstract sealed class ParameterStore implements AutoCloseable
      */
     public static ParameterStore create(int stage, Gpt model, List<int[]> ranges, long seed, DType dtype, Comm dp,
                                         String optimizer, double lr, Device device, boolean offload) {
+        return create(stage, model, ranges, seed, dtype, dp, optimizer, lr, device, offload, p -> true);
+    }
+
+    /**
+     * The store over the parameters {@code keep} selects (a unit with none is left out):
+     * expert parallelism keeps the routed experts in a store of their own, over the
+     * expert-data-parallel group ({@link ExpertShardedStore}).
+     */
+    static ParameterStore create(int stage, Gpt model, List<int[]> ranges, long seed, DType dtype, Comm dp,
+                                 String optimizer, double lr, Device device, boolean offload,
+                                 java.util.function.Predicate<Gpt.ParamSpec> keep) {
         ParameterStore s = switch (stage) {
             case 0 -> new FullReplica(dp, dtype, device, offload);
             case 1 -> new ShardedOptimizer(dp, dtype, device, offload);
@@ -74,7 +86,7 @@ public abstract sealed class ParameterStore implements AutoCloseable
             case 3 -> new ShardedParameters(dp, dtype, device, offload);
             default -> throw new UserError("--zero must be 0, 1, 2 or 3, not " + stage);
         };
-        s.build(model, ranges, seed, optimizer, lr);
+        s.build(model, ranges, seed, optimizer, lr, keep);
         return s;
     }
 
@@ -90,11 +102,15 @@ public abstract sealed class ParameterStore implements AutoCloseable
      * Builds the units' storage from the model's per-name init. Runs outside any step
      * scope: its tensors live until {@link #close}.
      */
-    private void build(Gpt model, List<int[]> ranges, long seed, String optimizer, double lr) {
+    private void build(Gpt model, List<int[]> ranges, long seed, String optimizer, double lr,
+                       java.util.function.Predicate<Gpt.ParamSpec> keep) {
+        storage = new PointerScope();
         storage.extend();
         try (NoGradGuard ng = new NoGradGuard()) {
             for (int[] range : ranges) for (int u = range[0]; u < range[1]; u++) {
-                FlatUnit unit = new FlatUnit(u, model.params(u), dp.size());
+                List<Gpt.ParamSpec> specs = model.params(u).stream().filter(keep).toList();
+                if (specs.isEmpty()) continue;
+                FlatUnit unit = new FlatUnit(u, specs, dp.size());
                 float[] all = new float[(int) unit.padded];
                 for (int i = 0; i < unit.specs.size(); i++) {
                     float[] v = model.initialValues(unit.specs.get(i), seed);
@@ -145,6 +161,15 @@ public abstract sealed class ParameterStore implements AutoCloseable
         Tensor t = byName.get(name).params.get(name);
         if (t == null) throw new IllegalStateException(name + " is not gathered (ZeRO-3)");
         return t;
+    }
+
+    /** Whether this store holds parameter {@code name}. */
+    boolean holds(String name) { return byName.containsKey(name); }
+
+    /** Whether this store holds any parameter of unit {@code index}. */
+    boolean holdsUnit(int index) {
+        for (FlatUnit u : units) if (u.index == index) return true;
+        return false;
     }
 
     FlatUnit unit(int index) {
@@ -275,6 +300,6 @@ public abstract sealed class ParameterStore implements AutoCloseable
     @Override
     public void close() {
         dataParallel.close();
-        storage.deallocate();
+        if (storage != null) storage.deallocate();
     }
 }

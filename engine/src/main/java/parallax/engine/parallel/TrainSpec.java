@@ -27,11 +27,15 @@ public record TrainSpec(
         int steps, long seed, int batch, String optimizer, double lr,
         TextData.Source data, String dataFile, int localSgdEvery, boolean offloadOptimizer, boolean tf32,
         boolean exportParameters, int cp, boolean sequenceParallel, int virtualStages, FaultTolerance faultTolerance,
-        Fp8Recipe fp8) {
+        Fp8Recipe fp8, int ep) {
+
+    public TrainSpec {
+        if (ep == 0) ep = 1; // a spec written before expert parallelism existed
+    }
 
     public static TrainSpec defaults(GptConfig model) {
         return new TrainSpec(model, 1, 1, 1, 0, 1, PipelineParallel.Schedule.ONE_F_ONE_B, DType.F32, 0,
-                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1, FaultTolerance.NONE, null);
+                20, 7, 8, "adamw", 1e-3, TextData.Source.TEXT, null, 0, false, false, false, 1, false, 1, FaultTolerance.NONE, null, 1);
     }
 
     /** The dtype of the weights, activations and every op that is not an FP8 matmul: the precision, or an FP8 recipe's base. */
@@ -50,7 +54,7 @@ public record TrainSpec(
     /** The fields of a spec, to change some and make a new one ({@link #with}). */
     public static final class Fields {
         public GptConfig model;
-        public int dp, tp, pp, cp, virtualStages, zero, microBatches, checkpointEvery, steps, batch, localSgdEvery;
+        public int dp, tp, pp, cp, ep, virtualStages, zero, microBatches, checkpointEvery, steps, batch, localSgdEvery;
         public PipelineParallel.Schedule schedule;
         public DType precision;
         public long seed;
@@ -70,12 +74,13 @@ public record TrainSpec(
             virtualStages = s.virtualStages;
             faultTolerance = s.faultTolerance();
             fp8 = s.fp8;
+            ep = s.ep;
         }
 
         TrainSpec build() {
             return new TrainSpec(model, dp, tp, pp, zero, microBatches, schedule, precision, checkpointEvery, steps, seed,
                     batch, optimizer, lr, data, dataFile, localSgdEvery, offloadOptimizer, tf32, exportParameters, cp,
-                    sequenceParallel, virtualStages, faultTolerance, fp8);
+                    sequenceParallel, virtualStages, faultTolerance, fp8, ep);
         }
     }
 
@@ -99,6 +104,7 @@ public record TrainSpec(
         StringBuilder b = new StringBuilder();
         if (dp > 1 || (tp == 1 && pp == 1 && cp == 1)) b.append("dp=").append(dp);
         if (cp > 1) b.append(b.length() > 0 ? "," : "").append("cp=").append(cp);
+        if (ep > 1) b.append(b.length() > 0 ? "," : "").append("ep=").append(ep);
         if (tp > 1) b.append(b.length() > 0 ? "," : "").append("tp=").append(tp).append(sequenceParallel ? ",sp" : "");
         if (pp > 1) b.append(b.length() > 0 ? "," : "").append("pp=").append(pp).append(virtualStages > 1 ? ",vpp=" + virtualStages : "")
                 .append(",m=").append(microBatches).append(",").append(schedule.label());
@@ -108,6 +114,9 @@ public record TrainSpec(
         if (precision == DType.F8_E4M3) b.append(",").append(fp8Recipe().label());
         else if (precision != DType.F32) b.append(",").append(precision.label());
         if (localSgdEvery > 0) b.append(",localsgd=").append(localSgdEvery);
+        // A mixture's routing is part of what ran: --compare items that differ only in it need their own names.
+        if (model.isMoe()) b.append(",").append(model.moe().label())
+                .append(model.moe().auxLossWeight() == GptConfig.Moe.DEFAULT_AUX_WEIGHT ? "" : " aux" + model.moe().auxLossWeight());
         return b.toString();
     }
 
@@ -144,6 +153,9 @@ public record TrainSpec(
     public TrainSpec withSeed(long s) { return with(f -> f.seed = s); }
 
     public TrainSpec withCp(int c) { return with(f -> f.cp = c); }
+
+    /** Expert parallelism: a mixture's experts sharded over {@code e} ranks carved out of dp x cp. */
+    public TrainSpec withEp(int e) { return with(f -> f.ep = e); }
 
     public TrainSpec withSequenceParallel(boolean on) { return with(f -> f.sequenceParallel = on); }
 
@@ -184,8 +196,17 @@ public record TrainSpec(
         if (schedule == PipelineParallel.Schedule.ZB_H1 && zero == 3)
             throw new UserError("--schedule zb-h1 keeps weight gradients for later passes, while ZeRO-3 frees each gathered layer "
                     + "after its backward: use --zero 0, 1 or 2 with it");
-        if (model.isMoe() && tp > 1)
-            throw new UserError("a mixture of experts runs with --tp 1 for now (its experts are not cut by tensor parallelism yet): drop --tp " + tp);
+        if (model.isMoe() && sequenceParallel)
+            throw new UserError("--sp with a mixture of experts is not supported yet (the router needs every token of the sequence): drop --sp");
+        if (ep < 1) throw new UserError("--ep must be at least 1, not " + ep);
+        if (ep > 1 && !model.isMoe())
+            throw new UserError("--ep " + ep + " shards a mixture's experts: give the model experts (--experts E, or --model moe-tiny)");
+        if (ep > 1 && (dp * cp) % ep != 0)
+            throw new UserError("--ep " + ep + " must divide dp x cp = " + dp * cp + " (expert parallelism is carved out of the data-parallel ranks)");
+        if (ep > 1 && model.moe().experts() % ep != 0)
+            throw new UserError("--ep " + ep + " must divide the " + model.moe().experts() + " experts (each rank holds experts / ep of them)");
+        if (ep > 1 && localSgdEvery > 0) throw new UserError("local SGD averages whole replicas, while --ep shards the experts: drop one of them");
+        if (ep > 1 && offloadOptimizer) throw new UserError("--offload optimizer with --ep is not supported yet: drop one of them");
         if (model.isMoe() && precision == DType.F8_E4M3)
             throw new UserError("--precision fp8 with a mixture of experts is not supported yet: use fp32, bf16 or fp16");
         if (model.heads() % tp != 0)
@@ -219,6 +240,8 @@ public record TrainSpec(
         if (localSgdEvery > 0 && offloadOptimizer) throw new UserError("local SGD averages weights on the device: drop --offload optimizer");
         faultTolerance().validate(this);
         FaultTolerance ft = faultTolerance();
+        if ((ft.saves() || ft.resumes() || ft.maxRestarts() > 0) && ep > 1)
+            throw new UserError("checkpoints, --resume and restarts cover dp, tp, pp and ZeRO layouts; not yet --ep " + ep + ": drop one of them");
         if ((ft.saves() || ft.resumes() || ft.maxRestarts() > 0) && (cp > 1 || virtualStages > 1))
             throw new UserError("checkpoints, --resume and restarts cover dp, tp, pp and ZeRO layouts; not yet "
                     + (cp > 1 ? "--cp " + cp : "--vpp " + virtualStages) + ": drop one of them");

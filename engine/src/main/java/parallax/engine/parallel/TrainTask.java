@@ -32,7 +32,9 @@ public final class TrainTask implements RankTask {
             @Override public void event(String kind, java.util.Map<String, Object> fields) { reporter.event(kind, fields); }
         };
         TrainingLoop.Groups groups = new TrainingLoop.Groups(comm(dist.dpGroup()), comm(dist.tpGroup()), comm(dist.ppGroup()),
-                dist.cpGroup() == null ? Comm.single() : comm(dist.cpGroup()), comm(dist.dpCpGroup()));
+                dist.cpGroup() == null ? Comm.single() : comm(dist.cpGroup()), comm(dist.dpCpGroup()),
+                spec.ep() > 1 ? comm(dist.mesh().expertParallelGroup(spec.ep())) : Comm.single(),
+                spec.ep() > 1 ? comm(dist.mesh().expertDataParallelGroup(spec.ep())) : comm(dist.dpCpGroup()));
         return TrainingLoop.train(spec, dist.rank(), dist.mesh().coords(), Device.parse(dist.device()), groups, listener);
     }
 
@@ -45,6 +47,7 @@ public final class TrainTask implements RankTask {
             @Override public void allReduce(Tensor t) { c.allReduce(t); }
             @Override public void allGather(Tensor out, Tensor in) { c.allGather(out, in); }
             @Override public void reduceScatter(Tensor out, Tensor in) { c.reduceScatter(out, in); }
+            @Override public void allToAll(Tensor out, Tensor in) { c.allToAll(out, in); }
             @Override public void send(Tensor t, int dst, int tag) { c.send(t, dst, tag); }
             @Override public void recv(Tensor t, int src, int tag) { c.recv(t, src, tag); }
             @Override public Pending isend(Tensor t, int dst, int tag) { return c.isend(t, dst, tag)::await; }

@@ -43,12 +43,19 @@ public final class TrainingLoop {
      * The process groups of one rank, from the runtime's mesh: data-parallel,
      * tensor-parallel, pipeline, context-parallel, and data-with-context-parallel (where
      * gradients are averaged and ZeRO shards: cp ranks see different tokens of the same
-     * sequences).
+     * sequences); with expert parallelism, the expert-parallel group (tokens go to their
+     * experts by all-to-all) and the expert-data-parallel group (the ranks holding the same
+     * experts: their gradients are reduced and ZeRO shards there).
      */
-    public record Groups(Comm dp, Comm tp, Comm pp, Comm cp, Comm dpCp) {
+    public record Groups(Comm dp, Comm tp, Comm pp, Comm cp, Comm dpCp, Comm ep, Comm expertDp) {
         /** dp, tp and pp without context parallelism. */
         public Groups(Comm dp, Comm tp, Comm pp) {
             this(dp, tp, pp, Comm.single(), dp);
+        }
+
+        /** Without expert parallelism: experts are replicated like every other weight. */
+        public Groups(Comm dp, Comm tp, Comm pp, Comm cp, Comm dpCp) {
+            this(dp, tp, pp, cp, dpCp, Comm.single(), dpCp);
         }
     }
 
@@ -60,6 +67,7 @@ public final class TrainingLoop {
         GptConfig cfg = spec.model();
         CommMeter meter = new CommMeter(device);
         Comm dp = meter.wrap(groups.dpCp()), tp = meter.wrap(groups.tp()), pp = meter.wrap(groups.pp()), cp = meter.wrap(groups.cp());
+        Comm ep = meter.wrap(groups.ep()), expertDp = meter.wrap(groups.expertDp());
 
         long[] positions = ContextParallel.positions(at.cpRank(), spec.cp(), cfg.sequence());
         // fp8: the blocks' matmuls through FP8 casts, with scales kept in step over the TP and DP groups
@@ -71,8 +79,13 @@ public final class TrainingLoop {
         int v = spec.virtualStages();
         List<int[]> ranges = new ArrayList<>();
         for (int c = 0; c < v; c++) ranges.add(PipelineParallel.chunkUnits(cfg, spec.pp(), v, c, at.ppRank()));
-        ParameterStore store = ParameterStore.create(spec.zero(), model, ranges, spec.seed(), dtype,
-                dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
+        // Expert parallelism: this rank holds E/ep experts per block, in a store of their own over the expert-DP group.
+        if (spec.ep() > 1) model.useExpertParallel(new ExpertParallel(ep));
+        ParameterStore store = spec.ep() > 1
+                ? ExpertShardedStore.create(spec.zero(), model, ranges, spec.seed(), dtype, dp, expertDp, spec.ep(), spec.optimizer(),
+                        spec.lr(), device, spec.offloadOptimizer())
+                : ParameterStore.create(spec.zero(), model, ranges, spec.seed(), dtype,
+                        dp, spec.optimizer(), spec.lr(), device, spec.offloadOptimizer());
         boolean localSgd = spec.localSgdEvery() > 0;
         if (localSgd) ((FullReplica) store).localSgd(true);
         // Zero bubble: linear layers leave their weight gradients for the schedule's W passes.
@@ -154,7 +167,9 @@ public final class TrainingLoop {
                 exported = store.exportParameters(); // collective under ZeRO-3: every DP rank takes part
                 // DP replicas hold the same values, so one copy travels; local SGD's replicas
                 // drift between averages, so each is handed back.
-                if ((at.dpRank() != 0 && !localSgd) || at.cpRank() != 0) exported = null;
+                // Under expert parallelism the first ep ranks of the dp-cp group hold the experts between them.
+                if (spec.ep() > 1 ? at.dpRank() * spec.cp() + at.cpRank() >= spec.ep()
+                        : (at.dpRank() != 0 && !localSgd) || at.cpRank() != 0) exported = null;
             }
             finished = true;
             return metrics.result(rank, at, device.label(), memory, tokens, flops, matmul, skipped, scaler.scale(), info, exported,

@@ -356,6 +356,20 @@ public final class TrainingReport {
             }
             t.addColumns(dropped, perStep);
         }
+        if (run.spec().ep() > 1) {
+            // Expert parallelism: what each rank's all-to-alls moved and took, and the tokens its own experts served.
+            DoubleColumn bytes = DoubleColumn.create("all-to-all MiB"), ms = DoubleColumn.create("all-to-all ms/step");
+            LongColumn served = LongColumn.create("tokens to its experts");
+            long[] byRank = servedByRank(run);
+            for (int i = 0; i < run.ranks().size(); i++) {
+                RankResult r = run.ranks().get(i);
+                RankResult.CommTotals a = r.comm().get("allToAll");
+                bytes.append(round((a == null ? 0 : a.bytesHanded()) / MIB));
+                ms.append(round(a == null || a.msPerStep() == null ? 0 : med(a.msPerStep())));
+                served.append(byRank[i]);
+            }
+            t.addColumns(bytes, ms, served);
+        }
         if (run.ranks().stream().anyMatch(r -> r.memory().devicePeakAllocatedBytes() >= 0)) {
             // GPU ranks: what the CUDA caching allocator held, beside the live-tensor counts above.
             DoubleColumn peak = DoubleColumn.create("GPU peak allocated MiB"), reserved = DoubleColumn.create("GPU reserved MiB");
@@ -366,6 +380,32 @@ public final class TrainingReport {
             t.insertColumn(7, peak).insertColumn(8, reserved);
         }
         return t;
+    }
+
+    /**
+     * Under expert parallelism, the token copies each rank's experts served over the run (in
+     * the order of {@code run.ranks()}): the loads its expert-parallel group routed to the
+     * experts it holds, E/ep of each block. Counted before the capacity cut.
+     */
+    static long[] servedByRank(TrainingRun run) {
+        TrainSpec spec = run.spec();
+        int ep = spec.ep();
+        java.util.Map<Integer, RankResult> byRank = new java.util.HashMap<>();
+        for (RankResult r : run.ranks()) byRank.put(r.rank(), r);
+        long[] out = new long[run.ranks().size()];
+        for (int i = 0; i < out.length; i++) {
+            RankResult r = run.ranks().get(i);
+            int[] group = parallax.engine.cluster.Mesh.epGroup(spec.mesh(), ep, r.rank());
+            int at = 0;
+            while (group[at] != r.rank()) at++;
+            int local = spec.model().moe().experts() / ep;
+            for (int member : group) {
+                RankResult m = byRank.get(member);
+                if (m == null || m.experts() == null) continue;
+                for (long[] block : m.experts().load()) for (int e = at * local; e < (at + 1) * local; e++) out[i] += block[e];
+            }
+        }
+        return out;
     }
 
     /** The --json payload: spec, per-step loss, throughput, and per-rank measurements. */
@@ -379,6 +419,7 @@ public final class TrainingReport {
         if (run.history().eventful()) m.put("history", ResilienceReport.data(run));
         if (run.spec().model().isMoe()) m.put("expertLoad", expertLoad(run));
         List<Map<String, Object>> ranks = new ArrayList<>();
+        long[] served = run.spec().ep() > 1 ? servedByRank(run) : null;
         for (RankResult r : run.ranks()) {
             Map<String, Object> x = new LinkedHashMap<>();
             x.put("rank", r.rank());
@@ -400,6 +441,7 @@ public final class TrainingReport {
                 x.put("expertLoad", r.experts().load());
                 x.put("droppedPerStep", r.experts().droppedPerStep());
             }
+            if (served != null) x.put("expertTokensServed", served[ranks.size()]);
             ranks.add(x);
         }
         m.put("ranks", ranks);

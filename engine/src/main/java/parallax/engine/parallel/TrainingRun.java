@@ -121,10 +121,16 @@ public record TrainingRun(TrainSpec spec, double[] loss, List<RankResult> ranks,
         Map<String, List<RankResult>> holders = new LinkedHashMap<>();
         Map<String, RankResult.ParamInfo> infos = new LinkedHashMap<>();
         for (RankResult r : ranks) {
-            if (r.dpRank() != 0 || r.coords().cpRank() != 0 || r.parameters() == null) continue;
+            if (r.parameters() == null) continue;
+            // One copy of each weight: dp rank 0's (cp rank 0's); under expert parallelism each
+            // of the first ep ranks of the dp-cp group holds its own experts.
+            if (spec.ep() > 1 ? r.dpRank() * spec.cp() + r.coords().cpRank() >= spec.ep() : r.dpRank() != 0 || r.coords().cpRank() != 0)
+                continue;
             for (RankResult.ParamInfo p : r.paramInfo()) {
                 infos.put(p.name(), p);
-                holders.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(r);
+                List<RankResult> hs = holders.computeIfAbsent(p.name(), k -> new ArrayList<>());
+                // one holder per TP slice (expert parallelism hands back the other weights from each of ep ranks)
+                if (hs.stream().noneMatch(h -> h.tpRank() == r.tpRank())) hs.add(r);
             }
         }
         Map<String, float[]> out = new LinkedHashMap<>();

@@ -17,6 +17,9 @@ final class ExpertParallel {
             + "sharded over ranks, each token sent to its top-k experts' ranks by an all-to-all and returned by another, in the forward "
             + "and again in the backward; Megatron-core MoE: expert-data-parallel group of dp/ep ranks, rank order tp-cp-ep-dp-pp.";
 
+    /** SOURCE's footnote number in a plan's report (looked up once: the search builds thousands of plans). */
+    private static final int SOURCE_NUMBER = Planner.SOURCES.indexOf(SOURCE) + 1;
+
     private ExpertParallel() {}
 
     static void check(ModelSpec m, Layout l) {
@@ -78,6 +81,6 @@ final class ExpertParallel {
         return new Comm("expert parallel (all-to-all)", l.ep(), Planner.linkName(g, inside, explain), bytes, sec, sec, !explain ? ""
                 : allToAllsPerLayer(l) + " all-to-alls (dispatch, combine; forward, backward" + (l.recompute() == Recompute.FULL ? ", recompute" : "")
                         + ") x b" + (l.sequenceParallel() ? "s/t" : "s") + "·h·k·(ep−1)/ep per MoE layer per micro-batch",
-                Planner.SOURCES.indexOf(SOURCE) + 1);
+                SOURCE_NUMBER);
     }
 }

@@ -3,7 +3,9 @@ package parallax.engine.plan;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import parallax.engine.UserError;
 import parallax.engine.numerics.DType;
 import parallax.engine.plan.Layout.Recompute;
@@ -58,47 +60,30 @@ public final class LayoutSearch {
         double usable = cl.gpu().memoryBytes() * (1 - c.headroom());
         int[] sizes = r.microBatchSizes().clone();
         Arrays.sort(sizes);
-        List<TrainingPlan> plans = new ArrayList<>();
-        List<Layout> skipped = new ArrayList<>();
+        // The (tp, cp, pp) triples in loop order; each is planned on its own (on the common
+        // fork-join pool's threads as well as this one) and the parts joined in that same
+        // order, so the list, and the stable sort below, are those of a single loop.
+        List<int[]> triples = new ArrayList<>();
+        Map<Integer, Planner.Counts> counts = new HashMap<>();
         for (int tp = 1; tp <= Math.min(gpn, n); tp++) {
             if (gpn % tp != 0 || n % tp != 0 || !tpFits(m, tp)) continue;
-            Planner.Counts counts = Planner.Counts.of(m, tp);
+            counts.put(tp, Planner.Counts.of(m, tp));
             for (int cp = 1; cp <= n / tp; cp++) {
                 if ((n / tp) % cp != 0 || (cp > 1 && r.seq() % (2 * cp) != 0)) continue;
                 if (tp > 1 && (r.seq() / cp) % tp != 0) continue;   // sequence parallelism cuts each rank's tokens by tp
                 for (int pp = 1; pp <= Math.min(m.layers(), n / tp / cp); pp++) {
                     if ((n / tp / cp) % pp != 0) continue;
-                    int dp = n / tp / cp / pp;
-                    for (int[] sched : schedules(m, pp)) {
-                        Schedule schedule = Schedule.values()[sched[0]];
-                        int v = sched[1];
-                        for (int ep = 1; ep <= dp; ep++) {
-                        if (dp % ep != 0 || (ep > 1 && (!m.moe() || m.experts() % ep != 0))) continue;
-                        for (int zero = 0; zero <= (pp > 1 ? 1 : 3); zero++) {
-                            if (dp * cp == 1 && zero > 0) continue; // nothing to partition
-                            for (Recompute rc : Recompute.values()) {
-                                boolean over = false;
-                                for (int mb : sizes) {
-                                    if (r.globalBatch() % ((long) dp * mb) != 0) continue;
-                                    long acc = r.globalBatch() / ((long) dp * mb);
-                                    if (acc > Integer.MAX_VALUE) continue;
-                                    if (schedule == Schedule.INTERLEAVED && acc % pp != 0) continue;
-                                    Layout l = new Layout(dp, tp, pp, v, zero, mb, (int) acc, r.seq(), rc, tp > 1,
-                                            r.optimizer(), r.dtype(), false, false, schedule, cp, ep);
-                                    // The bound grows with the micro-batch: once over, every larger one is too.
-                                    if (over || lowerBound(m, l, c, counts.shards()) > usable) {
-                                        over = true;
-                                        skipped.add(l);
-                                        continue;
-                                    }
-                                    plans.add(Planner.plan(m, cl, l, c, false, counts));
-                                }
-                            }
-                        }
-                        }
-                    }
+                    triples.add(new int[] {tp, cp, pp});
                 }
             }
+        }
+        List<Part> parts = triples.parallelStream()
+                .map(x -> part(m, cl, r, c, sizes, usable, x[0], x[1], x[2], counts.get(x[0]))).toList();
+        List<TrainingPlan> plans = new ArrayList<>();
+        List<Layout> skipped = new ArrayList<>();
+        for (Part p : parts) {
+            plans.addAll(p.plans());
+            skipped.addAll(p.skipped());
         }
         int pruned = skipped.size();
         if (plans.stream().noneMatch(TrainingPlan::fits)) {
@@ -108,12 +93,55 @@ public final class LayoutSearch {
         if (plans.isEmpty())
             throw new UserError("no layout of " + n + " GPUs divides global batch " + r.globalBatch()
                     + " and " + m.name() + "'s heads; try a global batch that is a multiple of the GPU count");
-        Comparator<TrainingPlan> order = Comparator.comparing((TrainingPlan p) -> !p.fits())
-                .thenComparing(Comparator.comparingDouble(TrainingPlan::tokensPerSecond).reversed())
-                .thenComparingDouble(TrainingPlan::totalBytes);
-        plans.sort(order);
+        plans.sort(RANKING);
         int fitting = (int) plans.stream().filter(TrainingPlan::fits).count();
         return new Result(plans, fitting, plans.size(), pareto(plans), pruned);
+    }
+
+    /** Fitting first, then by tokens/s (most first), then by memory (least first). */
+    static final Comparator<TrainingPlan> RANKING = (a, b) -> {
+        if (a.fits() != b.fits()) return a.fits() ? -1 : 1;
+        int byTokens = Double.compare(b.tokensPerSecond(), a.tokensPerSecond());
+        return byTokens != 0 ? byTokens : Double.compare(a.totalBytes(), b.totalBytes());
+    };
+
+    /** The layouts of one (tp, cp, pp) costed, and those the memory bound skipped, in loop order. */
+    private record Part(List<TrainingPlan> plans, List<Layout> skipped) {}
+
+    private static Part part(ModelSpec m, GpuCluster cl, Request r, Conventions c, int[] sizes, double usable,
+                             int tp, int cp, int pp, Planner.Counts counts) {
+        List<TrainingPlan> plans = new ArrayList<>();
+        List<Layout> skipped = new ArrayList<>();
+        int dp = cl.gpus() / tp / cp / pp;
+        for (int[] sched : schedules(m, pp)) {
+            Schedule schedule = Schedule.values()[sched[0]];
+            int v = sched[1];
+            for (int ep = 1; ep <= dp; ep++) {
+                if (dp % ep != 0 || (ep > 1 && (!m.moe() || m.experts() % ep != 0))) continue;
+                for (int zero = 0; zero <= (pp > 1 ? 1 : 3); zero++) {
+                    if (dp * cp == 1 && zero > 0) continue; // nothing to partition
+                    for (Recompute rc : Recompute.values()) {
+                        boolean over = false;
+                        for (int mb : sizes) {
+                            if (r.globalBatch() % ((long) dp * mb) != 0) continue;
+                            long acc = r.globalBatch() / ((long) dp * mb);
+                            if (acc > Integer.MAX_VALUE) continue;
+                            if (schedule == Schedule.INTERLEAVED && acc % pp != 0) continue;
+                            Layout l = new Layout(dp, tp, pp, v, zero, mb, (int) acc, r.seq(), rc, tp > 1,
+                                    r.optimizer(), r.dtype(), false, false, schedule, cp, ep);
+                            // The bound grows with the micro-batch: once over, every larger one is too.
+                            if (over || lowerBound(m, l, c, counts.shards()) > usable) {
+                                over = true;
+                                skipped.add(l);
+                                continue;
+                            }
+                            plans.add(Planner.plan(m, cl, l, c, false, counts));
+                        }
+                    }
+                }
+            }
+        }
+        return new Part(plans, skipped);
     }
 
     /** {schedule ordinal, virtual stages} pairs tried for {@code pp} stages. */

@@ -61,7 +61,11 @@ public final class MemoryValidation {
         Planner.Shards sh = Planner.shards(m, tp);
         List<Long> u = new ArrayList<>();
         if (stage == 0) u.add(sh.embedding());
-        for (int i = 0; i < Planner.layersOfStage(m.layers(), pp, stage); i++) u.add(sh.layer());
+        // A block's bucket holds all of it: for a mixture its router, every expert (no expert
+        // parallelism in the engine yet) and any shared expert; the first layers of a model may be dense.
+        int dense = sh.denseIn(m.layers(), pp, stage);
+        for (int i = 0; i < Planner.layersOfStage(m.layers(), pp, stage); i++)
+            u.add(sh.layer() + (i < dense ? sh.denseLayer() : sh.moeLayer() + sh.routed()));
         if (stage == pp - 1) u.add(sh.head() + (pp > 1 ? sh.tiedCopy() : 0));
         return u;
     }
@@ -147,6 +151,19 @@ public final class MemoryValidation {
         } catch (RuntimeException ex) { // a value of the wrong JSON type: Gson's casts and number parsing
             throw new UserError(path + " is not a valid measurement record" + JsonText.where(ex)
                     + ": expected {\"model\": ..., \"runs\": [...]} as %plan --validate --save writes");
+        }
+    }
+
+    /** The model a record names ("model", as ValidationRuns.save writes it), or null when it names none. */
+    public static String model(Path path) {
+        if (!Files.isRegularFile(path)) throw new UserError("no measurement record at " + path);
+        try {
+            JsonElement e = JsonText.parse(Files.readString(path), path.toString());
+            if (e.isJsonObject() && e.getAsJsonObject().has("model") && e.getAsJsonObject().get("model").isJsonPrimitive())
+                return e.getAsJsonObject().get("model").getAsString();
+            return null;
+        } catch (IOException ex) {
+            throw new UserError("cannot read " + path + ": " + ex.getMessage());
         }
     }
 

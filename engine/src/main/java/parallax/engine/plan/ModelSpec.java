@@ -185,6 +185,14 @@ public record ModelSpec(String name, Arch arch, int layers, int hidden, int head
                 t.add(new Tensor("mlp.c_proj.weight", h, f, experts, Split.ROW, Place.LAYER, false));
                 t.add(new Tensor("mlp.c_proj.bias", h, 1, experts, Split.NONE, Place.LAYER, false));
                 if (moe()) t.add(new Tensor("mlp.router.weight", experts, h, 1, Split.NONE, Place.LAYER, false));
+                if (detail.sharedExperts() > 0) {
+                    // the engine's --shared-expert: MLPs of the experts' shape every token passes through
+                    int n = detail.sharedExperts();
+                    t.add(new Tensor("mlp.shared_expert.c_fc.weight", f, h, n, Split.COLUMN, Place.MOE_LAYER, false));
+                    t.add(new Tensor("mlp.shared_expert.c_fc.bias", f, 1, n, Split.COLUMN, Place.MOE_LAYER, false));
+                    t.add(new Tensor("mlp.shared_expert.c_proj.weight", h, f, n, Split.ROW, Place.MOE_LAYER, false));
+                    t.add(new Tensor("mlp.shared_expert.c_proj.bias", h, 1, n, Split.NONE, Place.MOE_LAYER, false));
+                }
                 t.add(new Tensor("ln_f.weight", h, 1, 1, Split.NONE, Place.HEAD, false));
                 t.add(new Tensor("ln_f.bias", h, 1, 1, Split.NONE, Place.HEAD, false));
                 if (!tiedEmbeddings) t.add(new Tensor("lm_head.weight", vocab, h, 1, vocabSplit, Place.HEAD, false));

@@ -229,46 +229,61 @@ public final class Planner {
             seen[st] = true;
             long n = shardsOf.stageShared(m.layers(), p, st) + shardsOf.stageExperts(m.layers(), p, st, l.ep());
             long part = ExpertParallel.owned(shardsOf, m, l, st);
-            List<Line> lines = new ArrayList<>();
             double params = l.offloadParams() ? 0 : (l.zero() == 3 ? part : n) * (double) sb.param();
+            double grads = (l.zero() >= 2 ? part : n) * (double) sb.grad();
+            double opt = l.offloadOptimizer() ? 0 : (l.zero() >= 1 ? part : n) * (double) sb.optimizer();
+            double act = stageActivations(m, l, st, perLayerAct, perLayerW, embeddingAct, outputAct, outputW);
+            double buffers = 0;
+            if (shards > 1 && l.zero() < 3) buffers += 2 * DDP_BUCKET_BYTES;
+            if (shards > 1 && l.zero() == 3 || l.offloadParams()) buffers += 4.0 * largestLayer;
+            if (p > 1) buffers += 4.0 * sl * b * m.hidden() / t * e;
+            boolean epBuffers = l.ep() > 1 && shardsOf.moeLayersOf(m.layers(), p, st) > 0;
+            if (epBuffers) buffers += ExpertParallel.bufferBytes(m, l);
+            if (cp > 1) buffers += 6.0 * sl * b * kvWidth(m, t) * e;
+            // The lines' sum in their order (as a list would add them); the lines and their
+            // texts are built only for a stage that is the busiest so far (the search plans
+            // thousands of layouts, and each stage's lines were garbage at once).
+            double total = 0;
+            total += params;
+            total += grads;
+            total += opt;
+            total += act;
+            total += buffers;
+            if (!(total > worstTotal)) continue;
+            List<Line> lines = new ArrayList<>(5);
             lines.add(new Line("parameters", params, !explain ? "" : l.offloadParams() ? "on CPU (ZeRO-Infinity)"
                     : (l.zero() == 3 ? "⌈Ψ_gpu/" + dpWords + "⌉" : "Ψ_gpu") + " x " + sb.param() + " B", 1));
-            double grads = (l.zero() >= 2 ? part : n) * (double) sb.grad();
             lines.add(new Line("gradients", grads, !explain ? "" : (l.zero() >= 2 ? "⌈Ψ_gpu/" + dpWords + "⌉" : "Ψ_gpu") + " x " + sb.grad() + " B", 1));
-            double opt = l.offloadOptimizer() ? 0 : (l.zero() >= 1 ? part : n) * (double) sb.optimizer();
             lines.add(new Line("optimizer states", opt, !explain ? "" : l.offloadOptimizer() ? "on CPU (ZeRO-Offload)"
                     : (l.zero() >= 1 ? "⌈Ψ_gpu/" + dpWords + "⌉" : "Ψ_gpu") + " x " + sb.optimizer() + " B (" + optimizerWords(l) + ")", 1));
-            int layers = layersOfStage(m.layers(), p, st);
-            double inflight = Activations.inFlight(l.schedule(), p, v, mbs, st);
-            double pendingW = Activations.weightGradientsPending(l.schedule(), p, mbs, st);
-            double act = stageActivations(m, l, st, perLayerAct, perLayerW, embeddingAct, outputAct, outputW);
-            lines.add(new Line("activations", act, !explain ? "" : layers + " layers x " + actWords + " x " + short3(inflight)
-                    + " micro-batches in flight" + (pendingW > 0 ? " + " + short3(pendingW) + " x the linear layers' inputs and output "
-                    + "gradients kept from B to W (ZB-H1)" : "") + (st == 0 ? " + embedding" : "") + (st == p - 1 ? " + output layer" : ""), 2));
-            double buffers = 0;
-            List<String> bw = new ArrayList<>();
-            if (shards > 1 && l.zero() < 3) { buffers += 2 * DDP_BUCKET_BYTES; bw.add("2 x 25 MiB gradient buckets [8]"); }
-            if (shards > 1 && l.zero() == 3 || l.offloadParams()) { buffers += 4.0 * largestLayer; bw.add("4 B x largest layer (one weight matrix) [7]"); }
-            if (p > 1) {
-                buffers += 4.0 * sl * b * m.hidden() / t * e;
-                bw.add("4 x " + (cp > 1 ? "(s/cp)" : "s") + "bh/t stage send/recv buffers");
+            String actText = "";
+            if (explain) {
+                int layers = layersOfStage(m.layers(), p, st);
+                double inflight = Activations.inFlight(l.schedule(), p, v, mbs, st);
+                double pendingW = Activations.weightGradientsPending(l.schedule(), p, mbs, st);
+                actText = layers + " layers x " + actWords + " x " + short3(inflight)
+                        + " micro-batches in flight" + (pendingW > 0 ? " + " + short3(pendingW) + " x the linear layers' inputs and output "
+                        + "gradients kept from B to W (ZB-H1)" : "") + (st == 0 ? " + embedding" : "") + (st == p - 1 ? " + output layer" : "");
             }
-            if (l.ep() > 1 && shardsOf.moeLayersOf(m.layers(), p, st) > 0) {
-                buffers += ExpertParallel.bufferBytes(m, l);
-                bw.add("2 x " + (cp > 1 ? "(s/cp)" : "s") + "bh·k" + (sp ? "/t" : "") + " all-to-all send/receive buffers [" + SOURCES.size() + "]");
+            lines.add(new Line("activations", act, actText, 2));
+            String bufText = "";
+            if (explain) {
+                List<String> bw = new ArrayList<>();
+                if (shards > 1 && l.zero() < 3) bw.add("2 x 25 MiB gradient buckets [8]");
+                if (shards > 1 && l.zero() == 3 || l.offloadParams()) bw.add("4 B x largest layer (one weight matrix) [7]");
+                if (p > 1) bw.add("4 x " + (cp > 1 ? "(s/cp)" : "s") + "bh/t stage send/recv buffers");
+                if (epBuffers) bw.add("2 x " + (cp > 1 ? "(s/cp)" : "s") + "bh·k" + (sp ? "/t" : "") + " all-to-all send/receive buffers [" + SOURCES.size() + "]");
+                if (cp > 1) bw.add("6 x (s/cp)·b·h_kv/t ring blocks (K and V in use and arriving; their gradients in the backward) [11]");
+                bufText = bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw);
             }
-            if (cp > 1) {
-                buffers += 6.0 * sl * b * kvWidth(m, t) * e;
-                bw.add("6 x (s/cp)·b·h_kv/t ring blocks (K and V in use and arriving; their gradients in the backward) [11]");
-            }
-            lines.add(new Line("communication buffers", buffers, !explain ? "" : bw.isEmpty() ? "none (single GPU)" : String.join(" + ", bw),
-                    l.zero() == 3 ? 7 : 8));
-            double total = 0;
-            for (Line line : lines) total += line.bytes();
+            lines.add(new Line("communication buffers", buffers, bufText, l.zero() == 3 ? 7 : 8));
             double cpu = 0;
             if (l.offloadOptimizer()) cpu += part * (double) (sb.optimizer() + 4);
             if (l.offloadParams()) cpu += part * (double) sb.param();
-            if (total > worstTotal) { worstTotal = total; worst = lines; worstStage = st; worstCpu = cpu; }
+            worstTotal = total;
+            worst = lines;
+            worstStage = st;
+            worstCpu = cpu;
         }
         double headroom = c.headroom() * g.memoryBytes();
         double usable = g.memoryBytes() - headroom;

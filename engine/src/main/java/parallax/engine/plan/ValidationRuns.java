@@ -88,10 +88,30 @@ public final class ValidationRuns {
         return s;
     }
 
-    /** The planner's shape for one of the engine's GPT configurations. */
+    /**
+     * The planner's shape for one of the engine's GPT configurations; for a mixture of experts its
+     * experts (each of the dense MLP's shape, with biases), top-k, router and shared expert.
+     */
     public static ModelSpec spec(GptConfig c) {
+        GptConfig.Moe moe = c.moe();
+        if (moe == null)
+            return new ModelSpec(c.name() + "-gpt", ModelSpec.Arch.PARALLAX_GPT, c.layers(), c.hidden(), c.heads(), c.heads(),
+                    c.ffn(), c.vocab(), c.sequence(), 1, 1, false);
+        // The planner's shapes call a one-expert MLP dense (no router): the engine's one-expert mixture keeps a router.
+        if (moe.experts() < 2)
+            throw new UserError("the planner counts a mixture of 2 or more experts; " + c.name() + " has " + moe.experts());
         return new ModelSpec(c.name() + "-gpt", ModelSpec.Arch.PARALLAX_GPT, c.layers(), c.hidden(), c.heads(), c.heads(),
-                c.ffn(), c.vocab(), c.sequence(), 1, 1, false);
+                c.ffn(), c.vocab(), c.sequence(), moe.experts(), moe.topK(), false,
+                new ModelSpec.Detail(0, 0, 0, moe.sharedExpert() ? 1 : 0, 0, 0, 0, 0, 0));
+    }
+
+    /**
+     * The strategies of a default validation for {@code cfg}: {@link #defaults(int)}, less the
+     * tensor-parallel ones for a mixture of experts (the engine does not cut experts by TP yet).
+     */
+    public static List<Strategy> defaults(int ranks, GptConfig cfg) {
+        List<Strategy> all = defaults(ranks);
+        return cfg.isMoe() ? all.stream().filter(s -> s.tp() == 1).toList() : all;
     }
 
     /** The planner's layout of an engine run: its micro-batch, recomputation and schedule as the engine runs them. */

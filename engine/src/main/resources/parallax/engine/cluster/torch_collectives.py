@@ -54,6 +54,9 @@ def rank_main(local, a, sizes):
             fn = lambda: dist.all_reduce(big)
         elif op == "broadcast":
             fn = lambda: dist.broadcast(big, 0)
+        elif op == "alltoall":
+            out = torch.zeros(elems)
+            fn = lambda: dist.all_to_all_single(out, big)
         else:
             raise SystemExit("unknown op " + op)
         for _ in range(warmup):

@@ -55,6 +55,13 @@ public final class CollectiveCheckTask implements RankTask {
             dist.broadcast(b, root);
             out.put("broadcast", values(b));
 
+            // equal-split all-to-all: block j (2 floats) of rank r's input is 100r + 2j, 100r + 2j + 1
+            float[] blocks = new float[2 * w];
+            for (int i = 0; i < blocks.length; i++) blocks[i] = 100 * r + i;
+            Tensor moved = torch.empty(2L * w);
+            dist.worldGroup().allToAll(moved, Tensor.create(blocks));
+            out.put("allToAll", values(moved));
+
             Tensor msg = filled(2, 10 * r);
             Tensor got = torch.zeros(2);
             int next = (r + 1) % w;

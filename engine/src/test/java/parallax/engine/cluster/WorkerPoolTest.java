@@ -50,6 +50,10 @@ class WorkerPoolTest {
                 assertArrayEquals(rs, floats(o.get("reduceScatter")), "reduceScatter on rank " + r);
 
                 assertArrayEquals(new float[] {42, 42, 42}, floats(o.get("broadcast")), "broadcast on rank " + r);
+                // all-to-all: block q of rank r's output is block r of rank q's input
+                float[] a2a = new float[2 * world];
+                for (int q = 0; q < world; q++) for (int i = 0; i < 2; i++) a2a[2 * q + i] = 100 * q + 2 * r + i;
+                assertArrayEquals(a2a, floats(o.get("allToAll")), "allToAll on rank " + r);
                 int prev = (r - 1 + world) % world;
                 assertArrayEquals(new float[] {10f * prev, 10f * prev}, floats(o.get("recvFromPrev")), "recv on rank " + r);
 

@@ -156,7 +156,14 @@ class MixtureOfExpertsTest {
                 assertThrows(UserError.class, () -> new GptConfig.Moe(0, 1, 0, false, 0.01)).getMessage());
         assertTrue(assertThrows(UserError.class, () -> new GptConfig.Moe(4, 5, 0, false, 0.01)).getMessage().startsWith("--top-k"));
         assertTrue(assertThrows(UserError.class, () -> new GptConfig.Moe(4, 2, -1, false, 0.01)).getMessage().startsWith("--capacity-factor"));
-        assertThrows(UserError.class, () -> new Gpt(GptConfig.moeTiny(), 0, 2, null));
+        // tensor parallelism cuts each expert as it cuts the dense MLP: fc1 by rows of its weight, fc2 by columns
+        GptConfig cfg = GptConfig.moeTiny();
+        java.util.Map<String, Gpt.ParamSpec> half = new java.util.HashMap<>();
+        for (Gpt.ParamSpec p : new Gpt(cfg, 1, 2, null).params(1)) half.put(p.name(), p);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {cfg.ffn() / 2, cfg.hidden()}, half.get("h0.moe.e3.w1").shape());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {cfg.hidden(), cfg.ffn() / 2}, half.get("h0.moe.e3.w2").shape());
+        assertEquals(1, half.get("h0.moe.e3.w2").shardDim());
+        assertEquals(-1, half.get("h0.moe.router").shardDim(), "the router is whole on every TP rank");
     }
 
     /** A saved MoE checkpoint reads back as the same mixture; the dense-only exporters refuse it in one line. */

@@ -77,6 +77,16 @@ final class LocalGroups {
                 out.copy_(mine.view(out.sizes()));
             }
 
+            @Override public void allToAll(Tensor out, Tensor in) {
+                long n = in.numel() / size;
+                Tensor mine = exchange(rank, in, () -> {
+                    TensorVector v = new TensorVector();
+                    for (Tensor s : slots) v.push_back(s.reshape(-1).narrow(0, rank * n, n));
+                    return torch.cat(v);
+                });
+                out.copy_(mine.view(out.sizes()));
+            }
+
             @Override public void send(Tensor t, int dst, int tag) {
                 Tensor c = parallax.engine.torch.Torch.keep(t.detach().clone());
                 box(rank, dst, tag).add(c);
@@ -133,13 +143,23 @@ final class LocalGroups {
             for (int i = 0; i < members.length; i++) if (members[i] == rank) return g.member(i);
             throw new IllegalStateException(rank + " not in " + Arrays.toString(members));
         };
+        // Expert groups are groups of their own even where their members are those of another
+        // (dp2 ep2: the ep group is the dp group), as in the runtime: each has its own rendezvous.
+        java.util.function.BiFunction<String, Integer, Comm> expertMember = (kind, rank) -> {
+            int[] members = kind.equals("ep") ? Mesh.epGroup(shape, spec.ep(), rank) : Mesh.expertDpGroup(shape, spec.ep(), rank);
+            LocalGroups g = groups.computeIfAbsent(kind + Arrays.toString(members), k -> new LocalGroups(members.length));
+            for (int i = 0; i < members.length; i++) if (members[i] == rank) return g.member(i);
+            throw new IllegalStateException(rank + " not in " + Arrays.toString(members));
+        };
         ExecutorService pool = Executors.newFixedThreadPool(world);
         try {
             List<Future<RankResult>> futures = new ArrayList<>();
             for (int rank = 0; rank < world; rank++) {
                 TrainingLoop.Groups rankGroups = new TrainingLoop.Groups(member.apply(Mesh.dpGroup(shape, rank), rank),
                         member.apply(Mesh.tpGroup(shape, rank), rank), member.apply(Mesh.ppGroup(shape, rank), rank),
-                        member.apply(Mesh.cpGroup(shape, rank), rank), member.apply(Mesh.dpCpGroup(shape, rank), rank));
+                        member.apply(Mesh.cpGroup(shape, rank), rank), member.apply(Mesh.dpCpGroup(shape, rank), rank),
+                        spec.ep() > 1 ? expertMember.apply("ep", rank) : Comm.single(),
+                        spec.ep() > 1 ? expertMember.apply("edp", rank) : member.apply(Mesh.dpCpGroup(shape, rank), rank));
                 int r = rank;
                 Mesh.Coords at = Mesh.coords(shape, rank);
                 futures.add(pool.submit(() -> {

@@ -76,8 +76,9 @@ class MoeTrainingTest {
     }
 
     @Test
-    void tensorParallelMoeIsRefusedInOneLine() {
-        UserError e = assertThrows(UserError.class, () -> TrainSpec.defaults(model(0)).withLayout(1, 2, 1).validate(2));
-        assertTrue(e.getMessage().contains("--tp 1"), e.getMessage());
+    void sequenceParallelMoeIsRefusedInOneLine() {
+        UserError e = assertThrows(UserError.class,
+                () -> TrainSpec.defaults(model(0)).withLayout(1, 2, 1).withSequenceParallel(true).validate(2));
+        assertTrue(e.getMessage().contains("drop --sp"), e.getMessage());
     }
 }
