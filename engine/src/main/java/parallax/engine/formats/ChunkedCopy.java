@@ -188,21 +188,56 @@ final class ChunkedCopy implements AutoCloseable {
                     long e0 = (long) i * SUB;
                     int m = (int) Math.min(SUB, wn - e0);
                     ByteBuffer src = slice(win, p.srcType().bytesFor(e0), p.srcType().bytesFor(m));
-                    ByteBuffer dst = slice(encoded, p.dstType().bytesFor(e0), p.dstType().bytesFor(m));
                     wk.codec.decode(p.srcType(), src, wk.values, m);
-                    if (p.dstType().isBlock()) {
-                        wk.codec.encodeBlocks(p.dstType(), wk.values, m, dst, lossy ? wk.check : null);
-                    } else {
-                        wk.codec.encode(p.dstType(), wk.values, m, dst);
-                        if (lossy) wk.codec.decode(p.dstType(), slice(encoded, p.dstType().bytesFor(e0), p.dstType().bytesFor(m)), wk.check, m);
-                    }
-                    parts[i] = lossy ? ErrorStats.of(wk.values, wk.check, m) : ErrorStats.NONE;
+                    parts[i] = encodePiece(wk, p, encoded, p.dstType().bytesFor(e0), m, lossy);
                 }
                 return null;
             });
         }
         runAll(jobs, threads);
         return parts;
+    }
+
+    /** Encodes the m values in wk.values into {@code into} from byte {@code at}; their error statistics when lossy. */
+    private static ErrorStats encodePiece(Worker wk, TensorPlan p, ByteBuffer into, long at, int m, boolean lossy) {
+        ByteBuffer dst = slice(into, at, p.dstType().bytesFor(m));
+        if (p.dstType().isBlock()) {
+            wk.codec.encodeBlocks(p.dstType(), wk.values, m, dst, lossy ? wk.check : null);
+        } else {
+            wk.codec.encode(p.dstType(), wk.values, m, dst);
+            if (lossy) wk.codec.decode(p.dstType(), slice(into, at, p.dstType().bytesFor(m)), wk.check, m);
+        }
+        return lossy ? ErrorStats.of(wk.values, wk.check, m) : ErrorStats.NONE;
+    }
+
+    /**
+     * The row-permuted path's chunk, values[0..m), encoded on the workers in pieces of SUB
+     * values (whole blocks: SUB is a multiple of every block size, m of the row's) into the
+     * output buffer from {@code start}, each piece at its own place, so the bytes are the
+     * same as one thread's.
+     */
+    private ErrorStats encodeChunkInParallel(TensorPlan p, int m, int start, boolean lossy) {
+        int subs = (m + SUB - 1) / SUB;
+        ErrorStats[] parts = new ErrorStats[subs];
+        int threads = Math.min(workers.length, subs);
+        List<Callable<Void>> jobs = new ArrayList<>();
+        for (int k = 0; k < threads; k++) {
+            Worker wk = workers[k];
+            int first = k;
+            jobs.add(() -> {
+                for (int i = first; i < subs; i += threads) {
+                    int e0 = i * SUB;
+                    int len = Math.min(SUB, m - e0);
+                    System.arraycopy(values, e0, wk.values, 0, len);
+                    parts[i] = encodePiece(wk, p, out, start + p.dstType().bytesFor(e0), len, lossy);
+                }
+                return null;
+            });
+        }
+        runAll(jobs, threads);
+        ErrorStats total = ErrorStats.NONE;
+        for (ErrorStats e : parts) total = total.merge(e);
+        return total;
     }
 
     private void runAll(List<Callable<Void>> jobs, int threads) {
@@ -241,6 +276,12 @@ final class ChunkedCopy implements AutoCloseable {
         int need = (int) p.dstType().bytesFor(m);
         if (out.remaining() < need) flush(w);
         int start = out.position();
+        if (pool != null && m > SUB && p.dstType().isBlock() && m % p.dstType().blockElements() == 0) {
+            // the slow encoders (the K-quants above all) on every worker, as the linear path does
+            ErrorStats e = encodeChunkInParallel(p, m, start, lossy);
+            out.position(start + need);
+            return e;
+        }
         boolean block = p.dstType().isBlock();
         if (block) codec.encodeBlocks(p.dstType(), values, m, out, lossy ? check : null);
         else codec.encode(p.dstType(), values, m, out);

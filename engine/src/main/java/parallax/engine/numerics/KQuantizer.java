@@ -37,8 +37,14 @@ import java.nio.ByteOrder;
 public final class KQuantizer {
 
     static final int QK_K = 256;
-    /** Super-blocks searched together: 16 × 256 values keep every scratch array in L1/L2 cache. */
-    static final int GROUP = 16;
+    /**
+     * Super-blocks searched together: every pass over a sub-block element runs across all
+     * the group's lanes, so a longer row pays the JIT's loop entry (alignment and tail
+     * iterations) fewer times per value, while 32 × 256 values keep the scratch arrays in L2.
+     */
+    static final int GROUP = 32;
+    /** Levels below this magnitude before clamping are exact integers in the float clamp of {@link #levels}. */
+    private static final float LIMIT = 0x1p21f;
     private static final float GROUP_MAX_EPS = 1e-15f;
     /** 1.5 · 2²³: adding and subtracting it rounds a float below 2²² to an integer, ties to even (ggml's nearest_int). */
     private static final float ROUND = 12582912f;
@@ -63,12 +69,21 @@ public final class KQuantizer {
     private final float[] sumL = new float[MAX_LANES];
     private final float[] sumL2 = new float[MAX_LANES];
     private final float[] sumXL = new float[MAX_LANES];
+    /** Q4_K/Q5_K: the determinant of the least-squares system of the candidate being tried. */
+    private final float[] det = new float[MAX_LANES];
     private final float[] trialScale = new float[MAX_LANES];
     private final float[] trialMin = new float[MAX_LANES];
     private final float[] err = new float[MAX_LANES];
     private final float[] best = new float[MAX_LANES];
     private final boolean[] solvable = new boolean[MAX_LANES];
     private final boolean[] flat = new boolean[MAX_LANES];
+    /**
+     * Q4_K/Q5_K: lanes whose unclamped levels could reach {@link #LIMIT} for some candidate
+     * from their current origin (never the case with finite values and an origin at or below
+     * the minimum), and how many there are in the group.
+     */
+    private final boolean[] wide = new boolean[MAX_LANES];
+    private int wideLanes;
     /** Q4_K/Q5_K: the minimum the levels of the next candidate are counted from (ggml's running min). */
     private final float[] origin = new float[MAX_LANES];
     /** Q4_K/Q5_K: the inverse scale and origin of the winning levels, to recompute them where ggml keeps them. */
@@ -194,6 +209,14 @@ public final class KQuantizer {
             levelInv[j] = inv[j];
             levelOrigin[j] = lo[j];
         }
+        // the largest numerator of an inverse scale tried bounds the levels of every candidate
+        float numMax = nmax;
+        for (int is = 0; is <= nstep; is++) numMax = Math.max(numMax, rmin + 0.1f * is + nmax);
+        wideLanes = 0;
+        for (int j = 0; j < lanes; j++) {
+            wide[j] = !flat[j] && !narrow(j, numMax);
+            if (wide[j]) wideLanes++;
+        }
         levels(lanes, top);
         weightedError(lanes);
         for (int j = 0; j < lanes; j++) {
@@ -206,18 +229,21 @@ public final class KQuantizer {
             for (int j = 0; j < lanes; j++) inv[j] = numerator / (hi[j] - origin[j]);
             levels(lanes, top);
             levelSums(lanes);
+            // the least-squares solution in a plain loop the JIT vectorizes (divisions included); lanes with
+            // det <= 0 get values nobody reads (their error is never compared) ...
             for (int j = 0; j < lanes; j++) {
-                float det = sumW[j] * sumL2[j] - sumL[j] * sumL[j];
-                solvable[j] = det > 0;
-                if (!solvable[j]) continue;
-                float scale = (sumW[j] * sumXL[j] - sumX[j] * sumL[j]) / det;
-                float min = (sumL2[j] * sumX[j] - sumL[j] * sumXL[j]) / det;
-                if (min > 0) {
-                    min = 0;
-                    scale = sumXL[j] / sumL2[j];
+                float d = sumW[j] * sumL2[j] - sumL[j] * sumL[j];
+                trialScale[j] = (sumW[j] * sumXL[j] - sumX[j] * sumL[j]) / d;
+                trialMin[j] = (sumL2[j] * sumX[j] - sumL[j] * sumXL[j]) / d;
+                det[j] = d;
+            }
+            // ... then ggml's branches, lane by lane
+            for (int j = 0; j < lanes; j++) {
+                solvable[j] = det[j] > 0;
+                if (solvable[j] && trialMin[j] > 0) {
+                    trialMin[j] = 0;
+                    trialScale[j] = sumXL[j] / sumL2[j];
                 }
-                trialScale[j] = scale;
-                trialMin[j] = min;
             }
             weightedError(lanes);
             for (int j = 0; j < lanes; j++) {
@@ -228,6 +254,11 @@ public final class KQuantizer {
                     levelInv[j] = inv[j];
                     levelOrigin[j] = origin[j];
                     origin[j] = trialMin[j];
+                    if (!flat[j]) {
+                        boolean w = !narrow(j, numMax);
+                        if (w != wide[j]) wideLanes += w ? 1 : -1;
+                        wide[j] = w;
+                    }
                 }
             }
         }
@@ -240,8 +271,37 @@ public final class KQuantizer {
         }
     }
 
-    /** The levels clamp(round(inv · (x − origin)), 0, top) of every element and lane, into {@link #level}. */
+    /**
+     * Whether every unrounded level inv · (x − origin) of lane j stays within ±{@link #LIMIT}
+     * for inverse scales num / (hi − origin) up to {@code num}: the float operations are
+     * monotonic in x and in num, so the ends of the lane's range bound every element. NaN
+     * and infinite values fail the test.
+     */
+    private boolean narrow(int j, float num) {
+        float d = hi[j] - origin[j];
+        float iv = num / d;
+        float a = iv * (lo[j] - origin[j]), b = iv * d;
+        return Math.abs(a) <= LIMIT && Math.abs(b) <= LIMIT;
+    }
+
+    /**
+     * The levels clamp(round(inv · (x − origin)), 0, top) of every element and lane, into
+     * {@link #level}. Java's Math.min/max on floats cost the JIT a few blends each (for NaN
+     * and −0); when no lane of the group is {@link #wide}, every rounded v is an integer
+     * below 2²¹ in magnitude and ½((|v| + top) − |v − top|) is the same clamp, exactly, with
+     * two absolute values (flat lanes, whose levels are NaN and unused, give NaN either way).
+     */
     private void levels(int lanes, float top) {
+        if (wideLanes == 0) {
+            for (int i = 0; i < 32; i++) {
+                float[] xi = xt[i], li = level[i];
+                for (int j = 0; j < lanes; j++) {
+                    float v = (inv[j] * (xi[j] - origin[j]) + ROUND) - ROUND;
+                    li[j] = 0.5f * ((Math.abs(v) + top) - Math.abs(v - top));
+                }
+            }
+            return;
+        }
         for (int i = 0; i < 32; i++) {
             float[] xi = xt[i], li = level[i];
             for (int j = 0; j < lanes; j++) li[j] = Math.max(0f, Math.min(top, (inv[j] * (xi[j] - origin[j]) + ROUND) - ROUND));
@@ -414,7 +474,13 @@ public final class KQuantizer {
         java.util.Arrays.fill(sumL2, 0, lanes, 0f);
         for (int i = 0; i < 16; i++) {
             float[] xi = xt[i], li = level[i];
-            for (int j = 0; j < lanes; j++) li[j] = Math.max(-32f, Math.min(31f, (inv[j] * xi[j] + ROUND) - ROUND));
+            // clamp(v, −32, 31) = ½((|v + 32| − 1) − |v − 31|), exact for the integers v here: |inv · x| stays
+            // below 33 wherever the lane's largest magnitude is at least GROUP_MAX_EPS, and the other lanes are
+            // written as zeros whatever their levels
+            for (int j = 0; j < lanes; j++) {
+                float v = (inv[j] * xi[j] + ROUND) - ROUND;
+                li[j] = 0.5f * ((Math.abs(v + 32f) - 1f) - Math.abs(v - 31f));
+            }
         }
         for (int i = 0; i < 16; i++) {
             float[] wi = wt[i], wxi = wx[i], li = level[i];

@@ -137,8 +137,9 @@ class KQuantizerTest {
     /**
      * The vectorized search equals the plain transcription (which equals ggml on the fixture)
      * byte for byte on random super-blocks: Gaussian-like values at scales from 1e-6 to 1e3,
-     * blocks with a few large outliers, all-positive and all-negative blocks, and a count of
-     * super-blocks that leaves the last group of 16 partly filled.
+     * blocks with a few large outliers, all-positive and all-negative blocks, subnormal blocks
+     * (whose inverse scales overflow) among normal ones, and a count of super-blocks that
+     * leaves the last group partly filled.
      */
     @Test
     void theVectorizedSearchEqualsThePlainTranscriptionOnRandomBlocks() {
@@ -147,12 +148,13 @@ class KQuantizerTest {
         GgmlBlocksTest.SplitMix r = new GgmlBlocksTest.SplitMix(20261206L);
         for (int b = 0; b < nb; b++) {
             float scale = (float) Math.pow(10, -6 + (b % 10));
-            int kind = (b / 10) % 4;
+            int kind = (b / 10) % 5;
             for (int i = 0; i < 256; i++) {
                 float v = (u(r) + u(r) + u(r)) * scale;
                 if (kind == 1 && i % 37 == 3) v *= 40;
                 if (kind == 2) v = Math.abs(v) + scale;
                 if (kind == 3) v = -Math.abs(v) - 0.5f * scale;
+                if (kind == 4 && b % 3 == 0) v *= 1e-35f; // subnormal: inverse scales overflow, the exact fallback path
                 x[256 * b + i] = v;
             }
         }
