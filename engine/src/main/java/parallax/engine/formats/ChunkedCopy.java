@@ -176,21 +176,30 @@ final class ChunkedCopy implements AutoCloseable {
 
     /** Converts the sub-chunks of one window on the workers; returns the error statistics of each, in order. */
     private ErrorStats[] convertWindow(TensorPlan p, ByteBuffer win, ByteBuffer encoded, long wn, boolean lossy) {
-        int subs = (int) ((wn + SUB - 1) / SUB);
-        ErrorStats[] parts = new ErrorStats[subs];
-        int threads = Math.min(workers.length, subs);
+        return onWorkers((int) ((wn + SUB - 1) / SUB), (wk, i) -> {
+            long e0 = (long) i * SUB;
+            int m = (int) Math.min(SUB, wn - e0);
+            ByteBuffer src = slice(win, p.srcType().bytesFor(e0), p.srcType().bytesFor(m));
+            wk.codec.decode(p.srcType(), src, wk.values, m);
+            return encodePiece(wk, p, encoded, p.dstType().bytesFor(e0), m, lossy);
+        });
+    }
+
+    /** One piece of a chunk, converted by a worker: its error statistics. */
+    private interface Piece {
+        ErrorStats convert(Worker wk, int i) throws Exception;
+    }
+
+    /** Runs pieces 0..n-1 on the workers (piece i on worker i mod threads); their statistics in piece order. */
+    private ErrorStats[] onWorkers(int n, Piece piece) {
+        ErrorStats[] parts = new ErrorStats[n];
+        int threads = Math.min(workers.length, n);
         List<Callable<Void>> jobs = new ArrayList<>();
         for (int k = 0; k < threads; k++) {
             Worker wk = workers[k];
             int first = k;
             jobs.add(() -> {
-                for (int i = first; i < subs; i += threads) {
-                    long e0 = (long) i * SUB;
-                    int m = (int) Math.min(SUB, wn - e0);
-                    ByteBuffer src = slice(win, p.srcType().bytesFor(e0), p.srcType().bytesFor(m));
-                    wk.codec.decode(p.srcType(), src, wk.values, m);
-                    parts[i] = encodePiece(wk, p, encoded, p.dstType().bytesFor(e0), m, lossy);
-                }
+                for (int i = first; i < n; i += threads) parts[i] = piece.convert(wk, i);
                 return null;
             });
         }
@@ -217,24 +226,12 @@ final class ChunkedCopy implements AutoCloseable {
      * same as one thread's.
      */
     private ErrorStats encodeChunkInParallel(TensorPlan p, int m, int start, boolean lossy) {
-        int subs = (m + SUB - 1) / SUB;
-        ErrorStats[] parts = new ErrorStats[subs];
-        int threads = Math.min(workers.length, subs);
-        List<Callable<Void>> jobs = new ArrayList<>();
-        for (int k = 0; k < threads; k++) {
-            Worker wk = workers[k];
-            int first = k;
-            jobs.add(() -> {
-                for (int i = first; i < subs; i += threads) {
-                    int e0 = i * SUB;
-                    int len = Math.min(SUB, m - e0);
-                    System.arraycopy(values, e0, wk.values, 0, len);
-                    parts[i] = encodePiece(wk, p, out, start + p.dstType().bytesFor(e0), len, lossy);
-                }
-                return null;
-            });
-        }
-        runAll(jobs, threads);
+        ErrorStats[] parts = onWorkers((m + SUB - 1) / SUB, (wk, i) -> {
+            int e0 = i * SUB;
+            int len = Math.min(SUB, m - e0);
+            System.arraycopy(values, e0, wk.values, 0, len);
+            return encodePiece(wk, p, out, start + p.dstType().bytesFor(e0), len, lossy);
+        });
         ErrorStats total = ErrorStats.NONE;
         for (ErrorStats e : parts) total = total.merge(e);
         return total;

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -40,11 +39,7 @@ class ExpertParallelTest {
         TrainSpec spec = TrainSpec.defaults(cfg).withSteps(STEPS).withBatch(8).withExport(true).withLayout(dp, tp, pp).withZero(zero)
                 .withMicroBatches(m, PipelineParallel.Schedule.ONE_F_ONE_B).withEp(ep);
         List<RankResult> ranks = LocalGroups.run(spec);
-        double[] loss = TrainingRun.globalLoss(ranks, STEPS);
-        for (int s = 0; s < STEPS; s++) {
-            double rel = Math.abs(loss[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
-            assertTrue(rel < 1e-5, spec.label() + " step " + (s + 1) + ": " + loss[s] + " vs reference " + reference.loss()[s]);
-        }
+        Parity.losses(spec.label(), TrainingRun.globalLoss(ranks, STEPS), reference.loss(), STEPS);
         // each rank holds E/ep experts per block of its stage, not all of them, cut by tp like the dense MLP
         for (RankResult r : ranks) {
             assertTrue(r.paramInfo().stream().filter(p -> p.name().endsWith(".w1") && Gpt.isExpertWeight(p.name()))
@@ -52,13 +47,7 @@ class ExpertParallelTest {
             long held = r.paramInfo().stream().filter(p -> Gpt.isExpertWeight(p.name())).count();
             assertEquals((long) cfg.moe().experts() / ep * 4 * cfg.layers() / pp, held, "expert tensors on rank " + r.rank());
         }
-        Map<String, float[]> params = TrainingRun.of(spec, ranks).parameters();
-        assertEquals(reference.parameters().keySet(), params.keySet());
-        for (Map.Entry<String, float[]> e : reference.parameters().entrySet()) {
-            float[] want = e.getValue(), got = params.get(e.getKey());
-            for (int i = 0; i < want.length; i++)
-                assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), spec.label() + " " + e.getKey() + "[" + i + "]");
-        }
+        Parity.weights(spec.label(), TrainingRun.of(spec, ranks).parameters(), reference.parameters());
         // the all-to-alls are counted: four per block and micro-batch (dispatch and combine, forward and backward)
         for (RankResult r : ranks) {
             if (ep == 1) continue;

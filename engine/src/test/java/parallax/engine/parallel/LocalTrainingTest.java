@@ -64,19 +64,8 @@ class LocalTrainingTest {
         TrainSpec spec = base().withLayout(dp, tp, pp).withZero(zero)
                 .withMicroBatches(m, PipelineParallel.Schedule.parse(schedule)).withCheckpoint(ckpt);
         List<RankResult> ranks = LocalGroups.run(spec);
-        double[] loss = TrainingRun.globalLoss(ranks, STEPS);
-        for (int s = 0; s < STEPS; s++) {
-            double rel = Math.abs(loss[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
-            assertTrue(rel < 1e-5, "step " + (s + 1) + ": " + loss[s] + " vs reference " + reference.loss()[s]);
-        }
-        Map<String, float[]> params = TrainingRun.of(spec, ranks).parameters();
-        assertEquals(reference.parameters().keySet(), params.keySet());
-        for (Map.Entry<String, float[]> e : reference.parameters().entrySet()) {
-            float[] want = e.getValue(), got = params.get(e.getKey());
-            assertEquals(want.length, got.length, e.getKey());
-            for (int i = 0; i < want.length; i++)
-                assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), e.getKey() + "[" + i + "]");
-        }
+        Parity.losses(spec.label(), TrainingRun.globalLoss(ranks, STEPS), reference.loss(), STEPS);
+        Parity.weights(spec.label(), TrainingRun.of(spec, ranks).parameters(), reference.parameters());
     }
 
     /** The measured model-state bytes are exactly what the storage layout says (docs/training.md). */
@@ -141,11 +130,7 @@ class LocalTrainingTest {
     void offloadedOptimizerMatchesSingleProcess(int zero) throws Exception {
         TrainSpec spec = base().withLayout(2, 1, 1).withZero(zero).withOffloadOptimizer(true);
         List<RankResult> ranks = LocalGroups.run(spec);
-        double[] loss = TrainingRun.globalLoss(ranks, STEPS);
-        for (int s = 0; s < STEPS; s++) {
-            double rel = Math.abs(loss[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
-            assertTrue(rel < 1e-5, "step " + (s + 1) + ": " + loss[s] + " vs reference " + reference.loss()[s]);
-        }
+        Parity.losses(spec.label(), TrainingRun.globalLoss(ranks, STEPS), reference.loss(), STEPS);
         for (RankResult r : ranks) assertEquals("cpu", r.memory().optimizerDevice());
         // fp32 with offload keeps its own master copy: 4 bytes more per owned parameter than without.
         RankResult plain = LocalGroups.run(spec.withOffloadOptimizer(false).withSteps(2).withExport(false)).get(0);
@@ -187,17 +172,7 @@ class LocalTrainingTest {
         TrainSpec spec = base().withLayout(dp, tp, pp).withCp(cp).withSequenceParallel(sp).withVirtualStages(vpp).withZero(zero)
                 .withMicroBatches(m, PipelineParallel.Schedule.parse(schedule)).withCheckpoint(ckpt);
         List<RankResult> ranks = LocalGroups.run(spec);
-        double[] loss = TrainingRun.globalLoss(ranks, STEPS);
-        for (int s = 0; s < STEPS; s++) {
-            double rel = Math.abs(loss[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
-            assertTrue(rel < 1e-5, spec.label() + " step " + (s + 1) + ": " + loss[s] + " vs reference " + reference.loss()[s]);
-        }
-        Map<String, float[]> params = TrainingRun.of(spec, ranks).parameters();
-        assertEquals(reference.parameters().keySet(), params.keySet());
-        for (Map.Entry<String, float[]> e : reference.parameters().entrySet()) {
-            float[] want = e.getValue(), got = params.get(e.getKey());
-            for (int i = 0; i < want.length; i++)
-                assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), spec.label() + " " + e.getKey() + "[" + i + "]");
-        }
+        Parity.losses(spec.label(), TrainingRun.globalLoss(ranks, STEPS), reference.loss(), STEPS);
+        Parity.weights(spec.label(), TrainingRun.of(spec, ranks).parameters(), reference.parameters());
     }
 }

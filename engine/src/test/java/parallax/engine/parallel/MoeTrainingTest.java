@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
@@ -46,18 +45,8 @@ class MoeTrainingTest {
         TrainSpec spec = TrainSpec.defaults(cfg).withSteps(STEPS).withBatch(8).withExport(true).withLayout(dp, 1, pp).withZero(zero)
                 .withMicroBatches(m, PipelineParallel.Schedule.parse(schedule)).withVirtualStages(vpp).withCheckpoint(ckpt);
         List<RankResult> ranks = LocalGroups.run(spec);
-        double[] loss = TrainingRun.globalLoss(ranks, STEPS);
-        for (int s = 0; s < STEPS; s++) {
-            double rel = Math.abs(loss[s] - reference.loss()[s]) / Math.abs(reference.loss()[s]);
-            assertTrue(rel < 1e-5, spec.label() + " step " + (s + 1) + ": " + loss[s] + " vs reference " + reference.loss()[s]);
-        }
-        Map<String, float[]> params = TrainingRun.of(spec, ranks).parameters();
-        assertEquals(reference.parameters().keySet(), params.keySet());
-        for (Map.Entry<String, float[]> e : reference.parameters().entrySet()) {
-            float[] want = e.getValue(), got = params.get(e.getKey());
-            for (int i = 0; i < want.length; i++)
-                assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), spec.label() + " " + e.getKey() + "[" + i + "]");
-        }
+        Parity.losses(spec.label(), TrainingRun.globalLoss(ranks, STEPS), reference.loss(), STEPS);
+        Parity.weights(spec.label(), TrainingRun.of(spec, ranks).parameters(), reference.parameters());
         // every assignment of every block is counted once, on the rank whose stage holds the block
         long routed = 0, dropped = 0;
         for (RankResult r : ranks) {

@@ -165,15 +165,7 @@ class TrainingTest {
             for (TrainSpec spec : List.of(moe.withLayout(2, 1, 1), moe.withLayout(1, 1, 2).withMicroBatches(2, PipelineParallel.Schedule.ONE_F_ONE_B))) {
                 Trainer.Result ref = Trainer.train(cfg, TextData.Source.TEXT, 7, STEPS, 8, "adamw", 1e-3, spec.dp() * spec.microBatches());
                 TrainingRun run = Training.run(pool, spec, null);
-                for (int s = 0; s < STEPS; s++) {
-                    double rel = Math.abs(run.loss()[s] - ref.loss()[s]) / Math.abs(ref.loss()[s]);
-                    assertTrue(rel < 1e-5, spec.label() + " step " + (s + 1) + ": " + run.loss()[s] + " vs " + ref.loss()[s]);
-                }
-                for (Map.Entry<String, float[]> e : ref.parameters().entrySet()) {
-                    float[] want = e.getValue(), got = run.parameters().get(e.getKey());
-                    for (int i = 0; i < want.length; i++)
-                        assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), spec.label() + " " + e.getKey() + "[" + i + "]");
-                }
+                Parity.matches(run, ref.loss(), ref.parameters(), STEPS);
             }
         }
     }
@@ -197,16 +189,7 @@ class TrainingTest {
                 for (TrainSpec spec : specs) {
                     Trainer.Result ref = Trainer.train(cfg, TextData.Source.TEXT, 7, spec.steps(), 8, "adamw", 1e-3, spec.dp() * spec.microBatches());
                     TrainingRun run = Training.run(pool, spec, null);
-                    for (int s = 0; s < spec.steps(); s++) {
-                        double rel = Math.abs(run.loss()[s] - ref.loss()[s]) / Math.abs(ref.loss()[s]);
-                        assertTrue(rel < 1e-5, spec.label() + " step " + (s + 1) + ": " + run.loss()[s] + " vs " + ref.loss()[s]);
-                    }
-                    assertEquals(ref.parameters().keySet(), run.parameters().keySet());
-                    for (Map.Entry<String, float[]> e : ref.parameters().entrySet()) {
-                        float[] want = e.getValue(), got = run.parameters().get(e.getKey());
-                        for (int i = 0; i < want.length; i++)
-                            assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), spec.label() + " " + e.getKey() + "[" + i + "]");
-                    }
+                    Parity.matches(run, ref.loss(), ref.parameters(), spec.steps());
                     for (RankResult r : run.ranks())
                         assertTrue(r.bytesHanded("allToAll") > 0, spec.label() + ": rank " + r.rank() + " counts its all-to-all bytes");
                 }
@@ -273,12 +256,6 @@ class TrainingTest {
                 assertEquals(want, ran, what + " rank " + r.rank());
             }
         }
-        Map<String, float[]> params = run.parameters();
-        assertEquals(reference.parameters().keySet(), params.keySet(), what);
-        for (Map.Entry<String, float[]> e : reference.parameters().entrySet()) {
-            float[] want = e.getValue(), got = params.get(e.getKey());
-            for (int i = 0; i < want.length; i++)
-                assertEquals(want[i], got[i], 1e-4 + 1e-3 * Math.abs(want[i]), what + " " + e.getKey() + "[" + i + "]");
-        }
+        Parity.weights(what, run.parameters(), reference.parameters());
     }
 }
