@@ -27,10 +27,7 @@ public interface Comm {
      * Equal-split all-to-all: {@code in} cut along dim 0 into size() equal blocks, block j to
      * rank j; {@code out} (as many elements) gets in rank order the block each rank sent here.
      */
-    default void allToAll(Tensor out, Tensor in) {
-        if (size() != 1) throw new UnsupportedOperationException("this group has no all-to-all");
-        out.copy_(in);
-    }
+    void allToAll(Tensor out, Tensor in);
 
     default void send(Tensor t, int dst) { send(t, dst, 0); }
 
@@ -68,6 +65,7 @@ public interface Comm {
             @Override public void allReduce(Tensor t) {}
             @Override public void allGather(Tensor out, Tensor in) { out.copy_(in); }
             @Override public void reduceScatter(Tensor out, Tensor in) { out.copy_(in); }
+            @Override public void allToAll(Tensor out, Tensor in) { out.copy_(in); }
             @Override public void send(Tensor t, int dst, int tag) { throw new IllegalStateException("send in a group of one"); }
             @Override public void recv(Tensor t, int src, int tag) { throw new IllegalStateException("recv in a group of one"); }
             @Override public void sendRecv(Tensor out, int dst, Tensor in, int src) { in.copy_(out); }
